@@ -1,0 +1,32 @@
+"""Aegis, the exokernel: the whole public surface on one screen.
+
+A library OS imports only these names. It receives a :class:`Syscalls`
+object (its only way into the kernel) as the argument of its ``main``.
+"""
+
+from .caps import Capability, Rights
+from .env import HANDLER_KINDS
+from .errors import (
+    AegisError,
+    BadAddress,
+    BadArgument,
+    BadCapability,
+    BadEntry,
+    BadEnvironment,
+    BadFrame,
+    BadSlice,
+    EnvironmentKilled,
+    ResourceExhausted,
+)
+from .kernel import Aegis, AegisStats, JournalEntry
+from .param import MAX_ENTRIES, NSLICES, RESERVE_FRAMES, SLICE_US, STLB_ENTRIES
+from .stlb import STLBStats
+from .syscalls import CalleeDied, Syscalls
+
+__all__ = [
+    "Aegis", "AegisError", "AegisStats", "BadAddress", "BadArgument", "BadCapability",
+    "BadEntry", "BadEnvironment", "BadFrame", "BadSlice", "CalleeDied", "Capability",
+    "EnvironmentKilled", "HANDLER_KINDS", "JournalEntry", "MAX_ENTRIES", "NSLICES",
+    "RESERVE_FRAMES", "ResourceExhausted", "Rights", "SLICE_US", "STLBStats", "STLB_ENTRIES",
+    "Syscalls",
+]

@@ -1,0 +1,794 @@
+"""Aegis, the exokernel: secure multiplexing of the machine and nothing else.
+
+What this models
+    The kernel of Engler, Kaashoek and O'Toole (SOSP 1995), sections 3-5.
+    It owns no abstraction: it tracks which environment owns which frame and
+    time slice, checks authority once when a secure binding is made (a TLB
+    entry), and hands every event straight to the environment it concerns:
+
+    * a TLB miss is served from the software TLB when the binding is cached
+      there, and otherwise upcalled to the environment's TLB-miss handler;
+    * other exceptions save three scratch registers and jump to the
+      environment's handler, which returns to the faulting code itself;
+    * the processor is a vector of time slices, visited round-robin; the
+      owner's prologue runs at the start of its slice and its epilogue at the
+      timer interrupt, with a bound on how long it may take (overrun is
+      charged as excess time and repeated overrun destroys it);
+    * protected control transfer (synchronous and asynchronous) and
+      directed yield move the processor between environments;
+    * revocation is visible: the environment is asked to give frames back
+      and chooses which; past a deadline the abort protocol takes them by
+      force and records them in its repossession vector.
+
+Why it is built this way
+    Each environment is a greenlet (see env.py). The kernel runs on whichever
+    greenlet trapped into it, like a real kernel running on the trapping
+    process's kernel stack; a context switch is a greenlet switch, and the
+    only places that switch are ``_transfer`` and ``run``: the choke point of
+    control flow. Every path charges the primitives it performs, composed
+    from the profile in ``_costs``; nothing is charged as a lump.
+
+    What we simplified: one processor; no device interrupts other than the
+    timer; protected entry points are Python callables registered by the
+    callee rather than addresses; page tables of library OSes are Python
+    structures whose walks the library OS charges as memory references.
+
+Interface
+    ``Aegis(machine)``; ``create_env(main, name, slices)``; ``run(until)``;
+    ``revoke(env_id, nframes)`` (the kernel asking for frames back);
+    ``destroy(env_id, reason)``; ``check_invariants()``; ``statistics()``;
+    ``syscalls`` (the system-call surface, see syscalls.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from greenlet import getcurrent, greenlet
+
+from ..machine import IRQ_TIMER, Exc, Machine
+from . import param
+from .caps import CapTable, Rights
+from .env import Environment
+from .errors import AegisError, BadEnvironment, EnvironmentKilled, ResourceExhausted
+from .stlb import STLB
+
+# Messages passed on greenlet switches between environments.
+RESUME_SLICE = ("slice",)  # the start of one of your time slices
+RESUME_DONATED = ("donated",)  # the rest of someone else's slice
+PCT = "pct"  # ("pct", caller, fn, args, sync)
+RET = "ret"  # ("ret", value): reply to a synchronous PCT
+FAIL = "fail"  # ("fail", message): the callee died
+STOP = ("stop",)  # to the root: run() returns
+
+_EXC_HANDLER = {
+    Exc.MOD: "protection",
+    Exc.ADEL: "address_error",
+    Exc.ADES: "address_error",
+    Exc.OV: "overflow",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    cycles: int
+    env: int
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AegisStats:
+    envs: int
+    envs_created: int
+    envs_destroyed: int
+    frames_total: int
+    frames_owned: int
+    frames_free: int
+    caps_live: int
+    slices_owned: int
+    exceptions: int
+    upcalls: int
+    pct_sync: int
+    pct_async: int
+    yields: int
+    context_switches: int
+    revocations: int
+    revocations_complied: int
+    aborts: int
+    frames_repossessed: int
+    epilogue_overruns: int
+    stlb_hits: int
+    stlb_misses: int
+
+
+class Costs:
+    """Cycle costs of Aegis' paths, each composed from hardware primitives."""
+
+    def __init__(self, m: Machine) -> None:
+        p = m.profile
+        # Trap into the kernel, decode Cause and jump through the system-call
+        # table (one load), return. Aegis' non-stack system calls save nothing.
+        self.syscall = p.trap_entry + 2 * p.insn + p.mem_ref + p.trap_return
+        # A capability check: load the capability record, compare resource and rights.
+        self.cap_check = p.mem_ref + 2 * p.insn
+        # Secure binding: check, record the binding (one store), write the
+        # TLB, insert into the STLB (tag and entry: two stores).
+        self.tlb_write = self.cap_check + p.mem_ref + p.tlb_write + 2 * p.mem_ref
+        # TLB refill from the STLB (the CPU charged trap_entry): hash the key
+        # (three instructions), load tag and entry, write the TLB, return.
+        self.stlb_hit = 3 * p.insn + 2 * p.mem_ref + p.tlb_write + p.trap_return
+        # The STLB probe that missed.
+        self.stlb_miss = 3 * p.insn + p.mem_ref
+        # Dispatch an exception to the environment's handler (trap_entry was
+        # charged by the CPU): decode Cause, save three scratch registers in
+        # the save area, load the handler address, enter user mode there.
+        self.exc_dispatch = 2 * p.insn + p.mem_ref + 3 * p.reg_save + p.mem_ref + p.trap_return
+        # The handler returns to the faulting code itself: restore the three
+        # registers and jump; no trip back through the kernel.
+        self.exc_return = 3 * p.reg_restore + p.insn
+        # A protected control transfer: the system-call entry, look up the
+        # callee and its entry point (two loads), record the donated slice
+        # (one store), load the callee's ASID into EntryHi (one instruction).
+        self.pct = self.syscall + 3 * p.mem_ref + p.insn
+        # Directed yield: look up the target (one load), donate (one store), switch ASID.
+        self.yield_ = self.syscall + 2 * p.mem_ref + p.insn
+        # A slice boundary after the timer interrupt (which the CPU charged):
+        # read the slice vector, reprogram the timer (a device store), switch
+        # ASID, return to user mode at the prologue.
+        self.slice_switch = 2 * p.mem_ref + p.insn + p.trap_return
+        # Frame allocation: owner table load and store, mint a capability
+        # (one store); zero the frame (one store per word) so no data leaks.
+        self.frame_alloc = self.syscall + 2 * p.mem_ref + p.mem_ref
+        self.frame_zero = (p.page_size // p.word_bytes) * p.mem_ref
+        self.frame_free = self.syscall + self.cap_check + 2 * p.mem_ref
+        # Breaking one binding: probe the TLB, invalidate, clear the STLB slot.
+        self.unbind = p.tlb_probe + p.tlb_write + p.mem_ref
+        self.upcall = self.exc_dispatch  # prologue/epilogue/revocation entry
+        self.proc_call = p.proc_call
+
+
+class Aegis:
+    """The exokernel. Create one per machine, then ``create_env`` and ``run``."""
+
+    def __init__(self, machine: Machine) -> None:
+        from .syscalls import Syscalls
+
+        self.m = machine
+        self.loop = machine.loop
+        self.cpu = machine.cpu
+        self.tlb = machine.tlb
+        self.memory = machine.memory
+        self.tracer = machine.tracer
+        self.c = Costs(machine)
+        p = machine.profile
+        self.words_per_frame = p.page_size // p.word_bytes
+        self.page_shift = p.page_size.bit_length() - 1
+        self.quantum = p.cycles_for_us(param.SLICE_US)
+        self.epilogue_bound = p.cycles_for_us(param.EPILOGUE_BOUND_US)
+        self.caps = CapTable()
+        self.stlb = STLB(param.STLB_ENTRIES)
+        nframes = p.memory_frames
+        self.frame_owner: list[int] = [0] * nframes  # 0: free; else the owner's env id
+        self.frame_bindings: list[dict[int, Any]] = [{} for _ in range(nframes)]
+        self.envs: dict[int, Environment] = {}
+        self.by_asid: dict[int, Environment] = {}
+        self.slices: list[Environment | None] = [None] * param.NSLICES
+        self.slice_pos = -1
+        self.current: Environment | None = None
+        self._root = getcurrent()
+        self._next_id = 1
+        self._run_start = 0
+        self._slice_start = 0
+        self.journal: list[JournalEntry] = []
+        self.deaths: dict[int, str] = {}
+        # counters
+        self.envs_created = 0
+        self.envs_destroyed = 0
+        self.exceptions = 0
+        self.upcalls = 0
+        self.n_pct_sync = 0
+        self.n_pct_async = 0
+        self.n_yields = 0
+        self.context_switches = 0
+        self.revocations = 0
+        self.revocations_complied = 0
+        self.aborts = 0
+        self.frames_repossessed = 0
+        self.epilogue_overruns = 0
+        # install the vectors: the kernel now owns the machine
+        self.cpu.refill_vector = self._refill
+        self.cpu.exception_vector = self._exception
+        self.cpu.interrupt_vector = self._interrupt
+        self.cpu.kernel_mode = False
+        self.syscalls = Syscalls(self)
+
+    # ------------------------------------------------------------ journal
+
+    def note(self, env: Environment | None, kind: str, text: str) -> None:
+        """Record a notable kernel event (rare events only: not on hot paths)."""
+        eid = env.id if env is not None else 0
+        self.journal.append(JournalEntry(self.loop.now, eid, kind, text))
+        if self.tracer is not None:
+            self.tracer.instant(kind, "kernel", eid, self.loop.now, text=text)
+
+    # ------------------------------------------------------- environments
+
+    def create_env(
+        self, main: Callable[..., Any], name: str = "", slices: int | list[int] = 1
+    ) -> int:
+        """Create an environment running ``main(syscalls)`` and give it time slices.
+
+        ``slices`` is a count (the lowest free positions) or a list of positions.
+        Returns the environment id.
+        """
+        if not callable(main):
+            raise AegisError(f"main must be callable, not {type(main).__name__}")
+        if len(self.envs) >= param.MAX_ENVS:
+            raise ResourceExhausted(f"no environment left: {param.MAX_ENVS} exist")
+        positions = self._pick_slices(slices)
+        eid = self._next_id
+        self._next_id += 1
+        asid = self._alloc_asid()
+        env = Environment(eid, name or f"env{eid}", asid, main, None)  # type: ignore[arg-type]
+        env.g = greenlet(run=self._env_body, parent=self._root)
+        self.envs[eid] = env
+        self.by_asid[asid] = env
+        for pos in positions:
+            self._give_slice(env, pos)
+        self.envs_created += 1
+        if self.tracer is not None:
+            self.tracer.track(eid, f"env {eid}: {env.name}")
+        self.note(env, "create", f"env {eid} ({env.name}) created with slices {positions}")
+        return eid
+
+    def _pick_slices(self, slices: int | list[int]) -> list[int]:
+        if isinstance(slices, int):
+            free = [i for i, o in enumerate(self.slices) if o is None]
+            if slices < 0 or slices > len(free):
+                raise ResourceExhausted(f"asked for {slices} time slices, {len(free)} free")
+            return free[:slices]
+        for pos in slices:
+            if not (0 <= pos < param.NSLICES) or self.slices[pos] is not None:
+                raise AegisError(f"time slice {pos} is out of range or taken")
+        return list(slices)
+
+    def _give_slice(self, env: Environment, pos: int) -> None:
+        self.slices[pos] = env
+        env.slices.append(pos)
+        self.caps.mint("slice", pos, Rights.ALL)
+
+    def _alloc_asid(self) -> int:
+        for asid in range(1, 1 << self.m.profile.asid_bits):
+            if asid not in self.by_asid:
+                return asid
+        raise ResourceExhausted("no address-space identifier left")
+
+    def env_by_id(self, eid: int) -> Environment:
+        env = self.envs.get(eid) if type(eid) is int else None
+        if env is None or env.dying:
+            raise BadEnvironment(f"no environment {eid!r}")
+        return env
+
+    # ----------------------------------------------------------- running
+
+    def run(self, until: int | None = None) -> int:
+        """Run environments until none can run (or the clock reaches ``until``).
+
+        Returns the clock. May be called again to continue.
+        """
+        if getcurrent() is not self._root:
+            raise RuntimeError("Aegis.run() must be called from the greenlet that created the kernel")
+        stop_ev = self.loop.schedule(until, self._stop) if until is not None else None
+        try:
+            while True:
+                nxt = self._next_slice()
+                if nxt is None:
+                    break
+                env, q = nxt
+                self.m.timer.arm(q)
+                msg: Any = RESUME_SLICE
+                while True:
+                    if self._enter(env, msg) is STOP:
+                        return self.loop.now
+                    # An environment's greenlet ended (returned or raised) and
+                    # control came back here; _reaped says whom to wake.
+                    wake = self._wake
+                    self._wake = None
+                    if wake is None:
+                        break
+                    env, msg = wake
+        finally:
+            if stop_ev is not None:
+                stop_ev.cancel()
+        self.m.timer.cancel()
+        self._close_run()
+        return self.loop.now
+
+    _wake: tuple[Environment, Any] | None = None
+
+    def _enter(self, env: Environment, msg: Any) -> Any:
+        """From the root greenlet: run ``env``; return when control comes back to the root."""
+        self._switch_bookkeeping(env)
+        try:
+            result = env.g.switch(msg)
+        except EnvironmentKilled:
+            self._reap(self.current, None)
+            return None
+        except Exception as exc:  # a library OS or application raised: it dies, we go on
+            self._reap(self.current, exc)
+            return None
+        if result is STOP:
+            return STOP
+        # the greenlet returned normally: the environment exited
+        self._reap(self.current, None, exited=result)
+        return None
+
+    def _stop(self) -> None:
+        self.note(None, "stop", "run limit reached")
+        if self.current is not None:
+            self._transfer(None, STOP)
+
+    def _next_slice(self) -> tuple[Environment, int] | None:
+        """Advance the slice vector to the next owned slice; return (runner, quantum)."""
+        n = param.NSLICES
+        while any(s is not None for s in self.slices):
+            for _ in range(n):
+                self.slice_pos = (self.slice_pos + 1) % n
+                owner = self.slices[self.slice_pos]
+                if owner is None:
+                    continue
+                if owner.excess >= self.quantum:  # pays back overrun with a whole slice
+                    owner.excess -= self.quantum
+                    owner.slices_lost += 1
+                    self.note(owner, "excess", f"env {owner.id} loses slice {self.slice_pos} to excess time")
+                    continue
+                q = self.quantum - owner.excess
+                owner.excess = 0
+                owner.slices_run += 1
+                self.loop.now += self.c.slice_switch
+                self._slice_start = self.loop.now
+                return self._effective(owner), q
+        return None
+
+    @staticmethod
+    def _effective(env: Environment) -> Environment:
+        """Who runs in ``env``'s time: follow synchronous-PCT donations."""
+        while env.donated_to is not None:
+            env = env.donated_to
+        return env
+
+    def _switch_bookkeeping(self, target: Environment) -> None:
+        prev = self.current
+        now = self.loop.now
+        if self.tracer is not None and prev is not None and now > self._run_start:
+            self.tracer.span("run", "cpu", prev.id, self._run_start, now, slice=self.slice_pos)
+        self._run_start = now
+        self.current = target
+        self.cpu.asid = target.asid
+        self.context_switches += 1
+
+    def _close_run(self) -> None:
+        prev = self.current
+        if self.tracer is not None and prev is not None and self.loop.now > self._run_start:
+            self.tracer.span("run", "cpu", prev.id, self._run_start, self.loop.now, slice=self.slice_pos)
+        self._run_start = self.loop.now
+
+    def _transfer(self, target: Environment | None, msg: Any) -> Any:
+        """Switch the processor from the current environment to ``target``.
+
+        Returns the message that resumes the caller: RESUME_SLICE,
+        RESUME_DONATED, or a (RET|FAIL, value) reply. Protected calls into
+        the caller that arrive meanwhile are served here, on its own stack.
+        A ``target`` of None hands the processor back to ``run()``'s caller.
+        """
+        me = self.current
+        assert me is not None
+        while True:
+            if me.dying:
+                raise EnvironmentKilled(me.id)
+            if target is None:
+                self._close_run()
+                self.current = None
+                msg = self._root.switch(STOP)
+            elif target is not me:
+                self._switch_bookkeeping(target)
+                msg = target.g.switch(msg)
+            # We run again; whoever switched to us made us current.
+            if type(msg) is tuple and msg and msg[0] == PCT:
+                target, msg = self._serve_pct(me, msg)
+                continue
+            if msg is RESUME_SLICE:
+                self._on_slice_start(me)
+            return msg
+
+    def _env_body(self, msg: Any) -> Any:
+        """The bottom of every environment's greenlet."""
+        me = self.current
+        assert me is not None
+        while type(msg) is tuple and msg and msg[0] == PCT:
+            target, reply = self._serve_pct(me, msg)
+            msg = self._transfer(target, reply)
+        if msg is RESUME_SLICE:
+            self._on_slice_start(me)
+        return me.main(self.syscalls)
+
+    def _serve_pct(self, me: Environment, msg: Any) -> tuple[Environment, Any]:
+        """Run a protected entry of ``me``; return where the processor goes next."""
+        _, caller, fn, args, sync = msg
+        if self.tracer is not None:
+            self.tracer.instant("pct-entry", "pct", me.id, self.loop.now, caller=caller.id, sync=sync)
+        result = fn(*args)
+        if sync:
+            self.loop.now += self.c.pct  # the transfer back is a PCT too
+            return caller, (RET, result)
+        # asynchronous: we keep the rest of the slice, unless we are ourselves
+        # waiting on a synchronous call, in which case our callee gets it.
+        return self._effective(me), RESUME_DONATED
+
+    def _on_slice_start(self, me: Environment) -> None:
+        """Upcalls due at the start of one of ``me``'s slices: prologue, then pending ones."""
+        pro = me.handlers.get("prologue")
+        if pro is not None:
+            self._upcall(me, "prologue", pro)
+        while me.pending:
+            kind, arg = me.pending.pop(0)
+            h = me.handlers.get(kind)
+            if h is not None:
+                self._upcall(me, kind, h, arg)
+
+    def _upcall(self, env: Environment, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = self.loop
+        loop.now += self.c.upcall
+        self.cpu.save_registers(env.save_area, 3)
+        self.upcalls += 1
+        env.upcalls += 1
+        start = loop.now
+        try:
+            return fn(*args)
+        finally:
+            loop.now += self.c.exc_return
+            if self.tracer is not None:
+                self.tracer.span(kind, "upcall", env.id, start, loop.now)
+
+    # --------------------------------------------------- slices and timer
+
+    def _interrupt(self, irq: int) -> None:
+        if irq == IRQ_TIMER:
+            self._slice_end()
+
+    def _slice_end(self) -> None:
+        """The timer fired: the running environment's epilogue, then the next slice."""
+        env = self.current
+        if env is None:  # idle in the root: nothing to preempt
+            return
+        self._check_revocation_satisfied(env)
+        epi = env.handlers.get("epilogue")
+        if epi is not None:
+            t0 = self.loop.now
+            env.in_epilogue = True
+            env.epilogue_preempted = False
+            guard = self.loop.schedule(t0 + self.epilogue_bound, self._epilogue_overrun, env)
+            try:
+                self._upcall(env, "epilogue", epi)
+            finally:
+                env.in_epilogue = False
+                guard.cancel()
+            if env.epilogue_preempted:
+                return  # already descheduled by force; we are in a new slice now
+            env.strikes = 0
+        self._switch_to_next_slice()
+
+    def _epilogue_overrun(self, env: Environment) -> None:
+        """An epilogue ran past its bound: charge it, deschedule it, maybe destroy it."""
+        if not env.in_epilogue or env.dying:
+            return
+        self.epilogue_overruns += 1
+        env.strikes += 1
+        env.excess += self.epilogue_bound
+        self.note(env, "overrun", f"env {env.id} epilogue overran its bound (strike {env.strikes})")
+        if env.strikes >= param.MAX_STRIKES:
+            self.deaths[env.id] = f"destroyed: epilogue overran {env.strikes} times"
+            env.dying = True
+            raise EnvironmentKilled(env.id)
+        env.epilogue_preempted = True
+        if self.current is env:
+            self._switch_to_next_slice()
+
+    def _switch_to_next_slice(self) -> None:
+        """End the current slice now and give the processor to the next slice's runner."""
+        nxt = self._next_slice()
+        if nxt is None:  # nobody owns a slice: the run is over
+            self._transfer(None, STOP)
+            return
+        env, q = nxt
+        self.m.timer.arm(q)
+        me = self.current
+        if env is me:
+            assert me is not None
+            self._on_slice_start(me)
+            return
+        msg = self._transfer(env, RESUME_SLICE)
+        # We were resumed: a slice start (prologue done in _transfer), or
+        # a donation; nothing else can wake a context parked here.
+        assert msg is RESUME_SLICE or msg is RESUME_DONATED, msg
+
+    # --------------------------------------------------------- exceptions
+
+    def _refill(self, key: int, vaddr: int, write: bool) -> None:
+        """TLB-refill vector: the STLB, then guaranteed mappings, then the library OS."""
+        loop = self.loop
+        stlb = self.stlb
+        i = ((key >> 8) ^ ((key & 0xFF) * 0x9E5)) & stlb.mask
+        if stlb.tags[i] == key:
+            stlb.hits += 1
+            loop.now += self.c.stlb_hit
+            self.tlb.write_random(key, stlb.vals[i], loop.now)  # type: ignore[arg-type]
+            return
+        stlb.misses += 1
+        loop.now += self.c.stlb_miss
+        env = self.current
+        assert env is not None
+        g = env.guaranteed.get(key)
+        if g is not None:
+            loop.now += self.c.stlb_hit - 3 * self.m.profile.insn
+            self.tlb.write_random(key, g, loop.now)
+            return
+        self._dispatch(env, "tlb_miss", vaddr, write)
+
+    def _exception(self, code: Exc, vaddr: int, write: bool, value: int) -> int:
+        """General exception vector: straight to the environment's handler."""
+        env = self.current
+        assert env is not None
+        kind = _EXC_HANDLER.get(code)
+        if kind is None:
+            self._kill_current(env, f"unexpected exception {code.name}")
+        if kind == "overflow":
+            return self._dispatch(env, kind, value)
+        if kind == "protection":
+            return self._dispatch(env, kind, vaddr)
+        return self._dispatch(env, kind, vaddr, write, value)
+
+    def _dispatch(self, env: Environment, kind: str, *args: Any) -> Any:
+        """Save three registers, run the handler in user mode, let it return to the fault."""
+        self.exceptions += 1
+        env.exceptions += 1
+        h = env.handlers.get(kind)
+        if h is None:
+            detail = f" at {args[0]:#x}" if kind in ("tlb_miss", "protection", "address_error") else ""
+            self._kill_current(env, f"unhandled {kind} exception{detail}: no handler registered")
+        if env.exc_depth >= param.MAX_EXC_NEST:
+            self._kill_current(env, f"exceptions nested {env.exc_depth} deep in its handlers ({kind})")
+        loop = self.loop
+        loop.now += self.c.exc_dispatch
+        self.cpu.save_registers(env.save_area, 3)
+        env.exc_depth += 1
+        start = loop.now
+        try:
+            return h(*args)  # type: ignore[misc]
+        finally:
+            env.exc_depth -= 1
+            loop.now += self.c.exc_return
+            if self.tracer is not None:
+                self.tracer.span(kind, "exception", env.id, start, loop.now)
+
+    def _kill_current(self, env: Environment, why: str) -> None:
+        self.deaths[env.id] = why
+        env.dying = True
+        raise EnvironmentKilled(env.id)
+
+    # ---------------------------------------------------------- revocation
+
+    def revoke(self, eid: int, nframes: int) -> None:
+        """Ask environment ``eid`` to give back ``nframes`` frames (visible revocation).
+
+        The request is delivered as a ``revoke`` upcall at the start of its
+        next slice. If by the deadline it still holds more than it may keep,
+        the abort protocol repossesses the difference.
+        """
+        env = self.env_by_id(eid)
+        if type(nframes) is not int or nframes < 1:
+            raise AegisError(f"nframes must be a positive int, not {nframes!r}")
+        if env.revoke_target is not None:
+            raise AegisError(f"env {eid} already has a revocation outstanding")
+        self.revocations += 1
+        env.revoke_target = max(0, len(env.frames) - nframes)
+        deadline = self.loop.now + param.REVOKE_ROTATIONS * param.NSLICES * self.quantum
+        env.revoke_event = self.loop.schedule(deadline, self._revoke_deadline, env)
+        env.pending.append(("revoke", nframes))
+        self.note(env, "revoke", f"kernel asks env {eid} to return {nframes} frame(s)")
+
+    def _check_revocation_satisfied(self, env: Environment) -> bool:
+        t = env.revoke_target
+        if t is not None and len(env.frames) <= t:
+            env.revoke_target = None
+            env.revoke_event.cancel()
+            env.revoke_event = None
+            self.revocations_complied += 1
+            self.note(env, "complied", f"env {env.id} gave back the frames it was asked for")
+            return True
+        return False
+
+    def _revoke_deadline(self, env: Environment) -> None:
+        """The deadline passed: take the frames by force (the abort protocol)."""
+        env.revoke_event = None
+        if env.dying or env.id not in self.envs or env.revoke_target is None:
+            return
+        target = env.revoke_target
+        env.revoke_target = None
+        victims = [p for p in reversed(env.frames) if p not in env.reserved]
+        victims = victims[: max(0, len(env.frames) - target)]
+        for pfn in victims:
+            self._release_frame(pfn)
+        env.repossession_vector.extend(victims)
+        self.aborts += 1
+        self.frames_repossessed += len(victims)
+        self.note(env, "abort", f"env {env.id} ignored revocation: repossessed frames {victims}")
+        env.pending.append(("repossessed", list(victims)))
+
+    # --------------------------------------------------- frames, bindings
+
+    def _release_frame(self, pfn: int) -> None:
+        """Break every binding of ``pfn``, kill its capabilities, free it."""
+        owner = self.envs.get(self.frame_owner[pfn])
+        if owner is not None:
+            owner.frames.remove(pfn)
+            owner.reserved.discard(pfn)
+        self._unbind_frame(pfn)
+        self.caps.revoke_all("frame", pfn)
+        self.frame_owner[pfn] = 0
+
+    def _unbind_frame(self, pfn: int) -> None:
+        b = self.frame_bindings[pfn]
+        for key in b:
+            self.loop.now += self.c.unbind
+            e = self.tlb.map.get(key)
+            if e is not None and e[2] == pfn:
+                self.tlb.invalidate(key)
+            self.stlb.remove(key, pfn)
+            env = self.by_asid.get(key & 0xFF)
+            if env is not None:
+                g = env.guaranteed.get(key)
+                if g is not None and g[2] == pfn:
+                    del env.guaranteed[key]
+        b.clear()
+
+    # --------------------------------------------------------- destruction
+
+    def destroy(self, eid: int, reason: str = "destroyed") -> None:
+        """Destroy environment ``eid`` and return every resource it held."""
+        env = self.env_by_id(eid)
+        if env is self.current:
+            self.deaths[eid] = reason
+            env.dying = True
+            raise EnvironmentKilled(eid)
+        self.deaths.setdefault(eid, reason)
+        env.dying = True
+        g = env.g
+        if g and not g.dead:  # started and parked: unwind its stack now, deterministically
+            g.parent = getcurrent()
+            saved = self.current
+            self.current = env
+            while not g.dead:
+                try:
+                    g.throw(EnvironmentKilled(eid))
+                except EnvironmentKilled:
+                    pass
+            self.current = saved
+            if saved is not None:
+                self.cpu.asid = saved.asid
+        self._free_env(env)
+
+    def _reap(self, env: Environment | None, exc: BaseException | None, exited: Any = None) -> None:
+        """An environment's greenlet ended: free it and wake anyone waiting on it."""
+        assert env is not None
+        if exc is not None:
+            self.deaths.setdefault(env.id, f"died: {type(exc).__name__}: {exc}")
+        elif not env.dying:
+            env.exit_status = exited
+            self.deaths.setdefault(env.id, f"exited with status {exited!r}")
+        self._free_env(env)
+
+    def _free_env(self, env: Environment) -> None:
+        env.dying = True
+        why = self.deaths.get(env.id, "destroyed")
+        for pfn in list(env.frames):
+            self._release_frame(pfn)
+        for pos in env.slices:
+            self.slices[pos] = None
+            self.caps.revoke_all("slice", pos)
+        env.slices.clear()
+        self.tlb.flush_asid(env.asid)
+        self.stlb.flush_asid(env.asid)
+        env.guaranteed.clear()
+        env.entries = [None] * len(env.entries)
+        env.handlers.clear()
+        env.pending.clear()
+        if env.revoke_event is not None:
+            env.revoke_event.cancel()
+            env.revoke_event = None
+        env.revoke_target = None
+        self.caps.revoke_all("env", env.id)
+        del self.envs[env.id]
+        del self.by_asid[env.asid]
+        self.envs_destroyed += 1
+        self.note(env, "destroy", f"env {env.id} ({env.name}) {why}; all its resources returned")
+        # Anyone blocked in a synchronous PCT to it gets an error and the processor.
+        for other in self.envs.values():
+            if other.donated_to is env:
+                other.donated_to = None
+                if self.current is env or self.current is None:
+                    self._wake = (other, (FAIL, f"env {env.id} died during the call: {why}"))
+                else:
+                    other.pct_failure = f"env {env.id} died during the call: {why}"
+        if self.current is env:
+            self.current = None
+
+    # ---------------------------------------------------------- invariants
+
+    def check_invariants(self) -> list[str]:
+        """Every invariant of docs/invariants.md that can be checked from kernel state."""
+        bad: list[str] = []
+        owned: dict[int, int] = {}
+        for eid, env in self.envs.items():
+            for pfn in env.frames:
+                if pfn in owned:
+                    bad.append(f"I2: frame {pfn} listed by env {owned[pfn]} and env {eid}")
+                owned[pfn] = eid
+                if self.frame_owner[pfn] != eid:
+                    bad.append(f"I2: env {eid} lists frame {pfn}, owner table says {self.frame_owner[pfn]}")
+            if not env.reserved <= set(env.frames):
+                bad.append(f"I6: env {eid} reserves frames it does not own")
+        for pfn, o in enumerate(self.frame_owner):
+            if o and pfn not in owned:
+                bad.append(f"I2: frame {pfn} owned by {o} in the table but by no environment")
+
+        def check_binding(where: str, key: int, e: Any) -> None:
+            pfn = e[2]
+            env = self.by_asid.get(key & 0xFF)
+            if env is None:
+                bad.append(f"I1: {where} entry for dead ASID {key & 0xFF}")
+                return
+            if not self.frame_owner[pfn]:
+                bad.append(f"I1: {where} maps free frame {pfn} for env {env.id}")
+                return
+            cap = self.frame_bindings[pfn].get(key)
+            if cap is None or cap not in self.caps.live or cap.resource != pfn:
+                bad.append(f"I1: {where} maps frame {pfn} for env {env.id} with no live capability")
+                return
+            if e[1] and not cap.rights & Rights.WRITE:
+                bad.append(f"I1: {where} maps frame {pfn} writable for env {env.id} without WRITE")
+
+        for key, e in self.tlb.map.items():
+            check_binding("TLB", key, e)
+        for key, e in self.stlb.items():
+            check_binding("STLB", key, e)
+        for env in self.envs.values():
+            for key, e in env.guaranteed.items():
+                check_binding("guaranteed", key, e)
+        for cap in self.caps.live:
+            if cap.kind == "frame" and not self.frame_owner[cap.resource]:
+                bad.append(f"I3: live capability for free frame {cap.resource}")
+        for pos, o in enumerate(self.slices):
+            if o is not None and (o.id not in self.envs or pos not in o.slices):
+                bad.append(f"I4: slice {pos} owned by a dead or unaware environment")
+        return bad
+
+    # ---------------------------------------------------------- statistics
+
+    def statistics(self) -> AegisStats:
+        owned = sum(1 for o in self.frame_owner if o)
+        s = self.stlb
+        return AegisStats(
+            envs=len(self.envs), envs_created=self.envs_created, envs_destroyed=self.envs_destroyed,
+            frames_total=len(self.frame_owner), frames_owned=owned,
+            frames_free=len(self.frame_owner) - owned, caps_live=len(self.caps.live),
+            slices_owned=sum(1 for o in self.slices if o is not None),
+            exceptions=self.exceptions, upcalls=self.upcalls, pct_sync=self.n_pct_sync,
+            pct_async=self.n_pct_async, yields=self.n_yields, context_switches=self.context_switches,
+            revocations=self.revocations, revocations_complied=self.revocations_complied,
+            aborts=self.aborts, frames_repossessed=self.frames_repossessed,
+            epilogue_overruns=self.epilogue_overruns, stlb_hits=s.hits, stlb_misses=s.misses,
+        )

@@ -1,0 +1,232 @@
+"""A minimal library OS: page table, TLB-miss and fault handling, epilogue, revocation.
+
+What this models
+    The smallest library operating system that makes an Aegis environment
+    useful (Engler et al., section 6): everything Aegis refuses to decide
+    is decided here, in user space, by untrusted code.
+
+    * Virtual memory: a page table of its own (virtual page -> frame
+      capability), regions that are demand-zero, and a TLB-miss handler that
+      walks the table and asks Aegis for the binding (``tlb_write``).
+    * Faults: an application may install an Appel-Li style handler for
+      protection faults; without one a fault ends the environment with a
+      message naming the address.
+    * The processor: the epilogue saves the 32 registers in the library OS's
+      own save area and the prologue restores them.
+    * Revocation: when the kernel asks for N frames the library OS chooses
+      which (the oldest pages), copies them to its swap area, unmaps and
+      frees them; a later touch pages them back in. After an abort it reads
+      the repossession vector and forgets the pages it lost.
+
+Why it is built this way
+    It is the foundation's test bed and the benchmarks' library OS; ExOS
+    proper (processes, fork, IPC) is built on the same mechanisms in its own
+    modules. The page table is a Python dict; each walk is charged as the two
+    memory references of a two-level table. Frames are chosen by name from
+    the kernel's exposed free list, lowest number first.
+
+Interface
+    ``MiniOS(sys, cooperative=True)``; ``map_region(vaddr, npages)``;
+    ``load``/``store``; ``on_protection(fn)``; ``protect(vaddr)``,
+    ``unprotect(vaddr)``; ``statistics()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..aegis import BadFrame, Capability, Syscalls
+
+PT_WALK_REFS = 2  # a two-level page table: directory entry, then page-table entry
+
+
+@dataclass
+class PTE:
+    cap: Capability | None  # None: not resident (demand-zero, or swapped out)
+    writable: bool
+    swapped: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MiniOSStats:
+    pages_mapped: int
+    pages_resident: int
+    frames_held: int
+    tlb_miss_upcalls: int
+    demand_zero_fills: int
+    page_ins: int
+    page_outs: int
+    protection_faults: int
+    pages_lost: int
+    epilogues: int
+
+
+class MiniOS:
+    """One environment's library OS."""
+
+    def __init__(self, sys: Syscalls, cooperative: bool = True) -> None:
+        self.sys = sys
+        self.cpu = sys.cpu
+        self.cooperative = cooperative
+        self.page = sys.page_size
+        self._shift = sys.page_size.bit_length() - 1
+        self.pt: dict[int, PTE] = {}
+        self.resident: list[int] = []  # vpns in the order they became resident
+        self.save_area = [0] * 32
+        self._free_hint: list[int] = []
+        self._prot_handler: Callable[[int], None] | None = None
+        self.lost: list[int] = []
+        self.tlb_miss_upcalls = 0
+        self.demand_zero_fills = 0
+        self.page_ins = 0
+        self.page_outs = 0
+        self.protection_faults = 0
+        self.epilogues = 0
+        for kind, fn in (
+            ("tlb_miss", self._tlb_miss),
+            ("protection", self._protection),
+            ("epilogue", self._epilogue),
+            ("prologue", self._prologue),
+            ("revoke", self._revoke),
+            ("repossessed", self._repossessed),
+        ):
+            sys.set_handler(kind, fn)
+        self.load = self.cpu.load
+        self.store = self.cpu.store
+
+    # ------------------------------------------------------------ memory
+
+    def map_region(self, vaddr: int, npages: int, writable: bool = True) -> None:
+        """Declare ``npages`` demand-zero pages from ``vaddr`` (frames come on first touch)."""
+        if vaddr & (self.page - 1):
+            raise ValueError(f"map_region: {vaddr:#x} is not page-aligned")
+        for i in range(npages):
+            self.pt.setdefault((vaddr >> self._shift) + i, PTE(None, writable))
+
+    def _grab_frame(self) -> Capability:
+        while True:
+            if not self._free_hint:
+                self._free_hint = self.sys.free_frames()
+                if not self._free_hint:
+                    raise MemoryError("no free physical frame")
+            pfn = self._free_hint.pop(0)
+            try:
+                return self.sys.frame_alloc(pfn)
+            except BadFrame:  # someone took it since we read the free list
+                continue
+
+    def _make_resident(self, vpn: int, pte: PTE) -> None:
+        cap = self._grab_frame()
+        pte.cap = cap
+        self.resident.append(vpn)
+        base = vpn << self._shift
+        if pte.swapped is not None:  # page in: copy the saved words back
+            self.sys.tlb_write(base, cap, True)
+            wb = self.sys.word_bytes
+            words = pte.swapped
+            for off in range(0, self.page, wb):
+                w = int.from_bytes(words[off : off + wb], "little")
+                if w:
+                    self.store(base + off, w)
+            pte.swapped = None
+            self.page_ins += 1
+        else:
+            self.demand_zero_fills += 1  # Aegis zeroed the frame when it was allocated
+
+    # ------------------------------------------------------------ handlers
+
+    def _tlb_miss(self, vaddr: int, write: bool) -> None:
+        self.tlb_miss_upcalls += 1
+        self.cpu.mem_refs(PT_WALK_REFS)
+        vpn = vaddr >> self._shift
+        pte = self.pt.get(vpn)
+        if pte is None:
+            self.sys.exit(f"segmentation fault at {vaddr:#x}: page not mapped")
+            return
+        if pte.cap is None:
+            self._make_resident(vpn, pte)
+        self.sys.tlb_write(vpn << self._shift, pte.cap, pte.writable)  # type: ignore[arg-type]
+
+    def _protection(self, vaddr: int) -> None:
+        self.protection_faults += 1
+        if self._prot_handler is None:
+            self.sys.exit(f"protection fault at {vaddr:#x}: store to a read-only page")
+            return
+        self._prot_handler(vaddr)
+
+    def _epilogue(self) -> None:
+        self.epilogues += 1
+        self.cpu.save_registers(self.save_area)
+
+    def _prologue(self) -> None:
+        self.cpu.restore_registers(self.save_area)
+
+    def _revoke(self, nframes: int) -> None:
+        if not self.cooperative:
+            return  # ignore the kernel: the abort protocol will come
+        victims = [v for v in self.resident if self.pt[v].cap is not None][:nframes]
+        for vpn in victims:
+            self.page_out(vpn)
+
+    def page_out(self, vpn: int) -> None:
+        """Copy page ``vpn`` to the swap area, unmap it and free its frame."""
+        pte = self.pt[vpn]
+        base = vpn << self._shift
+        wb = self.sys.word_bytes
+        out = bytearray(self.page)
+        for off in range(0, self.page, wb):
+            out[off : off + wb] = self.load(base + off).to_bytes(wb, "little")
+        pte.swapped = bytes(out)
+        self.sys.tlb_unmap(base)
+        cap = pte.cap
+        pte.cap = None
+        self.resident.remove(vpn)
+        self.sys.frame_free(cap)  # type: ignore[arg-type]
+        self.page_outs += 1
+
+    def _repossessed(self, pfns: list[int]) -> None:
+        taken = set(pfns)
+        for vpn in list(self.resident):
+            pte = self.pt[vpn]
+            if pte.cap is not None and pte.cap.resource in taken:
+                pte.cap = None  # contents are gone: it will be demand-zero again
+                self.resident.remove(vpn)
+                self.lost.append(vpn)
+        self.sys.repossession_vector()  # read and clear the kernel's record
+
+    # ------------------------------------------------------ Appel-Li hooks
+
+    def on_protection(self, fn: Callable[[int], None] | None) -> None:
+        """Call ``fn(vaddr)`` on a store to a protected page (it should unprotect it)."""
+        self._prot_handler = fn
+
+    def protect(self, vaddr: int) -> None:
+        """Make the page at ``vaddr`` read-only."""
+        self._set_writable(vaddr, False)
+
+    def unprotect(self, vaddr: int) -> None:
+        """Make the page at ``vaddr`` writable again."""
+        self._set_writable(vaddr, True)
+
+    def _set_writable(self, vaddr: int, writable: bool) -> None:
+        vpn = vaddr >> self._shift
+        pte = self.pt[vpn]
+        pte.writable = writable
+        self.cpu.mem_refs(PT_WALK_REFS)
+        if pte.cap is not None:
+            self.sys.tlb_write(vpn << self._shift, pte.cap, writable)
+
+    def statistics(self) -> MiniOSStats:
+        return MiniOSStats(
+            pages_mapped=len(self.pt),
+            pages_resident=len(self.resident),
+            frames_held=sum(1 for p in self.pt.values() if p.cap is not None),
+            tlb_miss_upcalls=self.tlb_miss_upcalls,
+            demand_zero_fills=self.demand_zero_fills,
+            page_ins=self.page_ins,
+            page_outs=self.page_outs,
+            protection_faults=self.protection_faults,
+            pages_lost=len(self.lost),
+            epilogues=self.epilogues,
+        )

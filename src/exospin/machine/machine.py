@@ -1,0 +1,72 @@
+"""The machine: one processor, its memory, TLB and timer, on one clock.
+
+What this models
+    A single-processor workstation of the profile's kind, assembled from
+    the devices of this package. Kernels take a :class:`Machine`, install
+    their vectors in its CPU and drive its timer; nothing else in exospin
+    creates hardware.
+
+Why it is built this way
+    Everything that can make two runs differ is here and seeded: the clock
+    starts at zero, the TLB's Random register follows the clock, and the
+    only random numbers come from ``rng``, a ``random.Random(seed)``.
+
+Interface
+    ``Machine(profile, seed=0, tracer=None)``; attributes ``profile``,
+    ``loop``, ``memory``, ``tlb``, ``cpu``, ``timer``, ``rng``, ``tracer``;
+    ``now``; ``us(cycles)``; ``statistics()``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from .cpu import CPU, CPUStats
+from .events import EventLoop
+from .memory import MemoryStats, PhysicalMemory
+from .profiles import Profile, get_profile
+from .timer import IntervalTimer, TimerStats
+from .tlb import TLB, TLBStats
+from .trace import Tracer
+
+
+@dataclass(frozen=True, slots=True)
+class MachineStats:
+    profile: str
+    cycles: int
+    us: float
+    events_fired: int
+    cpu: CPUStats
+    memory: MemoryStats
+    tlb: TLBStats
+    timer: TimerStats
+
+
+class Machine:
+    def __init__(self, profile: Profile | str = "ds5000", seed: int = 0, tracer: Tracer | None = None) -> None:
+        if isinstance(profile, str):
+            profile = get_profile(profile)
+        self.profile = profile
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.loop = EventLoop()
+        self.memory = PhysicalMemory(profile.memory_frames, profile.page_size, profile.word_bytes)
+        self.tlb = TLB(profile.tlb_entries, profile.tlb_wired)
+        self.cpu = CPU(self.loop, profile, self.memory, self.tlb)
+        self.timer = IntervalTimer(self.loop, self.cpu)
+        self.tracer = tracer
+
+    @property
+    def now(self) -> int:
+        return self.loop.now
+
+    def us(self, cycles: float) -> float:
+        return self.profile.us(cycles)
+
+    def statistics(self) -> MachineStats:
+        return MachineStats(
+            self.profile.name, self.loop.now, self.profile.us(self.loop.now), self.loop.fired,
+            self.cpu.statistics(), self.memory.statistics(), self.tlb.statistics(),
+            self.timer.statistics(),
+        )

@@ -1,0 +1,65 @@
+"""Physical memory: numbered frames holding real bytes.
+
+What this models
+    The machine's DRAM, as the exokernel paper exposes it: a flat array of
+    page-sized frames named by number. Kernels allocate frames by number;
+    the MMU turns a virtual address into (frame, offset) and reads or writes
+    a word here.
+
+Why it is built this way
+    All frames live in one ``bytearray`` with a word-typed ``memoryview`` on
+    top, so a load is one index into a C array (no per-frame objects, no
+    ``int.from_bytes``). Bytes are real: a frame zeroed, copied or written
+    through one mapping reads back the same through another. No cache is
+    modelled (see profiles.py).
+
+Interface
+    ``words[i]`` (word index ``pfn * words_per_frame + offset // word``),
+    ``frame(pfn)`` a writable byte view, ``zero(pfn)``, ``copy(dst, src)``,
+    ``statistics()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryStats:
+    frames: int
+    frame_bytes: int
+    zero_fills: int
+    frame_copies: int
+
+
+class PhysicalMemory:
+    """``nframes`` frames of ``page_size`` bytes, word-addressable."""
+
+    def __init__(self, nframes: int, page_size: int, word_bytes: int) -> None:
+        self.nframes = nframes
+        self.page_size = page_size
+        self.word_bytes = word_bytes
+        self.words_per_frame = page_size // word_bytes
+        self._bytes = bytearray(nframes * page_size)
+        self.words = memoryview(self._bytes).cast("I" if word_bytes == 4 else "Q")
+        self._zero = bytes(page_size)
+        self.zero_fills = 0
+        self.frame_copies = 0
+
+    def frame(self, pfn: int) -> memoryview:
+        """The bytes of frame ``pfn`` (a writable view, no copy)."""
+        base = pfn * self.page_size
+        return memoryview(self._bytes)[base : base + self.page_size]
+
+    def zero(self, pfn: int) -> None:
+        base = pfn * self.page_size
+        self._bytes[base : base + self.page_size] = self._zero
+        self.zero_fills += 1
+
+    def copy(self, dst: int, src: int) -> None:
+        ps = self.page_size
+        self._bytes[dst * ps : (dst + 1) * ps] = self._bytes[src * ps : (src + 1) * ps]
+        self.frame_copies += 1
+
+    def statistics(self) -> MemoryStats:
+        return MemoryStats(self.nframes, self.page_size, self.zero_fills, self.frame_copies)
