@@ -20,5 +20,5 @@ MAX_GUARANTEED = 8
 RESERVE_FRAMES = 2
 #: How deeply exceptions may nest in one environment before it is destroyed.
 MAX_EXC_NEST = 8
-#: Revocation deadline, in full rotations of the slice vector after the request.
+#: Revocation deadline: this many rotations over the occupied slices after the request.
 REVOKE_ROTATIONS = 2

@@ -6,7 +6,7 @@ What this models
     describe an exception (Cause, EPC, BadVAddr), the current address-space
     identifier, and three entry points a kernel installs:
 
-    * ``refill_vector(key, vaddr, write)``: the TLB-refill vector (on the
+    * ``refill_vector(vpn, vaddr, write)``: the TLB-refill vector (on the
       R3000 a separate vector from the general one, so misses are cheap);
     * ``exception_vector(code, vaddr, write, value)``: the general vector
       (address error, TLB modified, overflow, system call);
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from .events import EventLoop
     from .memory import PhysicalMemory
     from .profiles import Profile
-    from .tlb import TLB, Entry
+    from .tlb import TLB
 
 NREGS = 32
 USER_TOP = 0x8000_0000  # kuseg: user addresses are below 2 GB
@@ -78,12 +78,11 @@ class MachineCheck(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class CPUStats:
     exceptions: Mapping[str, int]
-    tlb_refills: int
     interrupts: int
     asid: int
 
 
-RefillVector = Callable[[int, int, bool], "Entry | None"]
+RefillVector = Callable[[int, int, bool], "tuple[int, bool, int] | None"]
 ExceptionVector = Callable[[Exc, int, bool, int], int]
 InterruptVector = Callable[[int], None]
 
@@ -97,10 +96,10 @@ class CPU:
 
     __slots__ = (
         "regs", "epc", "cause", "badvaddr", "asid", "kernel_mode",
-        "refill_vector", "exception_vector", "interrupt_vector",
-        "_loop", "_tlbmap", "_words", "_shift", "_offmask", "_wshift", "_bad",
+        "refill_vector", "exception_vector", "interrupt_vector", "load", "store",
+        "_loop", "_tlb", "_words", "_shift", "_offmask", "_wshift", "_bad",
         "_wmask", "_smin", "_smax", "_c_mem", "_c_insn", "_c_trap", "_c_intr",
-        "_c_save", "_c_restore", "_exc_counts", "refills", "interrupts",
+        "_c_save", "_c_restore", "_exc_counts", "interrupts",
     )
 
     def __init__(self, loop: EventLoop, profile: Profile, memory: PhysicalMemory, tlb: TLB) -> None:
@@ -114,13 +113,14 @@ class CPU:
         self.exception_vector: ExceptionVector = _no_vector
         self.interrupt_vector: InterruptVector = _no_vector
         self._loop = loop
-        self._tlbmap = tlb.map
+        self._tlb = tlb
         self._words = memory.words
         self._shift = profile.page_size.bit_length() - 1
         self._offmask = profile.page_size - 1
         self._wshift = profile.word_bytes.bit_length() - 1
-        # One AND finds every bad user address: negative, >= 2 GB, or unaligned.
-        self._bad = ~((USER_TOP - 1) & ~(profile.word_bytes - 1))
+        # One AND with a positive mask finds bad user addresses: negative,
+        # at or above 2 GB (up to 2**64), or unaligned.
+        self._bad = ((1 << 64) - 1) & ~((USER_TOP - 1) & ~(profile.word_bytes - 1))
         bits = profile.word_bytes * 8
         self._wmask = (1 << bits) - 1
         self._smin = -(1 << (bits - 1))
@@ -132,44 +132,114 @@ class CPU:
         self._c_save = profile.reg_save
         self._c_restore = profile.reg_restore
         self._exc_counts: Counter[str] = Counter()
-        self.refills = 0
         self.interrupts = 0
+        self._build_fast_paths()
+
+    def set_asid(self, asid: int) -> None:
+        """Load EntryHi.ASID: TLB matches now use ``asid``'s entries."""
+        self.asid = asid
+        self._tlb.set_asid(asid)
 
     # ----------------------------------------------------------- user mode
 
-    def load(self, vaddr: int) -> int:
-        """Load the word at ``vaddr`` through the TLB."""
-        if vaddr & self._bad:
-            return self._exception(Exc.ADEL, vaddr, False, 0)
-        key = (vaddr >> self._shift) << 8 | self.asid
-        e = self._tlbmap.get(key)
-        while e is None:
-            e = self._refill(key, vaddr, False)
-        loop = self._loop
-        loop.now += self._c_mem
-        v = self._words[e[0] + ((vaddr & self._offmask) >> self._wshift)]
-        if loop.now >= loop.deadline:
-            loop.fire_due()
-        return v
+    def _build_fast_paths(self) -> None:
+        """Make ``load`` and ``store`` closures over the machine's constants.
 
-    def store(self, vaddr: int, value: int) -> None:
-        """Store ``value`` (taken modulo the word size) at ``vaddr``."""
-        if vaddr & self._bad:
-            self._exception(Exc.ADES, vaddr, True, value)
-            return
-        key = (vaddr >> self._shift) << 8 | self.asid
-        e = self._tlbmap.get(key)
-        while e is None or not e[1]:
-            if e is None:
-                e = self._refill(key, vaddr, True)
-            else:  # mapped read-only: TLB modified exception
-                self._exception(Exc.MOD, vaddr, True, value)
-                e = self._tlbmap.get(key)
+        Inlined for performance: these run on every simulated memory access,
+        and reading closure cells is several times cheaper than attribute
+        lookups. The TLB's views follow the current ASID (``tlb.rview``,
+        ``tlb.wview``), read fresh on each access.
+        """
+        tlb = self._tlb
         loop = self._loop
-        loop.now += self._c_mem
-        self._words[e[0] + ((vaddr & self._offmask) >> self._wshift)] = value & self._wmask
-        if loop.now >= loop.deadline:
-            loop.fire_due()
+        words = self._words
+        shift, offmask, wshift = self._shift, self._offmask, self._wshift
+        bad, wmask, c_mem = self._bad, self._wmask, self._c_mem
+        exception = self._exception
+        refill = self.refill_vector  # the kernel's; install_vectors() rebuilds these closures
+        ADEL, ADES, MOD = Exc.ADEL, Exc.ADES, Exc.MOD
+
+        wired, span, slots = tlb.wired, tlb.entries - tlb.wired, tlb.slots
+
+        # The kernel's refill handler ends with ``tlbwr``: it returns the entry
+        # (word_base, writable, pfn) and the write happens here, inline, the
+        # same as TLB.refill (a Python call less on every refill). A handler
+        # that mapped the page itself (by upcall and system call) returns None.
+        def miss(vpn: int, vaddr: int, write: bool) -> int | None:
+            e = refill(vpn, vaddr, write)
+            if e is None:
+                return tlb.rview.get(vpn)
+            index = wired + loop.now % span
+            old = slots[index]
+            if old is not None:
+                del old[0][old[2]]
+                old[1].pop(old[2], None)
+            r = tlb.rview
+            w = tlb.wview
+            b = e[0]
+            r[vpn] = b
+            if e[1]:
+                w[vpn] = b
+            elif vpn in w:
+                del w[vpn]
+            slots[index] = (r, w, vpn, tlb.asid)
+            return b
+
+        def load(vaddr: int) -> int:
+            """Load the word at ``vaddr`` through the TLB."""
+            if vaddr & bad:
+                return exception(ADEL, vaddr, False, 0)
+            vpn = vaddr >> shift
+            b = tlb.rview.get(vpn)
+            if b is None:  # TLB miss
+                e = refill(vpn, vaddr, False)
+                if e is None:
+                    b = tlb.rview.get(vpn)
+                    while b is None:
+                        b = miss(vpn, vaddr, False)
+                else:  # tlbwr, inlined (see miss)
+                    b = e[0]
+                    index = wired + loop.now % span
+                    old = slots[index]
+                    if old is not None:
+                        del old[0][old[2]]
+                        old[1].pop(old[2], None)
+                    r = tlb.rview
+                    w = tlb.wview
+                    r[vpn] = b
+                    if e[1]:
+                        w[vpn] = b
+                    elif vpn in w:
+                        del w[vpn]
+                    slots[index] = (r, w, vpn, tlb.asid)
+            now = loop.now + c_mem
+            loop.now = now
+            v = words[b + ((vaddr & offmask) >> wshift)]
+            if now >= loop.deadline:
+                loop.fire_due()
+            return v
+
+        def store(vaddr: int, value: int) -> None:
+            """Store ``value`` (taken modulo the word size) at ``vaddr``."""
+            if vaddr & bad:
+                exception(ADES, vaddr, True, value)
+                return
+            vpn = vaddr >> shift
+            b = tlb.wview.get(vpn)
+            while b is None:
+                if tlb.rview.get(vpn) is None:
+                    miss(vpn, vaddr, True)
+                else:  # mapped read-only: TLB modified exception
+                    exception(MOD, vaddr, True, value)
+                b = tlb.wview.get(vpn)
+            now = loop.now + c_mem
+            loop.now = now
+            words[b + ((vaddr & offmask) >> wshift)] = value & wmask
+            if now >= loop.deadline:
+                loop.fire_due()
+
+        self.load = load
+        self.store = store
 
     def add(self, a: int, b: int) -> int:
         """MIPS ``add``: signed add that traps on overflow.
@@ -207,12 +277,20 @@ class CPU:
 
     # --------------------------------------------------------- exceptions
 
-    def _refill(self, key: int, vaddr: int, write: bool) -> Entry | None:
-        self.refills += 1
-        self.badvaddr = vaddr
-        self._loop.now += self._c_trap
-        self.refill_vector(key, vaddr, write)
-        return self._tlbmap.get(key)
+    def install_vectors(
+        self, refill: RefillVector, exception: ExceptionVector, interrupt: InterruptVector
+    ) -> None:
+        """A kernel takes the machine: its TLB-refill, general and interrupt vectors.
+
+        The refill vector is entered directly from ``load``/``store`` on a TLB
+        miss (it must charge the hardware's trap entry itself). It returns the
+        entry for its closing ``tlbwr`` (performed by the CPU), or None if it
+        wrote the TLB some other way (or not at all: the access faults again).
+        """
+        self.refill_vector = refill
+        self.exception_vector = exception
+        self.interrupt_vector = interrupt
+        self._build_fast_paths()
 
     def _exception(self, code: Exc, vaddr: int, write: bool, value: int) -> int:
         self._exc_counts[code.name] += 1
@@ -244,4 +322,4 @@ class CPU:
         self._loop.now += n * self._c_restore
 
     def statistics(self) -> CPUStats:
-        return CPUStats(dict(self._exc_counts), self.refills, self.interrupts, self.asid)
+        return CPUStats(dict(self._exc_counts), self.interrupts, self.asid)

@@ -29,39 +29,47 @@ import heapq
 from collections.abc import Callable
 from typing import Any
 
-INFINITY = float("inf")
+#: "No event pending": an int, so the hot-path comparison ``now >= deadline``
+#: compares two ints (about 2**62 cycles: centuries at any profile's clock).
+INFINITY = 1 << 62
 
 
 class Event:
     """A scheduled callback; cancel() makes it a no-op."""
 
-    __slots__ = ("time", "seq", "fn", "args", "cancelled")
+    __slots__ = ("time", "seq", "fn", "args", "cancelled", "_loop")
 
-    def __init__(self, time: int, seq: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def __init__(
+        self, time: int, seq: int, fn: Callable[..., Any], args: tuple[Any, ...], loop: EventLoop
+    ) -> None:
         self.time = time
         self.seq = seq
         self.fn = fn
         self.args = args
         self.cancelled = False
+        self._loop = loop
 
     def __lt__(self, other: Event) -> bool:
         return (self.time, self.seq) < (other.time, other.seq)
 
     def cancel(self) -> None:
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled = True
+            self._loop._cancelled += 1
 
 
 class EventLoop:
     """The clock (``now``, in cycles) and the pending events."""
 
-    __slots__ = ("now", "deadline", "_heap", "_seq", "fired")
+    __slots__ = ("now", "deadline", "_heap", "_seq", "fired", "_cancelled")
 
     def __init__(self) -> None:
         self.now: int = 0
         #: time of the earliest pending event; INFINITY when none.
-        self.deadline: float = INFINITY
+        self.deadline: int = INFINITY
         self._heap: list[Event] = []
         self._seq = 0
+        self._cancelled = 0  # cancelled events still in the heap
         self.fired = 0
 
     def schedule(self, at: int, fn: Callable[..., Any], *args: Any) -> Event:
@@ -69,27 +77,39 @@ class EventLoop:
         if at < self.now:
             at = self.now
         self._seq += 1
-        ev = Event(at, self._seq, fn, args)
+        ev = Event(at, self._seq, fn, args, self)
+        if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
+            self._compact()
         heapq.heappush(self._heap, ev)
         if at < self.deadline:
             self.deadline = at
         return ev
 
+    def _compact(self) -> None:
+        """Drop cancelled events (a re-armed timer leaves one behind each time)."""
+        self._heap = [e for e in self._heap if not e.cancelled]
+        heapq.heapify(self._heap)
+        self._cancelled = 0
+
     def _reset_deadline(self) -> None:
         heap = self._heap
         while heap and heap[0].cancelled:
             heapq.heappop(heap)
+            self._cancelled -= 1
         self.deadline = heap[0].time if heap else INFINITY
 
     def fire_due(self) -> None:
         """Fire, in order, every event due at or before ``now``."""
-        heap = self._heap
-        while heap and heap[0].time <= self.now:
+        while self._heap and self._heap[0].time <= self.now:
+            heap = self._heap
             ev = heapq.heappop(heap)
+            if ev.cancelled:
+                self._cancelled -= 1
+                continue
+            ev.cancelled = True  # fired: a later cancel() is a no-op
             self._reset_deadline()
-            if not ev.cancelled:
-                self.fired += 1
-                ev.fn(*ev.args)
+            self.fired += 1
+            ev.fn(*ev.args)
         self._reset_deadline()
 
     def skip_to_next(self) -> bool:
