@@ -41,7 +41,7 @@ from .param import MAX_ENTRIES
 #: Names of the handlers an environment may register, and their signatures.
 HANDLER_KINDS: dict[str, str] = {
     "tlb_miss": "(vaddr: int, write: bool) -> None: STLB miss; map the page with tlb_write",
-    "protection": "(vaddr: int) -> None: store to a page mapped read-only",
+    "protection": "(vaddr: int) -> bool | None: store to a read-only page; return True to skip the store, else it is retried",
     "address_error": "(vaddr: int, write: bool, value: int) -> int: unaligned or kernel address",
     "overflow": "(result: int) -> int: signed add overflowed; return the value to use",
     "syscall": "(number: int, args: tuple) -> object: a system call Aegis does not implement",
@@ -59,6 +59,7 @@ class Environment:
     asid: int
     main: Callable[..., Any]
     g: greenlet
+    tlb_view: dict[int, int] = field(default_factory=dict)  # the TLB's view for our ASID
     handlers: dict[str, Callable[..., Any]] = field(default_factory=dict)
     entries: list[Callable[..., Any] | None] = field(default_factory=lambda: [None] * MAX_ENTRIES)
     save_area: list[int] = field(default_factory=lambda: [0] * NREGS)

@@ -168,6 +168,8 @@ class Aegis:
         self.page_shift = p.page_size.bit_length() - 1
         self.quantum = p.cycles_for_us(param.SLICE_US)
         self.epilogue_bound = p.cycles_for_us(param.EPILOGUE_BOUND_US)
+        self._set_asid = machine.tlb.set_asid
+        self._c_pct = self.c.pct
         self.caps = CapTable()
         self.stlb = STLB(param.STLB_ENTRIES)
         nframes = p.memory_frames
@@ -232,6 +234,7 @@ class Aegis:
         asid = self._alloc_asid()
         env = Environment(eid, name or f"env{eid}", asid, main, None)  # type: ignore[arg-type]
         env.g = greenlet(run=self._env_body, parent=self._root)
+        env.tlb_view = self.tlb.view_of(asid)
         self.envs[eid] = env
         self.by_asid[asid] = env
         for pos in positions:
@@ -306,6 +309,7 @@ class Aegis:
         return self.loop.now
 
     _wake: tuple[Environment, Any] | None = None
+    _refill_counts: Callable[[], tuple[int, int]]
 
     def _enter(self, env: Environment, msg: Any) -> Any:
         """From the root greenlet: run ``env``; return when control comes back to the root."""
@@ -359,20 +363,23 @@ class Aegis:
         return env
 
     def _switch_bookkeeping(self, target: Environment) -> None:
+        """Make ``target`` the running environment (the root's side of a switch)."""
+        if self.tracer is not None:
+            self._trace_run_end()
+        self.current = target
+        self._set_asid(target.asid)
+        self.context_switches += 1
+
+    def _trace_run_end(self) -> None:
         prev = self.current
         now = self.loop.now
         if self.tracer is not None and prev is not None and now > self._run_start:
             self.tracer.span("run", "cpu", prev.id, self._run_start, now, slice=self.slice_pos)
         self._run_start = now
-        self.current = target
-        self.cpu.set_asid(target.asid)
-        self.context_switches += 1
 
     def _close_run(self) -> None:
-        prev = self.current
-        if self.tracer is not None and prev is not None and self.loop.now > self._run_start:
-            self.tracer.span("run", "cpu", prev.id, self._run_start, self.loop.now, slice=self.slice_pos)
-        self._run_start = self.loop.now
+        if self.tracer is not None:
+            self._trace_run_end()
 
     def _transfer(self, target: Environment | None, msg: Any) -> Any:
         """Switch the processor from the current environment to ``target``.
@@ -381,9 +388,14 @@ class Aegis:
         RESUME_DONATED, or a (RET|FAIL, value) reply. Protected calls into
         the caller that arrive meanwhile are served here, on its own stack.
         A ``target`` of None hands the processor back to ``run()``'s caller.
+
+        This and ``run`` are the only places the processor changes hands;
+        the switch and the PCT service are written out inline because a
+        protected control transfer is two passes through here.
         """
-        me = self.current
-        assert me is not None
+        me: Environment = self.current  # type: ignore[assignment]
+        tracer = self.tracer
+        tlb = self.tlb
         while True:
             if me.dying:
                 raise EnvironmentKilled(me.id)
@@ -392,11 +404,25 @@ class Aegis:
                 self.current = None
                 msg = self._root.switch(STOP)
             elif target is not me:
-                self._switch_bookkeeping(target)
+                if tracer is not None:
+                    self._trace_run_end()
+                self.current = target
+                # load EntryHi.ASID (TLB.set_asid, inlined: twice per PCT round trip)
+                tlb.asid = target.asid
+                tlb.view = target.tlb_view
+                self.context_switches += 1
                 msg = target.g.switch(msg)
             # We run again; whoever switched to us made us current.
-            if type(msg) is tuple and msg and msg[0] == PCT:
-                target, msg = self._serve_pct(me, msg)
+            if type(msg) is tuple and msg[0] is PCT:
+                _, caller, fn, args, sync = msg
+                if tracer is not None:
+                    tracer.instant("pct-entry", "pct", me.id, self.loop.now, caller=caller.id, sync=sync)
+                result = fn(*args)
+                if sync:  # the reply is a protected control transfer back
+                    self.loop.now += self._c_pct
+                    target, msg = caller, (RET, result)
+                else:  # asynchronous: we keep the rest of the slice (or our callee does)
+                    target, msg = self._effective(me), RESUME_DONATED
                 continue
             if msg is RESUME_SLICE:
                 self._on_slice_start(me)
@@ -406,25 +432,11 @@ class Aegis:
         """The bottom of every environment's greenlet."""
         me = self.current
         assert me is not None
-        while type(msg) is tuple and msg and msg[0] == PCT:
-            target, reply = self._serve_pct(me, msg)
-            msg = self._transfer(target, reply)
-        if msg is RESUME_SLICE:
+        if type(msg) is tuple and msg[0] is PCT:  # called before it ever ran: serve, then wait
+            msg = self._transfer(me, msg)
+        elif msg is RESUME_SLICE:
             self._on_slice_start(me)
         return me.main(self.syscalls)
-
-    def _serve_pct(self, me: Environment, msg: Any) -> tuple[Environment, Any]:
-        """Run a protected entry of ``me``; return where the processor goes next."""
-        _, caller, fn, args, sync = msg
-        if self.tracer is not None:
-            self.tracer.instant("pct-entry", "pct", me.id, self.loop.now, caller=caller.id, sync=sync)
-        result = fn(*args)
-        if sync:
-            self.loop.now += self.c.pct  # the transfer back is a PCT too
-            return caller, (RET, result)
-        # asynchronous: we keep the rest of the slice, unless we are ourselves
-        # waiting on a synchronous call, in which case our callee gets it.
-        return self._effective(me), RESUME_DONATED
 
     def _on_slice_start(self, me: Environment) -> None:
         """Upcalls due at the start of one of ``me``'s slices: prologue, then pending ones."""
@@ -523,33 +535,34 @@ class Aegis:
         the hardware's own refill (the benchmark tlb_refill_stlb).
         """
         loop = self.loop
-        cpu = self.cpu
-        stlb = self.stlb
-        tags, vals, mask = stlb.tags, stlb.vals, stlb.mask
+        tlb = self.tlb
+        slots, mask = self.stlb.slots, self.stlb.mask
         # the CPU's trap entry plus the kernel's STLB hit path
         c_hit = self.m.profile.trap_entry + self.c.stlb_hit
         c_miss = self.m.profile.trap_entry + self.c.stlb_miss
         c_guaranteed = self.c.stlb_hit - self.c.stlb_miss
+        hits = misses = 0
 
-        def refill(vpn: int, vaddr: int, write: bool) -> int | None:
-            asid = cpu.asid
-            key = vpn << 8 | asid
-            i = (vpn ^ (asid * 0x9E5)) & mask
-            if tags[i] == key:
-                stlb.hits += 1
+        def refill(vpn: int, vaddr: int, write: bool) -> Any:
+            nonlocal hits, misses
+            asid = tlb.asid
+            s = slots[(vpn ^ (asid * 0x9E5)) & mask]  # stlb_index(), inlined
+            if s is not None and s[3] == vpn << 8 | asid:
+                hits += 1
                 loop.now += c_hit
-                return vals[i]  # the CPU performs the closing tlbwr
-            stlb.misses += 1
+                return s  # (base, writable, pfn, key): the CPU performs the closing tlbwr
+            misses += 1
             loop.now += c_miss
             env = self.current
             assert env is not None
-            g = env.guaranteed.get(key)
+            g = env.guaranteed.get(vpn << 8 | asid)
             if g is not None:
                 loop.now += c_guaranteed
                 return g
             self._dispatch(env, "tlb_miss", vaddr, write)
             return None
 
+        self._refill_counts = lambda: (hits, misses)
         return refill
 
     def _exception(self, code: Exc, vaddr: int, write: bool, value: int) -> int:
@@ -702,7 +715,7 @@ class Aegis:
                     pass
             self.current = saved
             if saved is not None:
-                self.cpu.set_asid(saved.asid)
+                self._set_asid(saved.asid)
         self._free_env(env)
 
     def _reap(self, env: Environment | None, exc: BaseException | None, exited: Any = None) -> None:
@@ -804,7 +817,7 @@ class Aegis:
 
     def statistics(self) -> AegisStats:
         owned = sum(1 for o in self.frame_owner if o)
-        s = self.stlb
+        s = self.stlb.statistics(*self._refill_counts())
         return AegisStats(
             envs=len(self.envs), envs_created=self.envs_created, envs_destroyed=self.envs_destroyed,
             frames_total=len(self.frame_owner), frames_owned=owned,

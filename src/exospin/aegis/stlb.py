@@ -12,9 +12,9 @@ What this models
 Why it is built this way
     Direct-mapped, as in Aegis: one probe, one tag compare, no chains. The
     index mixes the ASID into the page number so that environments using
-    the same virtual addresses do not collide slot for slot. Tags and
-    values are two parallel lists so a probe is two list reads. Entries are
-    the same tuples the hardware TLB holds.
+    the same virtual addresses do not collide slot for slot. A slot holds
+    the hardware TLB entry extended with its key, so a probe is one list
+    read and one compare, and a hit hands the CPU the entry to write.
 
     What we simplified: Aegis' STLB lived in kernel memory and its probe
     cost memory references; the kernel charges those references on the
@@ -22,7 +22,8 @@ Why it is built this way
 
 Interface
     ``lookup(key)``, ``insert(key, entry)``, ``remove(key, pfn)``,
-    ``flush_asid(asid)``, ``items()``, ``statistics()``.
+    ``flush_asid(asid)``, ``items()``, ``statistics()``; ``slots`` and
+    ``mask`` are read directly by the kernel's refill path.
 """
 
 from __future__ import annotations
@@ -43,62 +44,71 @@ class STLBStats:
     evictions: int
 
 
+#: One slot: the TLB entry plus the key it is cached under.
+Slot = tuple[int, bool, int, int]  # (word_base, writable, pfn, key)
+
+
+def stlb_index(vpn: int, asid: int, mask: int) -> int:
+    """The slot of (vpn, asid): page number mixed with a multiple of the ASID."""
+    return (vpn ^ (asid * 0x9E5)) & mask
+
+
 class STLB:
+    """Direct-mapped: ``slots[i]`` is None or a TLB entry extended with its key."""
+
     def __init__(self, entries: int) -> None:
         assert entries & (entries - 1) == 0, "STLB size must be a power of two"
         self.entries = entries
         self.mask = entries - 1
-        self.tags: list[int] = [-1] * entries
-        self.vals: list[Entry | None] = [None] * entries
+        self.slots: list[Slot | None] = [None] * entries
+        # Hits and misses are counted by the kernel's refill path (see kernel.py);
+        # lookup() below counts its own.
         self.hits = 0
         self.misses = 0
         self.inserts = 0
         self.evictions = 0
 
-    def index(self, key: int) -> int:
-        # key = vpn << 8 | asid; spread ASIDs across the table.
-        return ((key >> 8) ^ ((key & 0xFF) * 0x9E5)) & self.mask
-
     def lookup(self, key: int) -> Entry | None:
-        i = ((key >> 8) ^ ((key & 0xFF) * 0x9E5)) & self.mask
-        if self.tags[i] == key:
+        s = self.slots[stlb_index(key >> 8, key & 0xFF, self.mask)]
+        if s is not None and s[3] == key:
             self.hits += 1
-            return self.vals[i]
+            return s[:3]  # type: ignore[return-value]
         self.misses += 1
         return None
 
     def insert(self, key: int, entry: Entry) -> None:
-        i = ((key >> 8) ^ ((key & 0xFF) * 0x9E5)) & self.mask
-        if self.tags[i] != -1 and self.tags[i] != key:
+        i = stlb_index(key >> 8, key & 0xFF, self.mask)
+        old = self.slots[i]
+        if old is not None and old[3] != key:
             self.evictions += 1
-        self.tags[i] = key
-        self.vals[i] = entry
+        self.slots[i] = (entry[0], entry[1], entry[2], key)
         self.inserts += 1
 
     def remove(self, key: int, pfn: int | None = None) -> bool:
         """Drop ``key`` (only if it maps ``pfn``, when given)."""
-        i = ((key >> 8) ^ ((key & 0xFF) * 0x9E5)) & self.mask
-        v = self.vals[i]
-        if self.tags[i] == key and v is not None and (pfn is None or v[2] == pfn):
-            self.tags[i] = -1
-            self.vals[i] = None
+        i = stlb_index(key >> 8, key & 0xFF, self.mask)
+        s = self.slots[i]
+        if s is not None and s[3] == key and (pfn is None or s[2] == pfn):
+            self.slots[i] = None
             return True
         return False
 
     def flush_asid(self, asid: int) -> int:
         n = 0
-        for i, t in enumerate(self.tags):
-            if t != -1 and t & 0xFF == asid:
-                self.tags[i] = -1
-                self.vals[i] = None
+        for i, s in enumerate(self.slots):
+            if s is not None and s[3] & 0xFF == asid:
+                self.slots[i] = None
                 n += 1
         return n
 
     def items(self) -> Iterator[tuple[int, Entry]]:
-        for t, v in zip(self.tags, self.vals):
-            if t != -1 and v is not None:
-                yield t, v
+        for s in self.slots:
+            if s is not None:
+                yield s[3], (s[0], s[1], s[2])
 
-    def statistics(self) -> STLBStats:
-        valid = sum(1 for t in self.tags if t != -1)
-        return STLBStats(self.entries, valid, self.hits, self.misses, self.inserts, self.evictions)
+    def statistics(self, hits: int = 0, misses: int = 0) -> STLBStats:
+        """Counters; the kernel adds the hits and misses its refill path counted."""
+        valid = sum(1 for s in self.slots if s is not None)
+        return STLBStats(
+            self.entries, valid, self.hits + hits, self.misses + misses, self.inserts, self.evictions
+        )

@@ -218,7 +218,7 @@ class Syscalls:
         ):
             self._cap("tlb_write", cap, "frame", Rights.READ | Rights.WRITE if writable else Rights.READ)
         pfn = cap._resource
-        key = (vaddr >> k.page_shift) << 8 | k.cpu.asid
+        key = (vaddr >> k.page_shift) << 8 | k.tlb.asid
         entry = (pfn * k.words_per_frame, writable, pfn)
         k.tlb.write_random(key, entry, loop.now)
         k.stlb.insert(key, entry)
@@ -371,23 +371,19 @@ class Syscalls:
         assert me is not None
         k.n_pct_sync += 1
         me.donated_to = callee
-        target: Environment = callee
-        msg: Any = (PCT, me, fn, args, True)
-        try:
-            while True:
-                msg = k._transfer(target, msg)
-                tag = msg[0]
-                if tag == RET:
-                    return msg[1]
-                if tag == FAIL:
-                    raise CalleeDied(f"pct_sync: {msg[1]}")
-                failure = me.pct_failure
-                if failure is not None:
-                    me.pct_failure = None
-                    raise CalleeDied(f"pct_sync: {failure}")
-                target, msg = k._effective(callee), RESUME_DONATED
-        finally:
-            me.donated_to = None
+        msg = k._transfer(callee, (PCT, me, fn, args, True))
+        while True:
+            tag = msg[0]
+            if tag is RET:
+                me.donated_to = None
+                return msg[1]
+            failure = msg[1] if tag is FAIL else me.pct_failure
+            if failure is not None:
+                me.donated_to = None
+                me.pct_failure = None
+                raise CalleeDied(f"pct_sync: {failure}")
+            # resumed while still waiting: whoever runs for us gets the processor
+            msg = k._transfer(k._effective(callee), RESUME_DONATED)
 
     def pct_async(self, env_id: int, entry: int, *args: Any) -> None:
         """Asynchronous protected control transfer: run ``env_id``'s entry for the rest

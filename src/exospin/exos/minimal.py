@@ -75,7 +75,7 @@ class MiniOS:
         self.resident: list[int] = []  # vpns in the order they became resident
         self.save_area = [0] * 32
         self._free_hint: list[int] = []
-        self._prot_handler: Callable[[int], None] | None = None
+        self._prot_handler: Callable[[int], bool | None] | None = None
         self.lost: list[int] = []
         self.tlb_miss_upcalls = 0
         self.demand_zero_fills = 0
@@ -148,12 +148,12 @@ class MiniOS:
             self._make_resident(vpn, pte)
         self.sys.tlb_write(vpn << self._shift, pte.cap, pte.writable)  # type: ignore[arg-type]
 
-    def _protection(self, vaddr: int) -> None:
+    def _protection(self, vaddr: int) -> bool | None:
         self.protection_faults += 1
         if self._prot_handler is None:
             self.sys.exit(f"protection fault at {vaddr:#x}: store to a read-only page")
-            return
-        self._prot_handler(vaddr)
+            return None
+        return self._prot_handler(vaddr)
 
     def _epilogue(self) -> None:
         self.epilogues += 1
@@ -197,8 +197,9 @@ class MiniOS:
 
     # ------------------------------------------------------ Appel-Li hooks
 
-    def on_protection(self, fn: Callable[[int], None] | None) -> None:
-        """Call ``fn(vaddr)`` on a store to a protected page (it should unprotect it)."""
+    def on_protection(self, fn: Callable[[int], bool | None] | None) -> None:
+        """Call ``fn(vaddr)`` on a store to a protected page: it unprotects the
+        page (the store is retried) or returns True (the store is skipped)."""
         self._prot_handler = fn
 
     def protect(self, vaddr: int) -> None:

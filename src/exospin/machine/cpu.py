@@ -35,7 +35,9 @@ Why it is built this way
 
 Interface
     ``load(vaddr)``, ``store(vaddr, value)``, ``add(a, b)``, ``compute(n)``,
-    ``mem_refs(n)``, ``cycles()`` for user code; ``interrupt(irq)`` for devices;
+    ``mem_refs(n)``, ``call(fn, *args)``, ``cycles()`` for user code (a
+    store whose protection handler returns True is skipped, as a handler
+    that advances EPC past it would); ``interrupt(irq)`` for devices;
     ``save_registers(area, n)``/``restore_registers(area, n)`` for kernels
     and library OSes; ``statistics()``.
 """
@@ -95,11 +97,11 @@ class CPU:
     """One processor. Attributes read on hot paths are plain slots."""
 
     __slots__ = (
-        "regs", "epc", "cause", "badvaddr", "asid", "kernel_mode",
+        "regs", "epc", "cause", "badvaddr", "kernel_mode",
         "refill_vector", "exception_vector", "interrupt_vector", "load", "store",
         "_loop", "_tlb", "_words", "_shift", "_offmask", "_wshift", "_bad",
         "_wmask", "_smin", "_smax", "_c_mem", "_c_insn", "_c_trap", "_c_intr",
-        "_c_save", "_c_restore", "_exc_counts", "interrupts",
+        "_c_save", "_c_restore", "_c_call", "_exc_counts", "interrupts",
     )
 
     def __init__(self, loop: EventLoop, profile: Profile, memory: PhysicalMemory, tlb: TLB) -> None:
@@ -107,7 +109,6 @@ class CPU:
         self.epc = 0
         self.cause = 0
         self.badvaddr = 0
-        self.asid = 0
         self.kernel_mode = True
         self.refill_vector: RefillVector = _no_vector
         self.exception_vector: ExceptionVector = _no_vector
@@ -131,13 +132,18 @@ class CPU:
         self._c_intr = profile.interrupt
         self._c_save = profile.reg_save
         self._c_restore = profile.reg_restore
+        self._c_call = profile.proc_call
         self._exc_counts: Counter[str] = Counter()
         self.interrupts = 0
         self._build_fast_paths()
 
+    @property
+    def asid(self) -> int:
+        """EntryHi.ASID: the address space TLB matches are made in (held by the TLB)."""
+        return self._tlb.asid
+
     def set_asid(self, asid: int) -> None:
         """Load EntryHi.ASID: TLB matches now use ``asid``'s entries."""
-        self.asid = asid
         self._tlb.set_asid(asid)
 
     # ----------------------------------------------------------- user mode
@@ -147,8 +153,8 @@ class CPU:
 
         Inlined for performance: these run on every simulated memory access,
         and reading closure cells is several times cheaper than attribute
-        lookups. The TLB's views follow the current ASID (``tlb.rview``,
-        ``tlb.wview``), read fresh on each access.
+        lookups. The TLB's view follows the current ASID (``tlb.view``), read
+        fresh on each access.
         """
         tlb = self._tlb
         loop = self._loop
@@ -162,27 +168,22 @@ class CPU:
         wired, span, slots = tlb.wired, tlb.entries - tlb.wired, tlb.slots
 
         # The kernel's refill handler ends with ``tlbwr``: it returns the entry
-        # (word_base, writable, pfn) and the write happens here, inline, the
-        # same as TLB.refill (a Python call less on every refill). A handler
-        # that mapped the page itself (by upcall and system call) returns None.
+        # (word_base, writable, pfn, ...) and the write is done here, inline,
+        # as TLB.write_random would do it (a Python call less on every refill).
+        # A handler that mapped the page itself (by upcall and system call)
+        # returns None.
         def miss(vpn: int, vaddr: int, write: bool) -> int | None:
             e = refill(vpn, vaddr, write)
             if e is None:
-                return tlb.rview.get(vpn)
-            index = wired + loop.now % span
+                return tlb.view.get(vpn)
+            now = loop.now
+            index = wired + now % span
             old = slots[index]
             if old is not None:
-                del old[0][old[2]]
-                old[1].pop(old[2], None)
-            r = tlb.rview
-            w = tlb.wview
-            b = e[0]
-            r[vpn] = b
-            if e[1]:
-                w[vpn] = b
-            elif vpn in w:
-                del w[vpn]
-            slots[index] = (r, w, vpn, tlb.asid)
+                del old[0][old[1]]
+            v = tlb.view
+            b = v[vpn] = e[0] if e[1] else ~e[0]
+            slots[index] = (v, vpn, tlb.asid)
             return b
 
         def load(vaddr: int) -> int:
@@ -190,28 +191,23 @@ class CPU:
             if vaddr & bad:
                 return exception(ADEL, vaddr, False, 0)
             vpn = vaddr >> shift
-            b = tlb.rview.get(vpn)
+            b = tlb.view.get(vpn)
             if b is None:  # TLB miss
                 e = refill(vpn, vaddr, False)
                 if e is None:
-                    b = tlb.rview.get(vpn)
+                    b = tlb.view.get(vpn)
                     while b is None:
                         b = miss(vpn, vaddr, False)
                 else:  # tlbwr, inlined (see miss)
-                    b = e[0]
                     index = wired + loop.now % span
                     old = slots[index]
                     if old is not None:
-                        del old[0][old[2]]
-                        old[1].pop(old[2], None)
-                    r = tlb.rview
-                    w = tlb.wview
-                    r[vpn] = b
-                    if e[1]:
-                        w[vpn] = b
-                    elif vpn in w:
-                        del w[vpn]
-                    slots[index] = (r, w, vpn, tlb.asid)
+                        del old[0][old[1]]
+                    v = tlb.view
+                    b = v[vpn] = e[0] if e[1] else ~e[0]
+                    slots[index] = (v, vpn, tlb.asid)
+            if b < 0:  # read-only entry
+                b = ~b
             now = loop.now + c_mem
             loop.now = now
             v = words[b + ((vaddr & offmask) >> wshift)]
@@ -225,13 +221,14 @@ class CPU:
                 exception(ADES, vaddr, True, value)
                 return
             vpn = vaddr >> shift
-            b = tlb.wview.get(vpn)
-            while b is None:
-                if tlb.rview.get(vpn) is None:
-                    miss(vpn, vaddr, True)
-                else:  # mapped read-only: TLB modified exception
-                    exception(MOD, vaddr, True, value)
-                b = tlb.wview.get(vpn)
+            b = tlb.view.get(vpn)
+            while b is None or b < 0:
+                if b is None:
+                    b = miss(vpn, vaddr, True)
+                elif exception(MOD, vaddr, True, value):  # mapped read-only
+                    return  # the handler skipped the store (advanced EPC past it)
+                else:
+                    b = tlb.view.get(vpn)
             now = loop.now + c_mem
             loop.now = now
             words[b + ((vaddr & offmask) >> wshift)] = value & wmask
@@ -262,6 +259,14 @@ class CPU:
         loop.now += n * self._c_insn
         if loop.now >= loop.deadline:
             loop.fire_due()
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A procedure call within the current environment: charged ``proc_call``."""
+        loop = self._loop
+        loop.now += self._c_call
+        if loop.now >= loop.deadline:
+            loop.fire_due()
+        return fn(*args)
 
     def mem_refs(self, n: int) -> None:
         """``n`` memory references to data the simulator keeps as Python objects

@@ -1,0 +1,37 @@
+"""Benchmark suites, the report and plots. Reads only ``statistics()`` and the clock.
+
+``SUITES`` maps a suite name to (the system it measures, its runner).
+``run_suite(name, profile, quick)`` returns the ``--json`` document of CONTRACTS.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..machine import get_profile
+from . import aegis_suite
+from .harness import BenchmarkError, Result, document, python_call_ns
+
+#: suite name -> (system measured, runner(profile, quick, progress) -> results)
+SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
+    "aegis": ("aegis", aegis_suite.run),
+}
+
+
+class UnknownSuite(ValueError):
+    """A suite name that is not in SUITES."""
+
+
+def run_suite(
+    name: str, profile: str = "ds5000", quick: bool = False, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    if name not in SUITES:
+        raise UnknownSuite(f"unknown suite {name!r} (known: {', '.join(SUITES)})")
+    get_profile(profile)  # a bad profile name fails before any work
+    pycall = python_call_ns()
+    results = SUITES[name][1](profile, quick=quick, progress=progress)
+    return document(name, profile, pycall, results)
+
+
+__all__ = ["BenchmarkError", "Result", "SUITES", "UnknownSuite", "document", "python_call_ns", "run_suite"]

@@ -1,0 +1,110 @@
+"""The benchmark harness: two clocks for every operation.
+
+What this is
+    The instrument behind ``exospin bench``. A benchmark runs a loop of one
+    operation inside an environment of a booted system and reports, per
+    operation:
+
+    * ``sim_cycles`` / ``sim_us``: simulated time under the profile, read
+      from the machine's clock around the loop (deterministic);
+    * ``wall_ns``: the real time our Python took, the best of a few runs
+      (noisy; only meaningful next to ``python_call_ns``, a plain Python
+      function call measured the same way in the same run).
+
+Why it is built this way
+    Both loops have the same shape (``for _ in range(n): op()``), so the
+    ratio ``wall_ns / python_call_ns`` is what a reader can compare across
+    machines. A benchmark also checks, from ``statistics()``, that it
+    measured the path it claims to (every access of tlb_refill_stlb really
+    missed the TLB and hit the STLB, say) and fails loudly otherwise: a
+    figure for the wrong path is worse than none.
+
+Interface
+    ``python_call_ns(n)``; ``Timer`` (use inside an environment:
+    ``t.measure(loop, n)``); ``Result``; ``document(suite, profile, results)``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .. import __version__
+
+REPEATS = 3
+
+
+class BenchmarkError(RuntimeError):
+    """A benchmark did not measure the path it claims to."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    benchmark: str
+    system: str
+    sim_cycles: float
+    sim_us: float
+    wall_ns: float
+    iterations: int
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sim_cycles"] = round(self.sim_cycles, 2)
+        d["sim_us"] = round(self.sim_us, 4)
+        d["wall_ns"] = round(self.wall_ns, 1)
+        return d
+
+
+def _noop() -> None:
+    pass
+
+
+def python_call_ns(n: int = 200_000) -> float:
+    """A plain Python function call, in ns: the unit our wall-clock figures are read in."""
+    f = _noop
+    best = float("inf")
+    for _ in range(REPEATS + 2):
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            f()
+        best = min(best, (time.perf_counter_ns() - t0) / n)
+    return best
+
+
+class Timer:
+    """Measures a loop on both clocks. ``cycles`` reads the simulated clock."""
+
+    def __init__(self, cycles: Callable[[], int], repeats: int = REPEATS) -> None:
+        self._cycles = cycles
+        self.repeats = repeats
+
+    @staticmethod
+    def warm_up(loop: Callable[[int], Any], n: int) -> None:
+        """Run the loop briefly: first-touch faults and Python's caches out of the way."""
+        loop(max(1, n // 10))
+
+    def measure(self, loop: Callable[[int], Any], n: int, per: int = 1) -> tuple[float, float]:
+        """Run ``loop(n)`` (which performs ``n * per`` operations) ``repeats`` times (call
+        ``warm_up`` first). Returns (simulated cycles per operation, best wall ns per operation)."""
+        ops = n * per
+        c0 = self._cycles()
+        best = float("inf")
+        for _ in range(self.repeats):
+            t0 = time.perf_counter_ns()
+            loop(n)
+            best = min(best, (time.perf_counter_ns() - t0) / ops)
+        cycles = (self._cycles() - c0) / (ops * self.repeats)
+        return cycles, best
+
+
+def document(suite: str, profile: str, pycall: float, results: list[Result]) -> dict[str, Any]:
+    """The ``--json`` document of one suite under one profile (see CONTRACTS.md)."""
+    return {
+        "exospin": __version__,
+        "suite": suite,
+        "profile": profile,
+        "python_call_ns": round(pycall, 2),
+        "results": [r.as_dict() for r in results],
+    }
