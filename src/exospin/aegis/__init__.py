@@ -18,14 +18,14 @@ from .errors import (
     EnvironmentKilled,
     ResourceExhausted,
 )
-from .kernel import Aegis, AegisStats, JournalEntry
+from .kernel import Aegis, AegisStats, EnvStats, JournalEntry
 from .param import MAX_ENTRIES, NSLICES, RESERVE_FRAMES, SLICE_US, STLB_ENTRIES
 from .stlb import STLBStats
 from .syscalls import CalleeDied, Syscalls
 
 __all__ = [
     "Aegis", "AegisError", "AegisStats", "BadAddress", "BadArgument", "BadCapability",
-    "BadEntry", "BadEnvironment", "BadFrame", "BadSlice", "CalleeDied", "Capability",
+    "BadEntry", "BadEnvironment", "BadFrame", "BadSlice", "CalleeDied", "Capability", "EnvStats",
     "EnvironmentKilled", "HANDLER_KINDS", "JournalEntry", "MAX_ENTRIES", "NSLICES",
     "RESERVE_FRAMES", "ResourceExhausted", "Rights", "SLICE_US", "STLBStats", "STLB_ENTRIES",
     "Syscalls",

@@ -81,6 +81,7 @@ class Environment:
     revoke_target: int | None = None  # frames it may keep once it has complied
     revoke_event: Any = None
     repossession_vector: list[int] = field(default_factory=list)
+    repossessed_total: int = 0
     # accounting
     exit_status: Any = None
     exceptions: int = 0

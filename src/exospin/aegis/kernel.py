@@ -80,6 +80,24 @@ class JournalEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class EnvStats:
+    """One environment's accounting (kept after it is destroyed)."""
+
+    id: int
+    name: str
+    frames: int
+    slices: int
+    slices_run: int
+    slices_lost: int
+    exceptions: int
+    upcalls: int
+    excess_cycles: int
+    strikes: int
+    frames_repossessed: int
+    fate: str
+
+
+@dataclass(frozen=True, slots=True)
 class AegisStats:
     envs: int
     envs_created: int
@@ -186,6 +204,7 @@ class Aegis:
         self._slice_start = 0
         self.journal: list[JournalEntry] = []
         self.deaths: dict[int, str] = {}
+        self.final_stats: dict[int, EnvStats] = {}  # environments that have ended
         # counters
         self.envs_created = 0
         self.envs_destroyed = 0
@@ -651,6 +670,7 @@ class Aegis:
         for pfn in victims:
             self._release_frame(pfn)
         env.repossession_vector.extend(victims)
+        env.repossessed_total += len(victims)
         self.aborts += 1
         self.frames_repossessed += len(victims)
         self.note(env, "abort", f"env {env.id} ignored revocation: repossessed frames {victims}")
@@ -728,9 +748,24 @@ class Aegis:
             self.deaths.setdefault(env.id, "exited" if exited is None else f"exited with status {exited!r}")
         self._free_env(env)
 
+    def env_statistics(self, eid: int) -> EnvStats:
+        """Accounting for environment ``eid``, live or ended."""
+        env = self.envs.get(eid)
+        if env is None:
+            if eid in self.final_stats:
+                return self.final_stats[eid]
+            raise BadEnvironment(f"no environment {eid!r}")
+        return EnvStats(
+            env.id, env.name, len(env.frames), len(env.slices), env.slices_run, env.slices_lost,
+            env.exceptions, env.upcalls, env.excess, env.strikes, env.repossessed_total,
+            self.deaths.get(env.id, "running"),
+        )
+
     def _free_env(self, env: Environment) -> None:
         env.dying = True
         why = self.deaths.get(env.id, "destroyed")
+        self.deaths.setdefault(env.id, why)
+        self.final_stats[env.id] = self.env_statistics(env.id)
         for pfn in list(env.frames):
             self._release_frame(pfn)
         for pos in env.slices:

@@ -1,0 +1,240 @@
+"""The ``exospin`` command line (shapes in CONTRACTS.md).
+
+    exospin --version
+    exospin info [--profile NAME] [--json]
+    exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE]
+    exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick]
+
+Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage.
+Errors are one readable line on stderr; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .machine import PROFILES, get_profile
+
+#: Systems named by CONTRACTS.md, and the demos that exist so far.
+DEMOS = ("aegis",)
+PLANNED = {"exos": "issue 3, ExOS", "spin": "issue 4, SPIN", "unix": "issue 5, the monolithic baseline"}
+
+
+class UsageError(Exception):
+    """Bad usage: exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="exospin", description="An extensible-kernel laboratory: Aegis/ExOS, SPIN and Unix on one simulated machine.")
+    p.add_argument("--version", action="version", version=f"exospin {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    info = sub.add_parser("info", help="the machine profiles, their primitive costs and sources, the systems")
+    info.add_argument("--profile", choices=list(PROFILES), help="only this profile")
+    info.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+    demo = sub.add_parser("demo", help="boot a system and watch it work")
+    demo.add_argument("system", metavar="SYSTEM", help="aegis (exos, spin, unix: coming)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
+    demo.add_argument("--profile", choices=list(PROFILES), default="ds5000")
+    demo.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace-event file")
+
+    bench = sub.add_parser("bench", help="run a benchmark suite")
+    bench.add_argument("suite", metavar="SUITE", help="aegis")
+    bench.add_argument("--profile", choices=list(PROFILES), default="ds5000")
+    bench.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    bench.add_argument("--out", metavar="DIR", help="also write the JSON document into DIR")
+    bench.add_argument("--quick", action="store_true", help="fewer iterations")
+    return p
+
+
+# ------------------------------------------------------------------- info
+
+
+def _profile_doc(name: str) -> dict[str, Any]:
+    p = get_profile(name)
+    return {
+        "description": p.description, "clock_hz": p.clock_hz, "page_size": p.page_size,
+        "word_bytes": p.word_bytes, "memory_frames": p.memory_frames,
+        "tlb_entries": p.tlb_entries, "tlb_wired": p.tlb_wired,
+        "costs": {k: {"cycles": c.cycles, "unit": c.unit, "source": c.source} for k, c in p.costs.items()},
+    }
+
+
+def cmd_info(args: argparse.Namespace, out: Console) -> int:
+    from .systems import SYSTEMS
+
+    names = [args.profile] if args.profile else list(PROFILES)
+    if args.json:
+        doc = {"exospin": __version__, "systems": SYSTEMS, "profiles": {n: _profile_doc(n) for n in names}}
+        print(json.dumps(doc, indent=2))
+        return 0
+    out.print(f"[bold]exospin {__version__}[/bold]: an extensible-kernel laboratory")
+    for s, what in SYSTEMS.items():
+        out.print(f"  system [cyan]{s}[/cyan]: {what}")
+    for s, issue in PLANNED.items():
+        out.print(f"  system [dim]{s}[/dim]: not built yet ({issue})")
+    for n in names:
+        p = get_profile(n)
+        out.print()
+        out.print(f"[bold]{p.name}[/bold]: {p.description}")
+        out.print(f"  clock {p.clock_hz / 1e6:g} MHz, {p.memory_frames} frames of {p.page_size} bytes, "
+                  f"TLB {p.tlb_entries} entries ({p.tlb_wired} wired), {p.word_bytes}-byte words")
+        t = Table(show_header=True, header_style="bold")
+        t.add_column("primitive")
+        t.add_column("cost", justify="right")
+        t.add_column("unit")
+        t.add_column("source")
+        for k, c in p.costs.items():
+            t.add_row(k, str(c.cycles), c.unit, c.source)
+        out.print(t)
+    return 0
+
+
+# ------------------------------------------------------------------- demo
+
+
+def cmd_demo(args: argparse.Namespace, out: Console) -> int:
+    if args.system not in DEMOS:
+        if args.system in PLANNED:
+            raise UsageError(f"system {args.system!r} is not built yet ({PLANNED[args.system]}); available: {', '.join(DEMOS)}")
+        raise UsageError(f"unknown system {args.system!r} (available: {', '.join(DEMOS)})")
+    if args.trace:
+        parent = Path(args.trace).resolve().parent
+        if not parent.is_dir():
+            raise UsageError(f"--trace: directory {parent} does not exist")
+    from .demo import run_demo, summary_rows
+
+    run = run_demo(seed=args.seed, profile=args.profile, trace=bool(args.trace))
+    m = run.system.machine
+    out.print(f"[bold]exospin demo aegis[/bold]: Aegis on {m.profile.description}, seed {args.seed}")
+    out.print("Two environments, each with its own library OS; 'editor' cooperates with the kernel, 'hog' does not.\n")
+    for cycles, _eid, who, text in run.account:
+        style = "dim" if who == "aegis" else "bold"
+        out.print(f"[cyan]{m.us(cycles):10.1f} µs[/cyan]  [{style}]{who:<7}[/{style}] {text}")
+    out.print()
+    rows = summary_rows(run)
+    t = Table(title="environments", header_style="bold")
+    cols = [c for c in rows[0] if c != "fate"]
+    for col in cols:
+        t.add_column(col, justify="left" if col == "env" else "right")
+    for r in rows:
+        t.add_row(*(str(r[c]) for c in cols))
+    out.print(t)
+    for r in rows:
+        out.print(f"  env {r['env']}: {r['fate']}")
+    ks = run.system.kernel.statistics()
+    ms = m.statistics()
+    k = Table(title="kernel and machine", header_style="bold", show_header=False)
+    k.add_column("counter")
+    k.add_column("value", justify="right")
+    for name, val in (
+        ("simulated time", f"{ms.us:.1f} µs ({ms.cycles} cycles)"),
+        ("exceptions dispatched to environments", ks.exceptions),
+        ("upcalls (prologue, epilogue, revocation)", ks.upcalls),
+        ("TLB refills from the STLB / STLB misses", f"{ks.stlb_hits} / {ks.stlb_misses}"),
+        ("protected control transfers (sync)", ks.pct_sync),
+        ("directed yields", ks.yields),
+        ("context switches", ks.context_switches),
+        ("timer interrupts", ms.cpu.interrupts),
+        ("revocations asked / complied / aborted", f"{ks.revocations} / {ks.revocations_complied} / {ks.aborts}"),
+        ("frames repossessed", ks.frames_repossessed),
+    ):
+        k.add_row(name, str(val))
+    out.print(k)
+    bad = run.system.kernel.check_invariants()
+    leaked = run.system.shutdown()
+    if bad or any(leaked.values()):
+        out.print(f"[red]invariants violated: {bad}; leaked: {leaked}[/red]")
+        return 1
+    out.print("All invariants hold; every frame, capability and slice came back to the kernel.")
+    if args.trace:
+        run.system.tracer.write(args.trace)  # type: ignore[union-attr]
+        out.print(f"Trace written to {args.trace}: open it in https://ui.perfetto.dev")
+    return 0
+
+
+# ------------------------------------------------------------------ bench
+
+
+def cmd_bench(args: argparse.Namespace, out: Console) -> int:
+    from .bench import SUITES, run_suite
+    from .bench.aegis_suite import TARGETS
+
+    if args.suite not in SUITES:
+        raise UsageError(f"unknown suite {args.suite!r} (available: {', '.join(SUITES)})")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out: {args.out} exists and is not a directory")
+    err = Console(stderr=True)
+    with err.status(f"bench {args.suite} on {args.profile}...") as status:
+        doc = run_suite(args.suite, args.profile, quick=args.quick,
+                        progress=lambda name: status.update(f"bench {args.suite} on {args.profile}: {name}"))
+    if args.out:
+        d = Path(args.out)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"bench-{args.suite}-{args.profile}.json").write_text(json.dumps(doc, indent=2))
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    pc = doc["python_call_ns"]
+    t = Table(title=f"bench {args.suite} on {args.profile} (system {SUITES[args.suite][0]})", header_style="bold")
+    for col in ("benchmark", "sim cycles", "sim µs", "wall ns", "× Python call", "target"):
+        t.add_column(col, justify="left" if col == "benchmark" else "right")
+    for r in doc["results"]:
+        ratio = r["wall_ns"] / pc
+        target = TARGETS.get(r["benchmark"])
+        mark = "" if target is None else (f"≤ {target}× [green]ok[/green]" if ratio <= target else f"≤ {target}× [red]over[/red]")
+        t.add_row(r["benchmark"], f"{r['sim_cycles']:.1f}", f"{r['sim_us']:.3f}", f"{r['wall_ns']:.0f}", f"{ratio:.1f}", mark)
+    out.print(t)
+    out.print(f"A plain Python call took {pc:.1f} ns in this run; wall-clock figures are noisy, simulated ones are exact.")
+    return 0
+
+
+# ------------------------------------------------------------------- main
+
+
+COMMANDS = {"info": cmd_info, "demo": cmd_demo, "bench": cmd_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    def fail(line: str) -> None:  # exactly one line on stderr, never wrapped
+        print(line.replace("\n", " "), file=sys.stderr)
+
+    try:
+        args = _parser().parse_args(argv)
+        if args.command is None:
+            raise UsageError("no command given (try: exospin info, exospin demo aegis, exospin bench aegis)")
+        return COMMANDS[args.command](args, Console(highlight=False))
+    except UsageError as e:
+        if debug:
+            raise
+        fail(f"exospin: error: {e}")
+        return 2
+    except KeyboardInterrupt:
+        fail("exospin: interrupted")
+        return 130
+    except Exception as e:  # an unexpected failure: one line, unless --debug
+        if debug:
+            raise
+        fail(f"exospin: {type(e).__name__}: {e} (run with --debug for the traceback)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
