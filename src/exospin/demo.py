@@ -49,6 +49,8 @@ def run_demo(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> Dem
     system = boot("aegis", profile, seed=seed, trace=trace)
     machine, kernel = system.machine, system.kernel
     page = machine.profile.page_size
+    wb = machine.profile.word_bytes
+    work = machine.profile.cycles_for_us(120)  # a unit of computation, the same time on any profile
     rng = random.Random(seed)  # the workload's choices; the machine has its own stream
     run = DemoRun(system, [])
     ids: dict[str, int] = {}
@@ -58,7 +60,7 @@ def run_demo(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> Dem
         run.account.append((machine.now, eid, run.names.get(eid, "?"), text))
 
     def checksum(os_: MiniOS, npages: int) -> int:
-        return sum(os_.load(BASE + i * page + 4 * (i % 7)) for i in range(npages)) & 0xFFFFFFFF
+        return sum(os_.load(BASE + i * page + wb * (i % 7)) for i in range(npages)) & 0xFFFFFFFF
 
     def editor(os_: MiniOS, sys: Syscalls) -> int:
         n = 12
@@ -66,7 +68,7 @@ def run_demo(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> Dem
         order = list(range(n))
         rng.shuffle(order)
         for i in order:  # first touches: TLB misses upcalled to the library OS
-            os_.store(BASE + i * page + 4 * (i % 7), 1000 + i * i)
+            os_.store(BASE + i * page + wb * (i % 7), 1000 + i * i)
         say(sys, f"wrote 12 pages in order {order}: {os_.tlb_miss_upcalls} TLB-miss upcalls, "
                  f"{os_.demand_zero_fills} demand-zero frames")
         before = checksum(os_, n)
@@ -80,16 +82,16 @@ def run_demo(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> Dem
 
         os_.on_protection(on_write)
         os_.protect(BASE)
-        os_.store(BASE + 8, 42)
+        os_.store(BASE + 2 * wb, 42)
         say(sys, f"checkpoint: store to protected page 0 faulted; handler saved it and unprotected "
                  f"({os_.protection_faults} protection fault)")
-        os_.store(BASE + 8, 0)  # undo, so the checksum is comparable
+        os_.store(BASE + 2 * wb, 0)  # undo, so the checksum is comparable
         sys.yield_(ids["hog"])  # donate the rest of this slice: the hog starts up
         held = sys.pct_sync(ids["hog"], 0)
         say(sys, f"asked hog by protected call: it holds {held} frames")
         for _ in range(40):  # work; memory pressure arrives meanwhile
             checksum(os_, n)
-            sys.cpu.compute(3000)
+            sys.cpu.compute(work)
         after = checksum(os_, n)
         st = os_.statistics()
         say(sys, f"after revocation: paged out {st.page_outs}, paged back in {st.page_ins}; "
@@ -102,12 +104,12 @@ def run_demo(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> Dem
         os_.map_region(BASE, n)
         sys.pct_register(0, lambda: len(os_.resident))
         for i in range(n):
-            os_.store(BASE + i * page + 4 * (i % 7), 7 * i + 1)
+            os_.store(BASE + i * page + wb * (i % 7), 7 * i + 1)
         before = checksum(os_, n)
         say(sys, f"filled 24 pages, checksum {before}")
         for _ in range(60):
             checksum(os_, n)
-            sys.cpu.compute(3000)
+            sys.cpu.compute(work)
         after = checksum(os_, n)
         st = os_.statistics()
         say(sys, f"ignored the revocation and lost {st.pages_lost} pages to the abort protocol: "

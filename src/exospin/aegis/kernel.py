@@ -52,7 +52,7 @@ from ..machine import IRQ_TIMER, Exc, Machine
 from . import param
 from .caps import CapTable, Rights
 from .env import Environment
-from .errors import AegisError, BadEnvironment, EnvironmentKilled, ResourceExhausted
+from .errors import AegisError, BadEnvironment, BadSlice, EnvironmentKilled, ResourceExhausted
 from .stlb import STLB
 
 # Messages passed on greenlet switches between environments.
@@ -189,7 +189,7 @@ class Aegis:
         self._set_asid = machine.tlb.set_asid
         self._c_pct = self.c.pct
         self.caps = CapTable()
-        self.stlb = STLB(param.STLB_ENTRIES)
+        self.stlb = STLB(param.STLB_ENTRIES, machine.tlb.memory_words)
         nframes = p.memory_frames
         self.frame_owner: list[int] = [0] * nframes  # 0: free; else the owner's env id
         self.frame_bindings: list[dict[int, Any]] = [{} for _ in range(nframes)]
@@ -270,9 +270,9 @@ class Aegis:
             if slices < 0 or slices > len(free):
                 raise ResourceExhausted(f"asked for {slices} time slices, {len(free)} free")
             return free[:slices]
-        for pos in slices:
-            if not (0 <= pos < param.NSLICES) or self.slices[pos] is not None:
-                raise AegisError(f"time slice {pos} is out of range or taken")
+        for i, pos in enumerate(slices):
+            if type(pos) is not int or not (0 <= pos < param.NSLICES) or self.slices[pos] is not None or pos in slices[:i]:
+                raise BadSlice(f"time slice {pos!r} is out of range, taken, or listed twice")
         return list(slices)
 
     def _give_slice(self, env: Environment, pos: int) -> None:
@@ -393,7 +393,7 @@ class Aegis:
         prev = self.current
         now = self.loop.now
         if self.tracer is not None and prev is not None and now > self._run_start:
-            self.tracer.span("run", "cpu", prev.id, self._run_start, now, slice=self.slice_pos)
+            self.tracer.span(f"slice {self.slice_pos}", "cpu", prev.id, self._run_start, now)
         self._run_start = now
 
     def _close_run(self) -> None:
@@ -436,11 +436,20 @@ class Aegis:
                 _, caller, fn, args, sync = msg
                 if tracer is not None:
                     tracer.instant("pct-entry", "pct", me.id, self.loop.now, caller=caller.id, sync=sync)
+                # A call back from the environment we wait for: we run now, so our
+                # slices are ours until it is served (else _effective would cycle).
+                waiting = me.donated_to
+                me.donated_to = None
                 result = fn(*args)
-                if sync:  # the reply is a protected control transfer back
+                if waiting is not None:
+                    if waiting.dying:
+                        me.pct_failure = f"env {waiting.id} died during the call: {self.deaths.get(waiting.id)}"
+                    else:
+                        me.donated_to = waiting
+                if sync and not caller.dying:  # the reply is a protected control transfer back
                     self.loop.now += self._c_pct
                     target, msg = caller, (RET, result)
-                else:  # asynchronous: we keep the rest of the slice (or our callee does)
+                else:  # asynchronous, or the caller died: we keep the rest of the slice (or our callee does)
                     target, msg = self._effective(me), RESUME_DONATED
                 continue
             if msg is RESUME_SLICE:
@@ -546,7 +555,7 @@ class Aegis:
 
     # --------------------------------------------------------- exceptions
 
-    def _make_refill(self) -> Callable[[int, int, bool], Any]:
+    def _make_refill(self) -> Callable[[int, int, bool], int | None]:
         """Build the TLB-refill vector: the STLB, then guaranteed mappings, then the library OS.
 
         A closure over the STLB's arrays, inlined for performance: it runs
@@ -562,14 +571,16 @@ class Aegis:
         c_guaranteed = self.c.stlb_hit - self.c.stlb_miss
         hits = misses = 0
 
-        def refill(vpn: int, vaddr: int, write: bool) -> Any:
+        nwords = tlb.memory_words
+
+        def refill(vpn: int, vaddr: int, write: bool) -> int | None:
             nonlocal hits, misses
             asid = tlb.asid
             s = slots[(vpn ^ (asid * 0x9E5)) & mask]  # stlb_index(), inlined
-            if s is not None and s[3] == vpn << 8 | asid:
+            if s[3] == vpn << 8 | asid:
                 hits += 1
                 loop.now += c_hit
-                return s  # (base, writable, pfn, key): the CPU performs the closing tlbwr
+                return s[4]  # the entry as the TLB holds it: the CPU performs the closing tlbwr
             misses += 1
             loop.now += c_miss
             env = self.current
@@ -577,7 +588,7 @@ class Aegis:
             g = env.guaranteed.get(vpn << 8 | asid)
             if g is not None:
                 loop.now += c_guaranteed
-                return g
+                return g[0] if g[1] else g[0] - nwords
             self._dispatch(env, "tlb_miss", vaddr, write)
             return None
 
@@ -791,7 +802,7 @@ class Aegis:
         for other in self.envs.values():
             if other.donated_to is env:
                 other.donated_to = None
-                if self.current is env or self.current is None:
+                if self.current is env and self._wake is None:  # run() wakes one; others see it at their next slice
                     self._wake = (other, (FAIL, f"env {env.id} died during the call: {why}"))
                 else:
                     other.pct_failure = f"env {env.id} died during the call: {why}"

@@ -44,8 +44,12 @@ class STLBStats:
     evictions: int
 
 
-#: One slot: the TLB entry plus the key it is cached under.
-Slot = tuple[int, bool, int, int]  # (word_base, writable, pfn, key)
+#: One slot: the TLB entry, the key it is cached under, and the entry encoded
+#: as the TLB's view holds it (word base, less the memory size if read-only).
+Slot = tuple[int, bool, int, int, int]  # (word_base, writable, pfn, key, encoded)
+
+#: An empty slot: no key matches -1, so a probe needs no None test.
+EMPTY: Slot = (0, False, -1, -1, 0)
 
 
 def stlb_index(vpn: int, asid: int, mask: int) -> int:
@@ -54,13 +58,14 @@ def stlb_index(vpn: int, asid: int, mask: int) -> int:
 
 
 class STLB:
-    """Direct-mapped: ``slots[i]`` is None or a TLB entry extended with its key."""
+    """Direct-mapped: ``slots[i]`` is EMPTY or a TLB entry extended with its key."""
 
-    def __init__(self, entries: int) -> None:
+    def __init__(self, entries: int, memory_words: int) -> None:
         assert entries & (entries - 1) == 0, "STLB size must be a power of two"
         self.entries = entries
         self.mask = entries - 1
-        self.slots: list[Slot | None] = [None] * entries
+        self.memory_words = memory_words
+        self.slots: list[Slot] = [EMPTY] * entries
         # Hits and misses are counted by the kernel's refill path (see kernel.py);
         # lookup() below counts its own.
         self.hits = 0
@@ -70,7 +75,7 @@ class STLB:
 
     def lookup(self, key: int) -> Entry | None:
         s = self.slots[stlb_index(key >> 8, key & 0xFF, self.mask)]
-        if s is not None and s[3] == key:
+        if s[3] == key:
             self.hits += 1
             return s[:3]  # type: ignore[return-value]
         self.misses += 1
@@ -79,36 +84,37 @@ class STLB:
     def insert(self, key: int, entry: Entry) -> None:
         i = stlb_index(key >> 8, key & 0xFF, self.mask)
         old = self.slots[i]
-        if old is not None and old[3] != key:
+        if old[3] != -1 and old[3] != key:
             self.evictions += 1
-        self.slots[i] = (entry[0], entry[1], entry[2], key)
+        base, writable, pfn = entry
+        self.slots[i] = (base, writable, pfn, key, base if writable else base - self.memory_words)
         self.inserts += 1
 
     def remove(self, key: int, pfn: int | None = None) -> bool:
         """Drop ``key`` (only if it maps ``pfn``, when given)."""
         i = stlb_index(key >> 8, key & 0xFF, self.mask)
         s = self.slots[i]
-        if s is not None and s[3] == key and (pfn is None or s[2] == pfn):
-            self.slots[i] = None
+        if s[3] == key and (pfn is None or s[2] == pfn):
+            self.slots[i] = EMPTY
             return True
         return False
 
     def flush_asid(self, asid: int) -> int:
         n = 0
         for i, s in enumerate(self.slots):
-            if s is not None and s[3] & 0xFF == asid:
-                self.slots[i] = None
+            if s[3] != -1 and s[3] & 0xFF == asid:
+                self.slots[i] = EMPTY
                 n += 1
         return n
 
     def items(self) -> Iterator[tuple[int, Entry]]:
         for s in self.slots:
-            if s is not None:
+            if s[3] != -1:
                 yield s[3], (s[0], s[1], s[2])
 
     def statistics(self, hits: int = 0, misses: int = 0) -> STLBStats:
         """Counters; the kernel adds the hits and misses its refill path counted."""
-        valid = sum(1 for s in self.slots if s is not None)
+        valid = sum(1 for s in self.slots if s[3] != -1)
         return STLBStats(
             self.entries, valid, self.hits + hits, self.misses + misses, self.inserts, self.evictions
         )

@@ -82,7 +82,7 @@ class Syscalls:
 
     def _cap(self, call: str, cap: Any, kind: str, need: Rights) -> Capability:
         k = self._k
-        if not isinstance(cap, Capability):
+        if type(cap) is not Capability:  # exactly: a subclass could fake __eq__/__hash__
             raise BadCapability(f"{call}: expected a capability, got {type(cap).__name__}")
         if cap not in k.caps.live:
             raise BadCapability(
@@ -190,7 +190,7 @@ class Syscalls:
         """A new capability for the same resource with ``rights``, a subset of ``cap``'s."""
         k = self._k
         k.loop.now += k.c.syscall + k.c.cap_check + k.c.cap_check
-        if not isinstance(rights, int) or isinstance(rights, bool) or rights & ~Rights.ALL or not rights:
+        if not isinstance(rights, int) or isinstance(rights, bool) or rights & ~int(Rights.ALL) or not rights:
             raise BadArgument(f"cap_derive: rights must be a non-empty combination of Rights, not {rights!r}")
         if not isinstance(cap, Capability):
             raise BadCapability(f"cap_derive: expected a capability, got {type(cap).__name__}")
@@ -222,7 +222,9 @@ class Syscalls:
         entry = (pfn * k.words_per_frame, writable, pfn)
         k.tlb.write_random(key, entry, loop.now)
         k.stlb.insert(key, entry)
-        k.frame_bindings[pfn][key] = cap
+        bound = k.frame_bindings[pfn]
+        if writable or key not in bound:  # keep the record that authorised a writable binding
+            bound[key] = cap
         if loop.now >= loop.deadline:
             loop.fire_due()
 
@@ -254,7 +256,9 @@ class Syscalls:
         pfn = cap.resource
         entry = (pfn * k.words_per_frame, writable, pfn)
         me.guaranteed[key] = entry
-        k.frame_bindings[pfn][key] = cap
+        bound = k.frame_bindings[pfn]
+        if writable or key not in bound:  # keep the record that authorised a writable binding
+            bound[key] = cap
 
     # -------------------------------------------------------- exceptions
 
@@ -262,7 +266,7 @@ class Syscalls:
         """Install (or, with None, remove) your handler for ``kind``; see HANDLER_KINDS."""
         k = self._k
         k.loop.now += k.c.syscall + k.m.profile.mem_ref
-        if kind not in HANDLER_KINDS:
+        if type(kind) is not str or kind not in HANDLER_KINDS:
             raise BadArgument(f"set_handler: unknown handler kind {kind!r} (known: {', '.join(HANDLER_KINDS)})")
         if fn is not None and not callable(fn):
             raise BadArgument(f"set_handler: handler for {kind!r} must be callable, not {type(fn).__name__}")
@@ -324,6 +328,8 @@ class Syscalls:
     def yield_(self, env_id: int | None = None) -> None:
         """Give up the rest of your slice: to ``env_id`` (directed yield), or to the next slice."""
         k = self._k
+        if k.loop.now >= k.loop.deadline:  # the trap is a boundary: take pending interrupts first
+            k.loop.fire_due()
         k.loop.now += k.c.yield_
         me = k.current
         assert me is not None
@@ -358,6 +364,8 @@ class Syscalls:
         slices until it replies; its return value is the reply. Arguments travel in
         registers: the kernel does not touch them."""
         k = self._k
+        if k.loop.now >= k.loop.deadline:  # the trap is a boundary: take pending interrupts first
+            k.loop.fire_due()
         k.loop.now += k.c.pct
         callee = k.envs.get(env_id) if type(env_id) is int else None
         me = k.current
@@ -369,6 +377,8 @@ class Syscalls:
         if fn is None:
             self._entry("pct_sync", callee, entry)
         assert me is not None
+        if callee.donated_to is not None and k._effective(callee) is not me:
+            raise BadEnvironment(f"pct_sync: env {callee.id} is blocked in a synchronous call of its own")
         k.n_pct_sync += 1
         me.donated_to = callee
         msg = k._transfer(callee, (PCT, me, fn, args, True))
@@ -389,12 +399,16 @@ class Syscalls:
         """Asynchronous protected control transfer: run ``env_id``'s entry for the rest
         of your slice; you continue at your next slice."""
         k = self._k
+        if k.loop.now >= k.loop.deadline:  # the trap is a boundary: take pending interrupts first
+            k.loop.fire_due()
         k.loop.now += k.c.pct
         callee = self._env("pct_async", env_id)
         me = k.current
         if callee is me:
             raise BadEnvironment("pct_async: an environment cannot call itself")
         fn = self._entry("pct_async", callee, entry)
+        if callee.donated_to is not None and k._effective(callee) is not me:
+            raise BadEnvironment(f"pct_async: env {callee.id} is blocked in a synchronous call of its own")
         k.n_pct_async += 1
         k._transfer(callee, (PCT, me, fn, args, False))
 

@@ -48,12 +48,15 @@ class Result:
     sim_us: float
     wall_ns: float
     iterations: int
+    #: a plain Python call measured interleaved with this benchmark's own runs
+    python_call_ns: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["sim_cycles"] = round(self.sim_cycles, 2)
         d["sim_us"] = round(self.sim_us, 4)
         d["wall_ns"] = round(self.wall_ns, 1)
+        d["python_call_ns"] = round(self.python_call_ns, 2)
         return d
 
 
@@ -61,16 +64,17 @@ def _noop() -> None:
     pass
 
 
+def _call_loop(n: int) -> float:
+    f = _noop
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        f()
+    return (time.perf_counter_ns() - t0) / n
+
+
 def python_call_ns(n: int = 200_000) -> float:
     """A plain Python function call, in ns: the unit our wall-clock figures are read in."""
-    f = _noop
-    best = float("inf")
-    for _ in range(REPEATS + 2):
-        t0 = time.perf_counter_ns()
-        for _ in range(n):
-            f()
-        best = min(best, (time.perf_counter_ns() - t0) / n)
-    return best
+    return min(_call_loop(n) for _ in range(REPEATS + 2))
 
 
 class Timer:
@@ -85,18 +89,23 @@ class Timer:
         """Run the loop briefly: first-touch faults and Python's caches out of the way."""
         loop(max(1, n // 10))
 
-    def measure(self, loop: Callable[[int], Any], n: int, per: int = 1) -> tuple[float, float]:
+    def measure(self, loop: Callable[[int], Any], n: int, per: int = 1) -> tuple[float, float, float]:
         """Run ``loop(n)`` (which performs ``n * per`` operations) ``repeats`` times (call
-        ``warm_up`` first). Returns (simulated cycles per operation, best wall ns per operation)."""
+        ``warm_up`` first), each run next to a loop of ``n`` plain Python calls, so that both
+        see the machine in the same state. Returns (simulated cycles per operation, best wall
+        ns per operation, best ns per plain call)."""
         ops = n * per
-        c0 = self._cycles()
-        best = float("inf")
+        sim = 0
+        best = call = float("inf")
         for _ in range(self.repeats):
+            call = min(call, _call_loop(n))
+            c0 = self._cycles()
             t0 = time.perf_counter_ns()
             loop(n)
-            best = min(best, (time.perf_counter_ns() - t0) / ops)
-        cycles = (self._cycles() - c0) / (ops * self.repeats)
-        return cycles, best
+            t1 = time.perf_counter_ns()
+            sim += self._cycles() - c0
+            best = min(best, (t1 - t0) / ops)
+        return sim / (ops * self.repeats), best, call
 
 
 def document(suite: str, profile: str, pycall: float, results: list[Result]) -> dict[str, Any]:

@@ -84,7 +84,7 @@ class CPUStats:
     asid: int
 
 
-RefillVector = Callable[[int, int, bool], "tuple[int, bool, int] | None"]
+RefillVector = Callable[[int, int, bool], "int | None"]
 ExceptionVector = Callable[[Exc, int, bool, int], int]
 InterruptVector = Callable[[int], None]
 
@@ -166,24 +166,26 @@ class CPU:
         ADEL, ADES, MOD = Exc.ADEL, Exc.ADES, Exc.MOD
 
         wired, span, slots = tlb.wired, tlb.entries - tlb.wired, tlb.slots
+        # Replacement: the R3000's Random register decrements every cycle (inline
+        # below); the Alpha's TLB takes the next slot in turn (TLB.victim).
+        victim = tlb.victim if tlb.round_robin else None
 
         # The kernel's refill handler ends with ``tlbwr``: it returns the entry
-        # (word_base, writable, pfn, ...) and the write is done here, inline,
-        # as TLB.write_random would do it (a Python call less on every refill).
-        # A handler that mapped the page itself (by upcall and system call)
-        # returns None.
+        # as the TLB's view holds it (the word base, less the memory size if
+        # read-only) and the write is done here, inline, as TLB.write_random
+        # would do it: a Python call less on every refill. A handler that
+        # mapped the page itself (by upcall and system call) returns None.
         def miss(vpn: int, vaddr: int, write: bool) -> int | None:
-            e = refill(vpn, vaddr, write)
-            if e is None:
+            b = refill(vpn, vaddr, write)
+            if b is None:
                 return tlb.view.get(vpn)
-            now = loop.now
-            index = wired + now % span
+            index = wired + loop.now % span if victim is None else victim(loop.now)
             old = slots[index]
             if old is not None:
                 del old[0][old[1]]
             v = tlb.view
-            b = v[vpn] = e[0] if e[1] else ~e[0]
-            slots[index] = (v, vpn, tlb.asid)
+            v[vpn] = b
+            slots[index] = (v, vpn)
             return b
 
         def load(vaddr: int) -> int:
@@ -193,24 +195,22 @@ class CPU:
             vpn = vaddr >> shift
             b = tlb.view.get(vpn)
             if b is None:  # TLB miss
-                e = refill(vpn, vaddr, False)
-                if e is None:
+                b = refill(vpn, vaddr, False)
+                if b is None:
                     b = tlb.view.get(vpn)
                     while b is None:
                         b = miss(vpn, vaddr, False)
                 else:  # tlbwr, inlined (see miss)
-                    index = wired + loop.now % span
+                    index = wired + loop.now % span if victim is None else victim(loop.now)
                     old = slots[index]
                     if old is not None:
                         del old[0][old[1]]
                     v = tlb.view
-                    b = v[vpn] = e[0] if e[1] else ~e[0]
-                    slots[index] = (v, vpn, tlb.asid)
-            if b < 0:  # read-only entry
-                b = ~b
+                    v[vpn] = b
+                    slots[index] = (v, vpn)
             now = loop.now + c_mem
             loop.now = now
-            v = words[b + ((vaddr & offmask) >> wshift)]
+            v = words[b + ((vaddr & offmask) >> wshift)]  # b < 0 (read-only) indexes from the end
             if now >= loop.deadline:
                 loop.fire_due()
             return v
@@ -223,6 +223,10 @@ class CPU:
             vpn = vaddr >> shift
             b = tlb.view.get(vpn)
             while b is None or b < 0:
+                if loop.now >= loop.deadline:  # a retried fault is a boundary too
+                    loop.fire_due()
+                    b = tlb.view.get(vpn)
+                    continue
                 if b is None:
                     b = miss(vpn, vaddr, True)
                 elif exception(MOD, vaddr, True, value):  # mapped read-only

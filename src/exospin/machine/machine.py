@@ -52,7 +52,10 @@ class Machine:
         self.rng = random.Random(seed)
         self.loop = EventLoop()
         self.memory = PhysicalMemory(profile.memory_frames, profile.page_size, profile.word_bytes)
-        self.tlb = TLB(profile.tlb_entries, profile.tlb_wired, profile.page_size // profile.word_bytes)
+        self.tlb = TLB(
+            profile.tlb_entries, profile.tlb_wired, profile.page_size // profile.word_bytes,
+            profile.memory_frames * profile.page_size // profile.word_bytes, profile.tlb_replacement,
+        )
         self.cpu = CPU(self.loop, profile, self.memory, self.tlb)
         self.timer = IntervalTimer(self.loop, self.cpu)
         self.tracer = tracer

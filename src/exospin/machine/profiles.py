@@ -57,7 +57,8 @@ class Profile:
     word_bytes: int  # bytes in a machine word (load/store granularity)
     memory_frames: int  # physical frames of page_size bytes
     tlb_entries: int
-    tlb_wired: int  # low slots never chosen by random replacement
+    tlb_wired: int  # low slots never chosen by replacement
+    tlb_replacement: str  # "random" (R3000 Random register) or "round_robin" (21064)
     asid_bits: int
     costs: Mapping[str, Cost] = field(repr=False)
 
@@ -107,6 +108,7 @@ DS5000 = Profile(
     memory_frames=2048,  # 8 MB, the smallest DS5000/125 configuration
     tlb_entries=64,
     tlb_wired=8,
+    tlb_replacement="random",  # Kane & Heinrich ch. 6: Random decrements every cycle, 63..8
     asid_bits=6,
     costs=MappingProxyType(
         {
@@ -137,6 +139,7 @@ ALPHA3000 = Profile(
     memory_frames=2048,  # 16 MB of 8 KB pages
     tlb_entries=32,  # the 21064 data TLB
     tlb_wired=0,
+    tlb_replacement="round_robin",  # 21064 HRM: the DTB fills its entries in turn
     asid_bits=6,
     costs=MappingProxyType(
         {

@@ -13,10 +13,12 @@ Why it is built this way
     Hardware matches all entries at once against the current ASID. The
     faithful fast equivalent is an index per ASID: ``view`` maps the virtual
     page numbers of the current ASID's valid entries to the word index of
-    their frame, stored as is when the entry is writable (the D bit) and
-    complemented (``~base``, negative) when it is read-only. The CPU makes
-    one dict probe per access: a miss is a TLB miss; a store that finds a
-    negative entry takes the TLB-modified exception. A context switch
+    their frame. The D bit (write enable) is the sign: a read-only entry's
+    word base is stored minus the size of memory in words, which Python's
+    negative indexing of the word array maps back to the same frame, so a
+    load uses either kind without a test, and a store that finds a negative
+    entry takes the TLB-modified exception. The CPU makes one dict probe per
+    access. A context switch
     selects the other ASID's view (``set_asid``) and flushes nothing, as on
     the R3000.
 
@@ -53,7 +55,7 @@ class TLBStats:
     invalidations: int
 
 
-Slot = tuple[dict[int, int], int, int]  # (view, vpn, asid)
+Slot = tuple[dict[int, int], int]  # (the view holding the entry, vpn)
 
 
 class TLB:
@@ -61,12 +63,21 @@ class TLB:
 
     __slots__ = (
         "entries", "wired", "slots", "words_per_frame", "_views",
-        "view", "asid", "_random_span", "writes", "invalidations",
+        "view", "asid", "_random_span", "writes", "invalidations", "round_robin", "next_slot",
+        "memory_words",
     )
 
-    def __init__(self, entries: int, wired: int, words_per_frame: int) -> None:
+    def __init__(
+        self, entries: int, wired: int, words_per_frame: int, memory_words: int, replacement: str = "random"
+    ) -> None:
+        if replacement not in ("random", "round_robin"):
+            raise ValueError(f"unknown TLB replacement {replacement!r}")
         self.entries = entries
         self.wired = wired
+        self.round_robin = replacement == "round_robin"
+        #: read-only entries are stored as ``base - memory_words`` (see the module note)
+        self.memory_words = memory_words
+        self.next_slot = wired
         self.words_per_frame = words_per_frame
         #: each occupied slot names the view holding it, so eviction needs no lookup
         self.slots: list[Slot | None] = [None] * entries
@@ -93,10 +104,17 @@ class TLB:
         return v
 
     def _slot_of(self, vpn: int, asid: int) -> int | None:
+        v = self._views.get(asid)
         for i, s in enumerate(self.slots):
-            if s is not None and s[1] == vpn and s[2] == asid:
+            if s is not None and s[1] == vpn and s[0] is v:
                 return i
         return None
+
+    def _asid_of(self, view: dict[int, int]) -> int:
+        for asid, v in self._views.items():
+            if v is view:
+                return asid
+        raise KeyError("a TLB slot names a view of no ASID")
 
     def write_index(self, index: int, key: int, entry: Entry) -> None:
         """``tlbwi``: write ``entry`` for ``key`` into slot ``index``."""
@@ -109,8 +127,8 @@ class TLB:
         old = self.slots[index]
         if old is not None:
             del old[0][old[1]]
-        v[vpn] = entry[0] if entry[1] else ~entry[0]
-        self.slots[index] = (v, vpn, asid)
+        v[vpn] = entry[0] if entry[1] else entry[0] - self.memory_words
+        self.slots[index] = (v, vpn)
         self.writes += 1
 
     def write_random(self, key: int, entry: Entry, now: int) -> None:
@@ -121,8 +139,17 @@ class TLB:
             index = self._slot_of(vpn, asid)
             assert index is not None
         else:
-            index = self.wired + now % self._random_span
+            index = self.victim(now)
         self.write_index(index, key, entry)
+
+    def victim(self, now: int) -> int:
+        """The slot the next replacement writes: the Random register's value at
+        cycle ``now`` (R3000), or the next slot in turn (round robin)."""
+        if self.round_robin:
+            i = self.next_slot
+            self.next_slot = i + 1 if i + 1 < self.entries else self.wired
+            return i
+        return self.wired + now % self._random_span
 
     def probe(self, key: int) -> Entry | None:
         """``tlbp``: the entry matching ``key``, if any."""
@@ -133,7 +160,7 @@ class TLB:
         if b is None:
             return None
         writable = b >= 0
-        base = b if writable else ~b
+        base = b if writable else b + self.memory_words
         return (base, writable, base // self.words_per_frame)
 
     def invalidate(self, key: int) -> bool:
@@ -151,8 +178,9 @@ class TLB:
     def flush_asid(self, asid: int) -> int:
         """Invalidate every entry tagged with ``asid``; returns how many."""
         n = 0
+        v = self._views.get(asid)
         for i, s in enumerate(self.slots):
-            if s is not None and s[2] == asid:
+            if s is not None and s[0] is v:
                 self.slots[i] = None
                 n += 1
         if asid in self._views:  # clear in place: the CPU may be using this view
@@ -166,9 +194,10 @@ class TLB:
         out: dict[int, Entry] = {}
         for s in self.slots:
             if s is not None:
-                e = self.probe(s[1] << 8 | s[2])
+                key = s[1] << 8 | self._asid_of(s[0])
+                e = self.probe(key)
                 assert e is not None
-                out[s[1] << 8 | s[2]] = e
+                out[key] = e
         return out
 
     def statistics(self) -> TLBStats:
