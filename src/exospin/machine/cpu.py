@@ -199,6 +199,10 @@ class CPU:
                 if b is None:
                     b = tlb.view.get(vpn)
                     while b is None:
+                        if loop.now >= loop.deadline:  # a retried fault is a boundary too
+                            loop.fire_due()
+                            b = tlb.view.get(vpn)
+                            continue
                         b = miss(vpn, vaddr, False)
                 else:  # tlbwr, inlined (see miss)
                     index = wired + loop.now % span if victim is None else victim(loop.now)
