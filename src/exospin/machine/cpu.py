@@ -44,7 +44,6 @@ Interface
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -133,7 +132,7 @@ class CPU:
         self._c_save = profile.reg_save
         self._c_restore = profile.reg_restore
         self._c_call = profile.proc_call
-        self._exc_counts: Counter[str] = Counter()
+        self._exc_counts: list[int] = [0] * 32  # by Cause.ExcCode
         self.interrupts = 0
         self._build_fast_paths()
 
@@ -306,7 +305,7 @@ class CPU:
         self._build_fast_paths()
 
     def _exception(self, code: Exc, vaddr: int, write: bool, value: int) -> int:
-        self._exc_counts[code.name] += 1
+        self._exc_counts[code] += 1
         self.cause = code
         self.badvaddr = vaddr
         self._loop.now += self._c_trap
@@ -335,4 +334,5 @@ class CPU:
         self._loop.now += n * self._c_restore
 
     def statistics(self) -> CPUStats:
-        return CPUStats(dict(self._exc_counts), self.interrupts, self.asid)
+        counts = {Exc(i).name: n for i, n in enumerate(self._exc_counts) if n}
+        return CPUStats(counts, self.interrupts, self.asid)
