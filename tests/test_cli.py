@@ -1,0 +1,161 @@
+"""The command line, as a user and a script see it (shapes in CONTRACTS.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exospin import __version__
+from exospin.cli import main
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_does_the_installed_command_print_its_version() -> None:
+    r = subprocess.run([sys.executable, "-m", "exospin", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0
+    assert r.stdout.strip() == f"exospin {__version__}"
+
+
+def test_does_info_json_list_every_primitive_with_a_source(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["info", "--json"], capsys)
+    assert code == 0 and err == ""
+    doc = json.loads(out)
+    assert doc["exospin"] == __version__
+    assert set(doc["profiles"]) == {"ds5000", "alpha3000"}
+    for prof in doc["profiles"].values():
+        assert prof["clock_hz"] > 0
+        for name, cost in prof["costs"].items():
+            assert cost["cycles"] > 0, name
+            assert cost["unit"] and cost["source"], name
+
+
+def test_does_info_for_one_profile_show_only_that_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["info", "--profile", "alpha3000", "--json"], capsys)
+    assert code == 0
+    assert list(json.loads(out)["profiles"]) == ["alpha3000"]
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["demo", "plan9"], "unknown system 'plan9'"),
+        (["demo", "spin"], "not built yet"),
+        (["bench", "nosuch"], "unknown suite 'nosuch'"),
+        (["info", "--profile", "vax"], "invalid choice: 'vax'"),
+        (["demo", "aegis", "--seed", "seven"], "invalid int value: 'seven'"),
+        (["demo", "aegis", "--trace", "/no/such/dir/t.json"], "does not exist"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "no command given"),
+    ],
+)
+def test_what_if_the_user_gets_the_command_line_wrong(
+    argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1, err  # one line, no traceback, no usage dump
+    assert fragment in err
+    assert "Traceback" not in err
+
+
+def test_does_debug_show_the_traceback_instead() -> None:
+    with pytest.raises(Exception):  # noqa: B017 - whatever the failure, it is raised, not summarised
+        main(["--debug", "demo", "plan9"])
+
+
+def test_does_the_demo_tell_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["demo", "aegis", "--seed", "1"], capsys)
+    assert code == 0, err
+    for fragment in (
+        "TLB-miss upcalls",  # demand-zero faults reach the library OS
+        "protection fault",  # the Appel-Li checkpoint
+        "asked hog by protected call",  # PCT
+        "gave back the frames",  # cooperative revocation
+        "ignored revocation: repossessed frames",  # the abort protocol
+        "(intact)",  # the cooperative one kept its data
+        "lost 8 pages",  # the other one did not
+        "All invariants hold",
+    ):
+        assert fragment in out, fragment
+
+
+def test_is_the_demo_the_same_for_the_same_seed_and_different_for_another(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a = run(["demo", "aegis", "--seed", "4"], capsys)[1]
+    b = run(["demo", "aegis", "--seed", "4"], capsys)[1]
+    c = run(["demo", "aegis", "--seed", "5"], capsys)[1]
+    assert a == b
+    assert a != c
+
+
+@pytest.mark.parametrize("profile", ["ds5000", "alpha3000"])
+def test_does_the_demo_run_on_both_machines(profile: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["demo", "aegis", "--profile", profile], capsys)
+    assert code == 0, err
+    assert "repossessed frames" in out and "(intact)" in out
+
+
+def test_does_the_trace_open_as_a_perfetto_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "demo.json"
+    code, out, _ = run(["demo", "aegis", "--trace", str(path)], capsys)
+    assert code == 0
+    doc = json.loads(path.read_text())
+    events = doc["traceEvents"]
+    tracks = {e["args"]["name"] for e in events if e.get("name") == "thread_name"}
+    assert tracks == {"env 1: editor", "env 2: hog"}
+    by_kind: dict[str, set[int]] = {}
+    for e in events:
+        assert e["ph"] in {"M", "X", "i"}
+        if e["ph"] == "X":
+            assert e["dur"] >= 0 and e["ts"] >= 0
+            by_kind.setdefault(e["cat"], set()).add(e["tid"])
+    assert by_kind["cpu"] == {1, 2}  # each environment's time slices
+    assert {1, 2} <= by_kind["exception"]  # TLB misses and faults on both tracks
+    assert by_kind["upcall"]  # prologue / epilogue / revocation upcalls
+    names = {e["name"] for e in events}
+    assert {"revoke", "abort", "complied"} <= names
+
+
+def test_does_bench_json_have_the_contract_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["bench", "aegis", "--quick", "--json", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    doc = json.loads(out)  # nothing else on stdout
+    assert doc["exospin"] == __version__ and doc["suite"] == "aegis" and doc["profile"] == "ds5000"
+    assert doc["python_call_ns"] > 0
+    names = [r["benchmark"] for r in doc["results"]]
+    assert names == [
+        "null_procedure_call", "null_syscall", "exc_overflow", "exc_unaligned", "exc_protection",
+        "tlb_refill_stlb", "tlb_refill_upcall", "pct_sync", "pct_async", "yield",
+    ]
+    for r in doc["results"]:
+        assert r["system"] == "aegis"
+        assert r["sim_cycles"] > 0 and r["sim_us"] > 0 and r["wall_ns"] > 0 and r["iterations"] > 0
+    assert json.loads((tmp_path / "bench-aegis-ds5000.json").read_text())["results"] == doc["results"]
+
+
+def test_are_simulated_figures_exactly_reproducible(capsys: pytest.CaptureFixture[str]) -> None:
+    def sims() -> list[float]:
+        code, out, _ = run(["bench", "aegis", "--quick", "--json", "--profile", "alpha3000"], capsys)
+        assert code == 0
+        return [r["sim_cycles"] for r in json.loads(out)["results"]]
+
+    assert sims() == sims()
+
+
+def test_does_the_bench_table_name_the_targets(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["bench", "aegis", "--quick"], capsys)
+    assert code == 0
+    for name in ("null_syscall", "tlb_refill_stlb", "pct_sync"):
+        line = next(ln for ln in out.splitlines() if name in ln)
+        assert "≤" in line
