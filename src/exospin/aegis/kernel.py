@@ -876,8 +876,8 @@ class Aegis:
         for cap in self.caps.live:
             if cap.kind == "frame" and not self.frame_owner[cap.resource]:
                 bad.append(f"I3: live capability for free frame {cap.resource}")
-        for pos, o in enumerate(self.slices):
-            if o is not None and (o.id not in self.envs or pos not in o.slices):
+        for pos, holder in enumerate(self.slices):
+            if holder is not None and (holder.id not in self.envs or pos not in holder.slices):
                 bad.append(f"I4: slice {pos} owned by a dead or unaware environment")
         return bad
 

@@ -372,7 +372,7 @@ class Syscalls:
         if callee is None or callee.dying or callee is me:
             if callee is me:
                 raise BadEnvironment("pct_sync: an environment cannot call itself")
-            self._env("pct_sync", env_id)
+            raise BadEnvironment(f"pct_sync: no environment {env_id!r}")
         fn = callee.entries[entry] if type(entry) is int and 0 <= entry < param.MAX_ENTRIES else None
         if fn is None:
             self._entry("pct_sync", callee, entry)

@@ -132,20 +132,20 @@ def _exception_bench(name: str, profile: str, n: int, kind: str) -> Result:
             sys.set_handler("overflow", lambda result: 0)
             add, big = cpu.add, (1 << (8 * sys.word_bytes - 1)) - 1
 
-            def loop(n: int) -> None:
+            def overflow_loop(n: int) -> None:
                 for _ in range(n):
                     add(big, 1)
-            return loop
+            return overflow_loop
         os_.map_region(BASE, 1)
         cpu.store(BASE, 7)  # fault the page in
         if kind == "unaligned":
             sys.set_handler("address_error", lambda vaddr, write, value: 0)
             load, addr = cpu.load, BASE + 1
 
-            def loop(n: int) -> None:
+            def unaligned_loop(n: int) -> None:
                 for _ in range(n):
                     load(addr)
-            return loop
+            return unaligned_loop
         os_.protect(BASE)
         os_.on_protection(lambda vaddr: True)  # skip the store
         store = cpu.store

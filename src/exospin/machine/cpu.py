@@ -88,7 +88,7 @@ ExceptionVector = Callable[[Exc, int, bool, int], int]
 InterruptVector = Callable[[int], None]
 
 
-def _no_vector(*args: object) -> int:
+def _no_vector(*args: object) -> Any:
     raise MachineCheck("exception taken with no kernel vector installed")
 
 
@@ -208,9 +208,9 @@ class CPU:
                     old = slots[index]
                     if old is not None:
                         del old[0][old[1]]
-                    v = tlb.view
-                    v[vpn] = b
-                    slots[index] = (v, vpn)
+                    view = tlb.view
+                    view[vpn] = b
+                    slots[index] = (view, vpn)
             now = loop.now + c_mem
             loop.now = now
             v = words[b + ((vaddr & offmask) >> wshift)]  # b < 0 (read-only) indexes from the end
