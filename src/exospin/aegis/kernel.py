@@ -442,7 +442,10 @@ class Aegis:
                 # slices are ours until it is served (else _effective would cycle).
                 waiting = me.donated_to
                 me.donated_to = None
-                result = fn(*args)
+                try:
+                    result = fn(*args)
+                except Exception as exc:  # the entry failed: the callee dies here, not in the code it interrupted
+                    self._kill_current(me, f"died: {type(exc).__name__}: {exc}")
                 if waiting is not None:
                     if waiting.dying:
                         me.pct_failure = f"env {waiting.id} died during the call: {self.deaths.get(waiting.id)}"
