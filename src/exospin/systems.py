@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .aegis import Aegis, Syscalls
-from .exos import MiniOS
+from .exos import ExOS, ExOSShared, MiniOS, ProcEntry
+from .exos.sched import POLICIES
 from .machine import Machine, Tracer, get_profile
 
 
@@ -44,6 +45,8 @@ class System:
     kernel: Aegis
     tracer: Tracer | None = None
     libos: dict[int, MiniOS] = field(default_factory=dict)
+    exos: ExOSShared = field(default_factory=ExOSShared)  # the ExOS shared segment
+    started: dict[int, int] = field(default_factory=dict)  # pid -> environment, for start()
 
     def spawn(
         self,
@@ -64,6 +67,34 @@ class System:
             return program(os_, sys)
 
         return self.kernel.create_env(main, name or getattr(program, "__name__", ""), slices)
+
+    def start(
+        self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "",
+        policy: str = "round_robin",
+    ) -> int:
+        """Start ``program(argv)`` as a new ExOS process (it may fork, pipe, ...); returns its pid.
+
+        Its exit status is in ``exit_status(pid)`` once the system has run.
+        """
+        if policy not in POLICIES:
+            raise ValueError(f"unknown scheduling policy {policy!r} (known: {', '.join(POLICIES)})")
+        sh = self.exos
+        pid = sh.alloc_pid()
+        sh.procs[pid] = ProcEntry(pid, 0, 0, name or getattr(program, "__name__", "process"))
+        args = (list(argv or []),)
+
+        def main(sys: Syscalls) -> Any:
+            return ExOS(sys, sh, pid, POLICIES[policy]()).run(program, args)
+
+        eid = self.kernel.create_env(main, f"pid {pid}", 1)
+        sh.procs[pid].env = eid
+        self.started[pid] = eid
+        return pid
+
+    def exit_status(self, pid: int) -> int | None:
+        """The exit status of a process started with ``start`` (None while it runs)."""
+        st = self.kernel.final_stats.get(self.started[pid])
+        return None if st is None else st.status
 
     def run(self, until_us: float | None = None) -> float:
         """Run until no environment can run (or ``until_us`` of simulated time); returns µs."""

@@ -18,8 +18,12 @@ What this models
     bookkeeping of excess time and revocation.
 
 Why it is built this way
-    One environment is one greenlet: the Python stack of the library OS and
-    its application is the context the epilogue "saves". Upcalls,
+    An environment starts as one greenlet, ``base``: the Python stack of the
+    library OS and its application is the context the epilogue "saves". A
+    library OS may run threads of its own (greenlets descending from
+    ``base``); the kernel records in ``g`` whichever one was running when the
+    environment lost the processor, as a real kernel saves whatever context
+    trapped, and resumes that one. Upcalls,
     exception handlers and protected entries all run on the environment's
     own greenlet, so library-OS code never needs ``yield``.
 
@@ -58,7 +62,8 @@ class Environment:
     name: str
     asid: int
     main: Callable[..., Any]
-    g: greenlet
+    g: greenlet  # the context to resume: whichever greenlet of ours parked last
+    base: greenlet | None = None  # the environment's first greenlet (its threads descend from it)
     tlb_view: dict[int, int] = field(default_factory=dict)  # the TLB's view for our ASID
     handlers: dict[str, Callable[..., Any]] = field(default_factory=dict)
     entries: list[Callable[..., Any] | None] = field(default_factory=lambda: [None] * MAX_ENTRIES)

@@ -95,6 +95,7 @@ class EnvStats:
     strikes: int
     frames_repossessed: int
     fate: str
+    status: Any = None  # what its main returned, or passed to exit()
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +255,7 @@ class Aegis:
         self._next_id += 1
         asid = self._alloc_asid()
         env = Environment(eid, name or f"env{eid}", asid, main, None)  # type: ignore[arg-type]
-        env.g = greenlet(run=self._env_body, parent=self._root)
+        env.g = env.base = greenlet(run=self._env_body, parent=self._root)
         env.tlb_view = self.tlb.view_of(asid)
         self.envs[eid] = env
         self.by_asid[asid] = env
@@ -422,11 +423,13 @@ class Aegis:
                 raise EnvironmentKilled(me.id)
             if target is None:
                 self._close_run()
+                me.g = getcurrent()
                 self.current = None
                 msg = self._root.switch(STOP)
             elif target is not me:
                 if tracer is not None:
                     self._trace_run_end()
+                me.g = getcurrent()  # save the context that trapped (a library-OS thread, say)
                 self.current = target
                 # load EntryHi.ASID (TLB.set_asid, inlined: twice per PCT round trip)
                 tlb.asid = target.asid
@@ -759,12 +762,13 @@ class Aegis:
             raise EnvironmentKilled(eid)
         self.deaths.setdefault(eid, reason)
         env.dying = True
-        g = env.g
-        if g and not g.dead:  # started and parked: unwind its stack now, deterministically
-            g.parent = getcurrent()
+        base = env.base
+        if base is not None and base and not base.dead:  # started and parked: unwind it now
+            base.parent = getcurrent()  # the unwinding ends here, not in the root
             saved = self.current
             self.current = env
-            while not g.dead:
+            while not base.dead:
+                g = env.g if not env.g.dead else base
                 try:
                     g.throw(EnvironmentKilled(eid))
                 except EnvironmentKilled:
@@ -794,7 +798,7 @@ class Aegis:
         return EnvStats(
             env.id, env.name, len(env.frames), len(env.slices), env.slices_run, env.slices_lost,
             env.exceptions, env.upcalls, env.excess, env.strikes, env.repossessed_total,
-            self.deaths.get(env.id, "running"),
+            self.deaths.get(env.id, "running"), env.exit_status,
         )
 
     def _free_env(self, env: Environment) -> None:

@@ -21,11 +21,11 @@ Why it is built this way
 Interface (the caller is always the current environment)
     identity       env_id(), null()
     frames         frame_alloc(pfn), frame_free(cap), frame_reserve(cap),
-                   free_frames(), cap_derive(cap, rights)
+                   frame_transfer(cap, env_id), free_frames(), cap_derive(cap, rights)
     bindings       tlb_write(vaddr, cap, writable), tlb_unmap(vaddr),
                    guarantee(vaddr, cap, writable)
     exceptions     set_handler(kind, fn), trap(number, *args)
-    processor      slice_alloc(position, env=None), slice_free(cap),
+    processor      free_slices(), slice_alloc(position, env=None), slice_free(cap),
                    yield_(env_id=None)
     control        pct_register(entry, fn), pct_sync(env_id, entry, *args),
                    pct_async(env_id, entry, *args)
@@ -76,6 +76,7 @@ class Syscalls:
         self.word_bytes: int = kernel.m.profile.word_bytes
         self.nframes: int = kernel.m.profile.memory_frames
         self.nslices: int = param.NSLICES
+        self.clock_hz: int = kernel.m.profile.clock_hz
         self._c_sys = kernel.c.syscall
 
     # ------------------------------------------------------------ checks
@@ -172,6 +173,28 @@ class Syscalls:
         k._release_frame(cap.resource)
         if owner is not None:
             k._check_revocation_satisfied(owner)
+
+    def frame_transfer(self, cap: Capability, env_id: int) -> None:
+        """Give the frame ``cap`` names (OWNER) to environment ``env_id``.
+
+        Ownership moves; capabilities and bindings stay valid. A library OS
+        uses it to hand a frame it shares (copy-on-write, shared memory) to a
+        process still using it before it lets go of it.
+        """
+        k = self._k
+        k.loop.now += k.c.syscall + k.c.cap_check + 2 * k.m.profile.mem_ref
+        self._cap("frame_transfer", cap, "frame", Rights.OWNER)
+        target = self._env("frame_transfer", env_id)
+        pfn = cap.resource
+        old = k.envs.get(k.frame_owner[pfn])
+        if old is target:
+            return
+        if old is not None:
+            old.frames.remove(pfn)
+            old.reserved.discard(pfn)
+            k._check_revocation_satisfied(old)
+        k.frame_owner[pfn] = target.id
+        target.frames.append(pfn)
 
     def frame_reserve(self, cap: Capability) -> None:
         """Put a frame you own in your protected reserve: revocation never takes it."""
@@ -294,6 +317,12 @@ class Syscalls:
         return k._dispatch(me, "syscall", number, args)
 
     # --------------------------------------------------------- processor
+
+    def free_slices(self) -> list[int]:
+        """The positions of the time-slice vector nobody owns (exposed, like free_frames)."""
+        k = self._k
+        k.loop.now += self._c_sys
+        return [i for i, o in enumerate(k.slices) if o is None]
 
     def slice_alloc(self, position: int, env: Capability | None = None) -> Capability:
         """Allocate time slice ``position`` for yourself, or for the environment ``env`` names."""

@@ -1,9 +1,17 @@
 """Library operating systems for Aegis, in user space.
 
 They reach the machine only through Aegis' public interface (the
-``Syscalls`` object handed to an environment's ``main``).
+``Syscalls`` object handed to an environment's ``main``). ``ExOS`` is the
+library OS of the exokernel paper (processes, virtual memory, threads, IPC);
+``MiniOS`` is the minimal one the foundation's demo and benchmarks use.
 """
 
 from .minimal import PTE, MiniOS, MiniOSStats
+from .proc import ExecRequest, ExOS, ProcessExit
+from .shared import ExOSShared, ProcEntry
+from .vm import AddressSpace
 
-__all__ = ["MiniOS", "MiniOSStats", "PTE"]
+__all__ = [
+    "AddressSpace", "ExOS", "ExOSShared", "ExecRequest", "MiniOS", "MiniOSStats", "PTE",
+    "ProcEntry", "ProcessExit",
+]

@@ -44,8 +44,15 @@ PT_WALK_REFS = 2  # a two-level page table: directory entry, then page-table ent
 @dataclass
 class PTE:
     cap: Capability | None  # None: not resident (demand-zero, or swapped out)
-    writable: bool
+    writable: bool  # as bound in the TLB now
     swapped: bytes | None = None
+    # used by ExOS (vm.py); the minimal library OS leaves them alone
+    prot: int = 3  # PROT_READ | PROT_WRITE
+    cow: bool = False
+    dirty: bool = False
+    shared: bool = False  # a shared-memory segment page (never copy-on-write)
+    alias_of: int | None = None  # this page maps the frame of another page of ours
+    aliased: bool = False  # another page of ours maps this page's frame too
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +141,10 @@ class MiniOS:
         else:
             self.demand_zero_fills += 1  # Aegis zeroed the frame when it was allocated
 
+    def die(self, message: str) -> None:
+        """End the environment with ``message`` (a library OS above may do more first)."""
+        self.sys.exit(message)
+
     # ------------------------------------------------------------ handlers
 
     def _tlb_miss(self, vaddr: int, write: bool) -> None:
@@ -142,7 +153,7 @@ class MiniOS:
         vpn = vaddr >> self._shift
         pte = self.pt.get(vpn)
         if pte is None:
-            self.sys.exit(f"segmentation fault at {vaddr:#x}: page not mapped")
+            self.die(f"segmentation fault at {vaddr:#x}: page not mapped")
             return
         if pte.cap is None:
             self._make_resident(vpn, pte)
@@ -151,7 +162,7 @@ class MiniOS:
     def _protection(self, vaddr: int) -> bool | None:
         self.protection_faults += 1
         if self._prot_handler is None:
-            self.sys.exit(f"protection fault at {vaddr:#x}: store to a read-only page")
+            self.die(f"protection fault at {vaddr:#x}: store to a read-only page")
             return None
         return self._prot_handler(vaddr)
 

@@ -35,7 +35,8 @@ Why it is built this way
 
 Interface
     ``load(vaddr)``, ``store(vaddr, value)``, ``add(a, b)``, ``compute(n)``,
-    ``mem_refs(n)``, ``call(fn, *args)``, ``cycles()`` for user code (a
+    ``mem_refs(n)``, ``call(fn, *args)``, ``copy(dst, src, nwords)``,
+    ``cycles()`` for user code (a
     store whose protection handler returns True is skipped, as a handler
     that advances EPC past it would); ``interrupt(irq)`` for devices;
     ``save_registers(area, n)``/``restore_registers(area, n)`` for kernels
@@ -100,7 +101,7 @@ class CPU:
         "refill_vector", "exception_vector", "interrupt_vector", "load", "store",
         "_loop", "_tlb", "_words", "_shift", "_offmask", "_wshift", "_bad",
         "_wmask", "_smin", "_smax", "_c_mem", "_c_insn", "_c_trap", "_c_intr",
-        "_c_save", "_c_restore", "_c_call", "_exc_counts", "interrupts",
+        "_c_save", "_c_restore", "_c_call", "_c_copy", "_exc_counts", "interrupts",
     )
 
     def __init__(self, loop: EventLoop, profile: Profile, memory: PhysicalMemory, tlb: TLB) -> None:
@@ -132,6 +133,7 @@ class CPU:
         self._c_save = profile.reg_save
         self._c_restore = profile.reg_restore
         self._c_call = profile.proc_call
+        self._c_copy = profile.copy_word
         self._exc_counts: list[int] = [0] * 32  # by Cause.ExcCode
         self.interrupts = 0
         self._build_fast_paths()
@@ -264,6 +266,34 @@ class CPU:
         """Execute ``n`` ordinary instructions (user code declaring its work)."""
         loop = self._loop
         loop.now += n * self._c_insn
+        if loop.now >= loop.deadline:
+            loop.fire_due()
+
+    def copy(self, dst: int, src: int, nwords: int) -> None:
+        """Copy ``nwords`` words from ``src`` to ``dst`` (a user-mode copy loop).
+
+        Both ranges are translated through the TLB page by page (faulting
+        like any load or store), then moved as a block; charged ``copy_word``
+        per word. Ranges must not overlap.
+        """
+        wb = 1 << self._wshift
+        page = self._offmask + 1
+        words = self._words
+        loop = self._loop
+        while nwords > 0:
+            n = min(nwords, (page - (src & self._offmask)) // wb, (page - (dst & self._offmask)) // wb)
+            self.load(src)  # translate (and fault in) the source page
+            self.store(dst, self.load(dst) if n else 0)  # translate the destination page, writable
+            view = self._tlb.view
+            sb = view[src >> self._shift]
+            db = view[dst >> self._shift]
+            si = (sb if sb >= 0 else sb + self._tlb.memory_words) + ((src & self._offmask) >> self._wshift)
+            di = db + ((dst & self._offmask) >> self._wshift)
+            words[di : di + n] = words[si : si + n]
+            loop.now += n * self._c_copy
+            src += n * wb
+            dst += n * wb
+            nwords -= n
         if loop.now >= loop.deadline:
             loop.fire_due()
 

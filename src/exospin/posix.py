@@ -1,0 +1,272 @@
+"""The portable interface: what an application may call, the same on every system.
+
+What this is
+    A small POSIX-like API: processes, pipes, shared memory, memory
+    allocation and protection with user-level fault handling (the Appel-Li
+    primitives), threads with mutexes and condition variables, and time.
+    Applications import only this module; each system supplies a
+    *process* object that implements :class:`Process`, and the functions
+    here call the current one. On Aegis the process is ExOS in user space;
+    on SPIN and Unix it will be their own (issues 4 and 5).
+
+Why it is built this way
+    Python cannot duplicate a running stack, so ``fork`` takes the function
+    the child runs: ``fork(fn, *args)`` returns the child's pid in the
+    parent, and the child runs ``fn(*args)`` and exits with its return
+    value. The child's *address space* (simulated memory) is a copy of the
+    parent's, copy-on-write where the system does that; the Python heap is
+    not copied, so data a child must see as its own belongs in simulated
+    memory (``mmap`` / ``store``), and arguments pass by value like
+    registers. ``exec`` replaces the program and the address space and does
+    not return.
+
+    The current process is found through a context variable: greenlets carry
+    their own contexts, so every environment, process and thread sees its
+    own, at the cost of one ``ContextVar.get``.
+
+Errors
+    Calls raise :class:`PosixError` with an ``errno`` name (``EBADF``,
+    ``EPIPE``, ``ECHILD``, ``ENOMEM``, ``EINVAL``, ``EFAULT``, ``EAGAIN``) and
+    a readable message. A fault the process does not handle ends it, with a
+    message, and only it.
+
+Interface
+    see ``__all__``; an application is a function ``main(argv) -> int``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+PROT_NONE = 0
+PROT_READ = 1
+PROT_WRITE = 2
+PROT_RW = PROT_READ | PROT_WRITE
+
+
+class PosixError(Exception):
+    """A call failed; ``errno`` names why (as in POSIX)."""
+
+    def __init__(self, errno: str, message: str) -> None:
+        super().__init__(f"{errno}: {message}")
+        self.errno = errno
+
+
+Program = Callable[..., Any]
+FaultHandler = Callable[[int, bool], Any]
+
+
+class Process(Protocol):
+    """What a system must provide for ``posix`` to run on it."""
+
+    def getpid(self) -> int: ...
+    def fork(self, fn: Program, *args: Any) -> int: ...
+    def exec(self, program: Program, argv: list[str]) -> None: ...
+    def exit(self, status: int) -> None: ...
+    def wait(self, pid: int = -1) -> tuple[int, int]: ...
+    def pipe(self) -> tuple[int, int]: ...
+    def read(self, fd: int, n: int) -> bytes: ...
+    def write(self, fd: int, data: bytes) -> int: ...
+    def close(self, fd: int) -> None: ...
+    def shm_open(self, key: str, npages: int) -> int: ...
+    def mmap(self, npages: int, prot: int = PROT_RW) -> int: ...
+    def munmap(self, vaddr: int, npages: int) -> None: ...
+    def mprotect(self, vaddr: int, npages: int, prot: int) -> None: ...
+    def on_fault(self, handler: FaultHandler | None) -> None: ...
+    def dirty(self, vaddr: int) -> bool: ...
+    def alias(self, vaddr: int) -> int: ...
+    def load(self, vaddr: int) -> int: ...
+    def store(self, vaddr: int, value: int) -> None: ...
+    def compute(self, n: int) -> None: ...
+    def thread_create(self, fn: Program, *args: Any) -> int: ...
+    def thread_join(self, tid: int) -> Any: ...
+    def thread_yield(self) -> None: ...
+    def mutex(self) -> Any: ...
+    def condition(self, mutex: Any) -> Any: ...
+    def time_us(self) -> float: ...
+    def rpc_register(self, n: int, fn: Program) -> None: ...
+    def rpc_call(self, pid: int, n: int, *args: Any) -> Any: ...
+    def page_size(self) -> int: ...
+    def word_size(self) -> int: ...
+
+
+_current: ContextVar[Process] = ContextVar("exospin.posix.process")
+
+
+def _p() -> Process:
+    try:
+        return _current.get()
+    except LookupError:
+        raise PosixError("ENOSYS", "not running inside a process of a booted system") from None
+
+
+def bind(process: Process) -> None:
+    """Make ``process`` the current one in this context (systems call this, apps do not)."""
+    _current.set(process)
+
+
+# ------------------------------------------------------------- processes
+
+
+def getpid() -> int:
+    return _p().getpid()
+
+
+def fork(fn: Program, *args: Any) -> int:
+    """Create a child running ``fn(*args)`` in a copy of this address space; returns its pid."""
+    return _p().fork(fn, *args)
+
+
+def exec(program: Program, argv: list[str] | None = None) -> None:  # noqa: A001 - the POSIX name
+    """Replace this process's program and address space with ``program(argv)``; no return."""
+    _p().exec(program, list(argv or []))
+
+
+def exit(status: int = 0) -> None:  # noqa: A001 - the POSIX name
+    """End this process with ``status``."""
+    _p().exit(status)
+
+
+def wait(pid: int = -1) -> tuple[int, int]:
+    """Wait for a child (``pid``, or any with -1) to end; returns (pid, status)."""
+    return _p().wait(pid)
+
+
+# ------------------------------------------------------------------ IPC
+
+
+def pipe() -> tuple[int, int]:
+    """A pipe: (read fd, write fd)."""
+    return _p().pipe()
+
+
+def read(fd: int, n: int) -> bytes:
+    """Up to ``n`` bytes; blocks until some are there; b"" at end of file."""
+    return _p().read(fd, n)
+
+
+def write(fd: int, data: bytes) -> int:
+    """Write all of ``data`` (blocking while the pipe is full); EPIPE if no reader is left."""
+    return _p().write(fd, data)
+
+
+def close(fd: int) -> None:
+    _p().close(fd)
+
+
+def shm_open(key: str, npages: int) -> int:
+    """Map the shared segment ``key`` (created at ``npages`` if new); returns its address."""
+    return _p().shm_open(key, npages)
+
+
+# --------------------------------------------------------------- memory
+
+
+def mmap(npages: int, prot: int = PROT_RW) -> int:
+    """Reserve ``npages`` demand-zero pages; returns the address of the first."""
+    return _p().mmap(npages, prot)
+
+
+def munmap(vaddr: int, npages: int) -> None:
+    _p().munmap(vaddr, npages)
+
+
+def mprotect(vaddr: int, npages: int, prot: int) -> None:
+    """Change the protection of ``npages`` pages (Appel-Li: protect / unprotect)."""
+    _p().mprotect(vaddr, npages, prot)
+
+
+def on_fault(handler: FaultHandler | None) -> None:
+    """Call ``handler(vaddr, write)`` on an access the protection forbids, instead of
+    ending the process. The handler fixes the protection (the access is retried) or
+    returns True to skip a store. No signals are involved where the system allows."""
+    _p().on_fault(handler)
+
+
+def dirty(vaddr: int) -> bool:
+    """Has the page at ``vaddr`` been written since it was mapped or last protected?"""
+    return _p().dirty(vaddr)
+
+
+def alias(vaddr: int) -> int:
+    """Map the frame under page ``vaddr`` at a second address too; returns that address."""
+    return _p().alias(vaddr)
+
+
+def load(vaddr: int) -> int:
+    """Read one word of simulated memory."""
+    return _p().load(vaddr)
+
+
+def store(vaddr: int, value: int) -> None:
+    """Write one word of simulated memory."""
+    _p().store(vaddr, value)
+
+
+def compute(n: int) -> None:
+    """Do ``n`` instructions' worth of work."""
+    _p().compute(n)
+
+
+def page_size() -> int:
+    return _p().page_size()
+
+
+def word_size() -> int:
+    return _p().word_size()
+
+
+# -------------------------------------------------------------- threads
+
+
+def thread_create(fn: Program, *args: Any) -> int:
+    """A thread in this process running ``fn(*args)``; returns its id."""
+    return _p().thread_create(fn, *args)
+
+
+def thread_join(tid: int) -> Any:
+    """Wait for thread ``tid`` to finish; returns its return value."""
+    return _p().thread_join(tid)
+
+
+def thread_yield() -> None:
+    _p().thread_yield()
+
+
+def mutex() -> Any:
+    """A mutex: ``with m:`` or ``m.acquire()`` / ``m.release()``."""
+    return _p().mutex()
+
+
+def condition(m: Any) -> Any:
+    """A condition variable on mutex ``m``: ``wait()``, ``signal()``, ``broadcast()``."""
+    return _p().condition(m)
+
+
+def rpc_register(n: int, fn: Program) -> None:
+    """Offer procedure ``n`` to other processes (a lightweight RPC server)."""
+    _p().rpc_register(n, fn)
+
+
+def rpc_call(pid: int, n: int, *args: Any) -> Any:
+    """Call procedure ``n`` of process ``pid``; returns its result (LRPC)."""
+    return _p().rpc_call(pid, n, *args)
+
+
+# ----------------------------------------------------------------- time
+
+
+def time_us() -> float:
+    """Simulated time since boot, in microseconds."""
+    return _p().time_us()
+
+
+__all__ = [
+    "PROT_NONE", "PROT_READ", "PROT_RW", "PROT_WRITE", "PosixError", "Process", "alias", "bind",
+    "close", "compute", "condition", "dirty", "exec", "exit", "fork", "getpid", "load", "mmap",
+    "mprotect", "munmap", "mutex", "on_fault", "page_size", "pipe", "read", "rpc_call",
+    "rpc_register", "shm_open", "store",
+    "thread_create", "thread_join", "thread_yield", "time_us", "wait", "word_size", "write",
+]
