@@ -1,7 +1,7 @@
 """Aegis tunables, in one place (xv6's param.h). Each is a kernel policy knob, not a hardware cost."""
 
 #: Positions in the processor's time-slice vector (round-robin over it).
-NSLICES = 16
+NSLICES = 64
 #: Length of one time slice in microseconds of simulated time.
 SLICE_US = 500.0
 #: Time an epilogue may take before the overrun is charged as excess, in microseconds.

@@ -270,13 +270,13 @@ def close(proc: ExOS, fd: int) -> None:
             proc.shared.pipes.pop(p.id, None)
 
 
-def inherit(child: ExOS, parent_pid: int) -> None:
-    """A forked child's descriptors name the parent's pipes at the same addresses."""
-    for f in child.fds.values():
+def inherit(fds: dict[int, Fd], parent_pid: int, child_pid: int) -> None:
+    """At fork: the child's descriptors name the parent's pipes, mapped at the same
+    addresses (its page table is a copy of the parent's)."""
+    for f in fds.values():
         p = f.pipe
-        if child.pid not in p.mapped:
-            p.mapped[child.pid] = p.mapped[parent_pid]
-        p.fds[child.pid] = p.fds.get(child.pid, 0) + 1
+        p.mapped.setdefault(child_pid, p.mapped[parent_pid])
+        p.fds[child_pid] = p.fds.get(child_pid, 0) + 1
 
 
 # ---------------------------------------------------------- shared memory

@@ -179,16 +179,15 @@ class ExOS:
         pt = self.vm.fork_copy(child_pid)
         next_va = self.vm.next_va
         fds = {fd: f.dup() for fd, f in self.fds.items()}
+        ipc.inherit(fds, self.pid, child_pid)  # now, while our mappings are as the child copies them
         handler = self.vm.fault_handler
         policy_type = type(self.threads.policy)
-        parent_pid = self.pid
 
         def child_main(sys: Syscalls) -> int:
             p = ExOS(sys, sh, child_pid, policy_type())
             p.vm.adopt(pt, next_va)
             p.vm.fault_handler = handler
             p.fds = fds
-            ipc.inherit(p, parent_pid)
             return p.run(fn, args)
 
         try:
@@ -197,6 +196,8 @@ class ExOS:
         except AegisError as e:
             for f in fds.values():
                 f.close(self)
+                f.pipe.mapped.pop(child_pid, None)
+                f.pipe.fds.pop(child_pid, None)
             for pte in pt.values():
                 if pte.cap is not None:
                     sh.unshare(pte.cap.resource, child_pid)

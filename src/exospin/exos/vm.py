@@ -64,6 +64,7 @@ class AddressSpace(MiniOS):
         self.next_va = MMAP_BASE
         self._last_fault: tuple[int, bool] | None = None
         self._fault_repeats = 0
+        sys.set_handler("address_error", self._address_error)
         self.cow_copies = 0
         self.cow_reclaims = 0
         self.dirty_faults = 0
@@ -213,6 +214,13 @@ class AddressSpace(MiniOS):
             self._last_fault, self._fault_repeats = (vaddr, write), 0
         skip = self.fault_handler(vaddr, write)
         return True if skip is True else None
+
+    def _address_error(self, vaddr: int, write: bool, value: int) -> int:
+        """An unaligned access, or one into the kernel's segment: the process dies."""
+        what = "store to" if write else "load from"
+        why = "the kernel's segment" if vaddr >= 0x8000_0000 or vaddr < 0 else "an unaligned address"
+        self.die(f"bus error: {what} {vaddr:#x} ({why})")
+        return 0
 
     def _describe(self, vaddr: int) -> str:
         pte = self.pt.get(vaddr >> self._shift)
