@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .aegis import Aegis, Syscalls
-from .exos import ExOS, ExOSShared, MiniOS, ProcEntry
+from .exos import ExOS, ExOSShared, MiniOS, PhysOS, ProcEntry
 from .exos.sched import POLICIES
 from .machine import Machine, Tracer, get_profile
 
@@ -44,7 +44,7 @@ class System:
     machine: Machine
     kernel: Aegis
     tracer: Tracer | None = None
-    libos: dict[int, MiniOS] = field(default_factory=dict)
+    libos: dict[int, Any] = field(default_factory=dict)
     exos: ExOSShared = field(default_factory=ExOSShared)  # the ExOS shared segment
     started: dict[int, int] = field(default_factory=dict)  # pid -> environment, for start()
 
@@ -54,16 +54,20 @@ class System:
         name: str = "",
         slices: int | list[int] = 1,
         cooperative: bool = True,
+        libos: str = "minimal",
     ) -> int:
-        """Start ``program(libos, syscalls)`` in a new environment under a fresh library OS.
+        """Start ``program(libos, syscalls)`` in a new environment under a fresh library OS
+        (``minimal``: MiniOS; ``physos``: PhysOS, no virtual memory).
 
         Returns the environment id; the program's return value is its exit status.
         """
-        libos = self.libos
+        if libos not in ("minimal", "physos"):
+            raise ValueError(f"unknown library OS {libos!r} (known: minimal, physos; ExOS: use start())")
+        table = self.libos
 
         def main(sys: Syscalls) -> Any:
-            os_ = MiniOS(sys, cooperative=cooperative)  # the library OS, in user space
-            libos[sys.env_id()] = os_
+            os_: Any = MiniOS(sys, cooperative=cooperative) if libos == "minimal" else PhysOS(sys)
+            table[sys.env_id()] = os_  # the library OS, in user space
             return program(os_, sys)
 
         return self.kernel.create_env(main, name or getattr(program, "__name__", ""), slices)

@@ -3,15 +3,17 @@
 They reach the machine only through Aegis' public interface (the
 ``Syscalls`` object handed to an environment's ``main``). ``ExOS`` is the
 library OS of the exokernel paper (processes, virtual memory, threads, IPC);
-``MiniOS`` is the minimal one the foundation's demo and benchmarks use.
+``MiniOS`` is the minimal one the foundation's demo and benchmarks use;
+``PhysOS`` has no virtual memory at all, to run beside ExOS and differ from it.
 """
 
 from .minimal import PTE, MiniOS, MiniOSStats
+from .physos import PhysOS, PhysOSStats
 from .proc import ExecRequest, ExOS, ProcessExit
 from .shared import ExOSShared, ProcEntry
 from .vm import AddressSpace
 
 __all__ = [
     "AddressSpace", "ExOS", "ExOSShared", "ExecRequest", "MiniOS", "MiniOSStats", "PTE",
-    "ProcEntry", "ProcessExit",
+    "PhysOS", "PhysOSStats", "ProcEntry", "ProcessExit",
 ]

@@ -176,9 +176,13 @@ class MiniOS:
     def _revoke(self, nframes: int) -> None:
         if not self.cooperative:
             return  # ignore the kernel: the abort protocol will come
-        victims = [v for v in self.resident if self.pt[v].cap is not None][:nframes]
+        victims = [v for v in self.resident if self._evictable(v)][:nframes]
         for vpn in victims:
             self.page_out(vpn)
+
+    def _evictable(self, vpn: int) -> bool:
+        """May this page be paged out to answer a revocation? (Oldest first.)"""
+        return self.pt[vpn].cap is not None
 
     def page_out(self, vpn: int) -> None:
         """Copy page ``vpn`` to the swap area, unmap it and free its frame."""

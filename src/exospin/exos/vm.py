@@ -196,6 +196,14 @@ class AddressSpace(MiniOS):
         self.cpu.mem_refs(3)
         return self.sys.cap_derive(sh.caps[pfn], Rights.READ | Rights.WRITE)
 
+    def _evictable(self, vpn: int) -> bool:
+        """Only private frames are paged out: a frame others map (copy-on-write,
+        shared memory, a pipe) is not ours alone to give back."""
+        pte = self.pt[vpn]
+        if pte.cap is None or pte.shared or pte.cow or pte.alias_of is not None or pte.aliased:
+            return False
+        return pte.cap.resource not in self.shared.sharers
+
     # ------------------------------------------------------------ faults
 
     def _user_fault(self, vaddr: int, write: bool) -> bool | None:
