@@ -159,3 +159,11 @@ def test_does_the_bench_table_name_the_targets(capsys: pytest.CaptureFixture[str
     for name in ("null_syscall", "tlb_refill_stlb", "pct_sync"):
         line = next(ln for ln in out.splitlines() if name in ln)
         assert "≤" in line
+
+
+def test_does_the_exos_demo_show_fork_copy_on_write_and_a_pipeline(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["demo", "exos", "--seed", "3"], capsys)
+    assert code == 0, err
+    for fragment in ("fork -> pid 2", "shared copy-on-write", "1 copy-on-write copies",
+                     "should be 216: exit 216", "All invariants hold"):
+        assert fragment in out, fragment

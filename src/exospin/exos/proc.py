@@ -85,6 +85,10 @@ class ExOS:
     def _bind(self) -> None:
         posix.bind(self)
 
+    def note(self, text: str) -> None:
+        """Record a notable event in the shared journal (fork, exec, exit, copies)."""
+        self.shared.journal.append((self.cpu.cycles(), self.pid, text))
+
     # --------------------------------------------------------- life cycle
 
     def run(self, program: Callable[..., Any], args: tuple[Any, ...]) -> int:
@@ -98,6 +102,7 @@ class ExOS:
                     status = result if type(result) is int else 0
                     break
                 except ExecRequest as req:
+                    self.note(f"exec {getattr(req.program, '__name__', 'program')} {req.argv}")
                     self.vm.release()
                     self.vm = self._fresh_vm()
                     self.threads = Threads(self.sys, self._bind, type(self.threads.policy)())
@@ -121,6 +126,9 @@ class ExOS:
         raise ProcessExit(139, message)
 
     def _finish(self, status: int, message: str) -> None:
+        v = self.vm
+        copies = f"; {v.cow_copies} copy-on-write copies" if v.cow_copies else ""
+        self.note(f"exit {status}{': ' + message if message else ''}{copies}")
         for fd in list(self.fds):
             self.close(fd)
         self.vm.release()
@@ -204,6 +212,8 @@ class ExOS:
             del sh.procs[child_pid]
             raise PosixError("EAGAIN", f"fork: {e}") from None
         child.env = eid
+        shared_pages = sum(1 for p in pt.values() if p.cap is not None)
+        self.note(f"fork -> pid {child_pid} ({child.name}): {shared_pages} resident pages shared copy-on-write")
         self.entry.children.add(child_pid)
         self.cpu.mem_refs(6)  # the process-table entry
         self.forks += 1

@@ -67,6 +67,8 @@ class ExOSShared:
     sharers: dict[int, set[int]] = field(default_factory=dict)  # pfn -> pids mapping it shared/COW
     owner: dict[int, int] = field(default_factory=dict)  # pfn -> owning pid (for shared frames)
     caps: dict[int, Capability] = field(default_factory=dict)  # pfn -> the owner's capability
+    #: notable events, for accounts and demos: (cycles, pid, text); rare events only
+    journal: list[tuple[int, int, str]] = field(default_factory=list)
 
     def alloc_pid(self) -> int:
         pid = self.next_pid

@@ -19,13 +19,14 @@ class Stride:
         self.tickets: dict[int, int] = {}
         self.pass_: dict[int, float] = {}
         self.quantum = quantum  # cycles that count as one unit of use
+        self.floor = 0.0  # pass of the last thread picked; never decreases
 
     def add(self, tid: int, tickets: int = 1) -> None:
         if tickets < 1:
             raise ValueError(f"a thread needs at least one ticket, not {tickets}")
         self.tickets[tid] = tickets
-        # join at the current minimum pass, so a newcomer neither starves nor floods others
-        self.pass_[tid] = min(self.pass_.values(), default=0.0)
+        # join at the current pass, so a newcomer neither starves nor floods others
+        self.pass_[tid] = self.floor
 
     def remove(self, tid: int) -> None:
         self.tickets.pop(tid, None)
@@ -33,9 +34,15 @@ class Stride:
 
     def pick(self, runnable: set[int]) -> int | None:
         best = None
+        floor = self.floor
         for tid in runnable:
-            if tid in self.pass_ and (best is None or (self.pass_[tid], tid) < (self.pass_[best], best)):
-                best = tid
+            if tid in self.pass_:
+                if self.pass_[tid] < floor:  # back from blocking: no credit for the time away
+                    self.pass_[tid] = floor
+                if best is None or (self.pass_[tid], tid) < (self.pass_[best], best):
+                    best = tid
+        if best is not None:
+            self.floor = self.pass_[best]
         return best
 
     def charge(self, tid: int, cycles: int) -> None:
