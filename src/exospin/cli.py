@@ -127,7 +127,7 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
     out.print("Two environments, each with its own library OS; 'editor' cooperates with the kernel, 'hog' does not.\n")
     for cycles, _eid, who, text in run.account:
         style = "dim" if who == "aegis" else "bold"
-        out.print(f"[cyan]{m.us(cycles):10.1f} µs[/cyan]  [{style}]{who:<7}[/{style}] {text}")
+        out.print(f"[cyan]{m.us(cycles):10.1f} µs[/cyan]  [{style}]{who:<7}[/{style}] {text}", soft_wrap=True)
     out.print()
     rows = summary_rows(run)
     t = Table(title="environments", header_style="bold")
@@ -178,7 +178,7 @@ def _demo_exos(args: argparse.Namespace, out: Console) -> int:
     out.print(f"[bold]exospin demo exos[/bold]: ExOS processes on Aegis, on {m.profile.description}, seed {args.seed}")
     out.print("init forks two readers of a copy-on-write document, then a pipeline producer | filter | consumer.\n")
     for cycles, pid, text in d.account:
-        out.print(f"[cyan]{m.us(cycles):10.1f} µs[/cyan]  [bold]pid {pid:<3}[/bold] {text}")
+        out.print(f"[cyan]{m.us(cycles):10.1f} µs[/cyan]  [bold]pid {pid:<3}[/bold] {text}", soft_wrap=True)
     ks = d.system.kernel.statistics()
     status = d.system.exit_status(d.init)
     t = Table(title="what the kernel saw", header_style="bold", show_header=False)
