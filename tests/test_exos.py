@@ -381,3 +381,20 @@ def test_do_exos_and_physos_share_one_aegis_without_touching_each_others_frames(
     assert s.exit_status(pid) == 0
     assert out["theirs"] > 0 and out["mine"] == [100, 101, 102, 103]
     assert "does not hold" in s.kernel.final_stats[eid].fate
+
+
+def test_what_if_a_fault_happens_inside_the_fault_handler(exos: Callable[..., System]) -> None:
+    """The process ends with a message naming the fault; the kernel and others go on."""
+    s = exos()
+
+    def prog(argv: list[str]) -> int:
+        bad = posix.mmap(1, posix.PROT_NONE)
+        posix.on_fault(lambda vaddr, write: posix.load(bad))  # the handler faults on the same page
+        posix.load(bad)
+        return 0
+
+    pid = s.start(prog)
+    other = s.start(APPS["pingpong"], [])
+    s.run()
+    assert s.exit_status(pid) == 139 and s.exit_status(other) == 0
+    assert any("fault inside the fault handler" in text for _, p, text in s.exos.journal if p == pid)

@@ -63,6 +63,7 @@ class AddressSpace(MiniOS):
         self.fault_handler: FaultHandler | None = None
         self.next_va = MMAP_BASE
         self._last_fault: tuple[int, bool] | None = None
+        self._in_handler = False
         self._fault_repeats = 0
         sys.set_handler("address_error", self._address_error)
         self.cow_copies = 0
@@ -220,7 +221,14 @@ class AddressSpace(MiniOS):
                          f"({self._fault_repeats} times in a row)")
         else:
             self._last_fault, self._fault_repeats = (vaddr, write), 0
-        skip = self.fault_handler(vaddr, write)
+        if self._in_handler:
+            what = "store to" if write else "load from"
+            self.die(f"fault inside the fault handler: {what} {vaddr:#x} ({self._describe(vaddr)})")
+        self._in_handler = True
+        try:
+            skip = self.fault_handler(vaddr, write)
+        finally:
+            self._in_handler = False
         return True if skip is True else None
 
     def _address_error(self, vaddr: int, write: bool, value: int) -> int:
