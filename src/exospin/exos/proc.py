@@ -79,6 +79,7 @@ class ExOS:
         self.rpcs: dict[int, Callable[..., Any]] = {}
         sys.pct_register(WAKE_ENTRY, self._woken)
         sys.set_handler("prologue", self._prologue)
+        sys.set_handler("epilogue", self._epilogue)
         self.wakeups = 0
         self.forks = 0
 
@@ -169,7 +170,12 @@ class ExOS:
 
     def _prologue(self) -> None:
         self.cpu.restore_registers(self.vm.save_area)
+        self.threads.slice_started()
         self.threads.preempt()
+
+    def _epilogue(self) -> None:
+        self.cpu.save_registers(self.vm.save_area)
+        self.threads.slice_ended()
 
     # ------------------------------------------------------------ processes
 

@@ -74,6 +74,8 @@ class Threads:
         self._next = 1
         self.switches = 0
         self.idles = 0
+        self._mark = 0  # when the running thread last got the processor
+        self._used = 0  # processor time of the running thread in earlier slices of this turn
         self.preemptions = 0
 
     # --------------------------------------------------------- creation
@@ -117,11 +119,11 @@ class Threads:
                 t = self.threads[tid]
                 t.blocked_on = None
                 self.current = t
-                start = self.cpu.cycles()
+                self._mark, self._used = self.cpu.cycles(), 0
                 t.runs += 1
                 self.switches += 1
                 t.g.switch()  # until it blocks, yields or ends (a raise comes out here)
-                used = self.cpu.cycles() - start
+                used = self._used + self.cpu.cycles() - self._mark  # only our own slices count
                 t.cycles += used
                 self.policy.charge(tid, used)
                 self.current = None
@@ -163,6 +165,15 @@ class Threads:
     def yield_(self) -> None:
         if self.current is not None:
             self._to_scheduler()
+
+    def slice_ended(self) -> None:
+        """The process loses the processor (epilogue): close the running thread's account."""
+        if self.current is not None:
+            self._used += self.cpu.cycles() - self._mark
+
+    def slice_started(self) -> None:
+        """The process has the processor again (prologue): reopen it."""
+        self._mark = self.cpu.cycles()
 
     def preempt(self) -> None:
         """At a slice start: let the policy choose again if another thread could run."""
