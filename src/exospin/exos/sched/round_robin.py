@@ -12,7 +12,10 @@ class RoundRobin:
         self.order.append(tid)
 
     def remove(self, tid: int) -> None:
-        self.order.remove(tid)
+        i = self.order.index(tid)
+        if tid == self.last:  # the turn passes to its successor, not back to the front
+            self.last = self.order[i - 1] if i > 0 and len(self.order) > 1 else -1
+        self.order.pop(i)
 
     def pick(self, runnable: set[int]) -> int | None:
         if not runnable:
