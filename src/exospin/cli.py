@@ -108,6 +108,29 @@ def cmd_info(args: argparse.Namespace, out: Console) -> int:
 # ------------------------------------------------------------------- demo
 
 
+def _counters(title: str, rows: list[tuple[str, object]]) -> Table:
+    t = Table(title=title, header_style="bold", show_header=False)
+    t.add_column("counter")
+    t.add_column("value", justify="right")
+    for name, val in rows:
+        t.add_row(name, str(val))
+    return t
+
+
+def _close_demo(system: Any, args: argparse.Namespace, out: Console, ok: bool = True, why: str = "") -> int:
+    """The end of every demo: invariants, leaks, the trace file."""
+    bad = system.kernel.check_invariants()
+    leaked = system.shutdown()
+    if bad or any(leaked.values()) or not ok:
+        out.print(f"[red]problem: {why} invariants violated: {bad}; leaked: {leaked}[/red]")
+        return 1
+    out.print("All invariants hold; every frame, capability and slice came back to the kernel.")
+    if args.trace:
+        system.tracer.write(args.trace)
+        out.print(f"Trace written to {args.trace}: open it in https://ui.perfetto.dev")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, out: Console) -> int:
     if args.system not in DEMOS:
         if args.system in PLANNED:
@@ -141,10 +164,7 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
         out.print(f"  env {r['env']}: {r['fate']}")
     ks = run.system.kernel.statistics()
     ms = m.statistics()
-    k = Table(title="kernel and machine", header_style="bold", show_header=False)
-    k.add_column("counter")
-    k.add_column("value", justify="right")
-    for name, val in (
+    out.print(_counters("kernel and machine", [
         ("simulated time", f"{ms.us:.1f} µs ({ms.cycles} cycles)"),
         ("exceptions dispatched to environments", ks.exceptions),
         ("upcalls (prologue, epilogue, revocation)", ks.upcalls),
@@ -155,19 +175,8 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
         ("timer interrupts", ms.cpu.interrupts),
         ("revocations asked / complied / aborted", f"{ks.revocations} / {ks.revocations_complied} / {ks.aborts}"),
         ("frames repossessed", ks.frames_repossessed),
-    ):
-        k.add_row(name, str(val))
-    out.print(k)
-    bad = run.system.kernel.check_invariants()
-    leaked = run.system.shutdown()
-    if bad or any(leaked.values()):
-        out.print(f"[red]invariants violated: {bad}; leaked: {leaked}[/red]")
-        return 1
-    out.print("All invariants hold; every frame, capability and slice came back to the kernel.")
-    if args.trace:
-        run.system.tracer.write(args.trace)  # type: ignore[union-attr]
-        out.print(f"Trace written to {args.trace}: open it in https://ui.perfetto.dev")
-    return 0
+    ]))
+    return _close_demo(run.system, args, out)
 
 
 def _demo_exos(args: argparse.Namespace, out: Console) -> int:
@@ -181,10 +190,7 @@ def _demo_exos(args: argparse.Namespace, out: Console) -> int:
         out.print(f"[cyan]{m.us(cycles):10.1f} µs[/cyan]  [bold]pid {pid:<3}[/bold] {text}", soft_wrap=True)
     ks = d.system.kernel.statistics()
     status = d.system.exit_status(d.init)
-    t = Table(title="what the kernel saw", header_style="bold", show_header=False)
-    t.add_column("counter")
-    t.add_column("value", justify="right")
-    for name, val in (
+    out.print(_counters("what the kernel saw", [
         ("simulated time", f"{m.us(m.now):.1f} µs"),
         ("environments created (one per process)", ks.envs_created),
         ("exceptions dispatched (TLB misses, protection faults)", ks.exceptions),
@@ -192,22 +198,11 @@ def _demo_exos(args: argparse.Namespace, out: Console) -> int:
         ("asynchronous PCTs (pipe and exit wake-ups)", ks.pct_async),
         ("directed and plain yields", ks.yields),
         ("context switches", ks.context_switches),
-    ):
-        t.add_row(name, str(val))
-    out.print(t)
+    ]))
     cons = [line for line in d.account if line[2].startswith("exit") and line[1] != d.init]
     out.print(f"init exited with status {status}; the consumer's sum modulo 256 should be {d.expected_sum}: "
               f"{cons[-1][2] if cons else '?'}")
-    bad = d.system.kernel.check_invariants()
-    leaked = d.system.shutdown()
-    if bad or any(leaked.values()) or status != 0:
-        out.print(f"[red]problem: status {status}, invariants {bad}, leaked {leaked}[/red]")
-        return 1
-    out.print("All invariants hold; every frame, capability and slice came back to the kernel.")
-    if args.trace:
-        d.system.tracer.write(args.trace)  # type: ignore[union-attr]
-        out.print(f"Trace written to {args.trace}: open it in https://ui.perfetto.dev")
-    return 0
+    return _close_demo(d.system, args, out, ok=status == 0, why=f"init exited with {status};")
 
 
 # ------------------------------------------------------------------ bench
