@@ -285,11 +285,14 @@ class CPU:
             self.load(src)  # translate (and fault in) the source page
             self.store(dst, self.load(dst) if n else 0)  # translate the destination page, writable
             view = self._tlb.view
-            sb = view[src >> self._shift]
-            db = view[dst >> self._shift]
-            si = (sb if sb >= 0 else sb + self._tlb.memory_words) + ((src & self._offmask) >> self._wshift)
-            di = db + ((dst & self._offmask) >> self._wshift)
-            words[di : di + n] = words[si : si + n]
+            sb = view.get(src >> self._shift)
+            db = view.get(dst >> self._shift)
+            if sb is None or db is None:  # one page's refill (or an interrupt) evicted the other: again
+                continue
+            if db >= 0:  # else read-only, its handler skipped the store: so is the block
+                si = (sb if sb >= 0 else sb + self._tlb.memory_words) + ((src & self._offmask) >> self._wshift)
+                di = db + ((dst & self._offmask) >> self._wshift)
+                words[di : di + n] = words[si : si + n]
             loop.now += n * self._c_copy
             src += n * wb
             dst += n * wb
