@@ -151,7 +151,7 @@ class AddressSpace(MiniOS):
         if vpn in self.resident:
             self.resident.remove(vpn)
         cap, pte.cap = pte.cap, None
-        if pte.alias_of is not None or pte.aliased and self._still_aliased(cap, vpn):
+        if (pte.alias_of is not None or pte.aliased) and self._still_aliased(cap, vpn):
             return  # another page of ours still maps the frame
         self._let_go(cap)
 
@@ -229,7 +229,10 @@ class AddressSpace(MiniOS):
             skip = self.fault_handler(vaddr, write)
         finally:
             self._in_handler = False
-        return True if skip is True else None
+        if skip is True:
+            self._last_fault = None  # skipping the store is a way of dealing with the fault
+            return True
+        return None
 
     def _address_error(self, vaddr: int, write: bool, value: int) -> int:
         """An unaligned access, or one into the kernel's segment: the process dies."""
@@ -249,13 +252,15 @@ class AddressSpace(MiniOS):
         self.cpu.mem_refs(PT_WALK_REFS)
         vpn = vaddr >> self._shift
         pte = self.pt.get(vpn)
-        if pte is None or not pte.prot & PROT_READ or write and not pte.prot & PROT_WRITE:
+        if pte is None or not pte.prot & PROT_READ:
             self._user_fault(vaddr, write)
             return
+        # A store to a read-only page is bound read-only here; the retried store then
+        # takes the protection fault, where the handler may also skip it.
         self._last_fault = None
         if pte.cap is None:
             self._make_resident(vpn, pte)
-        if write and not pte.cow:
+        if write and not pte.cow and pte.prot & PROT_WRITE:
             pte.dirty = True
         try:
             self._bind(vpn, pte)
@@ -269,7 +274,12 @@ class AddressSpace(MiniOS):
         vpn = vaddr >> self._shift
         pte = self.pt.get(vpn)
         if pte is None or not pte.prot & PROT_WRITE:
-            return self._user_fault(vaddr, True)
+            skip = self._user_fault(vaddr, True)
+            pte = self.pt.get(vpn)
+            if skip is None and pte is not None and pte.prot & PROT_WRITE and pte.cap is not None and not pte.cow:
+                pte.dirty = True  # the handler unprotected it for this very store
+                self._bind(vpn, pte)
+            return skip
         self._last_fault = None
         if pte.cow:
             self._copy_on_write(vpn, pte)
