@@ -398,3 +398,53 @@ def test_what_if_a_fault_happens_inside_the_fault_handler(exos: Callable[..., Sy
     s.run()
     assert s.exit_status(pid) == 139 and s.exit_status(other) == 0
     assert any("fault inside the fault handler" in text for _, p, text in s.exos.journal if p == pid)
+
+
+def test_can_a_handler_skip_the_same_store_again_and_again(exos: Callable[..., System]) -> None:
+    def prog(argv: list[str]) -> int:
+        a = posix.mmap(1, posix.PROT_READ)  # never bound yet: the first store is a TLB miss
+        posix.on_fault(lambda vaddr, write: True)
+        for _ in range(10):
+            posix.store(a, 1)  # skipped every time, never "unfixed"
+        return posix.load(a)
+
+    assert run(exos(), prog) == 0
+
+
+def test_does_unprotecting_in_the_handler_cost_exactly_one_fault(exos: Callable[..., System]) -> None:
+    s = exos()
+    seen: dict[str, int] = {}
+
+    def prog(argv: list[str]) -> int:
+        pg = posix.page_size()
+        a = posix.mmap(1)
+        posix.store(a, 1)
+        posix.mprotect(a, 1, posix.PROT_READ)
+        posix.on_fault(lambda vaddr, write: posix.mprotect(vaddr - vaddr % pg, 1, posix.PROT_RW))
+        before = s.kernel.statistics().exceptions
+        posix.store(a, 2)
+        seen["exceptions"] = s.kernel.statistics().exceptions - before
+        return posix.load(a)
+
+    assert run(s, prog) == 2
+    assert seen["exceptions"] == 1
+
+
+def test_is_an_aliased_frame_freed_when_its_last_mapping_goes(exos: Callable[..., System]) -> None:
+    s = exos()
+    held: dict[str, int] = {}
+
+    def prog(argv: list[str]) -> int:
+        a = posix.mmap(1)
+        posix.store(a, 5)
+        b = posix.alias(a)
+        held["with_both"] = s.kernel.statistics().frames_owned
+        posix.munmap(a, 1)
+        held["with_alias"] = s.kernel.statistics().frames_owned
+        value = posix.load(b)
+        posix.munmap(b, 1)
+        held["with_none"] = s.kernel.statistics().frames_owned
+        return value
+
+    assert run(s, prog) == 5
+    assert held["with_both"] == held["with_alias"] == held["with_none"] + 1
