@@ -448,3 +448,30 @@ def test_is_an_aliased_frame_freed_when_its_last_mapping_goes(exos: Callable[...
 
     assert run(s, prog) == 5
     assert held["with_both"] == held["with_alias"] == held["with_none"] + 1
+
+
+def test_what_if_the_system_shuts_down_while_threads_are_blocked(exos: Callable[..., System]) -> None:
+    """Every thread of every process is unwound; the fixture checks nothing is left."""
+    s = exos()
+
+    def prog(argv: list[str]) -> int:
+        m = posix.mutex()
+        c = posix.condition(m)
+
+        def waiter() -> None:
+            with m:
+                c.wait()  # never signalled
+
+        def spinner() -> None:
+            while True:
+                posix.compute(1000)
+
+        ts = [posix.thread_create(waiter) for _ in range(3)] + [posix.thread_create(spinner)]
+        r, _ = posix.pipe()
+        posix.fork(lambda: posix.read(r, 1))  # blocks for ever
+        posix.thread_join(ts[0])
+        return 0
+
+    s.start(prog)
+    s.run(until_us=20_000)
+    assert len(s.kernel.envs) == 2  # both still running when the run stops
