@@ -111,6 +111,9 @@ class ExOS:
         except ProcessExit as e:
             status, message = e.status, e.message
         except EnvironmentKilled:
+            self.vm.forget()
+            for f in self.fds.values():
+                f.close(self)
             self._record_end(-9, "destroyed by the kernel")
             raise
         except Exception as e:  # the program raised: the process dies, only it

@@ -264,8 +264,14 @@ class AddressSpace(MiniOS):
             pte.dirty = True
         try:
             self._bind(vpn, pte)
-        except BadCapability:  # the frame was repossessed under us: repair and retry
+        except BadCapability:  # the frame is gone (repossessed, or its owner destroyed)
             self._repossessed(self.sys.repossession_vector())
+            if pte.cap is not None:  # not in the vector: its owner died; the data is lost
+                self.shared.unshare(pte.cap.resource, self.pid)
+                pte.cap, pte.cow = None, False
+                if vpn in self.resident:
+                    self.resident.remove(vpn)
+                self.lost.append(vpn)
 
     def _protection(self, vaddr: int) -> bool | None:
         """A store hit a read-only binding: dirty-bit, copy-on-write, or a user fault."""
@@ -343,6 +349,19 @@ class AddressSpace(MiniOS):
                     self._drop(vpn, pte)
                 except BadCapability:
                     pass  # repossessed meanwhile: nothing to give back
+        self.pt.clear()
+
+    def forget(self) -> None:
+        """We are being destroyed (the kernel takes our frames): drop our sharing
+        records without a system call, so the shared segment stays true."""
+        sh = self.shared
+        for pte in self.pt.values():
+            if pte.cap is not None:
+                pfn = pte.cap.resource
+                sh.unshare(pfn, self.pid)
+                if sh.owner.get(pfn) == self.pid:
+                    del sh.owner[pfn]
+                    sh.caps.pop(pfn, None)
         self.pt.clear()
 
     def statistics_extra(self) -> dict[str, int]:
