@@ -1,0 +1,177 @@
+"""Environments: creation, destruction, and everything they hold coming back."""
+
+from __future__ import annotations
+
+import pytest
+
+from exospin.aegis import (
+    NSLICES,
+    SLICE_US,
+    BadCapability,
+    BadSlice,
+    CalleeDied,
+    ResourceExhausted,
+    Rights,
+)
+from exospin.aegis.param import MAX_ENVS
+from helpers import run_in_env
+
+
+def quantum(system) -> int:
+    return system.machine.profile.cycles_for_us(SLICE_US)
+
+
+def test_does_destroying_an_environment_return_everything_it_held(system):
+    k = system.kernel
+    box: dict = {}
+
+    def rich(sys):
+        caps = [sys.frame_alloc(pfn) for pfn in range(800, 805)]
+        for i, cap in enumerate(caps):
+            sys.tlb_write(0x10000 + i * 4096, cap, True)
+            sys.cpu.store(0x10000 + i * 4096, i)
+        sys.guarantee(0x90000, caps[0], True)
+        sys.frame_reserve(caps[1])
+        box["lent"] = sys.cap_derive(caps[2], Rights.READ)
+        box["slice"] = sys.slice_alloc(9)
+        sys.pct_register(0, lambda: "hello")
+        sys.set_handler("overflow", lambda r: 0)
+        while True:
+            sys.cpu.compute(1000)
+
+    def borrower(sys):
+        sys.cpu.compute(1)
+        sys.tlb_write(0x50000, box["lent"], False)
+        box["before"] = sys.cpu.load(0x50000)
+        sys.set_handler("tlb_miss", lambda vaddr, write: box.setdefault("faulted", vaddr) and sys.exit("no page"))
+        while "destroyed" not in box:
+            sys.cpu.compute(100)
+            sys.yield_()
+        box["after"] = sys.cpu.load(0x50000)  # the lender is gone: this faults
+
+    rich_id = k.create_env(rich, "rich", [0, 1])
+    b = k.create_env(borrower, "borrower", [2])
+    system.run(until_us=1_500)
+    asid = k.envs[rich_id].asid
+    assert k.env_statistics(rich_id).frames == 5 and k.env_statistics(rich_id).slices == 3
+
+    k.destroy(rich_id, "evicted by the test")
+    box["destroyed"] = True
+    assert k.deaths[rich_id] == "evicted by the test"
+    s = k.statistics()
+    assert s.frames_owned == 0 and s.slices_owned == 1  # only the borrower's slice is left
+    assert s.caps_live == 1  # ... and its capability
+    assert all(k.frame_owner[p] == 0 for p in range(800, 805))
+    assert all(key & 0xFF != asid for key in system.machine.tlb.entries_map)
+    assert all(key & 0xFF != asid and e[2] not in range(800, 805) for key, e in k.stlb.items())
+    assert all(e[2] not in range(800, 805) for e in system.machine.tlb.entries_map.values())
+    assert k.check_invariants() == []
+    system.run()
+    assert box["before"] == 2
+    assert box["faulted"] == 0x50000 and "after" not in box
+    assert k.deaths[b] == "exited: no page"
+
+
+def test_can_an_environment_create_a_child_give_it_a_slice_and_destroy_it(system):
+    k = system.kernel
+    log: list[object] = []
+
+    def child(sys):
+        for pfn in range(810, 813):
+            sys.frame_alloc(pfn)
+        log.append(("child", sys.env_id()))
+        while True:
+            sys.cpu.compute(1000)
+
+    def parent(sys):
+        eid, cap = sys.env_create(child, "child")
+        assert cap.kind == "env" and cap.resource == eid and cap.rights == Rights.ALL
+        sys.slice_alloc(7, cap)
+        sys.yield_()  # the child runs in slice 7
+        log.append(("frames", system.kernel.env_statistics(eid).frames))
+        sys.env_destroy(cap)
+        log.append(("frames after", system.kernel.statistics().frames_owned))
+        with pytest.raises(BadCapability, match="not live"):
+            sys.env_destroy(cap)  # its capability died with it
+        return eid
+
+    child_id = run_in_env(system, parent, name="parent")
+    assert log == [("child", child_id), ("frames", 3), ("frames after", 0)]
+    assert k.deaths[child_id] == "destroyed by env 1"
+
+
+def test_can_a_child_with_no_slices_run_on_donated_time(system):
+    def parent(sys):
+        seen = []
+        eid, cap = sys.env_create(lambda csys: seen.append(csys.env_id()), "child")
+        sys.yield_(eid)  # directed yield: the child runs in the rest of our slice
+        return eid, seen
+
+    eid, seen = run_in_env(system, parent)
+    assert seen == [eid]
+    assert system.kernel.deaths[eid] == "exited"
+
+
+def test_what_if_a_child_capability_is_delegated_without_owner_rights(system):
+    def parent(sys):
+        eid, cap = sys.env_create(lambda csys: None, "child")
+        weak = sys.cap_derive(cap, Rights.READ)
+        with pytest.raises(BadCapability, match="lacks OWNER"):
+            sys.env_destroy(weak)
+        with pytest.raises(BadCapability, match="lacks OWNER"):
+            sys.slice_alloc(3, weak)
+        sys.env_destroy(cap)
+        return True
+
+    assert run_in_env(system, parent)
+
+
+def test_what_if_a_callee_is_destroyed_from_outside_while_a_caller_waits(system):
+    k = system.kernel
+    out: dict = {}
+
+    def slow_server(sys):
+        sys.pct_register(0, lambda: sys.cpu.compute(10 * quantum(system)))
+        while True:
+            sys.cpu.compute(10)
+            sys.yield_()
+
+    srv = k.create_env(slow_server, "server", 1)
+
+    def client(sys):
+        sys.yield_()
+        try:
+            sys.pct_sync(srv, 0)
+        except CalleeDied as e:
+            out["error"] = str(e)
+
+    k.create_env(client, "client", 1)
+    system.run(until_us=1_500)  # the call is in progress
+    k.destroy(srv, "killed by the operator")
+    system.run()
+    assert out == {"error": "pct_sync: env 1 died during the call: killed by the operator"}
+
+
+def test_how_many_environments_can_exist_at_once(system):
+    k = system.kernel
+    made = [k.create_env(lambda sys: None, f"e{i}", 0) for i in range(MAX_ENVS)]
+    with pytest.raises(ResourceExhausted, match=f"no environment left: {MAX_ENVS} exist"):
+        k.create_env(lambda sys: None, "one too many", 0)
+    assert len(set(made)) == MAX_ENVS
+    assert len({k.envs[e].asid for e in made}) == MAX_ENVS  # one ASID each
+    k.destroy(made[0])
+    k.create_env(lambda sys: None, "room again", 0)  # an id and an ASID come free
+
+
+def test_what_if_create_env_is_given_bad_time_slices(system):
+    k = system.kernel
+    k.create_env(lambda sys: None, "holder", [3])
+    before = k.statistics()
+    for slices in ([3], [NSLICES], [-1], [4, 4], ["0"]):
+        with pytest.raises(BadSlice, match="out of range, taken, or listed twice"):
+            k.create_env(lambda sys: None, "bad", slices)
+    with pytest.raises(ResourceExhausted, match=f"asked for {NSLICES} time slices, {NSLICES - 1} free"):
+        k.create_env(lambda sys: None, "greedy", NSLICES)
+    with pytest.raises(Exception, match="main must be callable"):
+        k.create_env("not a function", "bad", 1)
+    assert k.statistics() == before

@@ -1,0 +1,153 @@
+"""Do the layers import only what ARCHITECTURE.md allows? Is every public name exported once?
+
+The import table (who may import whom inside exospin) is checked by parsing
+every module with ``ast``: imports under ``if TYPE_CHECKING:`` count too.
+Modules at the top of the package (systems, cli, demo, posix, ...) are the
+glue and are not restricted here.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "exospin"
+
+#: layer -> the exospin layers it may import ("root" is the package itself: __version__).
+#: ``posix`` is the portable interface: definitions only, importing nothing of exospin.
+#: A library OS implements it (so exos may import it) and benchmarks run applications
+#: written against it (so bench may too).
+ALLOWED: dict[str, set[str]] = {
+    "machine": {"machine"},
+    "safe": {"safe"},
+    "aegis": {"aegis", "machine", "safe"},
+    "exos": {"exos", "aegis", "posix"},
+    "spin": {"spin", "machine", "safe"},
+    "unix": {"unix", "machine"},
+    "posix": {"posix"},
+    "apps": {"apps", "posix"},
+    "bench": {"bench", "systems", "machine", "posix", "root"},
+}
+
+#: Imports that break the table today, each with the reason it is tolerated.
+#: test_are_the_known_violations_still_there makes this list shrink when they are fixed.
+KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
+    ("exospin.bench.aegis_suite", "aegis"): "names NSLICES, STLB_ENTRIES and the Syscalls type",
+    ("exospin.bench.aegis_suite", "exos"): "writes MiniOS page-table entries (PTE) directly",
+}
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "root"
+    return parts[1]
+
+
+def is_package(module: str) -> bool:
+    return (SRC.parent / module.replace(".", "/") / "__init__.py").exists()
+
+
+def imported_modules(path: Path) -> list[str]:
+    """Every exospin module ``path`` imports, with relative imports resolved."""
+    me = module_name(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    out: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names if a.name.split(".")[0] == "exospin"]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "exospin":
+                continue
+            if target == "exospin":  # ``from .. import x``: x may be a subpackage
+                out += [f"exospin.{a.name}" if (SRC / a.name).exists() or (SRC / f"{a.name}.py").exists()
+                        else "exospin" for a in node.names]
+            else:
+                out.append(target)
+    return out
+
+
+MODULES = sorted(SRC.rglob("*.py"))
+
+
+def violations() -> dict[tuple[str, str], str]:
+    found: dict[tuple[str, str], str] = {}
+    for path in MODULES:
+        me = module_name(path)
+        mine = layer_of(me)
+        if mine not in ALLOWED:
+            continue
+        for target in imported_modules(path):
+            theirs = layer_of(target)
+            if theirs not in ALLOWED[mine]:
+                found[(me, theirs)] = target
+    return found
+
+
+def test_does_every_layer_import_only_what_the_architecture_allows():
+    found = {k: v for k, v in violations().items() if k not in KNOWN_VIOLATIONS}
+    assert not found, "\n".join(f"{m} imports {t} (layer {layer})" for (m, layer), t in sorted(found.items()))
+
+
+def test_are_the_known_violations_still_there():
+    found = violations()
+    fixed = [k for k in KNOWN_VIOLATIONS if k not in found]
+    assert not fixed, f"fixed, so remove from KNOWN_VIOLATIONS: {fixed}"
+
+
+def test_does_exos_use_only_the_public_names_of_aegis():
+    # "exos reaches the machine only through aegis' public interface"
+    for path in (SRC / "exos").rglob("*.py"):
+        for target in imported_modules(path):
+            if layer_of(target) == "aegis":
+                assert target == "exospin.aegis", f"{module_name(path)} reaches into {target}"
+
+
+def test_does_the_layering_check_see_relative_imports():
+    # The checker itself: machine/cpu.py imports .events under TYPE_CHECKING, aegis
+    # imports ..machine, and bench imports the root package for __version__.
+    assert "exospin.machine.events" in imported_modules(SRC / "machine" / "cpu.py")
+    assert "exospin.machine" in imported_modules(SRC / "aegis" / "kernel.py")
+    bench = [t for p in (SRC / "bench").rglob("*.py") for t in imported_modules(p)]
+    assert "exospin" in bench
+
+
+PUBLIC_LAYERS = ["exospin.machine", "exospin.aegis", "exospin.exos"]
+
+
+@pytest.mark.parametrize("name", PUBLIC_LAYERS)
+def test_does_every_name_in_all_exist_and_appear_once(name):
+    mod = importlib.import_module(name)
+    names = list(mod.__all__)
+    assert len(names) == len(set(names)), f"exported twice: {sorted(n for n in names if names.count(n) > 1)}"
+    missing = [n for n in names if not hasattr(mod, n)]
+    assert not missing, missing
+    public = {n for n, v in vars(mod).items() if not n.startswith("_") and not inspect.ismodule(v)
+              and n != "annotations"}
+    assert public == set(names), f"public but not in __all__: {sorted(public - set(names))}"
+
+
+def test_is_every_public_name_exported_by_one_layer_only():
+    seen: dict[str, str] = {}
+    for name in PUBLIC_LAYERS:
+        for n in importlib.import_module(name).__all__:
+            assert n not in seen, f"{n} is exported by both {seen[n]} and {name}"
+            seen[n] = name
