@@ -1,0 +1,35 @@
+"""safe: the verifier for code downloaded into a kernel (SPIN extensions; later ASHs, UDFs, guards).
+
+Interface: ``check(source, filename)`` lists the violations of the safe subset
+(docs/verifier.md has the threat model and the catalogue); ``verify(...)``
+raises ``Rejected`` or returns a ``Verified`` module whose code runs under a
+``Budget`` and is terminated with ``BudgetExceeded`` when it runs too long.
+
+This layer imports nothing from exospin: aegis and spin import it.
+"""
+
+from .verifier import (
+    ALLOWED_BUILTINS,
+    DEFAULT_BUDGET,
+    DEFAULT_INTERFACES,
+    Budget,
+    BudgetExceeded,
+    Rejected,
+    Verified,
+    Violation,
+    check,
+    verify,
+)
+
+__all__ = [
+    "ALLOWED_BUILTINS",
+    "DEFAULT_BUDGET",
+    "DEFAULT_INTERFACES",
+    "Budget",
+    "BudgetExceeded",
+    "Rejected",
+    "Verified",
+    "Violation",
+    "check",
+    "verify",
+]

@@ -1,0 +1,489 @@
+"""The verifier: a checked subset of Python with bounded execution.
+
+SPIN made extensions safe with a type-safe language (Modula-3) and a trusted
+compiler. exospin's extensions are Python source, and Python gives any code
+that holds an object a way to everything else (``x.__class__.__mro__[1]
+.__subclasses__()``, ``f.__globals__``, frames, ``getattr``, ``eval``). The
+verifier closes those doors *statically*, by reading the AST, so verified code
+is afterwards an ordinary Python function called at the price of a call:
+
+- no name or attribute beginning with ``_`` (dunders are the way in);
+- no attribute that reaches frames, tracebacks, code or generator internals;
+- only an allow-list of builtins; introspection and code-running builtins
+  are named in the error;
+- no ``str.format`` that reads attributes or items of its arguments;
+- imports only of the kernel's exported interfaces (``spin``, ``spin.*``);
+- no decorators, metaclasses, special methods other than ``__init__``,
+  ``global``, generators, coroutines, ``with``, ``finally``, bare ``except:``
+  or ``except BaseException``.
+
+Bounded execution (SPIN's EPHEMERAL handlers): the accepted AST is
+instrumented with a call to a hook, ``__budget__()``, at the top of every
+loop body, in every comprehension, and on entry to every function or lambda
+that makes a call (only those can recurse). The hook decrements a counter in
+a closure and raises ``BudgetExceeded``, a ``BaseException`` the extension
+cannot catch (bare ``except:`` and ``BaseException`` are rejected, and it is
+not an ``Exception``), and cannot name (underscore). Once exhausted, a budget
+stays exhausted until the kernel resets it, so an ``except Exception`` that
+loops is stopped too. A function with no loop and no call is not touched:
+it costs exactly a plain call.
+
+Interface: ``check(source, filename, interfaces=...) -> list[Violation]``;
+``verify(source, filename, modules=..., budget=...) -> Verified`` or raise
+``Rejected``. ``Verified.exports`` are the extension's top-level functions
+and classes; ``Verified.imports`` the kernel names it imports, for the linker.
+The catalogue of rejections, each with its exact message, is docs/verifier.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import string
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Builtins verified code may use. Each is a pure function or a constructor of
+#: a value type; none hands out a type, a frame, a namespace or a code object.
+#: ``isinstance`` is here because it only answers a question about a type it
+#: is *given*; ``print`` is not: an extension has no terminal (the kernel's
+#: tracer is the way to report). Exceptions are here so handlers can raise
+#: and catch ordinary errors.
+ALLOWED_BUILTINS: frozenset[str] = frozenset({
+    "abs", "all", "any", "bool", "bytes", "chr", "dict", "divmod", "enumerate",
+    "filter", "float", "frozenset", "hash", "int", "isinstance", "len", "list",
+    "map", "max", "min", "ord", "range", "reversed", "round", "set", "sorted",
+    "str", "sum", "tuple", "zip",
+    "Exception", "ArithmeticError", "AssertionError", "IndexError", "KeyError",
+    "LookupError", "OverflowError", "RuntimeError", "TypeError", "ValueError",
+    "ZeroDivisionError", "NotImplementedError",
+})
+
+#: Builtins that look inside objects or hand out types and namespaces (E104).
+INTROSPECTION: frozenset[str] = frozenset({
+    "type", "vars", "dir", "globals", "locals", "getattr", "setattr", "delattr",
+    "hasattr", "id", "super", "object", "memoryview", "classmethod",
+    "staticmethod", "property", "issubclass", "callable",
+})
+
+#: Builtins that run or load code, do I/O or stop the interpreter (E105).
+CODE_AND_IO: frozenset[str] = frozenset({
+    "eval", "exec", "compile", "open", "input", "breakpoint", "help", "exit",
+    "quit", "print", "copyright", "credits", "license",
+})
+
+#: Exceptions an ``except`` clause may not name: catching them could swallow
+#: the kernel's termination of the handler (E116).
+UNCATCHABLE: frozenset[str] = frozenset({
+    "BaseException", "SystemExit", "KeyboardInterrupt", "GeneratorExit",
+})
+
+#: Attribute prefixes of frames, tracebacks, code objects, generators,
+#: coroutines and async generators; and ``mro`` (a class's bases, up to
+#: ``object``) (E103).
+INTERNAL_PREFIXES = ("f_", "tb_", "co_", "gi_", "cr_", "ag_")
+INTERNAL_ATTRS = frozenset({"mro"})
+
+#: The modules an extension may import by default: the kernel's interfaces.
+DEFAULT_INTERFACES: tuple[str, ...] = ("spin",)
+
+#: Ticks a handler may spend before it is terminated (loop iterations plus
+#: entries into functions that make calls).
+DEFAULT_BUDGET = 100_000
+
+#: The injected hook's name. Verified code cannot name it: it begins with '_'.
+HOOK = "__budget__"
+
+
+@dataclass(frozen=True, order=True)
+class Violation:
+    """One reason to reject: 1-based line and column, a code, a message."""
+
+    line: int
+    col: int
+    code: str
+    message: str
+
+    def format(self, filename: str) -> str:
+        return f"{filename}:{self.line}:{self.col}: {self.code} {self.message}"
+
+
+class Rejected(Exception):
+    """``verify`` refused the extension; ``violations`` says why."""
+
+    def __init__(self, filename: str, violations: list[Violation]) -> None:
+        self.filename = filename
+        self.violations = violations
+        super().__init__("; ".join(v.format(filename) for v in violations))
+
+
+class BudgetExceeded(BaseException):
+    """A handler ran out of budget. A BaseException: ``except Exception`` does not catch it."""
+
+
+class Budget:
+    """The counter behind the hook. The kernel calls ``reset()`` before each handler runs.
+
+    ``hook`` is a closure over one cell (the cheapest call CPython offers);
+    ``reset`` and ``remaining`` share that cell.
+    """
+
+    def __init__(self, limit: int = DEFAULT_BUDGET) -> None:
+        self.limit = limit
+        left = limit
+
+        def hook() -> bool:
+            nonlocal left
+            left -= 1
+            if left < 0:
+                raise BudgetExceeded(f"budget of {self.limit} ticks exhausted")
+            return True
+
+        def reset(n: int | None = None) -> None:
+            nonlocal left
+            left = self.limit if n is None else n
+
+        def remaining() -> int:
+            return left
+
+        self.hook: Callable[[], bool] = hook
+        self._reset = reset
+        self._remaining = remaining
+
+    def reset(self, limit: int | None = None) -> None:
+        """Give the next run ``limit`` ticks (default: this budget's limit)."""
+        self._reset(limit)
+
+    @property
+    def remaining(self) -> int:
+        return self._remaining()
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A checked, instrumented and loaded extension."""
+
+    filename: str
+    #: top-level functions and classes, by name: what the extension exports
+    exports: Mapping[str, Any]
+    #: the kernel names it imports, module-qualified (``spin.Console``): for the linker
+    imports: tuple[str, ...]
+    budget: Budget = field(repr=False)
+
+
+# ------------------------------------------------------------------ check
+
+
+def _bad_format_literal(s: str) -> str | None:
+    """The first replacement field of a format string that reads an attribute or item."""
+    try:
+        parsed = list(string.Formatter().parse(s))
+    except ValueError:
+        return s
+    for _literal, name, spec, _conv in parsed:
+        if name is not None and ("." in name or "[" in name):
+            return "{" + name + "}"
+        if spec and "{" in spec:
+            bad = _bad_format_literal(spec)
+            if bad is not None:
+                return bad
+    return None
+
+
+def _call_free(node: ast.AST) -> bool:
+    return not any(isinstance(n, ast.Call) for n in ast.walk(node))
+
+
+class _Checker(ast.NodeVisitor):
+    def __init__(self, interfaces: Iterable[str]) -> None:
+        self.interfaces = tuple(interfaces)
+        self.found: list[Violation] = []
+        self.imports: list[str] = []
+
+    def bad(self, node: ast.AST, code: str, message: str) -> None:
+        self.found.append(Violation(getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1,
+                                    code, message))
+
+    # names ---------------------------------------------------------------
+    def name(self, node: ast.AST, name: str | None, attribute: bool = False) -> None:
+        if name is None:
+            return
+        if name.startswith("_") and (attribute or name != "_"):
+            self.bad(node, "E101", f"access to a name beginning with '_' is not allowed: {name!r}")
+        elif attribute:
+            if name.startswith(INTERNAL_PREFIXES) or name in INTERNAL_ATTRS:
+                self.bad(node, "E103", f"attribute reaching interpreter internals is not allowed: {name!r}")
+        elif name in INTROSPECTION:
+            self.bad(node, "E104", f"introspection builtin is not allowed: {name!r}")
+        elif name in CODE_AND_IO:
+            self.bad(node, "E105", f"builtin that runs code, does I/O or stops the interpreter is not allowed: {name!r}")
+        elif hasattr(builtins, name) and name not in ALLOWED_BUILTINS:
+            self.bad(node, "E106", f"builtin not on the allow-list: {name!r}")
+
+    def visit_Name(self, node: ast.Name) -> None:
+        self.name(node, node.id)
+
+    def visit_arg(self, node: ast.arg) -> None:
+        self.name(node, node.arg)
+        self.generic_visit(node)
+
+    def visit_keyword(self, node: ast.keyword) -> None:
+        self.name(node, node.arg)
+        self.generic_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if node.attr in ("format", "format_map"):
+            v = node.value
+            if isinstance(v, ast.Constant) and isinstance(v.value, str):
+                bad = _bad_format_literal(v.value)
+                if bad is not None:
+                    self.bad(node, "E107", f"string formatting that reads attributes or items is not allowed: {bad!r}")
+            else:
+                self.bad(node, "E108", f"'.{node.attr}' is allowed only on a string literal")
+        else:
+            self.name(node, node.attr, attribute=True)
+        self.generic_visit(node)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.bad(node, "E114", "'global' is not allowed: keep module state in a dict or list")
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
+        for n in node.names:
+            self.name(node, n)
+
+    # definitions -------------------------------------------------------------
+    def visit_FunctionDef(self, node: ast.FunctionDef, in_class: bool = False) -> None:
+        if node.name.startswith("__") and node.name.endswith("__") and len(node.name) > 4:
+            if not (in_class and node.name == "__init__"):
+                self.bad(node, "E102", f"special method not allowed: {node.name!r} (only __init__ may be defined)")
+        else:
+            self.name(node, node.name)
+        for d in node.decorator_list:
+            self.bad(d, "E112", "decorators are not allowed: a decorator runs code and replaces what is exported")
+        self.generic_visit_except(node, ("decorator_list",))
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self.bad(node, "E118", "generators and coroutines are not allowed: a handler must return ('async def')")
+        self.generic_visit(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.name(node, node.name)
+        for d in node.decorator_list:
+            self.bad(d, "E112", "decorators are not allowed: a decorator runs code and replaces what is exported")
+        for k in node.keywords:
+            self.bad(k, "E113", f"class keywords are not allowed: {k.arg or '**'!r} (no metaclasses)")
+        for b in node.bases:
+            self.visit(b)
+        for stmt in node.body:
+            if isinstance(stmt, ast.FunctionDef):
+                self.visit_FunctionDef(stmt, in_class=True)
+            else:
+                self.visit(stmt)
+
+    def generic_visit_except(self, node: ast.AST, skip: tuple[str, ...]) -> None:
+        for fname, value in ast.iter_fields(node):
+            if fname in skip:
+                continue
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.visit(item)
+            elif isinstance(value, ast.AST):
+                self.visit(value)
+
+    # control -----------------------------------------------------------------
+    def visit_Yield(self, node: ast.Yield) -> None:
+        self.bad(node, "E118", "generators and coroutines are not allowed: a handler must return ('yield')")
+        self.generic_visit(node)
+
+    def visit_YieldFrom(self, node: ast.YieldFrom) -> None:
+        self.bad(node, "E118", "generators and coroutines are not allowed: a handler must return ('yield from')")
+        self.generic_visit(node)
+
+    def visit_Await(self, node: ast.Await) -> None:
+        self.bad(node, "E118", "generators and coroutines are not allowed: a handler must return ('await')")
+        self.generic_visit(node)
+
+    def visit_With(self, node: ast.With) -> None:
+        self.bad(node, "E119", "'with' is not allowed: it calls __enter__ and __exit__")
+        self.generic_visit(node)
+
+    def visit_AsyncWith(self, node: ast.AsyncWith) -> None:
+        self.bad(node, "E118", "generators and coroutines are not allowed: a handler must return ('async with')")
+        self.generic_visit(node)
+
+    def visit_AsyncFor(self, node: ast.AsyncFor) -> None:
+        self.bad(node, "E118", "generators and coroutines are not allowed: a handler must return ('async for')")
+        self.generic_visit(node)
+
+    def visit_Try(self, node: ast.Try) -> None:
+        if node.finalbody:
+            self.bad(node.finalbody[0], "E117", "'finally' is not allowed: no code may run after the kernel terminates a handler")
+        self.generic_visit(node)
+
+    visit_TryStar = visit_Try
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is None:
+            self.bad(node, "E115", "bare 'except:' is not allowed: it would catch the kernel's termination of the handler")
+        else:
+            names = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+            for n in names:
+                if isinstance(n, ast.Name) and n.id in UNCATCHABLE:
+                    self.bad(n, "E116", f"catching {n.id} is not allowed: it would catch the kernel's termination of the handler")
+                else:
+                    self.visit(n)
+        self.name(node, node.name)
+        for stmt in node.body:
+            self.visit(stmt)
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        self.name(node, node.name)
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        self.name(node, node.name)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        self.name(node, node.rest)
+        self.generic_visit(node)
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> None:
+        for a in node.kwd_attrs:  # a class pattern reads these attributes
+            self.name(node, a, attribute=True)
+        self.generic_visit(node)
+
+    # imports -------------------------------------------------------------------
+    def interface(self, module: str) -> bool:
+        return any(module == i or module.startswith(i + ".") for i in self.interfaces)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for a in node.names:
+            if not self.interface(a.name):
+                self.bad(node, "E109", f"import of a module that is not a kernel interface: {a.name!r}")
+            else:
+                self.imports.append(a.name)
+            for part in a.name.split("."):
+                self.name(node, part, attribute=True)
+            self.name(node, a.asname)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = "." * node.level + (node.module or "")
+        if node.level or not self.interface(module):
+            self.bad(node, "E109", f"import of a module that is not a kernel interface: {module!r}")
+            return
+        for part in module.split("."):
+            self.name(node, part, attribute=True)
+        for a in node.names:
+            if a.name == "*":
+                self.bad(node, "E110", f"star import is not allowed: 'from {module} import *'")
+                continue
+            self.name(node, a.name, attribute=True)
+            self.name(node, a.asname)
+            self.imports.append(f"{module}.{a.name}")
+
+
+def _parse(source: str, filename: str) -> tuple[ast.Module | None, list[Violation]]:
+    try:
+        return ast.parse(source, filename), []
+    except SyntaxError as e:
+        return None, [Violation(e.lineno or 1, e.offset or 1, "E001", f"syntax error: {e.msg}")]
+    except ValueError as e:  # e.g. a NUL byte in the source
+        return None, [Violation(1, 1, "E001", f"syntax error: {e}")]
+
+
+def check(source: str, filename: str = "<extension>", *,
+          interfaces: Iterable[str] = DEFAULT_INTERFACES) -> list[Violation]:
+    """Every violation of the safe subset in ``source``, in source order (empty: accepted)."""
+    tree, errors = _parse(source, filename)
+    if tree is None:
+        return errors
+    c = _Checker(interfaces)
+    c.visit(tree)
+    return sorted(set(c.found))
+
+
+# ------------------------------------------------------------- instrument
+
+
+class _Instrument(ast.NodeTransformer):
+    """Insert ``__budget__()`` into loop bodies, comprehensions and calling functions."""
+
+    @staticmethod
+    def tick(at: ast.AST) -> ast.Call:
+        call = ast.Call(ast.Name(HOOK, ast.Load()), [], [])
+        return ast.copy_location(call, at)
+
+    def stmt(self, at: ast.AST) -> ast.Expr:
+        return ast.copy_location(ast.Expr(self.tick(at)), at)
+
+    def visit_For(self, node: ast.For) -> ast.AST:
+        self.generic_visit(node)
+        node.body.insert(0, self.stmt(node))
+        return node
+
+    def visit_While(self, node: ast.While) -> ast.AST:
+        self.generic_visit(node)
+        node.body.insert(0, self.stmt(node))
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        calls = not all(_call_free(s) for s in node.body)
+        self.generic_visit(node)
+        if calls:
+            node.body.insert(0, self.stmt(node))
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        calls = not _call_free(node.body)
+        self.generic_visit(node)
+        if calls:  # the hook returns True: ``tick() and body`` is body
+            node.body = ast.copy_location(ast.BoolOp(ast.And(), [self.tick(node), node.body]), node.body)
+        return node
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+        self.generic_visit(node)
+        node.ifs.insert(0, self.tick(node.target))
+        return node
+
+
+def verify(source: str, filename: str = "<extension>", *,
+           interfaces: Iterable[str] = DEFAULT_INTERFACES,
+           modules: Mapping[str, Any] | None = None,
+           budget: int = DEFAULT_BUDGET) -> Verified:
+    """Check, instrument and load an extension, or raise ``Rejected``.
+
+    ``modules`` maps an interface module name (``"spin"``) to the object its
+    imports resolve against (the linker's job; default: nothing may be
+    imported at load time). The module body runs under the budget; the
+    budget is reset before ``verify`` returns.
+    """
+    interfaces = tuple(interfaces)
+    violations = check(source, filename, interfaces=interfaces)
+    if violations:
+        raise Rejected(filename, violations)
+    tree = ast.parse(source, filename)
+    c = _Checker(interfaces)
+    c.visit(tree)
+    tree = ast.fix_missing_locations(_Instrument().visit(tree))
+    code = compile(tree, filename, "exec")
+    linked = dict(modules or {})
+
+    def importer(name: str, globals: Any = None, locals: Any = None,
+                 fromlist: Any = (), level: int = 0) -> Any:
+        top = name if fromlist else name.split(".")[0]
+        if top not in linked:
+            raise ImportError(f"{filename}: interface {top!r} is not linked")
+        return linked[top]
+
+    b = Budget(budget)
+    safe_builtins: dict[str, Any] = {n: getattr(builtins, n) for n in ALLOWED_BUILTINS}
+    safe_builtins["__build_class__"] = builtins.__build_class__
+    safe_builtins["__import__"] = importer
+    stem = filename.rsplit("/", 1)[-1].removesuffix(".py")
+    namespace: dict[str, Any] = {"__builtins__": safe_builtins, "__name__": f"extension.{stem}", HOOK: b.hook}
+    exec(code, namespace)
+    b.reset()
+    tops = [s.name for s in tree.body if isinstance(s, ast.FunctionDef | ast.ClassDef)]
+    return Verified(filename, {n: namespace[n] for n in tops}, tuple(c.imports), b)
