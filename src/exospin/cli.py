@@ -4,6 +4,7 @@
     exospin info [--profile NAME] [--json]
     exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE]
     exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick]
+    exospin spin check FILE...
 
 Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage.
 Errors are one readable line on stderr; ``--debug`` shows the traceback.
@@ -59,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="one JSON document on stdout")
     bench.add_argument("--out", metavar="DIR", help="also write the JSON document into DIR")
     bench.add_argument("--quick", action="store_true", help="fewer iterations")
+
+    spin = sub.add_parser("spin", help="SPIN tools: check an extension with the verifier")
+    spin_sub = spin.add_subparsers(dest="spin_command", metavar="SPIN_COMMAND", parser_class=_Parser)
+    check = spin_sub.add_parser("check", help="verify extension source files (docs/verifier.md)")
+    check.add_argument("files", nargs="+", metavar="FILE", help="Python source of an extension")
     return p
 
 
@@ -242,10 +248,36 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
+# ------------------------------------------------------------------- spin
+
+
+def cmd_spin(args: argparse.Namespace, out: Console) -> int:
+    """``spin check FILE...``: ``FILE: ok`` or one linter-style line per violation."""
+    from .safe import check
+
+    if args.spin_command != "check":
+        raise UsageError("no spin command given (try: exospin spin check FILE...)")
+    sources: list[tuple[str, str]] = []
+    for name in args.files:  # read every file first: a missing one is bad usage, nothing printed
+        try:
+            sources.append((name, Path(name).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise UsageError(f"spin check: {name}: no such file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"spin check: {name}: cannot read: {e}") from None
+    rejected = False
+    for name, source in sources:
+        found = check(source, name)
+        rejected = rejected or bool(found)
+        for line in [v.format(name) for v in found] or [f"{name}: ok"]:
+            print(line)
+    return 1 if rejected else 0
+
+
 # ------------------------------------------------------------------- main
 
 
-COMMANDS = {"info": cmd_info, "demo": cmd_demo, "bench": cmd_bench}
+COMMANDS = {"info": cmd_info, "demo": cmd_demo, "bench": cmd_bench, "spin": cmd_spin}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -322,7 +322,10 @@ class _Checker(ast.NodeVisitor):
             self.bad(node.finalbody[0], "E117", "'finally' is not allowed: no code may run after the kernel terminates a handler")
         self.generic_visit(node)
 
-    visit_TryStar = visit_Try
+    def visit_TryStar(self, node: ast.TryStar) -> None:
+        if node.finalbody:
+            self.bad(node.finalbody[0], "E117", "'finally' is not allowed: no code may run after the kernel terminates a handler")
+        self.generic_visit(node)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         if node.type is None:
@@ -401,7 +404,8 @@ def check(source: str, filename: str = "<extension>", *,
         return errors
     c = _Checker(interfaces)
     c.visit(tree)
-    return sorted(set(c.found))
+    unique = list(dict.fromkeys(c.found))  # in the order found, once each
+    return sorted(unique, key=lambda v: (v.line, v.col))
 
 
 # ------------------------------------------------------------- instrument
