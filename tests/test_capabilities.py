@@ -25,6 +25,27 @@ def test_what_if_an_environment_forges_a_capability_by_hand(system):
     assert run_in_env(system, body)
 
 
+def test_what_if_a_holder_rewrites_the_fields_of_a_capability_it_holds(system):
+    """The kernel trusts its own record, not the object: an altered capability is refused."""
+    def body(sys):
+        cap = sys.frame_alloc(7)
+        weak = sys.cap_derive(cap, Rights.READ)
+        weak._rights = Rights.ALL  # escalate
+        before = kernel_snapshot(system.kernel)
+        with pytest.raises(BadCapability, match="altered"):
+            sys.tlb_write(0x1000, weak, True)
+        with pytest.raises(BadCapability, match="altered"):
+            sys.frame_free(weak)
+        other = sys.cap_derive(cap, Rights.READ)
+        other._resource = 8  # name another frame
+        with pytest.raises(BadCapability, match="altered"):
+            sys.tlb_write(0x1000, other, False)
+        assert kernel_snapshot(system.kernel) == before
+        return True
+
+    assert run_in_env(system, body)
+
+
 def test_what_if_a_library_os_subclasses_capability_to_fake_a_live_one(system):
     # A subclass can claim equality with (and the hash of) a live capability it
     # holds; set membership would then accept it for any frame and any rights.

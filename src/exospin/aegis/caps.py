@@ -8,17 +8,21 @@ What this models
 
 Why it is built this way
     A capability here is a Python object that only the kernel creates. The
-    kernel keeps the set of live capabilities; a check is "is this very
-    object live, for this resource, with these rights" (a set membership by
-    identity plus two field reads). An object built by hand, or one whose
+    kernel keeps, for every live capability, its own record of what it
+    names and what it allows; a check is "is this very object live, and does
+    it still say what the kernel recorded" (a dict lookup by identity and a
+    tuple compare). The object's fields are only a copy for its holder:
+    one that was altered after it was minted (``cap._rights = ALL``) no
+    longer matches the record and is refused like a forgery. An object built by hand, or one whose
     resource was freed or repossessed, is not in the set, so it cannot be
     forged or reused. Aegis used self-authenticating capabilities (a
     checksum); identity in a kernel table gives the same guarantee in Python
     and is cheaper.
 
     ``derive`` makes a capability for the same resource with a subset of the
-    rights; it can be handed to another environment (delegation). All
-    capabilities derived from a resource die with it.
+    rights; it can be handed to another environment (delegation). Deriving
+    needs no OWNER right: attenuation never grants more than the holder has.
+    All capabilities derived from a resource die with it.
 
 Interface
     ``Rights`` flags; ``Capability`` (read-only ``kind``, ``resource``,
@@ -64,17 +68,18 @@ class Capability:
 
 
 class CapTable:
-    """The kernel's set of live capabilities, grouped by resource."""
+    """The kernel's live capabilities and its own record of each, grouped by resource."""
 
     def __init__(self) -> None:
-        self.live: set[Capability] = set()
+        #: live capability -> (kind, resource, rights) as minted: the kernel's truth
+        self.live: dict[Capability, tuple[str, int, Rights]] = {}
         self._by_resource: dict[tuple[str, int], list[Capability]] = {}
         self.created = 0
         self.revoked = 0
 
     def mint(self, kind: str, resource: int, rights: Rights) -> Capability:
         cap = Capability(kind, resource, rights)
-        self.live.add(cap)
+        self.live[cap] = (kind, resource, rights)
         self._by_resource.setdefault((kind, resource), []).append(cap)
         self.created += 1
         return cap
@@ -83,9 +88,14 @@ class CapTable:
         """Kill every capability for the resource; returns how many."""
         caps = self._by_resource.pop((kind, resource), [])
         for c in caps:
-            self.live.discard(c)
+            self.live.pop(c, None)
         self.revoked += len(caps)
         return len(caps)
+
+    def genuine(self, cap: Capability) -> bool:
+        """Live, and unaltered since the kernel minted it."""
+        rec = self.live.get(cap)
+        return rec is not None and rec == (cap._kind, cap._resource, cap._rights)
 
     def count(self, kind: str | None = None) -> int:
         if kind is None:

@@ -867,7 +867,7 @@ class Aegis:
                 bad.append(f"I1: {where} maps free frame {pfn} for env {env.id}")
                 return
             cap = self.frame_bindings[pfn].get(key)
-            if cap is None or cap not in self.caps.live or cap.resource != pfn:
+            if cap is None or not self.caps.genuine(cap) or cap.resource != pfn:
                 bad.append(f"I1: {where} maps frame {pfn} for env {env.id} with no live capability")
                 return
             if e[1] and not cap.rights & Rights.WRITE:

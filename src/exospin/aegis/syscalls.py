@@ -85,10 +85,13 @@ class Syscalls:
         k = self._k
         if type(cap) is not Capability:  # exactly: a subclass could fake __eq__/__hash__
             raise BadCapability(f"{call}: expected a capability, got {type(cap).__name__}")
-        if cap not in k.caps.live:
+        rec = k.caps.live.get(cap)
+        if rec is None:
             raise BadCapability(
                 f"{call}: capability {cap!r} is not live (forged, or its resource was freed or repossessed)"
             )
+        if rec != (cap._kind, cap._resource, cap._rights):
+            raise BadCapability(f"{call}: capability {cap!r} was altered after the kernel made it")
         if cap.kind != kind:
             raise BadCapability(f"{call}: capability is for a {cap.kind}, not a {kind}")
         if need & ~cap.rights:
@@ -236,8 +239,9 @@ class Syscalls:
             self._page("tlb_write", vaddr)
         if type(writable) is not bool:
             raise BadArgument(f"tlb_write: writable must be a bool, not {type(writable).__name__}")
-        if type(cap) is not Capability or cap not in k.caps.live or cap._kind != "frame" or not (
-            cap._rights & (3 if writable else 1) == (3 if writable else 1)
+        rec = k.caps.live.get(cap) if type(cap) is Capability else None
+        if rec is None or rec[0] != "frame" or rec[1] != cap._resource or rec[2] != cap._rights or not (
+            rec[2] & (3 if writable else 1) == (3 if writable else 1)
         ):
             self._cap("tlb_write", cap, "frame", Rights.READ | Rights.WRITE if writable else Rights.READ)
         pfn = cap._resource
