@@ -30,14 +30,14 @@ def test_what_if_a_holder_rewrites_the_fields_of_a_capability_it_holds(system):
     def body(sys):
         cap = sys.frame_alloc(7)
         weak = sys.cap_derive(cap, Rights.READ)
+        other = sys.cap_derive(cap, Rights.READ)
         weak._rights = Rights.ALL  # escalate
+        other._resource = 8  # name another frame
         before = kernel_snapshot(system.kernel)
         with pytest.raises(BadCapability, match="altered"):
             sys.tlb_write(0x1000, weak, True)
         with pytest.raises(BadCapability, match="altered"):
             sys.frame_free(weak)
-        other = sys.cap_derive(cap, Rights.READ)
-        other._resource = 8  # name another frame
         with pytest.raises(BadCapability, match="altered"):
             sys.tlb_write(0x1000, other, False)
         assert kernel_snapshot(system.kernel) == before
