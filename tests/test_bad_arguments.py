@@ -18,6 +18,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import greenlet
 import pytest
 
 from exospin.aegis import (
@@ -60,6 +61,7 @@ def make_ctx(sys: Syscalls, shared: dict[str, Any]) -> dict[str, Any]:
     sys.env_destroy(c["dead_cap"])
     c["dead"] = dead
     c["lent"] = shared["lent"]  # OWNER|READ on the other environment's frame
+    c["foreign_greenlet"] = shared["greenlet"]  # the other environment's first greenlet
     return c
 
 
@@ -90,6 +92,8 @@ CASES: list[Case] = [
     ("frame_free", "already freed", lambda s, c: lambda: s.frame_free(c["freed"]), BadCapability, "is not live"),
     ("frame_free", "no OWNER right", lambda s, c: lambda: s.frame_free(c["ro"]), BadCapability, f"frame {MY_FRAME} lacks OWNER"),
     ("frame_free", "a slice", lambda s, c: lambda: s.frame_free(c["slice"]), BadCapability, "is for a slice, not a frame"),
+    ("set_context", "not a greenlet", lambda s, c: lambda: s.set_context("main"), BadArgument, "must be a live greenlet of the calling environment"),
+    ("set_context", "another environment's greenlet", lambda s, c: lambda: s.set_context(c["foreign_greenlet"]), BadArgument, "must be a live greenlet of the calling environment"),
     ("frame_transfer", "not a capability", lambda s, c: lambda: s.frame_transfer(MY_FRAME, OTHER), BadCapability, "expected a capability, got int"),
     ("frame_transfer", "forged", lambda s, c: lambda: s.frame_transfer(c["forged"], OTHER), BadCapability, "is not live"),
     ("frame_transfer", "already freed", lambda s, c: lambda: s.frame_transfer(c["freed"], OTHER), BadCapability, "is not live"),
@@ -188,6 +192,7 @@ def other_env(shared: dict[str, Any]) -> Callable[[Syscalls], None]:
     def main(sys: Syscalls) -> None:
         cap = sys.frame_alloc(OTHERS_FRAME)
         shared["lent"] = sys.cap_derive(cap, Rights.READ | Rights.OWNER)
+        shared["greenlet"] = greenlet.getcurrent()
         sys.pct_register(0, lambda *a: "served")
         while not shared.get("done"):
             sys.cpu.compute(10)

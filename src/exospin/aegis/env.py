@@ -62,7 +62,7 @@ class Environment:
     name: str
     asid: int
     main: Callable[..., Any]
-    g: greenlet  # the context to resume: whichever greenlet of ours parked last
+    g: greenlet  # the context to resume (set_context); initially base
     base: greenlet | None = None  # the environment's first greenlet (its threads descend from it)
     tlb_view: dict[int, int] = field(default_factory=dict)  # the TLB's view for our ASID
     handlers: dict[str, Callable[..., Any]] = field(default_factory=dict)

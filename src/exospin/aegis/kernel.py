@@ -423,13 +423,11 @@ class Aegis:
                 raise EnvironmentKilled(me.id)
             if target is None:
                 self._close_run()
-                me.g = getcurrent()
                 self.current = None
                 msg = self._root.switch(STOP)
             elif target is not me:
                 if tracer is not None:
                     self._trace_run_end()
-                me.g = getcurrent()  # save the context that trapped (a library-OS thread, say)
                 self.current = target
                 # load EntryHi.ASID (TLB.set_asid, inlined: twice per PCT round trip)
                 tlb.asid = target.asid

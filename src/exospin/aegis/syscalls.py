@@ -24,7 +24,7 @@ Interface (the caller is always the current environment)
                    frame_transfer(cap, env_id), free_frames(), cap_derive(cap, rights)
     bindings       tlb_write(vaddr, cap, writable), tlb_unmap(vaddr),
                    guarantee(vaddr, cap, writable)
-    exceptions     set_handler(kind, fn), trap(number, *args)
+    exceptions     set_handler(kind, fn), trap(number, *args), set_context(greenlet)
     processor      free_slices(), slice_alloc(position, env=None), slice_free(cap),
                    yield_(env_id=None)
     control        pct_register(entry, fn), pct_sync(env_id, entry, *args),
@@ -37,6 +37,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from greenlet import greenlet
 
 from ..machine import CPU, USER_TOP
 from . import param
@@ -303,6 +305,20 @@ class Syscalls:
             me.handlers.pop(kind, None)
         else:
             me.handlers[kind] = fn
+
+    def set_context(self, context: Any) -> None:
+        """Resume the calling environment in ``context`` from now on: one of its own
+        greenlets (its first, or one it created from it). A library OS that runs
+        threads calls this when it switches between them; the kernel saves no
+        context of its own (no trap: it is a store into the environment's record)."""
+        me = self._k.current
+        assert me is not None
+        if type(context) is not greenlet or context.dead or (
+            context is not me.base and context.parent is not me.base
+        ):
+            raise BadArgument("set_context: context must be a live greenlet of the calling environment "
+                              "(its first one, or one whose parent that is)")
+        me.g = context
 
     def trap(self, number: int, *args: Any) -> Any:
         """A system call Aegis does not implement: reflected to your ``syscall`` handler.

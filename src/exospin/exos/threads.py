@@ -105,6 +105,7 @@ class Threads:
         as when a process exits.
         """
         self.base = getcurrent()
+        set_context = self.sys.set_context
         main = self.threads[self.spawn(fn, *args)]
         try:
             while not main.done:
@@ -122,7 +123,9 @@ class Threads:
                 self._mark, self._used = self.cpu.cycles(), 0
                 t.runs += 1
                 self.switches += 1
+                set_context(t.g)  # if we lose the processor, the kernel resumes this thread
                 t.g.switch()  # until it blocks, yields or ends (a raise comes out here)
+                set_context(self.base)
                 used = self._used + self.cpu.cycles() - self._mark  # only our own slices count
                 t.cycles += used
                 self.policy.charge(tid, used)
@@ -132,6 +135,9 @@ class Threads:
         except BaseException:
             self._stop_all()
             raise
+        finally:
+            if not self.base.dead:
+                self.sys.set_context(self.base)
         self._stop_all()
         return main.result
 
@@ -151,7 +157,7 @@ class Threads:
         assert self.base is not None
         if getcurrent() is self.base:
             raise RuntimeError("the scheduler itself cannot block")
-        self.base.switch()
+        self.base.switch()  # the scheduler declares the next context to the kernel
 
     def block(self, predicate: Callable[[], bool]) -> None:
         """Wait until ``predicate()`` holds (checked by the scheduler)."""
