@@ -39,3 +39,21 @@ def boot_system() -> Iterator[Callable[..., System]]:
     yield factory
     for s in booted:
         assert_no_leaks(s)
+
+
+@pytest.fixture
+def exos() -> Iterator[Callable[..., System]]:
+    """A factory of systems for ExOS processes: ``exos(profile="ds5000", seed=0)``. At
+    teardown each is shut down; nothing may be left, in the kernel or in ExOS' shared
+    segment, and every invariant must hold."""
+    booted: list[System] = []
+
+    def factory(profile: str = "ds5000", seed: int = 0) -> System:
+        s = boot("aegis", profile, seed=seed)
+        booted.append(s)
+        return s
+
+    yield factory
+    for s in booted:
+        assert_no_leaks(s)
+        assert not s.exos.sharers and not s.exos.owner, "sharing records outlived the processes"

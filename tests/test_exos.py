@@ -7,7 +7,7 @@ back and that the kernel's invariants hold.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,24 +15,7 @@ import pytest
 from exospin import posix
 from exospin.aegis import BadCapability, BadFrame, Capability, Rights
 from exospin.apps import APPS
-from exospin.systems import System, boot
-
-
-@pytest.fixture
-def exos() -> Iterator[Callable[..., System]]:
-    booted: list[System] = []
-
-    def factory(profile: str = "ds5000", seed: int = 0) -> System:
-        s = boot("aegis", profile, seed=seed)
-        booted.append(s)
-        return s
-
-    yield factory
-    for s in booted:
-        left = s.shutdown()
-        assert left == {"frames": 0, "capabilities": 0, "slices": 0, "environments": 0}, left
-        assert s.kernel.check_invariants() == []
-        assert not s.exos.sharers and not s.exos.owner, "sharing records outlived the processes"
+from exospin.systems import System
 
 
 def run(system: System, program: Callable[..., Any], argv: list[str] | None = None) -> int | None:

@@ -9,14 +9,14 @@ capability, slice and environment, with the kernel's invariants intact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from exospin import posix
 from exospin.bench import stride_figure
-from exospin.systems import System, boot
+from exospin.systems import System
 
 NOTHING_LEFT = {"frames": 0, "capabilities": 0, "slices": 0, "environments": 0}
 LIMIT_US = 5_000_000.0  # safety net on simulated time for every run; all end long before
@@ -24,19 +24,6 @@ SLICE_CYCLES = 12_500  # one 500 µs slice on ds5000 (25 MHz)
 POLICIES = ["round_robin", "stride"]
 
 
-@pytest.fixture
-def exos() -> Iterator[Callable[..., System]]:
-    booted: list[System] = []
-
-    def factory(profile: str = "ds5000", seed: int = 0) -> System:
-        s = boot("aegis", profile, seed=seed)
-        booted.append(s)
-        return s
-
-    yield factory
-    for s in booted:
-        assert s.shutdown() == NOTHING_LEFT
-        assert s.kernel.check_invariants() == []
 
 
 def run(system: System, program: Callable[[list[str]], Any], policy: str = "round_robin") -> int | None:
