@@ -138,3 +138,19 @@ def test_do_two_environments_using_the_same_virtual_address_see_their_own_frames
     system.kernel.create_env(program(2), "two", 1)
     system.run()
     assert out == {1: [1, 1, 1], 2: [2, 2, 2]}
+
+
+def test_does_a_guaranteed_mapping_replace_an_older_binding_of_the_page_at_once(system):
+    from helpers import run_in_env
+
+    def body(sys):
+        a = sys.frame_alloc(600)
+        b = sys.frame_alloc(601)
+        sys.tlb_write(0x40000, a, True)
+        sys.cpu.store(0x40000, 11)  # through frame 600
+        sys.guarantee(0x40000, b, True)
+        sys.cpu.store(0x40004, 22)  # must go to frame 601 now
+        sys.tlb_write(0x50000, a, False)
+        return sys.cpu.load(0x50004), sys.cpu.load(0x40004)
+
+    assert run_in_env(system, body) == (0, 22)

@@ -284,6 +284,8 @@ class Syscalls:
             raise ResourceExhausted(f"guarantee: addressing context is full ({param.MAX_GUARANTEED} mappings)")
         pfn = cap.resource
         entry = (pfn * k.words_per_frame, writable, pfn)
+        k.tlb.invalidate(key)  # an older binding of the page must not win over the guarantee
+        k.stlb.remove(key)
         me.guaranteed[key] = entry
         bound = k.frame_bindings[pfn]
         if writable or key not in bound:  # keep the record that authorised a writable binding
