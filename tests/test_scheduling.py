@@ -208,3 +208,21 @@ def test_does_an_environment_with_excess_time_lose_slices(system):
     assert k.deaths[a] == "exited"
     assert k.env_statistics(a).excess_cycles == 0
     assert k.statistics().epilogue_overruns == 2
+
+
+def test_can_a_loop_of_ordinary_system_calls_be_preempted(system):
+    """An environment that only allocates and frees frames still loses the processor."""
+    k = system.kernel
+    done = {}
+
+    def hog(sys):
+        while not done.get("other"):
+            sys.frame_free(sys.frame_alloc(77))  # no yield, no memory access
+
+    def other(sys):
+        done["other"] = True
+
+    k.create_env(hog, "hog", 1)
+    k.create_env(other, "other", 1)
+    system.run(until_us=50_000)
+    assert done.get("other")

@@ -83,6 +83,12 @@ class Syscalls:
 
     # ------------------------------------------------------------ checks
 
+    def _boundary(self) -> None:
+        """Return to user mode: take a pending interrupt (a slice that ended meanwhile)."""
+        loop = self._k.loop
+        if loop.now >= loop.deadline:
+            loop.fire_due()
+
     def _cap(self, call: str, cap: Any, kind: str, need: Rights) -> Capability:
         k = self._k
         if type(cap) is not Capability:  # exactly: a subclass could fake __eq__/__hash__
@@ -167,7 +173,9 @@ class Syscalls:
         me.frames.append(pfn)
         k.loop.now += k.c.frame_zero
         k.memory.zero(pfn)
-        return k.caps.mint("frame", pfn, Rights.ALL)
+        cap = k.caps.mint("frame", pfn, Rights.ALL)
+        self._boundary()
+        return cap
 
     def frame_free(self, cap: Capability) -> None:
         """Free the frame named by ``cap`` (needs OWNER); every binding of it is broken."""
@@ -178,6 +186,7 @@ class Syscalls:
         k._release_frame(cap.resource)
         if owner is not None:
             k._check_revocation_satisfied(owner)
+        self._boundary()
 
     def frame_transfer(self, cap: Capability, env_id: int) -> None:
         """Give the frame ``cap`` names (OWNER) to environment ``env_id``.
@@ -223,7 +232,9 @@ class Syscalls:
         if not isinstance(cap, Capability):
             raise BadCapability(f"cap_derive: expected a capability, got {type(cap).__name__}")
         self._cap("cap_derive", cap, cap.kind, Rights(rights))
-        return k.caps.mint(cap.kind, cap.resource, Rights(rights))
+        derived = k.caps.mint(cap.kind, cap.resource, Rights(rights))
+        self._boundary()
+        return derived
 
     # ---------------------------------------------------------- bindings
 
@@ -268,6 +279,7 @@ class Syscalls:
         k.tlb.invalidate(key)
         k.stlb.remove(key)
         me.guaranteed.pop(key, None)
+        self._boundary()
 
     def guarantee(self, vaddr: int, cap: Capability, writable: bool = False) -> None:
         """Add a guaranteed mapping to your addressing context (kept for your handlers)."""
