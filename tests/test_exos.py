@@ -458,3 +458,26 @@ def test_what_if_the_system_shuts_down_while_threads_are_blocked(exos: Callable[
     s.start(prog)
     s.run(until_us=20_000)
     assert len(s.kernel.envs) == 2  # both still running when the run stops
+
+
+def test_do_wait_word_and_wake_pass_a_word_through_shared_memory(exos: Callable[..., System]) -> None:
+    def child(parent: int) -> int:
+        a = posix.shm_open("mailbox", 1)
+        got = posix.wait_word(a, 0)  # blocks until the parent stores
+        posix.store(a + posix.word_size(), got + 1)
+        posix.wake(parent)
+        return 0
+
+    def prog(argv: list[str]) -> int:
+        a = posix.shm_open("mailbox", 1)
+        pid = posix.fork(child, posix.getpid())
+        posix.compute(5_000)  # the child is asleep on the word by now
+        posix.store(a, 41)
+        posix.wake(pid)
+        reply = posix.wait_word(a + posix.word_size(), 0)
+        posix.wait(pid)
+        with pytest.raises(posix.PosixError, match="ESRCH"):
+            posix.wake(999)
+        return reply
+
+    assert run(exos(), prog) == 42

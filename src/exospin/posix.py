@@ -86,6 +86,8 @@ class Process(Protocol):
     def mutex(self) -> Any: ...
     def condition(self, mutex: Any) -> Any: ...
     def time_us(self) -> float: ...
+    def wait_word(self, vaddr: int, old: int) -> int: ...
+    def wake(self, pid: int) -> None: ...
     def rpc_register(self, n: int, fn: Program) -> None: ...
     def rpc_call(self, pid: int, n: int, *args: Any) -> Any: ...
     def page_size(self) -> int: ...
@@ -245,6 +247,17 @@ def condition(m: Any) -> Any:
     return _p().condition(m)
 
 
+def wait_word(vaddr: int, old: int) -> int:
+    """Block until the word at ``vaddr`` no longer holds ``old`` (a futex wait on
+    shared memory); returns the new value. Another process changes it, then ``wake``s us."""
+    return _p().wait_word(vaddr, old)
+
+
+def wake(pid: int) -> None:
+    """Wake process ``pid`` if it is blocked (after a store it may be waiting for)."""
+    _p().wake(pid)
+
+
 def rpc_register(n: int, fn: Program) -> None:
     """Offer procedure ``n`` to other processes (a lightweight RPC server)."""
     _p().rpc_register(n, fn)
@@ -267,6 +280,6 @@ __all__ = [
     "PROT_NONE", "PROT_READ", "PROT_RW", "PROT_WRITE", "PosixError", "Process", "alias", "bind",
     "close", "compute", "condition", "dirty", "exec", "exit", "fork", "getpid", "load", "mmap",
     "mprotect", "munmap", "mutex", "on_fault", "page_size", "pipe", "read", "rpc_call",
-    "rpc_register", "shm_open", "store",
+    "rpc_register", "shm_open", "store", "wait_word", "wake",
     "thread_create", "thread_join", "thread_yield", "time_us", "wait", "word_size", "write",
 ]

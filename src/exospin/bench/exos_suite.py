@@ -19,11 +19,9 @@ What this measures
                         is woken, reads it and writes it back, the parent reads it
     ipc_shm             one word there and back through a segment both processes
                         shm_open: the client stores the request word and wakes the
-                        blocked server; the server loads it, stores the reply word
-                        and wakes the blocked client. posix has no wait/wake on a
-                        memory word, so the wake-ups are one-byte pipe writes (ExOS
-                        pipes wake a sleeper by asynchronous PCT): the data moves
-                        through shared memory, the blocking goes through the pipes
+                        server blocked in posix.wait_word on it; the server stores
+                        the reply word and wakes the client the same way (a thread
+                        blocked on the word, woken by asynchronous PCT)
     ipc_lrpc            posix.rpc_call of a one-word echo procedure the other
                         process registered: synchronous PCT there and back, the
                         caller saving its callee-saved registers around it
@@ -255,14 +253,24 @@ def _echo_child(r: int, w: int, *unused: int) -> int:
     return 0
 
 
+SHM_STOP = 0xFFFFFFFF  # the request word that ends the server
+
+
 def _shm_server(key: str, r: int, w: int, *unused: int) -> int:
-    """ipc_shm's other process: sleep until woken, answer the request word with the reply word."""
+    """ipc_shm's other process: wait on the request word, answer with the reply word.
+
+    The segment holds [request, reply, client pid]. Waiting and waking are
+    posix.wait_word / posix.wake: ExOS blocks the thread on the word and the
+    other side wakes it by protected control transfer; no pipe involved."""
     _close_all(unused)
     wb = posix.word_size()
     seg = posix.shm_open(key, 1)
-    while posix.read(r, 1):  # blocks until the client's wake-up (end of file: done)
-        posix.store(seg + wb, posix.load(seg))
-        posix.write(w, b"\x01")  # wake the client
+    posix.write(w, b"s")  # mapped: the client may start
+    last = 0
+    while (req := posix.wait_word(seg, last)) != SHM_STOP:
+        last = req
+        posix.store(seg + wb, req)
+        posix.wake(posix.load(seg + 2 * wb))
     _close_all((r, w))
     return 0
 
@@ -325,18 +333,25 @@ def ipc_pipe(profile: str, n: int) -> Result:
 def ipc_shm(profile: str, n: int) -> Result:
     def setup(sh: dict[str, Any]) -> Callable[[int], None]:
         wb = posix.word_size()
-        _, w, r = _helper(sh, _shm_server, SHM_KEY)
         seg = posix.shm_open(SHM_KEY, 1)
-        load, store, write, read = posix.load, posix.store, posix.write, posix.read
-        wake = b"\x01"
+        posix.store(seg + 2 * wb, posix.getpid())
+        server, w, r = _helper(sh, _shm_server, SHM_KEY)
+        if posix.read(r, 1) != b"s":
+            raise BenchmarkError("ipc_shm: the server did not map the segment")
+        load, store, wait_word, wake = posix.load, posix.store, posix.wait_word, posix.wake
+
+        def stop() -> None:
+            store(seg, SHM_STOP)
+            wake(server)
+        sh["cleanup"].append(stop)  # cleanups run last-in first: stop the server before reaping it
 
         def loop(n: int) -> None:
             for i in range(n):
                 word = 0x5A5A0000 + (i & 0xFFFF)
+                prev = load(seg + wb)
                 store(seg, word)  # the request
-                write(w, wake)  # wake the server
-                read(r, 1)  # sleep until it wakes us
-                if load(seg + wb) != word:
+                wake(server)
+                if wait_word(seg + wb, prev) != word:  # sleep until the reply word changes
                     raise BenchmarkError("ipc_shm: the reply word is wrong")
         return loop
 

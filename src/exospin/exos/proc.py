@@ -344,6 +344,16 @@ class ExOS:
     def shm_open(self, key: str, npages: int) -> int:
         return ipc.shm_open(self, key, npages)
 
+    def wait_word(self, vaddr: int, old: int) -> int:
+        load = self.cpu.load
+        self.threads.block(lambda: load(vaddr) != old)
+        return load(vaddr)
+
+    def wake(self, pid: int) -> None:
+        if type(pid) is not int or pid not in self.shared.procs:
+            raise PosixError("ESRCH", f"wake: no process {pid!r}")
+        self._wake(pid)
+
     def rpc_register(self, n: int, fn: Callable[..., Any]) -> None:
         ipc.rpc_register(self, n, fn)
 
