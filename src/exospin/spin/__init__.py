@@ -1,7 +1,9 @@
 """spin: the SPIN extensible kernel (Bershad et al., SOSP 1995) on the simulated machine.
 
-Interface: the event dispatcher (``Event``, ``Dispatcher``, guards ``Eq``,
-orderings ``First``/``Last``/``Before``/``After``, authorities' ``Decision``).
+Interface: protection domains and dynamic linking (``Domain``, ``resolve``,
+``combine``, ``unresolve``, the ``NameServer`` and its authorisation
+procedures), externalised references (``ExternTable``), and the event
+dispatcher (``Event``, ``Dispatcher``, guards ``Eq``, orderings ``First``/``Last``/``Before``/``After``, authorities' ``Decision``).
 This layer imports only exospin.machine and exospin.safe.
 """
 
@@ -22,8 +24,31 @@ from .dispatcher import (
     Refused,
     TypeMismatch,
 )
+from .domain import (
+    SPIN_PRIVILEGED,
+    SPIN_PUBLIC,
+    Authorizer,
+    Denied,
+    Domain,
+    DomainStatistics,
+    Identity,
+    LinkError,
+    NameServer,
+    NameServerStatistics,
+    NotResolved,
+    anyone,
+    combine,
+    resolve,
+    trusted_only,
+    unresolve,
+)
+from .extern import BadExternRef, ExternStatistics, ExternTable
 
 __all__ = [
+    "SPIN_PRIVILEGED", "SPIN_PUBLIC", "Authorizer", "BadExternRef", "Denied", "Domain",
+    "DomainStatistics", "ExternStatistics", "ExternTable", "Identity", "LinkError", "NameServer",
+    "NameServerStatistics", "NotResolved", "anyone", "combine", "resolve", "trusted_only",
+    "unresolve",
     "After", "Before", "Costs", "Decision", "Dispatcher", "DispatcherStats", "Eq", "Event",
     "First", "Handler", "Last", "NoHandler", "Order", "Refused", "TypeMismatch",
 ]

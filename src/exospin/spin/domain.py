@@ -1,0 +1,553 @@
+"""Protection domains and dynamic linking: SPIN's Create / Resolve / Combine / Unresolve.
+
+What this models
+    SPIN (Bershad et al., SOSP 1995, section 3.1; Sirer et al., "Safe
+    dynamic linking in an extensible operating system", 1996). A *domain* is
+    a set of names code can reference. ``Domain.create`` makes one from a
+    checked extension: its top-level functions and classes are exported
+    under an interface name, its imports are unresolved. ``resolve(source,
+    target)`` links the target's imports against the source's exports;
+    ``combine`` makes a domain exporting the union (``SpinPublic``);
+    ``unresolve`` undoes a target's links so a newer version can be linked.
+    Authorisation happens at link time, in the ``NameServer``: an exporter
+    registers a domain with a procedure that is told who is asking.
+
+Why calls are direct
+    The extension's module namespace is its linkage table. ``resolve``
+    writes the real Python objects into it (``from spin.Bench import null``
+    binds ``null`` to the exporter's function itself), so a call across
+    domains is a plain Python call: no proxy, no per-call check. A domain
+    that is not fully resolved must not run, and that too costs nothing per
+    call: while unresolved, the ``__code__`` of each function the extension
+    defined is swapped for a stub that raises ``NotResolved`` naming the
+    missing imports, and the real code is put back when the last import is
+    linked. Function objects keep their identity, so whoever already holds
+    one (a linked domain, an installed event handler) sees the domain stop
+    and start. Verified code cannot see or change ``__code__`` (the verifier
+    refuses names beginning with ``_``).
+
+What is simplified
+    * An import ``M.N`` resolves against a source that exports an interface
+      named ``M.N`` (it binds to the interface object, ``N.member(...)``) or
+      an interface ``M`` with a member ``N`` (it binds to the member
+      itself). A bare ``import spin`` names no interface and is refused.
+    * The module body runs once, at ``create``, before anything is linked:
+      it may define functions, classes and constants, but using an import at
+      load time is a ``LinkError``. (Modula-3 ran module initialisation after
+      linking.)
+    * Interface objects are immutable (``__slots__ = ()``); their members are
+      the exporter's own objects.
+    * Only functions without free variables can be stubbed; the module-level
+      functions and methods of an extension have none.
+
+Interface
+    ``Domain.create(source, filename, interface=..., trusted=False)``;
+    ``Domain.kernel(name, {"spin.Trap": {"install": fn}})`` for interfaces
+    written in trusted Python; ``resolve``, ``combine``, ``unresolve``;
+    ``Domain.resolved``, ``Domain.exports``, ``Domain.interface(name)``,
+    ``Domain.identity``, ``Domain.statistics()``.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..safe import DEFAULT_BUDGET, Verified, verify
+
+#: The global name of a domain's "not resolved" hook inside its namespace (the
+#: stubs call it). Verified code cannot name it: it begins with '_'.
+UNRESOLVED_HOOK = "__unresolved__"
+
+_uids = itertools.count(1)
+
+
+class LinkError(Exception):
+    """A domain could not be created, linked, combined or registered."""
+
+
+class NotResolved(LinkError):
+    """Code of a domain that is not fully resolved was called."""
+
+
+class Denied(LinkError):
+    """The name server's authorisation procedure refused the requester."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is asking: what an authorisation procedure is told about a requester."""
+
+    uid: int
+    name: str
+    #: asserted safe by the kernel (trusted Python or a driver), not only verified
+    trusted: bool
+    #: accepted by the verifier
+    language_safe: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DomainStatistics:
+    name: str
+    trusted: bool
+    language_safe: bool
+    #: interface names this domain exports, sorted
+    interfaces: tuple[str, ...]
+    exported_names: int
+    imports: tuple[str, ...]
+    unresolved: tuple[str, ...]
+    resolved: bool
+    #: names of the domains its imports are currently linked against, sorted
+    sources: tuple[str, ...]
+    resolves: int
+    unresolves: int
+    #: calls refused because the domain was not resolved
+    refused_calls: int
+
+
+class _Missing:
+    """What an import is bound to before it is linked: any use raises NotResolved."""
+
+    __slots__ = ("_name", "_domain")
+
+    def __init__(self, name: str, domain: str) -> None:
+        self._name = name
+        self._domain = domain
+
+    def _fail(self) -> NotResolved:
+        return NotResolved(f"domain {self._domain!r}: {self._name} is used but not linked")
+
+    def __getattr__(self, attr: str) -> Any:
+        raise self._fail()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._fail()
+
+    def __repr__(self) -> str:
+        return f"<unlinked {self._name}>"
+
+
+def _make_package(module: str, domain: str) -> Any:
+    """A per-domain stand-in for an interface module (``spin``): immutable to the extension.
+
+    Linked names are class attributes (``staticmethod`` so functions do not bind);
+    any other attribute is a ``_Missing``.
+    """
+
+    def missing(self: Any, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _Missing(f"{module}.{attr}", domain)
+
+    cls = types.new_class(f"package {module}", (), {}, lambda ns: ns.update(
+        __slots__=(), __getattr__=missing, __repr__=lambda self: f"<interface module {module}>"))
+    return cls()
+
+
+def _make_interface(name: str, members: Mapping[str, Any]) -> Any:
+    """An interface object: its members as attributes, nothing else, immutable."""
+    body: dict[str, Any] = {n: staticmethod(v) for n, v in members.items()}
+    body["__slots__"] = ()
+    body["__repr__"] = lambda self: f"<interface {name}>"
+    return types.new_class(f"interface {name}", (), {}, lambda ns: ns.update(body))()
+
+
+def _import_modules(source: str) -> set[str]:
+    """Every module name (and prefix) ``source`` imports from: the keys ``verify`` needs."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()  # verify reports it
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        for n in names:
+            parts = n.split(".")
+            out.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+    return out
+
+
+def _functions(namespace: Mapping[str, Any]) -> list[types.FunctionType]:
+    """The functions an extension defined at top level and in its top-level classes."""
+    out: list[types.FunctionType] = []
+    for v in namespace.values():
+        if isinstance(v, types.FunctionType) and v.__globals__ is namespace:
+            out.append(v)
+        elif isinstance(v, type):
+            out += [f for f in vars(v).values()
+                    if isinstance(f, types.FunctionType) and f.__globals__ is namespace]
+    return out
+
+
+def _stub_code(name: str) -> types.CodeType:
+    """Code that calls the namespace's ``__unresolved__`` hook with the function's name."""
+    src = f"def stub(*args, **kwargs):\n    return {UNRESOLVED_HOOK}({name!r})\n"
+    ns: dict[str, Any] = {}
+    exec(compile(src, f"<unresolved {name}>", "exec"), ns)
+    code: types.CodeType = ns["stub"].__code__
+    return code
+
+
+class Domain:
+    """A set of names code can reference: exported interfaces, and imports to be linked.
+
+    Make one with ``Domain.create`` (an extension, verified here) or
+    ``Domain.kernel`` (interfaces written in trusted Python); ``combine``
+    makes a union. The kernel links it with ``resolve`` (or through a
+    ``NameServer``); it runs only when ``resolved``.
+    """
+
+    def __init__(self, name: str, interfaces: Mapping[str, Mapping[str, Any]], *,
+                 trusted: bool, language_safe: bool) -> None:
+        """Internal: use ``create``, ``kernel`` or ``combine``."""
+        self.name = name
+        self.uid = next(_uids)
+        self.trusted = trusted
+        self.language_safe = language_safe
+        self._interfaces: dict[str, types.MappingProxyType[str, Any]] = {
+            k: types.MappingProxyType(dict(v)) for k, v in interfaces.items()}
+        self._objects: dict[str, Any] = {}  # interface name -> interface object, built lazily
+        self._imports: tuple[str, ...] = ()
+        self._bound: dict[str, tuple[Any, Domain]] = {}  # import -> (value, source)
+        self._namespace: dict[str, Any] = {}
+        self._aliases: dict[str, list[str]] = {}  # import -> namespace names bound to it
+        self._packages: dict[str, Any] = {}  # module name -> its per-domain stand-in
+        self._code: dict[types.FunctionType, tuple[types.CodeType, types.CodeType]] = {}
+        self._resolves = self._unresolves = self._refused = 0
+
+    # ------------------------------------------------------------ creation
+
+    @classmethod
+    def create(cls, source: str | Verified, filename: str = "<extension>", *,
+               name: str | None = None, interface: str | None = None, trusted: bool = False,
+               budget: int = DEFAULT_BUDGET) -> Domain:
+        """A domain from an extension's source: verify, load, export, leave imports unresolved.
+
+        Raises ``safe.Rejected`` (with the verifier's messages) if the source is
+        not in the safe subset, and ``LinkError`` if it uses an import at load
+        time or imports a bare module. The exports are the extension's
+        top-level functions and classes, under ``interface`` (default: the
+        domain's name, itself by default the file's stem). ``trusted`` marks
+        the domain "asserted safe" (for privileged interfaces).
+
+        A ``Verified`` is accepted only if it imports nothing: its imports were
+        bound when it was loaded, and cannot be relinked.
+        """
+        stem = filename.rsplit("/", 1)[-1].removesuffix(".py")
+        name = name or stem
+        interface = interface or name
+        if isinstance(source, Verified):
+            if source.imports:
+                raise LinkError(f"{source.filename}: a Verified with imports "
+                                f"({', '.join(source.imports)}) cannot be relinked; pass the source")
+            return cls(name, {interface: source.exports}, trusted=trusted, language_safe=True)
+        packages = {m: _make_package(m, name) for m in _import_modules(source)}
+        try:
+            v = verify(source, filename, modules=packages, budget=budget)
+        except NotResolved as e:
+            raise LinkError(f"{filename}: the module body uses an import while loading, "
+                            f"before it is linked ({e})") from None
+        bare = [i for i in v.imports if "." not in i]
+        if bare:
+            raise LinkError(f"{filename}: 'import {bare[0]}' names no interface; "
+                            f"import one, e.g. 'from {bare[0]} import Trap'")
+        d = cls(name, {interface: v.exports}, trusted=trusted, language_safe=True)
+        d._imports = tuple(dict.fromkeys(v.imports))
+        d._packages = packages
+        namespace = d._find_namespace(v)
+        d._namespace = namespace
+        for k, val in namespace.items():
+            if isinstance(val, _Missing):
+                d._aliases.setdefault(val._name, []).append(k)
+        if d._imports:
+            namespace[UNRESOLVED_HOOK] = d._refuse
+            d._code = {f: (f.__code__, _stub_code(f.__qualname__))
+                       for f in _functions(namespace) if not f.__code__.co_freevars}
+            d._stop()
+        return d
+
+    @staticmethod
+    def _find_namespace(v: Verified) -> dict[str, Any]:
+        """The extension's module namespace, reached through its functions' globals."""
+        for obj in v.exports.values():
+            fns = [obj] if isinstance(obj, types.FunctionType) else [
+                f for f in vars(obj).values() if isinstance(f, types.FunctionType)]
+            for f in fns:
+                g: dict[str, Any] = f.__globals__
+                return g
+        return {}  # no code at all: nothing can use an import
+
+    @classmethod
+    def kernel(cls, name: str, interfaces: Mapping[str, Mapping[str, Any]]) -> Domain:
+        """A trusted domain exporting interfaces written in kernel Python (``spin.Trap`` ...).
+
+        It imports nothing and is resolved from the start. What its members
+        return is the exporter's responsibility (docs/verifier.md, "protected
+        only at the interface").
+        """
+        return cls(name, interfaces, trusted=True, language_safe=False)
+
+    # ------------------------------------------------------------ queries
+
+    @property
+    def identity(self) -> Identity:
+        return Identity(self.uid, self.name, self.trusted, self.language_safe)
+
+    @property
+    def imports(self) -> tuple[str, ...]:
+        return self._imports
+
+    @property
+    def unresolved(self) -> tuple[str, ...]:
+        """The imports not linked yet, in source order."""
+        return tuple(i for i in self._imports if i not in self._bound)
+
+    @property
+    def resolved(self) -> bool:
+        """True when every import is linked: only then does the domain's code run."""
+        return len(self._bound) == len(self._imports)
+
+    @property
+    def exports(self) -> Mapping[str, Mapping[str, Any]]:
+        """Interface name -> {member name: the exporter's own object} (read-only)."""
+        return types.MappingProxyType(self._interfaces)
+
+    @property
+    def sources(self) -> tuple[Domain, ...]:
+        """The domains this domain's imports are linked against."""
+        return tuple({id(s): s for _, s in self._bound.values()}.values())
+
+    def interface(self, name: str) -> Any:
+        """The immutable interface object for ``name`` (what ``from spin import Trap`` binds)."""
+        if name not in self._interfaces:
+            raise LinkError(f"domain {self.name!r} does not export {name}; "
+                            f"it exports {', '.join(sorted(self._interfaces)) or 'nothing'}")
+        if name not in self._objects:
+            self._objects[name] = _make_interface(name, self._interfaces[name])
+        return self._objects[name]
+
+    def provides(self, imp: str) -> tuple[bool, Any]:
+        """Whether this domain satisfies import ``imp`` (``M.N``), and with what object."""
+        if imp in self._interfaces:
+            return True, self.interface(imp)
+        module, _, member = imp.rpartition(".")
+        members = self._interfaces.get(module)
+        if members is not None and member in members:
+            return True, members[member]
+        return False, None
+
+    def statistics(self) -> DomainStatistics:
+        return DomainStatistics(
+            self.name, self.trusted, self.language_safe, tuple(sorted(self._interfaces)),
+            sum(len(m) for m in self._interfaces.values()), self._imports, self.unresolved,
+            self.resolved, tuple(sorted(s.name for s in self.sources)),
+            self._resolves, self._unresolves, self._refused)
+
+    def __repr__(self) -> str:
+        state = "resolved" if self.resolved else f"unresolved: {', '.join(self.unresolved)}"
+        return f"<Domain {self.name} exporting {', '.join(sorted(self._interfaces))}; {state}>"
+
+    # ------------------------------------------------------------ linking (kernel side)
+
+    def _refuse(self, function: str) -> Any:
+        self._refused += 1
+        raise NotResolved(f"domain {self.name!r} is not resolved: {function}() cannot run; "
+                          f"missing {', '.join(self.unresolved)}")
+
+    def _stop(self) -> None:
+        for f, (_, stub) in self._code.items():
+            f.__code__ = stub
+
+    def _start(self) -> None:
+        for f, (code, _) in self._code.items():
+            f.__code__ = code
+
+    def _bind(self, imp: str, value: Any, source: Domain) -> None:
+        self._bound[imp] = (value, source)
+        for alias in self._aliases.get(imp, ()):
+            self._namespace[alias] = value
+        module, _, member = imp.rpartition(".")
+        pkg = self._packages.get(module)
+        if pkg is not None:
+            setattr(type(pkg), member, staticmethod(value))
+
+    def _unbind(self, imp: str) -> None:
+        del self._bound[imp]
+        missing = _Missing(imp, self.name)
+        for alias in self._aliases.get(imp, ()):
+            self._namespace[alias] = missing
+        module, _, member = imp.rpartition(".")
+        pkg = self._packages.get(module)
+        if pkg is not None and member in vars(type(pkg)):
+            delattr(type(pkg), member)
+
+
+def resolve(source: Domain, target: Domain) -> tuple[str, ...]:
+    """Link ``target``'s unresolved imports against ``source``'s exports; returns what was linked.
+
+    Afterwards the target's code holds the source's objects directly. If that
+    completes the target, it starts running. Raises ``LinkError`` if the
+    source provides none of the target's unresolved imports (a link that
+    links nothing is a mistake). Authorisation is not checked here: that is
+    the ``NameServer``'s job.
+    """
+    missing = target.unresolved
+    linked: list[str] = []
+    for imp in missing:
+        ok, value = source.provides(imp)
+        if ok:
+            target._bind(imp, value, source)
+            linked.append(imp)
+    if not linked:
+        what = f"none of {target.name!r}'s unresolved imports ({', '.join(missing)})" if missing \
+            else f"nothing: {target.name!r} is already resolved"
+        raise LinkError(f"resolve({source.name!r}, {target.name!r}) links {what}; "
+                        f"{source.name!r} exports {', '.join(sorted(source.exports)) or 'nothing'}")
+    target._resolves += 1
+    if target.resolved:
+        target._start()
+    return tuple(linked)
+
+
+def unresolve(target: Domain, source: Domain | None = None) -> tuple[str, ...]:
+    """Undo ``target``'s links (only those against ``source``, if given); returns what was unlinked.
+
+    The target stops running until it is resolved again; anyone holding its
+    functions gets ``NotResolved``. A newer version of a source can then be
+    linked with ``resolve``.
+    """
+    undone = [i for i, (_, s) in target._bound.items() if source is None or s is source]
+    if not undone:
+        return ()
+    for imp in undone:
+        target._unbind(imp)
+    target._unresolves += 1
+    target._stop()
+    return tuple(undone)
+
+
+def combine(d1: Domain, d2: Domain, name: str | None = None) -> Domain:
+    """A domain exporting the union of ``d1``'s and ``d2``'s interfaces (e.g. ``SpinPublic``).
+
+    The members are the same objects. Two interfaces of the same name are
+    merged; a member exported by both with different objects is a
+    ``LinkError``. The union imports nothing; it is trusted only if both are.
+    """
+    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in d1.exports.items()}
+    for iface, members in d2.exports.items():
+        into = merged.setdefault(iface, {})
+        for m, v in members.items():
+            if m in into and into[m] is not v:
+                raise LinkError(f"combine({d1.name!r}, {d2.name!r}): both export {iface}.{m}")
+            into[m] = v
+    return Domain(name or f"{d1.name}+{d2.name}", merged, trusted=d1.trusted and d2.trusted,
+                  language_safe=d1.language_safe and d2.language_safe)
+
+
+# ---------------------------------------------------------------- the name server
+
+#: An authorisation procedure: told who is asking, it returns True to allow.
+Authorizer = Callable[[Identity], bool]
+
+
+def anyone(requester: Identity) -> bool:
+    """Authorise every requester (``SpinPublic``)."""
+    return True
+
+
+def trusted_only(requester: Identity) -> bool:
+    """Authorise only domains the kernel asserted safe (the privileged interfaces)."""
+    return requester.trusted
+
+
+#: The names the kernel boots its name server with.
+SPIN_PUBLIC = "SpinPublic"
+SPIN_PRIVILEGED = "SpinPrivileged"
+
+
+@dataclass(frozen=True, slots=True)
+class NameServerStatistics:
+    #: registered names, sorted
+    names: tuple[str, ...]
+    lookups: int
+    granted: int
+    denied: int
+    links: int
+
+
+class NameServer:
+    """Where exporters publish domains, and where authorisation happens: at link time.
+
+    ``register(name, domain, authorize)``; ``lookup(name, requester)`` asks the
+    exporter's procedure (told the requester's ``Identity``) and returns the
+    domain or raises ``Denied``; ``link(requester, *names)`` looks each up and
+    resolves the requester against it. ``system_safe(domain)``: language-safe
+    (or asserted safe), resolved, and linked only against domains this name
+    server granted it.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Domain, Authorizer]] = {}
+        self._granted: set[tuple[int, int]] = set()  # (requester uid, source uid)
+        self._lookups = self._ok = self._denied = self._links = 0
+
+    @classmethod
+    def boot(cls, public: Domain, privileged: Domain) -> NameServer:
+        """The kernel's name server: ``SpinPublic`` for anyone, ``SpinPrivileged`` for the trusted."""
+        ns = cls()
+        ns.register(SPIN_PUBLIC, public, anyone)
+        ns.register(SPIN_PRIVILEGED, privileged, trusted_only)
+        return ns
+
+    def register(self, name: str, domain: Domain, authorize: Authorizer = anyone) -> None:
+        if name in self._entries:
+            raise LinkError(f"name {name!r} is already registered (domain "
+                            f"{self._entries[name][0].name!r})")
+        self._entries[name] = (domain, authorize)
+
+    def unregister(self, name: str) -> Domain:
+        if name not in self._entries:
+            raise LinkError(f"name {name!r} is not registered")
+        return self._entries.pop(name)[0]
+
+    def lookup(self, name: str, requester: Domain) -> Domain:
+        """The domain registered as ``name``, if its authorisation procedure allows ``requester``."""
+        self._lookups += 1
+        if name not in self._entries:
+            raise LinkError(f"no domain is registered as {name!r}; "
+                            f"registered: {', '.join(sorted(self._entries)) or 'none'}")
+        domain, authorize = self._entries[name]
+        who = requester.identity
+        if not authorize(who):
+            self._denied += 1
+            kind = "trusted" if who.trusted else "untrusted"
+            raise Denied(f"domain {who.name!r} ({kind}) may not link against {name!r}: "
+                         f"its authorisation procedure refused")
+        self._ok += 1
+        self._granted.add((requester.uid, domain.uid))
+        return domain
+
+    def link(self, requester: Domain, *names: str) -> tuple[str, ...]:
+        """Look up each name for ``requester`` and resolve it against what it may see."""
+        linked: list[str] = []
+        for n in names:
+            linked += resolve(self.lookup(n, requester), requester)
+            self._links += 1
+        return tuple(linked)
+
+    def system_safe(self, domain: Domain) -> bool:
+        """Language-safe (or asserted safe), resolved, and linked only against granted domains."""
+        return ((domain.language_safe or domain.trusted) and domain.resolved
+                and all((domain.uid, s.uid) in self._granted for s in domain.sources))
+
+    def statistics(self) -> NameServerStatistics:
+        return NameServerStatistics(tuple(sorted(self._entries)), self._lookups, self._ok,
+                                    self._denied, self._links)
