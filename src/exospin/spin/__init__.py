@@ -3,7 +3,8 @@
 Interface: protection domains and dynamic linking (``Domain``, ``resolve``,
 ``combine``, ``unresolve``, the ``NameServer`` and its authorisation
 procedures), externalised references (``ExternTable``), and the event
-dispatcher (``Event``, ``Dispatcher``, guards ``Eq``, orderings ``First``/``Last``/``Before``/``After``, authorities' ``Decision``).
+dispatcher (``Event``, ``Dispatcher``, guards ``Eq``, orderings
+``First``/``Last``/``Before``/``After``, authorities' ``Decision``).
 This layer imports only exospin.machine and exospin.safe.
 """
 
