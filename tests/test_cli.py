@@ -167,3 +167,12 @@ def test_does_the_exos_demo_show_fork_copy_on_write_and_a_pipeline(capsys: pytes
     for fragment in ("fork -> pid 2", "shared copy-on-write", "1 copy-on-write copies",
                      "should be 216: exit 216", "All invariants hold"):
         assert fragment in out, fragment
+
+
+def test_does_bench_spin_run_what_spin_has_so_far(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["bench", "spin", "--quick", "--json"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    names = {r["benchmark"] for r in doc["results"]}
+    assert {"in_kernel_call", "dispatch_call_a1", "dispatch_h50_a5", "dispatch_eq_h50"} <= names
+    assert all(r["system"] == "spin" and r["sim_cycles"] > 0 for r in doc["results"])
