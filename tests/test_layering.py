@@ -130,7 +130,7 @@ def test_does_the_layering_check_see_relative_imports():
     assert "exospin" in bench
 
 
-PUBLIC_LAYERS = ["exospin.machine", "exospin.aegis", "exospin.exos"]
+PUBLIC_LAYERS = ["exospin.machine", "exospin.aegis", "exospin.exos", "exospin.safe", "exospin.spin"]
 
 
 @pytest.mark.parametrize("name", PUBLIC_LAYERS)

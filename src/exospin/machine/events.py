@@ -17,7 +17,7 @@ Why it is built this way
     comparison is the whole cost of being interruptible.
 
 Interface
-    ``schedule(at, fn, *args) -> Event``; ``Event.cancel()``;
+    ``schedule(at, fn, *args) -> Scheduled``; ``Scheduled.cancel()``;
     ``fire_due()`` runs every event due by ``now`` (callers: the processor
     at an interrupt boundary); ``skip_to_next()`` moves an idle clock to the
     next event and fires it, returning False when nothing is pending.
@@ -34,7 +34,7 @@ from typing import Any
 INFINITY = 1 << 62
 
 
-class Event:
+class Scheduled:
     """A scheduled callback; cancel() makes it a no-op."""
 
     __slots__ = ("time", "seq", "fn", "args", "cancelled", "_loop")
@@ -49,7 +49,7 @@ class Event:
         self.cancelled = False
         self._loop = loop
 
-    def __lt__(self, other: Event) -> bool:
+    def __lt__(self, other: Scheduled) -> bool:
         return (self.time, self.seq) < (other.time, other.seq)
 
     def cancel(self) -> None:
@@ -67,17 +67,17 @@ class EventLoop:
         self.now: int = 0
         #: time of the earliest pending event; INFINITY when none.
         self.deadline: int = INFINITY
-        self._heap: list[Event] = []
+        self._heap: list[Scheduled] = []
         self._seq = 0
         self._cancelled = 0  # cancelled events still in the heap
         self.fired = 0
 
-    def schedule(self, at: int, fn: Callable[..., Any], *args: Any) -> Event:
+    def schedule(self, at: int, fn: Callable[..., Any], *args: Any) -> Scheduled:
         """Run ``fn(*args)`` at the first boundary at or after cycle ``at``."""
         if at < self.now:
             at = self.now
         self._seq += 1
-        ev = Event(at, self._seq, fn, args, self)
+        ev = Scheduled(at, self._seq, fn, args, self)
         if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
             self._compact()
         heapq.heappush(self._heap, ev)

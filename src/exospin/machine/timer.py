@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .events import Event, EventLoop
+from .events import EventLoop, Scheduled
 
 if TYPE_CHECKING:
     from .cpu import CPU
@@ -35,7 +35,7 @@ class IntervalTimer:
     def __init__(self, loop: EventLoop, cpu: CPU) -> None:
         self._loop = loop
         self._cpu = cpu
-        self._event: Event | None = None
+        self._event: Scheduled | None = None
         self.armed = 0
         self.expired = 0
         self.cancelled = 0
