@@ -48,7 +48,7 @@ def test_does_info_for_one_profile_show_only_that_profile(capsys: pytest.Capture
     "argv, fragment",
     [
         (["demo", "plan9"], "unknown system 'plan9'"),
-        (["demo", "spin"], "not built yet"),
+        (["demo", "unix"], "not built yet"),
         (["bench", "nosuch"], "unknown suite 'nosuch'"),
         (["info", "--profile", "vax"], "invalid choice: 'vax'"),
         (["demo", "aegis", "--seed", "seven"], "invalid int value: 'seven'"),
@@ -176,3 +176,15 @@ def test_does_bench_spin_run_what_spin_has_so_far(capsys: pytest.CaptureFixture[
     names = {r["benchmark"] for r in doc["results"]}
     assert {"in_kernel_call", "dispatch_call_a1", "dispatch_h50_a5", "dispatch_eq_h50"} <= names
     assert all(r["system"] == "spin" and r["sim_cycles"] > 0 for r in doc["results"])
+
+
+def test_does_the_spin_demo_show_linking_rejection_refusal_and_termination(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(["demo", "spin"], capsys)
+    assert code == 0, err
+    for fragment in ("imports spin.Trap resolved against SpinPublic", "1000 null system calls answered {0}",
+                     "E101 access to a name beginning with '_' is not allowed: '__globals__'",
+                     "snoop.py rejected: none of it ran", "may not link against 'SpinPrivileged'",
+                     "budget exceeded", "the kernel goes on"):
+        assert fragment in out, fragment

@@ -22,6 +22,7 @@ from .aegis import Aegis, Syscalls
 from .exos import ExOS, ExOSShared, MiniOS, PhysOS, ProcEntry
 from .exos.sched import POLICIES
 from .machine import Machine, Tracer, get_profile
+from .spin import Spin
 
 
 class UnknownSystem(ValueError):
@@ -30,7 +31,9 @@ class UnknownSystem(ValueError):
 
 #: System names and what each boots. (spin and unix arrive with their issues.)
 SYSTEMS: dict[str, str] = {
-    "aegis": "Aegis exokernel with a minimal library OS per environment",
+    "aegis": "Aegis exokernel; ExOS (and PhysOS, MiniOS) as library operating systems",
+    "spin": "SPIN extensible kernel: verified extensions linked in and run on events "
+            "(dispatcher, domains, name server; strands and memory services to come)",
 }
 
 Program = Callable[[MiniOS, Syscalls], Any]
@@ -118,12 +121,27 @@ class System:
         return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}
 
 
-def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False) -> System:
-    """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``."""
+@dataclass
+class SpinSystem:
+    """A booted SPIN: the machine and its kernel (extensions are loaded with kernel.load)."""
+
+    name: str
+    machine: Machine
+    kernel: Spin
+    tracer: Tracer | None = None
+
+
+def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False) -> Any:
+    """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``.
+
+    Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``.
+    """
     if name not in SYSTEMS:
         raise UnknownSystem(f"unknown system {name!r} (known: {', '.join(SYSTEMS)})")
     prof = get_profile(profile)  # the machine's clock and primitive costs
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
     machine = Machine(prof, seed=seed, tracer=tracer)  # hardware: clock, memory, TLB, timer
+    if name == "spin":
+        return SpinSystem(name, machine, Spin(machine), tracer)  # dispatcher, name server, SpinPublic
     kernel = Aegis(machine)  # the exokernel installs its vectors and owns the machine
     return System(name, machine, kernel, tracer)  # library OSes start with each spawn()

@@ -44,6 +44,7 @@ from .domain import (
     unresolve,
 )
 from .extern import BadExternRef, ExternStatistics, ExternTable
+from .kernel import NoSuchSyscall, Spin, SpinStats
 
 __all__ = [
     "SPIN_PRIVILEGED", "SPIN_PUBLIC", "Authorizer", "BadExternRef", "Denied", "Domain",
@@ -52,4 +53,5 @@ __all__ = [
     "unresolve",
     "After", "Before", "Costs", "Decision", "Dispatcher", "DispatcherStats", "Eq", "Event",
     "First", "Handler", "Last", "NoHandler", "Order", "Refused", "TypeMismatch",
+    "NoSuchSyscall", "Spin", "SpinStats",
 ]

@@ -205,6 +205,8 @@ class Domain:
     ``NameServer``); it runs only when ``resolved``.
     """
 
+    budget: Any = None  # the verified extension's Budget (None for kernel domains)
+
     def __init__(self, name: str, interfaces: Mapping[str, Mapping[str, Any]], *,
                  trusted: bool, language_safe: bool) -> None:
         """Internal: use ``create``, ``kernel`` or ``combine``."""
@@ -260,6 +262,7 @@ class Domain:
             raise LinkError(f"{filename}: 'import {bare[0]}' names no interface; "
                             f"import one, e.g. 'from {bare[0]} import Trap'")
         d = cls(name, {interface: v.exports}, trusted=trusted, language_safe=True)
+        d.budget = v.budget  # the kernel resets it before each call of the domain's handlers
         d._imports = tuple(dict.fromkeys(v.imports))
         d._packages = packages
         namespace = d._find_namespace(v)

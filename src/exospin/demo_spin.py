@@ -1,0 +1,148 @@
+"""``exospin demo spin``: extensions verified, linked into the kernel and run on events.
+
+The story:
+
+* SPIN boots with its dispatcher, its name server, and the SpinPublic and
+  SpinPrivileged interfaces.
+* A **null system call** extension is verified, becomes a domain, and is
+  linked against ``spin.Trap``; its ``install()`` puts a handler behind a
+  guard on the system-call event. A trap then costs the hardware's entry
+  and return plus one dispatch: a procedure call into verified code.
+* A **counter** extension handles system call 1 with state of its own.
+* A **snooping** extension, which climbs from its argument to the kernel's
+  globals, is rejected by the verifier: it never runs, and the kernel says
+  why, line by line.
+* A **greedy** extension asks for ``spin.Dispatcher``, a privileged
+  interface; the name server's authorisation procedure refuses it.
+* A **runaway** extension loops for ever in its handler. Its budget runs out
+  on the first raise: the dispatcher terminates the handler and removes it,
+  and the kernel and the other extensions go on.
+
+Interface: ``run_demo(profile) -> SpinDemo``; the CLI prints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .safe import Rejected
+from .spin import LinkError, NoSuchSyscall, Spin
+from .systems import boot
+
+NULL = '''
+from spin import Trap
+
+
+def guard(number, args):
+    return number == 0
+
+
+def handler(number, args):
+    return 0
+
+
+def install():
+    return Trap.install(handler, guard)
+'''
+
+COUNTER = '''
+from spin import Trap
+
+calls = [0]
+
+
+def handler(number, args):
+    calls[0] = calls[0] + 1
+    return calls[0]
+
+
+def install():
+    return Trap.install(handler, lambda number, args: number == 1)
+'''
+
+SNOOP = '''
+import os
+from spin import Trap
+
+
+def handler(number, args):
+    kernel = args.__class__.__init__.__globals__
+    return type(args), kernel
+'''
+
+GREEDY = '''
+from spin.Dispatcher import statistics
+
+
+def handler(number, args):
+    return statistics()
+'''
+
+RUNAWAY = '''
+from spin import Trap
+
+
+def handler(number, args):
+    n = 0
+    while True:
+        n = n + 1
+
+
+def install():
+    return Trap.install(handler, lambda number, args: number == 9)
+'''
+
+
+@dataclass
+class SpinDemo:
+    kernel: Spin
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (who, text)
+    ok: bool = True
+
+
+def run_demo(profile: str = "alpha3000") -> SpinDemo:
+    system = boot("spin", profile)
+    k: Spin = system.kernel  # type: ignore[assignment]
+    m = system.machine
+    demo = SpinDemo(k)
+
+    def say(who: str, text: str) -> None:
+        demo.lines.append((who, text))
+
+    d = k.load(NULL, "null_syscall.py")
+    say("spin", f"linked {d.name}: imports {', '.join(d.imports)} resolved against SpinPublic; handler installed on Trap")
+    n = 1000
+    c0 = m.now
+    results = {k.syscall(0) for _ in range(n)}
+    per = (m.now - c0) / n
+    say("null_syscall", f"{n} null system calls answered {results}; {per:.0f} cycles = {m.us(per):.3f} µs each "
+                        f"(trap entry and return, one dispatch)")
+    k.load(COUNTER, "counter.py")
+    counts = [k.syscall(1) for _ in range(3)]
+    say("counter", f"system call 1 three times: {counts} (its own state, in its own domain)")
+    try:
+        k.load(SNOOP, "snoop.py")
+        demo.ok = False
+        say("spin", "snoop.py was accepted: it should not have been")
+    except Rejected as e:
+        for v in e.violations:
+            say("verifier", f"snoop.py:{v.line}:{v.col}: {v.code} {v.message}")
+        say("spin", "snoop.py rejected: none of it ran")
+    try:
+        k.load(GREEDY, "greedy.py")
+        demo.ok = False
+        say("spin", "greedy.py was linked against a privileged interface: it should not have been")
+    except LinkError as e:
+        say("names", f"greedy.py refused: {e}")
+    k.load(RUNAWAY, "runaway.py")
+    try:
+        k.syscall(9)
+        demo.ok = False
+    except NoSuchSyscall:
+        pass
+    for event, handler, why in k.dispatcher.log:
+        say("dispatcher", f"terminated {handler} on {event}: {why}; it is uninstalled")
+    after = k.syscall(0)
+    say("spin", f"the kernel goes on: system call 0 still answers {after}; system call 9 now has no handler")
+    demo.ok = demo.ok and after == 0 and counts == [1, 2, 3] and results == {0}
+    return demo
