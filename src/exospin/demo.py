@@ -62,6 +62,13 @@ def run_demo(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> Dem
     def checksum(os_: MiniOS, npages: int) -> int:
         return sum(os_.load(BASE + i * page + wb * (i % 7)) for i in range(npages)) & 0xFFFFFFFF
 
+    def busy(os_: MiniOS, sys: Syscalls, n: int, rounds: int) -> tuple[int, MiniOSStats]:
+        """Re-read the pages and compute for a while; then the checksum and the library OS's counts."""
+        for _ in range(rounds):
+            checksum(os_, n)
+            sys.cpu.compute(work)
+        return checksum(os_, n), os_.statistics()
+
     def editor(os_: MiniOS, sys: Syscalls) -> int:
         n = 12
         os_.map_region(BASE, n)
@@ -89,11 +96,7 @@ def run_demo(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> Dem
         sys.yield_(ids["hog"])  # donate the rest of this slice: the hog starts up
         held = sys.pct_sync(ids["hog"], 0)
         say(sys, f"asked hog by protected call: it holds {held} frames")
-        for _ in range(40):  # work; memory pressure arrives meanwhile
-            checksum(os_, n)
-            sys.cpu.compute(work)
-        after = checksum(os_, n)
-        st = os_.statistics()
+        after, st = busy(os_, sys, n, 40)  # memory pressure arrives meanwhile
         say(sys, f"after revocation: paged out {st.page_outs}, paged back in {st.page_ins}; "
                  f"checksum {after} ({'intact' if after == before else 'CHANGED'})")
         run.libos[sys.env_id()] = st
@@ -107,11 +110,7 @@ def run_demo(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> Dem
             os_.store(BASE + i * page + wb * (i % 7), 7 * i + 1)
         before = checksum(os_, n)
         say(sys, f"filled 24 pages, checksum {before}")
-        for _ in range(60):
-            checksum(os_, n)
-            sys.cpu.compute(work)
-        after = checksum(os_, n)
-        st = os_.statistics()
+        after, st = busy(os_, sys, n, 60)
         say(sys, f"ignored the revocation and lost {st.pages_lost} pages to the abort protocol: "
                  f"checksum {before} -> {after}")
         run.libos[sys.env_id()] = st

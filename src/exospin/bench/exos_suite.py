@@ -307,6 +307,13 @@ def _helper(sh: dict[str, Any], fn: Callable[..., int], *args: Any) -> tuple[int
     return child, w1, r2
 
 
+def _woken_each_round_trip(name: str, sh: dict[str, Any], n: int) -> None:
+    """Each round trip woke the sleeping side once or twice, by asynchronous PCT."""
+    ops = _ops(n)
+    wakes = _delta(sh, "pct_async")
+    _require(name, ops <= wakes <= 2 * ops, f"expected one or two PCT wake-ups per round trip, saw {wakes} for {ops}")
+
+
 def ipc_pipe(profile: str, n: int) -> Result:
     def setup(sh: dict[str, Any]) -> Callable[[int], None]:
         wb = posix.word_size()
@@ -323,9 +330,7 @@ def ipc_pipe(profile: str, n: int) -> Result:
         return loop
 
     res, sh = _run(profile, "ipc_pipe", n, setup)
-    ops = _ops(n)
-    wakes = _delta(sh, "pct_async")
-    _require("ipc_pipe", ops <= wakes <= 2 * ops, f"expected one or two PCT wake-ups per round trip, saw {wakes} for {ops}")
+    _woken_each_round_trip("ipc_pipe", sh, n)
     _expect("ipc_pipe", sh, pct_sync=0)
     return res
 
@@ -356,9 +361,7 @@ def ipc_shm(profile: str, n: int) -> Result:
         return loop
 
     res, sh = _run(profile, "ipc_shm", n, setup)
-    ops = _ops(n)
-    wakes = _delta(sh, "pct_async")
-    _require("ipc_shm", ops <= wakes <= 2 * ops, f"expected one or two PCT wake-ups per round trip, saw {wakes} for {ops}")
+    _woken_each_round_trip("ipc_shm", sh, n)
     _expect("ipc_shm", sh, pct_sync=0, exceptions=0)
     return res
 

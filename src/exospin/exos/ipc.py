@@ -38,9 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..aegis import MAX_ENTRIES, AegisError, Capability
 from ..posix import PosixError
-from .minimal import PTE
 from .shared import Segment
-from .vm import PROT_RW
 
 if TYPE_CHECKING:
     from .proc import ExOS
@@ -102,11 +100,7 @@ def _new_fd(proc: ExOS, f: Fd) -> int:
 
 
 def _map_pipe(proc: ExOS, pipe: Pipe, cap: Capability) -> int:
-    vm = proc.vm
-    va = vm.next_va
-    vm.next_va += vm.page
-    vm.pt[va >> vm._shift] = PTE(cap, False, prot=PROT_RW, shared=True, dirty=True)
-    vm.resident.append(va >> vm._shift)
+    va = proc.vm.map_shared([cap])
     pipe.mapped[proc.pid] = va
     return va
 
@@ -262,10 +256,7 @@ def close(proc: ExOS, fd: int) -> None:
         p.fds.pop(proc.pid, None)
         va = p.mapped.pop(proc.pid, None)
         if va is not None:
-            vm = proc.vm
-            pte = vm.pt.pop(va >> vm._shift, None)
-            if pte is not None:
-                vm._drop(va >> vm._shift, pte)
+            proc.vm.munmap(va, 1)
         if p.readers <= 0 and p.writers <= 0:
             proc.shared.pipes.pop(p.id, None)
 
@@ -304,14 +295,11 @@ def shm_open(proc: ExOS, key: str, npages: int) -> int:
             sh.caps[c.resource] = c
     elif len(seg.caps) < npages:
         raise PosixError("EINVAL", f"shm_open: segment {key!r} has {len(seg.caps)} pages, not {npages}")
-    va = vm.next_va
-    vm.next_va += len(seg.caps) * vm.page
-    for i, c in enumerate(seg.caps):
-        mine = c if sh.owner.get(c.resource) == proc.pid else proc.sys.cap_derive(c, c.rights & 3)
+    mine = []
+    for c in seg.caps:
+        mine.append(c if sh.owner.get(c.resource) == proc.pid else proc.sys.cap_derive(c, c.rights & 3))
         sh.share(c.resource, proc.pid)
-        vpn = (va >> vm._shift) + i
-        vm.pt[vpn] = PTE(mine, False, prot=PROT_RW, shared=True, dirty=True)
-        vm.resident.append(vpn)
+    va = vm.map_shared(mine)
     proc.cpu.mem_refs(4 + 2 * len(seg.caps))
     return va
 

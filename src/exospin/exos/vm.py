@@ -84,6 +84,18 @@ class AddressSpace(MiniOS):
         self.cpu.mem_refs(npages)  # one page-table store each
         return va
 
+    def map_shared(self, caps: list[Capability]) -> int:
+        """Map frames shared with other processes (a pipe's buffer, a segment) at fresh
+        addresses, read-write, never copy-on-write; returns the first address. The caller
+        has recorded the sharing in the shared segment."""
+        va = self.next_va
+        self.next_va += len(caps) * self.page
+        first = va >> self._shift
+        for i, cap in enumerate(caps):
+            self.pt[first + i] = PTE(cap, False, prot=PROT_RW, shared=True, dirty=True)
+            self.resident.append(first + i)
+        return va
+
     def munmap(self, vaddr: int, npages: int) -> None:
         first = vaddr >> self._shift
         for vpn in range(first, first + npages):

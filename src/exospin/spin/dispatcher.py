@@ -472,12 +472,7 @@ class Dispatcher:
                                "charge": self.charge, "FATAL": _FATAL}
         c = self.costs
         ch = self.charge is not None
-        lines = [f"def make({', '.join(env)}):",
-                 "    raises = ran = gev = 0",
-                 f"    def raise_({a}):",
-                 "        nonlocal raises, ran, gev",
-                 "        raises += 1",
-                 "        try:"]
+        body = ["        try:"]
         depth = 12
         for k, g in enumerate(h.guards):
             if isinstance(g, Eq):
@@ -487,31 +482,23 @@ class Dispatcher:
                 env[f"g{k}"] = g
                 test = f"g{k}({a})"
             pad = " " * depth
-            lines.append(f"{pad}gev += 1")
-            lines.append(f"{pad}if {test}:")
+            body.append(f"{pad}gev += 1")
+            body.append(f"{pad}if {test}:")
             depth += 4
         pad = " " * depth
-        lines.append(f"{pad}ran += 1")
+        body.append(f"{pad}ran += 1")
         if ch:
-            lines.append(f"{pad}charge({c.raise_ + len(h.guards) * c.guard + c.handler})")
-        lines.append(f"{pad}return fn({a})")
+            body.append(f"{pad}charge({c.raise_ + len(h.guards) * c.guard + c.handler})")
+        body.append(f"{pad}return fn({a})")
         for k in reversed(range(len(h.guards))):  # the guard-failure exits: charge what ran
             depth -= 4
             if ch:
-                lines.append(f"{' ' * depth}else:")
-                lines.append(f"{' ' * depth}    charge({c.raise_ + (k + 1) * c.guard})")
-        lines += ["        except FATAL as e:",
-                  "            kill(H, e)",
-                  f"        return none({a})",
-                  "    def harvest():",
-                  "        nonlocal raises, ran, gev",
-                  "        out = (raises, ran, gev, 0)",
-                  "        raises = ran = gev = 0",
-                  "        return out",
-                  "    return raise_, harvest"]
-        lines[0] = f"def make({', '.join(env)}):"  # the guards joined env above
-        src = "\n".join(lines)
-        return self._load(event, src, env)
+                body.append(f"{' ' * depth}else:")
+                body.append(f"{' ' * depth}    charge({c.raise_ + (k + 1) * c.guard})")
+        body += ["        except FATAL as e:",
+                 "            kill(H, e)",
+                 f"        return none({a})"]
+        return self._load(event, self._assemble(a, body, env), env)
 
     def _gen_indexed(self, event: Event, hs: tuple[Handler, ...], col: int,
                      n: int) -> Callable[..., Any]:
@@ -523,31 +510,40 @@ class Dispatcher:
                                "charge": self.charge, "FATAL": _FATAL}
         c = self.costs
         ch = self.charge is not None
-        lines = [f"def make({', '.join(env)}):",
-                 "    raises = ran = look = 0",
-                 f"    def raise_({a}):",
-                 "        nonlocal raises, ran, look",
-                 "        raises += 1",
-                 "        look += 1",
-                 f"        f = get(a{col})",
-                 "        if f is not None:",
-                 "            ran += 1"]
+        body = ["        look += 1",
+                f"        f = get(a{col})",
+                "        if f is not None:",
+                "            ran += 1"]
         if ch:
-            lines.append(f"            charge({c.raise_ + c.index + c.handler})")
-        lines += ["            try:",
-                  f"                return f({a})",
-                  "            except FATAL as e:",
-                  f"                kill(owner[a{col}], e)"]
+            body.append(f"            charge({c.raise_ + c.index + c.handler})")
+        body += ["            try:",
+                 f"                return f({a})",
+                 "            except FATAL as e:",
+                 f"                kill(owner[a{col}], e)"]
         if ch:
-            lines += ["        else:", f"            charge({c.raise_ + c.index})"]
-        lines += [f"        return none({a})",
-                  "    def harvest():",
-                  "        nonlocal raises, ran, look",
-                  "        out = (raises, ran, 0, look)",
-                  "        raises = ran = look = 0",
-                  "        return out",
-                  "    return raise_, harvest"]
-        return self._load(event, "\n".join(lines), env)
+            body += ["        else:", f"            charge({c.raise_ + c.index})"]
+        body.append(f"        return none({a})")
+        return self._load(event, self._assemble(a, body, env), env)
+
+    @staticmethod
+    def _assemble(a: str, body: list[str], env: dict[str, Any]) -> str:
+        """Wrap a generated raise body: ``make(env...)`` returns ``raise_(a...)``, which
+        counts raises (the body counts handlers run, guards evaluated, index lookups),
+        and ``harvest()``, which hands the counts to statistics() and clears them."""
+        return "\n".join([
+            f"def make({', '.join(env)}):",
+            "    raises = ran = gev = look = 0",
+            f"    def raise_({a}):",
+            "        nonlocal raises, ran, gev, look",
+            "        raises += 1",
+            *body,
+            "    def harvest():",
+            "        nonlocal raises, ran, gev, look",
+            "        out = (raises, ran, gev, look)",
+            "        raises = ran = gev = look = 0",
+            "        return out",
+            "    return raise_, harvest",
+        ])
 
     @staticmethod
     def _load(event: Event, src: str, env: dict[str, Any]) -> Callable[..., Any]:
