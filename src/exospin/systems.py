@@ -22,7 +22,9 @@ from .aegis import Aegis, Syscalls
 from .exos import ExOS, ExOSShared, MiniOS, PhysOS, ProcEntry
 from .exos.sched import POLICIES
 from .machine import Machine, Tracer, get_profile
-from .spin import Spin
+from .spin import Domain, Spin, SyscallError
+from .spin import extensions as spin_extensions
+from .spin.libunix import process_main
 
 
 class UnknownSystem(ValueError):
@@ -123,12 +125,64 @@ class System:
 
 @dataclass
 class SpinSystem:
-    """A booted SPIN: the machine and its kernel (extensions are loaded with kernel.load)."""
+    """A booted SPIN: the machine and its kernel. Extensions are loaded with
+    ``kernel.load``; ``start`` runs a posix program as a Unix process (the
+    unix_as extension is loaded on first use)."""
 
     name: str
     machine: Machine
     kernel: Spin
     tracer: Tracer | None = None
+    unix: dict[str, Any] | None = None  # the unix_as extension's exports, once loaded
+    unix_domain: Domain | None = None
+
+    def _unix(self, fn: str, *args: Any) -> Any:
+        """Call the Unix extension's exported ``fn`` from the boot code (a fresh budget)."""
+        if self.unix is None:
+            d = self.kernel.load(spin_extensions.source("unix_as"), "unix_as.py", trusted=True)
+            self.unix_domain = d
+            self.unix = dict(next(iter(d.exports.values())))
+        assert self.unix_domain is not None and self.unix_domain.budget is not None
+        self.unix_domain.budget.reset()
+        return self.unix[fn](*args)
+
+    def start(self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "") -> int:
+        """Start ``program(argv)`` as a Unix process on SPIN; returns its pid."""
+        if not callable(program):
+            raise TypeError(f"start: program must be callable, not {type(program).__name__}")
+        pid = self._unix("spawn", process_main, (self.kernel, program, (list(argv or []),)),
+                         name or getattr(program, "__name__", "process"))
+        if isinstance(pid, SyscallError):
+            raise RuntimeError(f"start: {pid.errno}: {pid.message}")
+        return int(pid)
+
+    def exit_status(self, pid: int) -> int | None:
+        """The exit status of a process started with ``start`` (None while it runs)."""
+        st = self._unix("exit_status", pid)
+        return None if st is None else int(st)
+
+    def run(self, until_us: float | None = None) -> float:
+        """Run until no strand can run (or ``until_us`` of simulated time); returns µs."""
+        until = None if until_us is None else self.machine.profile.cycles_for_us(until_us)
+        return self.machine.us(self.kernel.run(until))
+
+    def shutdown(self) -> dict[str, int]:
+        """Kill every strand, collect every process; return what is still held (all zero
+        unless something leaked)."""
+        k = self.kernel
+        for s in list(k.sched.strands.values()):
+            k.sched.kill(s, "shut down")
+        held: dict[str, int] = {}
+        if self.unix is not None:
+            for pid in self._unix("pids"):
+                self._unix("reap", pid)
+            held = {k_: v for k_, v in self._unix("held").items()}
+        ms = k.memory.statistics()
+        return {"frames": ms.frames_allocated, "address_spaces": ms.contexts,
+                "strands": k.sched.statistics().strands_live, **held}
+
+    def statistics(self) -> dict[str, Any]:
+        return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}
 
 
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False) -> Any:

@@ -44,7 +44,29 @@ from .domain import (
     unresolve,
 )
 from .extern import BadExternRef, ExternStatistics, ExternTable
-from .kernel import NoSuchSyscall, Spin, SpinStats
+from .kernel import (
+    Binding,
+    EventRef,
+    ExtensionFailed,
+    NoSuchSyscall,
+    Package,
+    Spin,
+    SpinStats,
+    StrandExit,
+    SyscallError,
+)
+from .memory import (
+    PROT_NONE,
+    PROT_READ,
+    PROT_RW,
+    PROT_WRITE,
+    RETRY,
+    SKIP,
+    Context,
+    Frame,
+    MemoryFault,
+)
+from .strands import Scheduler, Strand
 
 __all__ = [
     "SPIN_PRIVILEGED", "SPIN_PUBLIC", "Authorizer", "BadExternRef", "Denied", "Domain",
@@ -53,5 +75,8 @@ __all__ = [
     "unresolve",
     "After", "Before", "Costs", "Decision", "Dispatcher", "DispatcherStats", "Eq", "Event",
     "First", "Handler", "Last", "NoHandler", "Order", "Refused", "TypeMismatch",
-    "NoSuchSyscall", "Spin", "SpinStats",
+    "Binding", "EventRef", "ExtensionFailed", "NoSuchSyscall", "Package", "Spin", "SpinStats",
+    "StrandExit", "SyscallError",
+    "PROT_NONE", "PROT_READ", "PROT_RW", "PROT_WRITE", "RETRY", "SKIP", "Context", "Frame",
+    "MemoryFault", "Scheduler", "Strand",
 ]

@@ -1,55 +1,162 @@
-"""The SPIN kernel, as far as it is built: extensions linked in, run on events.
+"""The SPIN kernel: a small core, services as interfaces and events, extensions linked in.
 
 What this models
-    The core of SPIN (Bershad et al., SOSP 1995, section 3): the kernel boots
-    with a dispatcher, a name server and two domains, ``SpinPublic`` (what
-    any extension may link against) and ``SpinPrivileged`` (for trusted
-    ones). An extension is Python source. ``load`` verifies it, makes it a
-    domain and links it against the interfaces it may use; then its
-    ``install()`` runs, and installs its handlers on kernel events.
+    SPIN (Bershad et al., SOSP 1995, sections 3-4) on the simulated machine.
+    The kernel boots with the event dispatcher, the name server, the
+    strand scheduler (strands.py) and the memory services (memory.py), and
+    publishes them as interfaces in two domains: ``SpinPublic`` (any
+    extension may link against it) and ``SpinPrivileged`` (trusted ones
+    only; the name server's authorisation procedure decides at link time).
+    An extension is Python source. ``load`` verifies it, makes it a domain,
+    links it, and runs its ``install()``, which installs handlers on
+    events, creates strands, claims system-call numbers.
 
-    The system-call trap is an event, ``Trap(number, args)``, and a null
-    system call is a handler on it. The trap's authority imposes what SPIN's
-    did: an extension's handler runs only for the numbers its guard accepts.
-    A trap costs the hardware's trap entry and return, plus what the
-    dispatcher charges for the raise.
+    The system-call trap is an event, ``Trap(number, args)``. A user
+    program enters the kernel with ``syscall(number, *args)``: the trap
+    entry and return are charged, and the raise dispatches to whichever
+    extension claimed the number. The trap's *authority* hands out numbers:
+    a number claimed by one domain is refused to every other.
 
-Why it is built this way
-    The dispatcher is the only code that calls an extension: it resets the
-    domain's budget before each handler, and terminates (uninstalls) a
-    handler that raises or overruns. The kernel and the other extensions go
-    on.
+Capabilities
+    A kernel object handed to an extension (a strand, a frame, an address
+    space, a package, a binding) is a Python object whose fields begin with
+    ``_``; verified code cannot name them, so the reference is a capability
+    it can pass back but not forge or look inside (extern.py). Events are
+    handed out as ``EventRef`` and installations come back as ``Binding``,
+    never as the dispatcher's own objects (whose fields name other
+    extensions' handlers). Holding an address space or a package is the
+    authority to handle its events: ``Translation.on_fault(ctx, fn)``
+    installs ``fn`` behind an equality guard on ``ctx`` that the kernel
+    imposes (one index lookup per fault, however many spaces there are).
 
-What is not built yet (issue 4)
-    Strands and the scheduler, the memory services (PhysAddr, VirtAddr,
-    Translation and their events), user address spaces, and running posix
-    programs on SPIN.
+Bad extensions
+    An extension that the verifier rejects never runs. One whose
+    ``install()`` fails (raises, overruns, is refused an installation) is
+    unloaded: every handler it installed is removed and every strand it
+    made is killed. At run time the dispatcher terminates a handler that
+    raises or overruns its budget; the kernel then unloads its whole
+    extension the same way (``unload``), and the kernel and the other
+    extensions go on.
 
 Interface
     ``Spin(machine)``; ``load(source, filename, trusted=False) -> Domain``;
-    ``syscall(number, *args)``; ``dispatcher``, ``names``, ``Trap``;
-    ``statistics()``.
+    ``unload(domain, why)``; ``syscall(number, *args)``; ``run(until)``;
+    ``sched``, ``memory``, ``dispatcher``, ``names``, ``Trap``;
+    ``check_invariants()``; ``statistics()``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..machine import Machine
-from .dispatcher import Dispatcher, DispatcherStats, Event, Handler
+from ..machine.timer import IRQ_TIMER
+from ..safe import BudgetExceeded
+from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, Handler, Refused
 from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, LinkError, NameServer
+from .memory import (
+    PROT_NONE,
+    PROT_READ,
+    PROT_RW,
+    PROT_WRITE,
+    RETRY,
+    SKIP,
+    Context,
+    Memory,
+    MemoryStats,
+)
+from .strands import DEFAULT_PRIORITY, Scheduler, SchedulerStats, Strand, StrandExit
 
 
 class NoSuchSyscall(Exception):
     """No handler accepted this system-call number."""
 
 
+class SyscallError:
+    """What a system-call handler returns instead of raising: an errno and a message.
+
+    A handler that raises is *terminated* by the dispatcher (it is the
+    extension that failed); a bad request from user space is not the
+    extension's fault, so it answers with one of these (``Errors.fail``).
+    """
+
+    __slots__ = ("errno", "message")
+
+    def __init__(self, errno: str, message: str) -> None:
+        self.errno = errno
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"SyscallError({self.errno}: {self.message})"
+
+
+class EventRef:
+    """An event as an extension holds it: a name, nothing to reach its handlers by."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self, event: Event) -> None:
+        self._event = event
+
+    @property
+    def name(self) -> str:
+        return self._event.name
+
+
+class Binding:
+    """An installed handler as its installer holds it: pass it to ``uninstall``."""
+
+    __slots__ = ("_handler",)
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+
+    @property
+    def installed(self) -> bool:
+        return self._handler.installed
+
+
+class Package:
+    """A thread package's token: strands it creates carry it; its holder handles their events."""
+
+    __slots__ = ("_name", "_domain")
+
+    def __init__(self, name: str, domain: Domain | None) -> None:
+        self._name = name
+        self._domain = domain
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+
+class _TrapAuthority:
+    """The system-call event's authority: numbers are claimed; a claimed number is refused to
+    every other domain."""
+
+    def __init__(self) -> None:
+        self.owners: dict[int, Any] = {}
+
+    def on_install(self, event: Event, h: Handler, installer: Any) -> None:
+        for g in h.guards:
+            if isinstance(g, Eq):
+                owner = self.owners.get(g.value)
+                if owner is not None and owner is not installer:
+                    name = getattr(owner, "name", "the kernel")
+                    raise PermissionError(f"system call {g.value} belongs to {name!r}")
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class SpinStats:
     extensions: int
     syscalls: int
+    unloaded: int
     dispatcher: DispatcherStats
+    scheduler: SchedulerStats
+    memory: MemoryStats
 
 
 class Spin:
@@ -62,32 +169,247 @@ class Spin:
             loop.now += cycles
 
         self.dispatcher = Dispatcher(charge=charge, profile=p)
-        self.Trap = Event("Trap", (int, tuple), object, default=self._no_handler)
+        self.sched = Scheduler(machine, self.dispatcher)
+        self.memory = Memory(machine, self.dispatcher, self.sched)
+        machine.cpu.install_vectors(self.memory.refill, self.memory.exception, self._interrupt)
+        self._trap_authority = _TrapAuthority()
+        self.Trap = Event("Trap", (int, tuple), object, authority=self._trap_authority,
+                          default=self._no_handler)
         self.dispatcher.define(self.Trap)
+        self.Exit = self.dispatcher.define(Event("Strand.Exit", (Strand,), None, default=lambda s: None))
+        self.sched.on_exit(self._strand_exit)
         self._c_trap = p.trap_entry + p.trap_return
+        self._c_upcall = p.trap_return + p.trap_entry
+        self._c_asid = p.insn
+        self._word = p.word_bytes
+        self._c_copy_word = p.copy_word
         self._loading: Domain | None = None
-        self.public = Domain.kernel("SpinPublic", {"spin.Trap": {"install": self._trap_install}})
-        self.privileged = Domain.kernel(
-            "SpinPrivileged", {"spin.Dispatcher": {"statistics": self.dispatcher.statistics}})
+        #: per domain: what it installed, the strands it made (to unload it)
+        self._owned: dict[int, tuple[list[Handler], list[Strand]]] = {}
+        self._refs: dict[str, EventRef] = {}
+        mem = self.memory
+        public: dict[str, dict[str, Any]] = {
+            "spin.Trap": {"install": self._trap_install, "claim": self._trap_claim,
+                          "uninstall": self._uninstall},
+            "spin.Errors": {"fail": SyscallError},
+            "spin.Strand": {
+                "package": self._package, "create": self._strand_create,
+                "current": self._current, "block": self.sched.block, "unblock": self.sched.unblock,
+                "yield_": self.sched.yield_, "exit": self.sched.exit, "join": self.sched.join,
+                "kill": self._strand_kill, "on_checkpoint": self._on_checkpoint,
+                "on_resume": self._on_resume, "on_exit": self._on_exit,
+                "uninstall": self._uninstall, "DEFAULT_PRIORITY": DEFAULT_PRIORITY,
+            },
+            "spin.PhysAddr": {**{k: v for k, v in mem.physaddr.items() if k != "Reclaim"},
+                              "on_reclaim": self._on_reclaim},
+            "spin.VirtAddr": dict(mem.virtaddr),
+            "spin.Translation": {
+                **{k: v for k, v in mem.translation.items() if not k[0].isupper()},
+                "uninstall": self._uninstall,
+                "on_page_not_present": self._on_ctx_event(mem.PageNotPresent),
+                "on_protection_fault": self._on_ctx_event(mem.ProtectionFault),
+                "on_bad_address": self._on_ctx_event(mem.BadAddress),
+                "PROT_NONE": PROT_NONE, "PROT_READ": PROT_READ, "PROT_WRITE": PROT_WRITE,
+                "PROT_RW": PROT_RW, "RETRY": RETRY, "SKIP": SKIP,
+            },
+            "spin.User": {"upcall": self.upcall, "call_in": self.call_in, "copyin": self.copy_bytes,
+                          "copyout": self.copy_bytes, "time_us": self._time_us,
+                          "page_size": lambda: p.page_size, "word_size": lambda: p.word_bytes},
+        }
+        self.public = Domain.kernel("SpinPublic", public)
+        self.privileged = Domain.kernel("SpinPrivileged", {
+            "spin.Dispatcher": {"statistics": self.dispatcher.statistics,
+                                "install": self._install_any, "event": self._event_ref}})
         self.names = NameServer.boot(self.public, self.privileged)
         self.extensions: list[Domain] = []
+        self.unloaded: list[tuple[str, str]] = []
         self.syscalls = 0
+
+    # ------------------------------------------------------------ traps and interrupts
 
     @staticmethod
     def _no_handler(number: int, args: tuple[Any, ...]) -> Any:
         raise NoSuchSyscall(f"no handler for system call {number}")
 
-    def _trap_install(self, handler: Any, guard: Any = None) -> Handler:
-        """spin.Trap.install: put ``handler(number, args)`` on the trap, behind ``guard``."""
+    def syscall(self, number: int, *args: Any) -> Any:
+        """Trap into the kernel: raise the Trap event; its handler's result is the answer."""
+        self.syscalls += 1
+        self.m.loop.now += self._c_trap
+        return self.Trap.raise_(number, args)
+
+    def _strand_exit(self, s: Strand) -> None:
+        self.Exit.raise_(s)  # (raise_ is rebuilt on every install: look it up each time)
+
+    def _interrupt(self, irq: int) -> None:
+        if irq == IRQ_TIMER:
+            self.sched.preempt()
+            self._reap_terminated()
+
+    def upcall(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run user code ``fn(*args)`` in user mode on the current strand and come back:
+        a return from the trap into user space, and a trap back in."""
+        self.m.loop.now += self._c_upcall
+        return fn(*args)
+
+    def call_in(self, space: Context, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """A cross-address-space call on the current strand: load ``space`` (its ASID), run
+        ``fn(*args)`` there in user mode, and come back to the caller's space."""
+        if not isinstance(space, Context) or not space._live:
+            raise TypeError("call_in: not a live address space")
+        s = self.sched.current
+        if s is None:
+            raise RuntimeError("call_in: not in a strand")
+        home = s._space
+        tlb = self.m.tlb
+        loop = self.m.loop
+        loop.now += self._c_upcall + self._c_asid
+        s._space = space
+        tlb.asid, tlb.view = space._asid, space._view
+        try:
+            return fn(*args)
+        finally:
+            loop.now += self._c_upcall + self._c_asid
+            s._space = home
+            if home is None:
+                tlb.set_asid(0)
+            else:
+                tlb.asid, tlb.view = home._asid, home._view
+
+    def copy_bytes(self, nbytes: int) -> None:
+        """Charge copying ``nbytes`` between user space and the kernel (copyin/copyout)."""
+        self.m.loop.now += -(-nbytes // self._word) * self._c_copy_word
+
+    def _time_us(self) -> float:
+        return self.m.us(self.m.loop.now)
+
+    def run(self, until: int | None = None) -> int:
+        """Run strands until none is ready and nothing can wake one (or ``until`` cycles)."""
+        if until is None:
+            return self.sched.run()
+        stop = self.m.loop.schedule(until, self._stop)
+        try:
+            return self.sched.run(until)
+        finally:
+            stop.cancel()
+
+    def _stop(self) -> None:
+        s = self.sched
+        cur = s.current
+        from greenlet import getcurrent
+        if cur is not None and getcurrent() is cur._g:
+            s.ready[cur._priority].appendleft(cur)
+            cur._state = "ready"
+            s._top = max(s._top, cur._priority)
+            s._switch(None, True)
+
+    # ------------------------------------------------------------ installing handlers
+
+    def _record(self, h: Handler) -> Binding:
         d = self._loading
-        budget = d.budget if d is not None else None
-        return self.dispatcher.install(self.Trap, handler, guards=[guard] if guard is not None else [],
-                                       budget=budget, installer=d)
+        if d is not None:
+            self._owned.setdefault(d.uid, ([], []))[0].append(h)
+        return Binding(h)
+
+    def _install(self, event: Event, fn: Any, guards: list[Any], closure: Any = None) -> Binding:
+        d = self._loading
+        kw: dict[str, Any] = {}
+        if closure is not None:
+            kw["closure"] = closure
+        h = self.dispatcher.install(event, fn, guards=guards, budget=d.budget if d is not None else None,
+                                    installer=d, **kw)
+        return self._record(h)
+
+    def _trap_install(self, handler: Any, guard: Any = None) -> Binding:
+        """spin.Trap.install: put ``handler(number, args)`` on the trap, behind ``guard``."""
+        return self._install(self.Trap, handler, [guard] if guard is not None else [])
+
+    def _trap_claim(self, number: int, handler: Any) -> Binding:
+        """spin.Trap.claim: system call ``number`` is handled by ``handler(number, args)`` (and
+        by no other domain's)."""
+        if not isinstance(number, int) or number < 0:
+            raise ValueError(f"a system-call number is a non-negative int, not {number!r}")
+        b = self._install(self.Trap, handler, [Eq(0, number)])
+        self._trap_authority.owners[number] = self._loading
+        return b
+
+    def _uninstall(self, binding: Binding) -> None:
+        if not isinstance(binding, Binding):
+            raise TypeError(f"uninstall takes a Binding, not {type(binding).__name__}")
+        self.dispatcher.uninstall(binding._handler)
+
+    def _on_ctx_event(self, event: Event) -> Callable[..., Binding]:
+        def install(ctx: Context, fn: Any) -> Binding:
+            if not isinstance(ctx, Context):
+                raise TypeError(f"{event.name}: handlers are installed per address space, not on {ctx!r}")
+            return self._install(event, fn, [Eq(0, ctx)])
+        install.__name__ = f"on_{event.name}"
+        return install
+
+    def _on_reclaim(self, fn: Any) -> Binding:
+        return self._install(self.memory.Reclaim, fn, [])
+
+    def _event_ref(self, name: str) -> EventRef:
+        for ev in self.dispatcher.events:
+            if ev.name == name:
+                return self._refs.setdefault(name, EventRef(ev))
+        raise LookupError(f"no event named {name!r}")
+
+    def _install_any(self, ref: EventRef, fn: Any, guard: Any = None) -> Binding:
+        """spin.Dispatcher.install (privileged): any event, behind an optional guard."""
+        if not isinstance(ref, EventRef):
+            raise TypeError(f"install takes an EventRef, not {type(ref).__name__}")
+        return self._install(ref._event, fn, [guard] if guard is not None else [])
+
+    # ------------------------------------------------------------ strands for extensions
+
+    def _package(self, name: str) -> Package:
+        return Package(name, self._loading)
+
+    def _strand_create(self, package: Package, fn: Any, args: tuple[Any, ...] = (), name: str = "",
+                       priority: int = DEFAULT_PRIORITY, space: Context | None = None) -> Strand:
+        if not isinstance(package, Package):
+            raise TypeError(f"Strand.create needs the thread package's token, not {package!r}")
+        if space is not None and not isinstance(space, Context):
+            raise TypeError(f"Strand.create: space must be an address space, not {space!r}")
+        s = self.sched.create(fn, tuple(args), name, priority, space, package)
+        d = package._domain
+        if d is not None:
+            self._owned.setdefault(d.uid, ([], []))[1].append(s)
+        return s
+
+    def _current(self) -> Strand | None:
+        return self.sched.current
+
+    def _strand_kill(self, package: Package, s: Strand, why: str = "killed") -> None:
+        """Kill ``s``, a strand of ``package`` (holding the token is the authority)."""
+        if not isinstance(s, Strand) or s._package is not package:
+            raise PermissionError("Strand.kill: only the package that made a strand may kill it")
+        self.sched.kill(s, why)
+
+    def _on_strand_event(self, event: Event, package: Package, fn: Any) -> Binding:
+        if not isinstance(package, Package):
+            raise TypeError(f"{event.name}: handlers are installed per thread package, not on {package!r}")
+
+        def mine(s: Strand) -> bool:
+            return s._package is package
+        return self._install(event, fn, [mine])
+
+    def _on_checkpoint(self, package: Package, fn: Any) -> Binding:
+        return self._on_strand_event(self.sched.Checkpoint, package, fn)
+
+    def _on_resume(self, package: Package, fn: Any) -> Binding:
+        return self._on_strand_event(self.sched.Resume, package, fn)
+
+    def _on_exit(self, package: Package, fn: Any) -> Binding:
+        return self._on_strand_event(self.Exit, package, fn)
+
+    # ------------------------------------------------------------ loading and unloading
 
     def load(self, source: str, filename: str = "<extension>", trusted: bool = False) -> Domain:
-        """Verify ``source``, make it a domain, link it against SpinPublic, run its install().
+        """Verify ``source``, make it a domain, link it, run its install().
 
-        Raises the verifier's ``Rejected`` (nothing of it runs) or a ``LinkError``.
+        Raises the verifier's ``Rejected`` (nothing of it runs), a ``LinkError``,
+        or ``ExtensionFailed`` when install() failed (the extension is unloaded).
         """
         d = Domain.create(source, filename, trusted=trusted)
         # link each import against the interface set that provides it; the name
@@ -102,17 +424,77 @@ class Spin:
             for members in d.exports.values():
                 install = members.get("install")
                 if install is not None:
+                    if d.budget is not None:
+                        d.budget.reset()
                     install()
+        except (Exception, BudgetExceeded) as e:
+            why = "budget exceeded" if isinstance(e, BudgetExceeded) else f"{type(e).__name__}: {e}"
+            self._loading = None
+            self.unload(d, f"install() failed: {why}")
+            raise ExtensionFailed(f"{filename}: install() failed, extension unloaded: {why}") from None
         finally:
             self._loading = None
         self.extensions.append(d)
         return d
 
-    def syscall(self, number: int, *args: Any) -> Any:
-        """Trap into the kernel: raise the Trap event; its handler's result is the answer."""
-        self.syscalls += 1
-        self.m.loop.now += self._c_trap
-        return self.Trap.raise_(number, args)
+    def unload(self, d: Domain, why: str) -> None:
+        """Remove every handler ``d`` installed, kill every strand it made, release its
+        system-call numbers."""
+        handlers, strands = self._owned.pop(d.uid, ([], []))
+        for h in handlers:
+            self.dispatcher.uninstall(h)
+        for s in strands:
+            if not s.done:
+                self.sched.kill(s, f"extension {d.name} unloaded")
+        owners = self._trap_authority.owners
+        for n in [n for n, o in owners.items() if o is d]:
+            del owners[n]
+        if d in self.extensions:
+            self.extensions.remove(d)
+        self.unloaded.append((d.name, why))
+
+    def _reap_terminated(self) -> None:
+        """After the dispatcher terminated a handler, unload the extension it belonged to."""
+        log = self.dispatcher.log
+        while len(log) > self._seen_log:
+            ev, h, why = log[self._seen_log]
+            self._seen_log += 1
+            for d in list(self.extensions):
+                hs = self._owned.get(d.uid, ([], []))[0]
+                if any(repr(x) == h and not x.installed for x in hs):
+                    self.unload(d, f"its handler on {ev} was terminated: {why}")
+                    break
+
+    _seen_log = 0
+
+    # ------------------------------------------------------------ checks and counters
+
+    def check_invariants(self) -> list[str]:
+        bad: list[str] = []
+        mem = self.memory
+        for ctx in mem.contexts.values():
+            for vpn, (frame, _prot, _dirty) in ctx._pt.items():
+                if not frame._live:
+                    bad.append(f"{ctx.name}: page {vpn:#x} maps a deallocated frame")
+                if (ctx, vpn) not in frame._maps:
+                    bad.append(f"{ctx.name}: page {vpn:#x} missing from its frame's mappings")
+        free = set(mem.free)
+        if len(free) != len(mem.free):
+            bad.append("a frame is on the free list twice")
+        for ctx in mem.contexts.values():
+            for _vpn, (frame, _p, _d) in ctx._pt.items():
+                if frame._pfn in free:
+                    bad.append(f"{ctx.name}: maps a free frame")
+        return bad
 
     def statistics(self) -> SpinStats:
-        return SpinStats(len(self.extensions), self.syscalls, self.dispatcher.statistics())
+        return SpinStats(len(self.extensions), self.syscalls, len(self.unloaded),
+                         self.dispatcher.statistics(), self.sched.statistics(), self.memory.statistics())
+
+
+class ExtensionFailed(LinkError):
+    """An extension's install() failed; it was unloaded."""
+
+
+__all__ = ["Binding", "EventRef", "ExtensionFailed", "NoSuchSyscall", "Package", "Refused", "Spin",
+           "SpinStats", "SyscallError", "StrandExit"]

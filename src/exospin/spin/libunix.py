@@ -1,0 +1,287 @@
+"""The user half of SPIN's Unix personality: ``exospin.posix`` by system calls.
+
+What this models
+    The library a Unix program on SPIN links with (SPIN ran DEC OSF/1
+    binaries through such a layer). It runs in user mode, in the process's
+    strand, and implements :class:`exospin.posix.Process` by trapping into
+    the kernel, where the ``unix_as`` extension (ext/unix_as.py) serves the
+    call. Memory references and computation go straight to the processor;
+    ``time_us`` reads the cycle counter; everything else is a system call.
+
+Why it is built this way
+    The extension answers a bad request with a ``SyscallError`` value (a
+    handler that raised would be terminated as a failed extension); this
+    library turns it into ``PosixError``, as a C library turns ``-errno``
+    into ``errno``. What a C runtime does is here too: the process's first
+    function (``process_main``) binds the process, runs the program, turns
+    ``exec`` into a fresh start and any exception into ``exit(1)``, and a
+    user fault handler that raises ends the process the same way.
+
+    Mutexes and condition variables are user-level, with a kernel sleep
+    queue when they must wait: between two system calls user code cannot
+    be preempted (interrupts are taken at memory references, computation and
+    traps), so testing and sleeping need no atomic instruction here.
+
+Interface
+    ``process_main(kernel, fn, args)`` (a strand's body); ``SpinProcess``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import posix
+from ..posix import PosixError
+from .kernel import Spin, SyscallError
+
+# the system-call numbers the unix_as extension claims (its SYS_* constants)
+SYS_FORK, SYS_EXEC, SYS_EXIT, SYS_WAIT, SYS_PIPE, SYS_READ, SYS_WRITE, SYS_CLOSE = range(1, 9)
+SYS_SHM_OPEN, SYS_MMAP, SYS_MUNMAP, SYS_MPROTECT, SYS_ON_FAULT, SYS_DIRTY, SYS_ALIAS = range(9, 16)
+SYS_THREAD_CREATE, SYS_THREAD_JOIN, SYS_THREAD_YIELD, SYS_SLEEP_WORD, SYS_WAKE = range(16, 21)
+SYS_RPC_REGISTER, SYS_RPC_CALL, SYS_SLEEP, SYS_WAKEUP, SYS_GETPID = range(21, 26)
+
+
+class ExecRequest(Exception):
+    """Unwinds the program to ``process_main``, which starts the new one."""
+
+    def __init__(self, program: Callable[..., Any], argv: list[str]) -> None:
+        super().__init__("exec")
+        self.program = program
+        self.argv = argv
+
+
+def _status(result: Any) -> int:
+    return result if type(result) is int else 0
+
+
+def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """The first function of every process (crt0): run the program, then exit."""
+    proc = SpinProcess(kernel)
+    posix.bind(proc)
+    status, message = 0, ""
+    while True:
+        try:
+            status = _status(fn(*args))
+        except ExecRequest as req:
+            proc.call(SYS_EXEC)
+            fn, args = req.program, (req.argv,)
+            continue
+        except PosixError as e:
+            status, message = 1, f"died: PosixError: {e}"
+        except Exception as e:  # the program raised: the process dies, only it
+            status, message = 1, f"died: {type(e).__name__}: {e}"
+        break
+    proc.call(SYS_EXIT, status, message)
+
+
+def thread_main(proc: SpinProcess, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    posix.bind(proc)
+    return fn(*args)
+
+
+class Mutex:
+    """A user-level mutex; contention sleeps on a kernel queue."""
+
+    __slots__ = ("_p", "locked", "waiters")
+
+    def __init__(self, proc: SpinProcess) -> None:
+        self._p = proc
+        self.locked = False
+        self.waiters = 0
+
+    def acquire(self) -> None:
+        while self.locked:
+            self.waiters += 1
+            self._p.call(SYS_SLEEP, self)
+            self.waiters -= 1
+        self.locked = True
+
+    def release(self) -> None:
+        if not self.locked:
+            raise PosixError("EPERM", "release of a mutex that is not locked")
+        self.locked = False
+        if self.waiters:
+            self._p.call(SYS_WAKEUP, self, False)
+
+    def __enter__(self) -> Mutex:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Condition:
+    __slots__ = ("_p", "mutex", "waiters")
+
+    def __init__(self, proc: SpinProcess, mutex: Mutex) -> None:
+        if not isinstance(mutex, Mutex):
+            raise PosixError("EINVAL", "condition: not a mutex of this system")
+        self._p = proc
+        self.mutex = mutex
+        self.waiters = 0
+
+    def wait(self) -> None:
+        self.waiters += 1
+        self.mutex.release()
+        self._p.call(SYS_SLEEP, self)
+        self.waiters -= 1
+        self.mutex.acquire()
+
+    def signal(self) -> None:
+        if self.waiters:
+            self._p.call(SYS_WAKEUP, self, False)
+
+    def broadcast(self) -> None:
+        if self.waiters:
+            self._p.call(SYS_WAKEUP, self, True)
+
+
+class SpinProcess:
+    """posix.Process on SPIN: one per process (threads share it)."""
+
+    def __init__(self, kernel: Spin) -> None:
+        self.kernel = kernel
+        m = kernel.m
+        cpu = m.cpu
+        self.load = cpu.load  # type: ignore[method-assign]
+        self.store = cpu.store  # type: ignore[method-assign]
+        self.compute = cpu.compute  # type: ignore[method-assign]
+        self._m = m
+        self._trap = kernel.syscall
+        self._pid = 0
+
+    def call(self, number: int, *args: Any) -> Any:
+        r = self._trap(number, *args)
+        if type(r) is SyscallError:
+            raise PosixError(r.errno, r.message)
+        return r
+
+    # -- processes
+    def getpid(self) -> int:
+        if not self._pid:
+            self._pid = self.call(SYS_GETPID)
+        return self._pid
+
+    def fork(self, fn: Callable[..., Any], *args: Any) -> int:
+        if not callable(fn):
+            raise PosixError("EINVAL", f"fork: fn must be callable, not {type(fn).__name__}")
+        return int(self.call(SYS_FORK, process_main, (self.kernel, fn, args)))
+
+    def exec(self, program: Callable[..., Any], argv: list[str]) -> None:
+        if not callable(program):
+            raise PosixError("EINVAL", f"exec: program must be callable, not {type(program).__name__}")
+        raise ExecRequest(program, argv)
+
+    def exit(self, status: int) -> None:
+        self.call(SYS_EXIT, status, "")
+
+    def wait(self, pid: int = -1) -> tuple[int, int]:
+        r = self.call(SYS_WAIT, pid)
+        return (r[0], r[1])
+
+    # -- IPC
+    def pipe(self) -> tuple[int, int]:
+        r = self.call(SYS_PIPE)
+        return (r[0], r[1])
+
+    def read(self, fd: int, n: int) -> bytes:
+        return bytes(self.call(SYS_READ, fd, n))
+
+    def write(self, fd: int, data: bytes) -> int:
+        return int(self.call(SYS_WRITE, fd, bytes(data)))
+
+    def close(self, fd: int) -> None:
+        self.call(SYS_CLOSE, fd)
+
+    def shm_open(self, key: str, npages: int) -> int:
+        return int(self.call(SYS_SHM_OPEN, str(key), npages))
+
+    # -- memory
+    def mmap(self, npages: int, prot: int = posix.PROT_RW) -> int:
+        return int(self.call(SYS_MMAP, npages, prot))
+
+    def munmap(self, vaddr: int, npages: int) -> None:
+        self.call(SYS_MUNMAP, vaddr, npages)
+
+    def mprotect(self, vaddr: int, npages: int, prot: int) -> None:
+        self.call(SYS_MPROTECT, vaddr, npages, prot)
+
+    def on_fault(self, handler: posix.FaultHandler | None) -> None:
+        if handler is None:
+            self.call(SYS_ON_FAULT, None)
+            return
+        if not callable(handler):
+            raise PosixError("EINVAL", "on_fault: the handler must be callable")
+
+        def upcalled(vaddr: int, write: bool) -> Any:
+            try:
+                return handler(vaddr, write)
+            except Exception as e:  # a broken handler ends its process, as a crash would
+                self.call(SYS_EXIT, 1, f"died in its fault handler: {type(e).__name__}: {e}")
+        self.call(SYS_ON_FAULT, upcalled)
+
+    def dirty(self, vaddr: int) -> bool:
+        return bool(self.call(SYS_DIRTY, vaddr))
+
+    def alias(self, vaddr: int) -> int:
+        return int(self.call(SYS_ALIAS, vaddr))
+
+    def page_size(self) -> int:
+        return self._m.profile.page_size
+
+    def word_size(self) -> int:
+        return self._m.profile.word_bytes
+
+    def time_us(self) -> float:
+        return self._m.us(self._m.loop.now)
+
+    # -- threads
+    def thread_create(self, fn: Callable[..., Any], *args: Any) -> int:
+        if not callable(fn):
+            raise PosixError("EINVAL", "thread_create: fn must be callable")
+        return int(self.call(SYS_THREAD_CREATE, thread_main, (self, fn, args)))
+
+    def thread_join(self, tid: int) -> Any:
+        return self.call(SYS_THREAD_JOIN, tid)
+
+    def thread_yield(self) -> None:
+        self.call(SYS_THREAD_YIELD)
+
+    def mutex(self) -> Mutex:
+        return Mutex(self)
+
+    def condition(self, mutex: Any) -> Condition:
+        return Condition(self, mutex)
+
+    def wait_word(self, vaddr: int, old: int) -> int:
+        while True:
+            v = self.load(vaddr)
+            if v != old:
+                return v
+            self.call(SYS_SLEEP_WORD)
+
+    def wake(self, pid: int) -> None:
+        self.call(SYS_WAKE, pid)
+
+    # -- LRPC: a cross-address-space call on the caller's strand
+    def rpc_register(self, n: int, fn: Callable[..., Any]) -> None:
+        if not callable(fn):
+            raise PosixError("EINVAL", "rpc_register: fn must be callable")
+        me = self
+
+        def served(*args: Any) -> Any:
+            posix.bind(me)  # the server's library state while in its space
+            try:
+                return fn(*args)
+            except Exception as e:
+                return SyscallError("EIO", f"procedure {n} of process {me.getpid()} raised "
+                                           f"{type(e).__name__}: {e}")
+        self.call(SYS_RPC_REGISTER, n, served)
+
+    def rpc_call(self, pid: int, n: int, *args: Any) -> Any:
+        try:
+            return self.call(SYS_RPC_CALL, pid, n, args)
+        finally:
+            posix.bind(self)

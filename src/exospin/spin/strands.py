@@ -1,0 +1,473 @@
+"""Strands and the global scheduler: SPIN's schedulable contexts.
+
+What this models
+    SPIN's ``Strand`` interface and its global scheduler (Bershad et al.,
+    SOSP 1995, section 4.2; spincore/src/strands). A strand is a
+    schedulable context with no kernel state but a name: what a thread *is*
+    (its registers, its stack, its user-level state) belongs to the thread
+    package that made it. The kernel raises four events:
+
+    * ``Block(s)`` and ``Unblock(s)``: a thread package tells the scheduler a
+      strand cannot or can again run. Their intrinsic handlers are the
+      global scheduler; an application scheduler may stack handlers on them;
+    * ``Checkpoint(s)``: ``s`` is being descheduled: save its state;
+    * ``Resume(s)``: ``s`` is being scheduled: restore it.
+
+    The intrinsic Checkpoint/Resume handlers save and restore the machine
+    registers a switch must preserve: all of them when the strand was
+    preempted by an interrupt (it was stopped anywhere), only the
+    callee-saved ones when it gave up the processor by a call (the calling
+    standard says the caller already saved the rest). A thread package
+    installs its own handlers, guarded on its strands (an equality guard on
+    the package: one lookup, whatever the number of packages), to save what
+    it adds.
+
+    The global scheduler is round-robin within priority, preemptive: the
+    interval timer ends a quantum, and a strand made ready at a higher
+    priority than the running one takes the processor at once.
+
+Why it is built this way
+    Each strand runs on its own greenlet, so code running in a strand
+    (application code in user mode, or an extension's handler that blocks
+    inside a system call) may stop anywhere and continue later, unmodified.
+    The scheduler's ``_switch`` is the one place the processor changes hands
+    (Aegis' ``_transfer`` plays the same role): it raises Checkpoint and
+    Resume, loads the address space (the ASID) and switches greenlets.
+    ``run()`` is the idle loop: it runs on the greenlet that booted the
+    kernel and gets the processor when no strand is ready.
+
+Interface
+    ``Scheduler(machine, dispatcher)``; ``create(fn, args, name, priority,
+    space, package) -> Strand``; ``current``; ``block()`` (the current
+    strand), ``unblock(s)``; ``yield_()``; ``exit(value)``; ``kill(s, why)``;
+    ``join(s)``; ``run(until)``; events ``Block``, ``Unblock``,
+    ``Checkpoint``, ``Resume``; ``statistics()``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from greenlet import getcurrent, greenlet
+
+from ..machine import NREGS, Machine
+from ..safe import BudgetExceeded
+from .dispatcher import Dispatcher, Event
+
+#: Registers the Alpha calling standard makes callee-saved: s0-s5, fp, ra, sp
+#: (Digital, "Calling Standard for AXP Systems", 1994, table 2-1). A strand that
+#: blocks by a call needs only these preserved; the MIPS o32 set (s0-s8, sp, ra)
+#: is 11, close enough that one constant serves both profiles.
+CALLEE_SAVED = 9
+#: Priorities 0 (lowest) to NPRIO-1; user strands start at DEFAULT_PRIORITY.
+NPRIO = 32
+DEFAULT_PRIORITY = 16
+#: The scheduling quantum (simulated µs); DEC OSF/1's default was 10 ms.
+QUANTUM_US = 10_000.0
+
+READY, RUNNING, BLOCKED, DONE = "ready", "running", "blocked", "done"
+
+
+class StrandExit(BaseException):
+    """Unwinds a strand that exits or is killed. Not an ``Exception``: verified code
+    cannot catch it (it may not name ``BaseException``), so a kill always completes."""
+
+
+class Strand:
+    """A schedulable context: a name, a priority, the address space it runs in.
+
+    Extensions see read-only properties; the fields are the kernel's.
+    """
+
+    __slots__ = ("_id", "_name", "_priority", "_state", "_g", "_fn", "_args", "_space",
+                 "_result", "_error", "_regs", "_preempted", "_joiners", "_package", "_sched")
+
+    def __init__(self, sched: Scheduler, sid: int, fn: Callable[..., Any], args: tuple[Any, ...],
+                 name: str, priority: int, space: Any, package: Any) -> None:
+        self._sched = sched
+        self._id = sid
+        self._name = name
+        self._priority = priority
+        self._state = READY
+        self._fn = fn
+        self._args = args
+        self._space = space
+        self._result: Any = None
+        self._error: str | None = None
+        self._regs: list[int] = [0] * NREGS
+        self._preempted = False
+        self._joiners: list[Strand] = []
+        self._package = package
+        self._g = greenlet(self._body, parent=sched.root)
+
+    @property
+    def id(self) -> int:
+        return self._id
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def priority(self) -> int:
+        return self._priority
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def space(self) -> Any:
+        """The address space (a Translation context) it runs in; None: the kernel's."""
+        return self._space
+
+    @property
+    def package(self) -> Any:
+        """The thread package that made it (what its Checkpoint/Resume handlers guard on)."""
+        return self._package
+
+    @property
+    def done(self) -> bool:
+        return self._state is DONE
+
+    @property
+    def result(self) -> Any:
+        return self._result
+
+    @property
+    def error(self) -> str | None:
+        """Why it was killed (None if it returned)."""
+        return self._error
+
+    def _body(self, *unused: Any) -> Any:
+        s = self._sched
+        try:
+            self._result = self._fn(*self._args)
+        except StrandExit:
+            pass
+        except (Exception, BudgetExceeded) as e:  # its code failed: it ends, the kernel goes on
+            self._error = f"{type(e).__name__}: {e}"
+            s.log.append((self._name, self._error))
+        s._finish(self)
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Strand {self._id} {self._name!r} {self._state}>"
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerStats:
+    strands_created: int
+    strands_live: int
+    ready: int
+    blocked: int
+    switches: int
+    preemptions: int
+    blocks: int
+    unblocks: int
+
+
+class Scheduler:
+    """The global scheduler: round-robin within priority, preemptive."""
+
+    def __init__(self, machine: Machine, dispatcher: Dispatcher) -> None:
+        self.m = machine
+        self.loop = machine.loop
+        self.cpu = machine.cpu
+        self.tlb = machine.tlb
+        p = machine.profile
+        self.root = getcurrent()
+        self.quantum = p.cycles_for_us(QUANTUM_US)
+        self.ready: list[deque[Strand]] = [deque() for _ in range(NPRIO)]
+        self._top = -1  # highest priority with a ready strand (-1: none)
+        self.current: Strand | None = None
+        self.strands: dict[int, Strand] = {}
+        self._next_id = 1
+        self.log: list[tuple[str, str]] = []
+        # what a switch costs the kernel itself: find the next strand (load the
+        # queue head, unlink it) and load the new ASID
+        self._c_pick = 3 * p.mem_ref + 2 * p.insn
+        self._c_asid = p.insn
+        self._c_save_all = NREGS * p.reg_save
+        self._c_restore_all = NREGS * p.reg_restore
+        self._c_save = CALLEE_SAVED * p.reg_save
+        self._c_restore = CALLEE_SAVED * p.reg_restore
+        self.switches = self.preemptions = self.blocks = self.unblocks = self.created = 0
+        d = dispatcher
+        self.Block = d.define(Event("Strand.Block", (Strand,), None, self._block))
+        self.Unblock = d.define(Event("Strand.Unblock", (Strand,), None, self._unblock))
+        self.Checkpoint = d.define(Event("Strand.Checkpoint", (Strand,), None, self._checkpoint))
+        self.Resume = d.define(Event("Strand.Resume", (Strand,), None, self._resume))
+        self._on_exit: list[Callable[[Strand], Any]] = []
+
+    # ------------------------------------------------------------ creation
+
+    def create(self, fn: Callable[..., Any], args: tuple[Any, ...] = (), name: str = "",
+               priority: int = DEFAULT_PRIORITY, space: Any = None, package: Any = None) -> Strand:
+        """A new strand, ready to run ``fn(*args)`` in address space ``space``."""
+        if not isinstance(priority, int) or not 0 <= priority < NPRIO:
+            raise ValueError(f"strand priority must be an int in 0..{NPRIO - 1}, not {priority!r}")
+        if not callable(fn):
+            raise TypeError(f"a strand runs a function, not {type(fn).__name__}")
+        sid = self._next_id
+        self._next_id += 1
+        s = Strand(self, sid, fn, tuple(args), name or f"strand {sid}", priority, space, package)
+        self.strands[sid] = s
+        self.created += 1
+        self.loop.now += self._c_pick  # link it into the ready queue
+        self._make_ready(s)
+        return s
+
+    def on_exit(self, fn: Callable[[Strand], Any]) -> None:
+        """Call ``fn(strand)`` whenever a strand ends (kernel services clean up here)."""
+        self._on_exit.append(fn)
+
+    # ------------------------------------------------------------ the events' intrinsic handlers
+
+    def _block(self, s: Strand) -> None:
+        """Block(s): ``s`` cannot run; if it is the current strand, switch away."""
+        if s._state is DONE:
+            return
+        self.blocks += 1
+        if s._state is READY:
+            self._unqueue(s)
+        s._state = BLOCKED
+        if s is self.current:
+            self._switch(self._pick(), False)
+
+    def _unblock(self, s: Strand) -> None:
+        """Unblock(s): ``s`` may run again; a higher priority than the runner's preempts it."""
+        if s._state is not BLOCKED:
+            return
+        self.unblocks += 1
+        self._make_ready(s)
+        cur = self.current
+        if cur is not None and s._priority > cur._priority and getcurrent() is cur._g:
+            self._requeue_current()
+            self._switch(self._pick(), False)
+
+    def _checkpoint(self, s: Strand) -> None:
+        """Save what a switch must preserve: every register if it was preempted."""
+        self.loop.now += self._c_save_all if s._preempted else self._c_save
+
+    def _resume(self, s: Strand) -> None:
+        self.loop.now += self._c_restore_all if s._preempted else self._c_restore
+        s._preempted = False
+
+    # ------------------------------------------------------------ what strands call
+
+    def block(self) -> None:
+        """Block the current strand until someone unblocks it."""
+        cur = self._running()
+        self.Block.raise_(cur)
+
+    def unblock(self, s: Strand) -> None:
+        if not isinstance(s, Strand):
+            raise TypeError(f"unblock takes a strand, not {type(s).__name__}")
+        self.Unblock.raise_(s)
+
+    def yield_(self) -> None:
+        """Give the processor to the next ready strand of the same or higher priority."""
+        cur = self._running()
+        nxt = self._pick_at_least(cur._priority)
+        if nxt is not None:
+            self._make_ready(cur)
+            self._switch(nxt, False)
+
+    def exit(self, value: Any = None) -> None:
+        """End the current strand with ``value``."""
+        cur = self._running()
+        cur._result = value
+        raise StrandExit()
+
+    def kill(self, s: Strand, why: str) -> None:
+        """End ``s`` (any strand): it unwinds where it stands; its joiners wake."""
+        if s._state is DONE:
+            return
+        s._error = why
+        self.log.append((s._name, why))
+        if s is self.current and getcurrent() is s._g:
+            raise StrandExit()
+        if s._state is READY:
+            self._unqueue(s)
+        if s._g:  # started: unwind its stack (its finally clauses run) on its own greenlet
+            s._state = DONE
+            s._g.parent = getcurrent()  # when it has unwound, control comes back here
+            s._g.throw(StrandExit())
+        else:
+            s._state = DONE
+        if s._id in self.strands:
+            self._finish_bookkeeping(s)
+
+    def join(self, s: Strand) -> Any:
+        """Wait for ``s`` to end; returns its result."""
+        cur = self._running()
+        while s._state is not DONE:
+            s._joiners.append(cur)
+            self.Block.raise_(cur)
+        return s._result
+
+    def _running(self) -> Strand:
+        cur = self.current
+        if cur is None or getcurrent() is not cur._g:
+            raise RuntimeError("not called from a running strand")
+        return cur
+
+    # ------------------------------------------------------------ queues
+
+    def _make_ready(self, s: Strand) -> None:
+        s._state = READY
+        p = s._priority
+        self.ready[p].append(s)
+        if p > self._top:
+            self._top = p
+
+    def _requeue_current(self) -> None:
+        cur = self.current
+        if cur is not None and cur._state is RUNNING:
+            self._make_ready(cur)
+
+    def _unqueue(self, s: Strand) -> None:
+        self.ready[s._priority].remove(s)
+        self._fix_top()
+
+    def _fix_top(self) -> None:
+        t = self._top
+        ready = self.ready
+        while t >= 0 and not ready[t]:
+            t -= 1
+        self._top = t
+
+    def _pick(self) -> Strand | None:
+        """Take the next strand to run off the ready queues (None: idle)."""
+        t = self._top
+        if t < 0:
+            return None
+        q = self.ready[t]
+        s = q.popleft()
+        if not q:
+            self._fix_top()
+        self.loop.now += self._c_pick
+        return s
+
+    def _pick_at_least(self, prio: int) -> Strand | None:
+        return self._pick() if self._top >= prio else None
+
+    # ------------------------------------------------------------ switching
+
+    def _switch(self, nxt: Strand | None, preempted: bool) -> None:
+        """Give the processor from the current strand to ``nxt`` (None: the idle loop).
+
+        Runs on the current strand's greenlet and returns when it runs again.
+        """
+        cur = self.current
+        if cur is not None and cur._state is not DONE:
+            cur._preempted = preempted
+            self.Checkpoint.raise_(cur)
+        self.switches += 1
+        if nxt is None:
+            self.current = None
+            self.root.switch()
+        else:
+            self._enter(nxt)
+            nxt._g.switch()
+        # we run again: whoever switched to us made us current
+        me = self.current
+        if me is not None and me._state is DONE:  # killed while it was away
+            raise StrandExit()
+
+    def _enter(self, s: Strand) -> None:
+        """Make ``s`` the running strand: its address space, its state (Resume)."""
+        self.current = s
+        s._state = RUNNING
+        space = s._space
+        self.loop.now += self._c_asid
+        if space is None:
+            self.tlb.set_asid(0)
+        else:
+            tlb = self.tlb
+            tlb.asid = space._asid
+            tlb.view = space._view
+        self.Resume.raise_(s)
+
+    def preempt(self) -> None:
+        """The timer interrupt: end the running strand's quantum (taken on its greenlet)."""
+        cur = self.current
+        self.m.timer.arm(self.quantum)
+        if cur is None or getcurrent() is not cur._g:
+            return
+        nxt = self._pick_at_least(cur._priority)
+        if nxt is None:
+            return
+        self.preemptions += 1
+        self._make_ready(cur)
+        self._switch(nxt, True)
+
+    def _finish(self, s: Strand) -> None:
+        """``s``'s function is over (on its own greenlet): clean up, wake joiners, switch away."""
+        if s._id in self.strands:
+            self._finish_bookkeeping(s)
+        if self.current is s:
+            nxt = self._pick()
+            self.switches += 1
+            if nxt is None:
+                self.current = None
+            else:
+                self._enter(nxt)
+                s._g.parent = nxt._g  # our greenlet ends by switching to the next strand
+
+    def _finish_bookkeeping(self, s: Strand) -> None:
+        s._state = DONE
+        del self.strands[s._id]
+        for fn in self._on_exit:
+            fn(s)
+        for j in s._joiners:
+            self.Unblock.raise_(j)
+        s._joiners.clear()
+
+    # ------------------------------------------------------------ the idle loop
+
+    def run(self, until: int | None = None) -> int:
+        """Run strands until none is ready and nothing is pending (or the clock reaches
+        ``until``). Called from the booting greenlet; returns the clock."""
+        if getcurrent() is not self.root:
+            raise RuntimeError("Scheduler.run() must be called from the greenlet that booted SPIN")
+        loop = self.loop
+        self.m.timer.arm(self.quantum)
+        try:
+            while until is None or loop.now < until:
+                nxt = self._pick()
+                if nxt is None:
+                    if not self.strands or not self._idle(until):
+                        break
+                    continue
+                self.switches += 1
+                self._enter(nxt)
+                nxt._g.switch()
+                self.current = None
+        finally:
+            self.m.timer.cancel()
+        return loop.now
+
+    def _idle(self, until: int | None) -> bool:
+        """No strand is ready: skip to the next event (a wake-up). False: none will come."""
+        loop = self.loop
+        loop._reset_deadline()
+        nxt = loop.deadline
+        timer = self.m.timer.expires_at
+        # only the scheduler's own timer is pending: nothing can ever wake a blocked strand
+        if loop.pending() <= (1 if timer is not None else 0):
+            return False
+        if until is not None and nxt > until:
+            loop.now = until
+            return False
+        return loop.skip_to_next()
+
+    def statistics(self) -> SchedulerStats:
+        ready = sum(len(q) for q in self.ready)
+        blocked = sum(1 for s in self.strands.values() if s._state is BLOCKED)
+        return SchedulerStats(self.created, len(self.strands), ready, blocked, self.switches,
+                              self.preemptions, self.blocks, self.unblocks)
