@@ -23,12 +23,17 @@ Why it is built this way
     guards compiled to ``==``):
 
     * intrinsic only: ``event.raise_`` *is* the intrinsic (a plain call) when
-      no charge hook is set;
-    * one handler: its guards inline, then the handler;
+      no charge hook or clock is set;
+    * one handler: its guards inline (nested ifs), then the handler;
     * indexed: every handler has an equality guard on the same argument and
       nothing else: one dict lookup finds the handler, whatever their number;
+    * many: up to ``UNROLL`` synchronous handlers and no equality guard: each
+      handler's guards and call, unrolled in order;
     * general: a loop over the ordered list, with the equality index (if any
       argument carries equality guards) narrowing the list first.
+
+    A guard is inlined as ``==`` (``Eq``), as its expression (a *pure* guard:
+    ``safe.expression`` knows it, see safe/pure.py), or else called.
 
     SPIN's dispatch cost grew linearly with the number of guards (its
     authors named decision trees as the fix but did not build them). The
@@ -39,23 +44,30 @@ Why it is built this way
 
     Counters live in closure cells of the compiled raise function (the
     cheapest increment CPython offers) and are harvested into the totals by
-    ``statistics()`` and at every rebuild. Raises of an intrinsic-only event
-    without a charge hook are plain calls and are not counted.
+    ``statistics()`` and at every rebuild; the generated shapes count per
+    exit path (one cell per raise) and derive the totals at harvest. Raises
+    of an intrinsic-only event without a charge hook are plain calls and are
+    not counted. A budget is reset with one store: the generated function's
+    closure shares the budget's counter cell.
 
 Trust
     A guard is trusted to be side-effect free. ``Eq`` is declarative. A
     predicate guard may be any callable; a function from ``safe.verify``
     that makes no call is side-effect free by construction (it can only
-    read its arguments), anything else is trusted as kernel code is.
+    read its arguments), anything else is trusted as kernel code is. Only a
+    guard proved (or, by trusted code, declared) a pure expression is
+    inlined; inlining evaluates the same expression, so errors and counts
+    are those of a call.
 
 Simulated cost
     The dispatcher is kernel code and charges, through the optional
-    ``charge(cycles)`` hook, the primitives of :class:`Costs` (derived from a
-    machine Profile), once per raise for the path it took.
+    ``charge(cycles)`` hook or inline into ``clock.now`` (``clock=``, e.g.
+    the machine's event loop: no call), the primitives of :class:`Costs`
+    (derived from a machine Profile), once per raise for the path it took.
 
 Interface
     ``Event(name, arg_types, result_type, intrinsic=, authority=, default=,
-    result_handler=, asynchronous=)``; ``d = Dispatcher(charge=, costs=)``;
+    result_handler=, asynchronous=)``; ``d = Dispatcher(charge=, costs=, profile=, clock=)``;
     ``d.install(event, fn, closure=, guards=, order=, cancel=, asynchronous=,
     budget=, installer=) -> Handler``; ``d.uninstall(handler)``;
     ``event.raise_(*args)`` or ``d.raise_(event, *args)``; ``d.run_pending()``;
