@@ -322,3 +322,127 @@ def test_does_statistics_count_installs_and_uninstalls():
     d.uninstall(h)  # twice is harmless
     s = d.statistics()
     assert s.installs == 1 and s.uninstalls == 1 and e.handlers == ()
+
+
+# ------------------------------------------------------------------ compiled guards, clock, budgets
+
+PURE_GUARDS = """
+def positive(x):
+    return x > 0
+
+
+def calls(x):
+    return abs(x) > 0
+
+
+def divides(x):
+    return 10 // x > 1
+"""
+
+
+def test_is_a_verified_pure_guard_compiled_inline_and_a_calling_one_called():
+    from exospin.safe import expression
+    v = verify(PURE_GUARDS, "guards.py")
+    assert expression(v.exports["positive"]) is not None
+    assert expression(v.exports["calls"]) is None  # a call: not proved pure, so called
+    d = Dispatcher()
+    e = ev1(default=lambda x: "no")
+    d.install(e, lambda x: "yes", guards=[v.exports["positive"]])
+    assert "positive" not in e.raise_.__globals__ and e.raise_(2) == "yes" and e.raise_(0) == "no"
+    f = ev1(default=lambda x: "no")
+    d.install(f, lambda x: "yes", guards=[v.exports["calls"]])
+    assert f.raise_(-1) == "yes" and f.raise_(0) == "no"
+
+
+def test_is_a_raising_inline_guard_terminated_and_counted_like_a_called_one():
+    v = verify(PURE_GUARDS, "guards.py")
+    p = get_profile("alpha3000")
+    c = Costs.from_profile(p)
+    charged: list[int] = []
+    d = Dispatcher(charge=charged.append, profile=p)
+    e = ev1(default=lambda x: "default")
+    h = d.install(e, lambda x: 1, guards=[lambda x: True, v.exports["divides"]])
+    assert e.raise_(0) == "default"  # 10 // 0 in the second guard
+    assert not h.installed and "ZeroDivisionError" in d.log[0][2]
+    assert charged == [c.raise_ + 2 * c.guard, c.handler]
+    s = d.statistics()
+    assert s.raises == 1 and s.handlers_run == 0 and s.guards_evaluated == 2 and s.terminated == 1
+
+
+@pytest.mark.parametrize("handlers", [1, 3])
+def test_are_the_statistics_exact_on_the_compiled_paths(handlers):
+    v = verify(PURE_GUARDS, "guards.py")
+    d = Dispatcher()
+    e = ev1(default=lambda x: 0, result_handler=sum)
+    for _ in range(handlers):
+        d.install(e, lambda x: 1, guards=[v.exports["positive"], lambda x: x % 2 == 0])
+    results = [e.raise_(x) for x in (-1, 1, 2, 4)]
+    assert results == [0, 0, handlers, handlers]
+    s = d.statistics()
+    # -1: one guard each; 1: two each; 2 and 4: two each, and the handlers run
+    assert s.raises == 4 and s.handlers_run == 2 * handlers and s.guards_evaluated == 7 * handlers
+
+
+def test_does_a_clock_receive_the_same_cycles_as_a_charge_hook():
+    class Clock:
+        now = 0
+    p = get_profile("alpha3000")
+    charged: list[int] = []
+    clock = Clock()
+    for d in (Dispatcher(charge=charged.append, profile=p), Dispatcher(clock=clock, profile=p)):
+        e = ev1(default=lambda x: 0, result_handler=sum)
+        d.install(e, lambda x: 1, guards=[lambda x: x > 0])
+        e.raise_(1)
+        e.raise_(0)
+        d.install(e, lambda x: 2)
+        e.raise_(1)
+    assert clock.now == sum(charged) > 0
+    with pytest.raises(ValueError):
+        Dispatcher(charge=charged.append, clock=clock)
+
+
+def test_is_the_budget_reset_before_each_call_on_the_compiled_paths():
+    v = verify("""
+def spend(x):
+    for _ in range(x):
+        pass
+    return x
+""", "spend.py", budget=50)
+    b = v.budget
+    d = Dispatcher()
+    e = ev1(default=lambda x: "killed")
+    h = d.install(e, v.exports["spend"], budget=b)
+    for _ in range(5):  # 41 ticks each (entry, 40 loops): only a reset before each call lets all run
+        assert e.raise_(40) == 40
+        assert b.remaining == 50 - 41
+    assert e.raise_(60) == "killed" and not h.installed
+
+
+def test_does_cancel_stop_the_straight_line_code_only_when_the_handler_ran():
+    d = Dispatcher()
+    e = ev1(result_handler=list)
+
+    def bad(x: int) -> int:
+        raise ValueError("gone")
+    d.install(e, lambda x: 1)
+    d.install(e, bad, cancel=True)  # terminated: its cancel does not apply
+    d.install(e, lambda x: 3)
+    assert e.raise_(0) == [1, 3]
+    assert e.raise_(0) == [1, 3]
+
+
+def test_can_trusted_kernel_code_mark_a_guard_pure():
+    from exospin.safe import expression, pure
+
+    @pure
+    def port_is(x: int) -> bool:
+        return x == 7
+    assert expression(port_is) is not None
+    with pytest.raises(ValueError):
+        pure(print)
+    with pytest.raises(ValueError):
+        pure(test_can_trusted_kernel_code_mark_a_guard_pure)  # not a single return
+    d = Dispatcher()
+    e = ev1(default=lambda x: None)
+    d.install(e, lambda x: "seven", guards=[port_is])
+    assert e.raise_(7) == "seven" and e.raise_(8) is None

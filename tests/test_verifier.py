@@ -173,3 +173,51 @@ def test_are_the_example_extensions_judged_as_their_docstrings_say(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{good}: ok"
     assert {line.split()[1] for line in lines[1:]} == {"E101", "E103", "E104", "E107", "E109", "E115"}
+
+
+# ------------------------------------------------------------------ pure expressions (safe/pure.py)
+
+PURITY = """
+def pure_eq(number, args):
+    '''doc'''
+    return number == 0 and args[0] > -1
+
+
+def reads_global(x):
+    return x == LIMIT
+
+
+def has_default(x, y=1):
+    return x == y
+
+
+def calls(x):
+    return len(x) == 0
+
+
+def two_statements(x):
+    y = x
+    return y
+
+
+LIMIT = 3
+lam = lambda a, b: a < b
+"""
+
+
+@pytest.mark.parametrize("name, pure", [("pure_eq", True), ("reads_global", False),
+                                        ("has_default", False), ("calls", False),
+                                        ("two_statements", False), ("lam", True)])
+def test_which_verified_functions_are_proved_pure_expressions(name, pure):
+    from exospin.safe import expression
+    v = verify(PURITY.replace("lam = ", "def holder():\n    pass\n\n\nlam = "), "purity.py")
+    ns = v.exports["holder"].__globals__ if name == "lam" else None
+    fn = ns["lam"] if ns is not None else v.exports[name]
+    assert (expression(fn) is not None) is pure
+
+
+def test_is_a_pure_expression_inlined_with_the_callers_names():
+    from exospin.safe import expression
+    v = verify(PURITY, "purity.py")
+    p = expression(v.exports["pure_eq"])
+    assert p is not None and p.inline(["a0", "a1"]) == "(a0 == 0 and a1[0] > -1)"

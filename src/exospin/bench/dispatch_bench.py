@@ -4,16 +4,18 @@ Definitions (per operation):
 
 =====================  ============================================================
 dispatch_h{H}_a{A}     raise an event of A arguments with H handlers, each behind
-                       one predicate guard on the first argument (a plain
-                       function, SPIN's case); exactly one guard holds. With A = 0
-                       the guards test a constant, and H = 1 holds.
+                       one predicate guard on the first argument (a function
+                       from a verified extension, SPIN's case); exactly one
+                       guard holds. With A = 0 the guards test a constant, and
+                       H = 1 holds.
 dispatch_call_a{A}     the plain procedure call with A arguments (the floor)
 dispatch_eq_h{H}       raise an event of one argument with H handlers guarded by
                        ``Eq(0, port)`` for H different ports (the dispatcher's index)
 =====================  ============================================================
 
-The dispatcher runs on its own (no booted system): its ``charge`` hook adds
-to a cycle counter that the Timer reads, with the costs of the profile. The
+The dispatcher runs on its own (no booted system): it advances a clock
+object's ``now`` (its ``clock=`` parameter, as the SPIN kernel passes the
+machine's event loop) that the Timer reads, with the costs of the profile. The
 check after each loop reads ``statistics()``: every raise ran exactly one
 handler, and the eq rows evaluated no guard but one index lookup.
 """
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..machine import get_profile
-from ..spin import Dispatcher, Eq, Event
+from ..spin import Dispatcher, Domain, Eq, Event
 from .harness import BenchmarkError, Result, Timer
 
 SYSTEM = "spin"
@@ -33,20 +35,12 @@ ARGS = (0, 1, 5)
 
 
 class _Clock:
-    """A cycle counter the dispatcher charges."""
+    """The simulated clock the dispatcher advances (as the machine's event loop is)."""
+
+    __slots__ = ("now",)
 
     def __init__(self) -> None:
-        total = 0
-
-        def charge(c: int) -> None:
-            nonlocal total
-            total += c
-
-        def read() -> int:
-            return total
-
-        self.charge = charge
-        self.read = read
+        self.now = 0
 
 
 def _handler(*args: Any) -> int:
@@ -62,11 +56,12 @@ def _fn(a: int) -> Callable[..., Any]:
 
 
 def _guard(a: int, k: int, hit: int) -> Callable[..., bool]:
+    """The guard as an extension supplies it: from a verified extension's domain, as every
+    guard an extension installs on a SPIN event is."""
     names = ", ".join(f"x{i}" for i in range(a))
     test = f"x0 == {k}" if a else f"{k} == {hit}"
-    ns: dict[str, Any] = {}
-    exec(f"def guard({names}):\n    return {test}\n", ns)
-    return ns["guard"]  # type: ignore[no-any-return]
+    d = Domain.create(f"def guard({names}):\n    return {test}\n", "guard.py")
+    return d.exports["guard"]["guard"]  # type: ignore[no-any-return]
 
 
 def _measure(name: str, profile: str, n: int, build: Callable[[Dispatcher], Callable[[int], Any]],
@@ -75,9 +70,9 @@ def _measure(name: str, profile: str, n: int, build: Callable[[Dispatcher], Call
     call rows: one procedure call, which never reaches the dispatcher's charge hook)."""
     prof = get_profile(profile)
     clock = _Clock()
-    d = Dispatcher(charge=clock.charge, profile=prof)
+    d = Dispatcher(clock=clock, profile=prof)
     loop = build(d)
-    timer = Timer(clock.read)
+    timer = Timer(lambda: clock.now)
     timer.warm_up(loop, n)
     before = d.statistics()
     cycles, wall, call = timer.measure(loop, n)

@@ -8,6 +8,7 @@ raises ``Rejected`` or returns a ``Verified`` module whose code runs under a
 This layer imports nothing from exospin: aegis and spin import it.
 """
 
+from .pure import PureExpr, expression, pure
 from .verifier import (
     ALLOWED_BUILTINS,
     DEFAULT_BUDGET,
@@ -26,10 +27,13 @@ __all__ = [
     "DEFAULT_BUDGET",
     "DEFAULT_INTERFACES",
     "Budget",
+    "PureExpr",
     "BudgetExceeded",
     "Rejected",
     "Verified",
     "Violation",
     "check",
+    "expression",
+    "pure",
     "verify",
 ]

@@ -44,6 +44,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .pure import register_module
+
 #: Builtins verified code may use. Each is a pure function or a constructor of
 #: a value type; none hands out a type, a frame, a namespace or a code object.
 #: ``isinstance`` is here because it only answers a question about a type it
@@ -126,7 +128,9 @@ class Budget:
     """The counter behind the hook. The kernel calls ``reset()`` before each handler runs.
 
     ``hook`` is a closure over one cell (the cheapest call CPython offers);
-    ``reset`` and ``remaining`` share that cell.
+    ``reset`` and ``remaining`` share that cell, and so may the kernel: ``cell``
+    is it, so that the dispatcher's generated code resets a budget with one
+    store (``cell_contents = limit``, done as a plain ``nonlocal`` assignment).
     """
 
     def __init__(self, limit: int = DEFAULT_BUDGET) -> None:
@@ -148,6 +152,8 @@ class Budget:
             return left
 
         self.hook: Callable[[], bool] = hook
+        #: the counter's cell (ticks left), shared with ``hook``
+        self.cell = hook.__closure__[hook.__code__.co_freevars.index("left")]  # type: ignore[index]
         self._reset = reset
         self._remaining = remaining
 
@@ -472,6 +478,7 @@ def verify(source: str, filename: str = "<extension>", *,
     c.visit(tree)
     tree = ast.fix_missing_locations(_Instrument().visit(tree))
     code = compile(tree, filename, "exec")
+    register_module(tree, code)  # guards the dispatcher may inline (pure.py)
     linked = dict(modules or {})
 
     def importer(name: str, globals: Any = None, locals: Any = None,

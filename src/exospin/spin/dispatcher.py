@@ -23,12 +23,17 @@ Why it is built this way
     guards compiled to ``==``):
 
     * intrinsic only: ``event.raise_`` *is* the intrinsic (a plain call) when
-      no charge hook is set;
-    * one handler: its guards inline, then the handler;
+      no charge hook or clock is set;
+    * one handler: its guards inline (nested ifs), then the handler;
     * indexed: every handler has an equality guard on the same argument and
       nothing else: one dict lookup finds the handler, whatever their number;
+    * many: up to ``UNROLL`` synchronous handlers and no equality guard: each
+      handler's guards and call, unrolled in order;
     * general: a loop over the ordered list, with the equality index (if any
       argument carries equality guards) narrowing the list first.
+
+    A guard is inlined as ``==`` (``Eq``), as its expression (a *pure* guard:
+    ``safe.expression`` knows it, see safe/pure.py), or else called.
 
     SPIN's dispatch cost grew linearly with the number of guards (its
     authors named decision trees as the fix but did not build them). The
@@ -39,23 +44,30 @@ Why it is built this way
 
     Counters live in closure cells of the compiled raise function (the
     cheapest increment CPython offers) and are harvested into the totals by
-    ``statistics()`` and at every rebuild. Raises of an intrinsic-only event
-    without a charge hook are plain calls and are not counted.
+    ``statistics()`` and at every rebuild; the generated shapes count per
+    exit path (one cell per raise) and derive the totals at harvest. Raises
+    of an intrinsic-only event without a charge hook are plain calls and are
+    not counted. A budget is reset with one store: the generated function's
+    closure shares the budget's counter cell.
 
 Trust
     A guard is trusted to be side-effect free. ``Eq`` is declarative. A
     predicate guard may be any callable; a function from ``safe.verify``
     that makes no call is side-effect free by construction (it can only
-    read its arguments), anything else is trusted as kernel code is.
+    read its arguments), anything else is trusted as kernel code is. Only a
+    guard proved (or, by trusted code, declared) a pure expression is
+    inlined; inlining evaluates the same expression, so errors and counts
+    are those of a call.
 
 Simulated cost
     The dispatcher is kernel code and charges, through the optional
-    ``charge(cycles)`` hook, the primitives of :class:`Costs` (derived from a
-    machine Profile), once per raise for the path it took.
+    ``charge(cycles)`` hook or inline into ``clock.now`` (``clock=``, e.g.
+    the machine's event loop: no call), the primitives of :class:`Costs`
+    (derived from a machine Profile), once per raise for the path it took.
 
 Interface
     ``Event(name, arg_types, result_type, intrinsic=, authority=, default=,
-    result_handler=, asynchronous=)``; ``d = Dispatcher(charge=, costs=)``;
+    result_handler=, asynchronous=)``; ``d = Dispatcher(charge=, costs=, profile=, clock=)``;
     ``d.install(event, fn, closure=, guards=, order=, cancel=, asynchronous=,
     budget=, installer=) -> Handler``; ``d.uninstall(handler)``;
     ``event.raise_(*args)`` or ``d.raise_(event, *args)``; ``d.run_pending()``;
@@ -65,6 +77,7 @@ Interface
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -72,7 +85,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..machine import Profile
-from ..safe import Budget, BudgetExceeded
+from ..safe import Budget, BudgetExceeded, expression
 
 __all__ = [
     "After", "Before", "Costs", "Decision", "Dispatcher", "DispatcherStats", "Eq", "Event",
@@ -291,13 +304,28 @@ class DispatcherStats:
 
 _FATAL = (Exception, BudgetExceeded)
 
+#: The most handlers an event may have for its raise function to be generated as
+#: straight-line code (beyond it, a loop: compile time grows with the code).
+UNROLL = 64
+
 
 class Dispatcher:
     """Installs handlers, compiles each event's raise function, runs asynchronous work."""
 
     def __init__(self, charge: Callable[[int], Any] | None = None, costs: Costs | None = None,
-                 profile: Profile | None = None) -> None:
+                 profile: Profile | None = None, clock: Any = None) -> None:
+        """``charge(cycles)`` or ``clock`` (an object with an int ``now``, e.g. the machine's
+        event loop; the generated code then does ``clock.now += cycles`` inline, saving a
+        call per raise) receives the simulated cycles; give at most one."""
+        if charge is not None and clock is not None:
+            raise ValueError("Dispatcher: give charge or clock, not both")
+        if clock is not None:
+            def charge(cycles: int) -> None:
+                clock.now += cycles
+        #: the charge hook (a closure over ``clock`` when one was given)
         self.charge = charge
+        #: the object whose ``now`` the generated code advances inline (or None)
+        self.clock = clock
         self.costs = costs if costs is not None else (
             Costs.from_profile(profile) if profile is not None else ZERO_COSTS)
         self.events: list[Event] = []
@@ -447,8 +475,10 @@ class Dispatcher:
             keys = [h.guards[0].value for h in hs]
             if len(set(keys)) == len(keys):
                 return self._gen_indexed(event, hs, col, n)
-        if len(hs) == 1 and hs[0].plain:
+        if len(hs) == 1 and not hs[0].asynchronous:
             return self._gen_one(event, hs[0], n)
+        if col is None and 1 < len(hs) <= UNROLL and not any(h.asynchronous for h in hs):
+            return self._gen_many(event, hs, n)
         return self._general(event, hs, col)
 
     def _none(self, event: Event) -> Callable[..., Any]:
@@ -465,91 +495,206 @@ class Dispatcher:
                 return default(*args)
         return none
 
+    # -- code generation: helpers shared by the three generated shapes
+
+    def _env(self, event: Event) -> dict[str, Any]:
+        return {"kill": self._terminate, "none": self._none(event), "charge": self.charge,
+                "clock": self.clock, "FATAL": _FATAL}
+
+    def _ch(self, cycles: int | str) -> list[str]:
+        """The statement that charges ``cycles`` (a constant or an expression), if any."""
+        if self.clock is not None:
+            return [f"clock.now += {cycles}"]
+        return [f"charge({cycles})"] if self.charge is not None else []
+
+    @staticmethod
+    def _test(g: Any, name: str, a: str, env: dict[str, Any]) -> str:
+        """A guard as an expression: ``Eq`` as ``==``, a pure function inline, else a call."""
+        if isinstance(g, Eq):
+            env[name] = g.value
+            return f"(a{g.index} == {name})"
+        p = expression(g)
+        if p is not None:
+            return p.inline([f"a{i}" for i in range(len(p.params))])
+        env[name] = g
+        return f"{name}({a})"
+
+    @staticmethod
+    def _call(h: Handler, k: int, a: str, env: dict[str, Any], budgets: dict[str, Budget]) -> tuple[list[str], str]:
+        """(statements before the call: the budget reset, one store; the call expression)."""
+        env[f"f{k}"] = h.fn
+        pre = []
+        if h.budget is not None:
+            budgets[f"bud{k}"] = h.budget
+            pre.append(f"bud{k} = {h.budget.limit}")
+        if h.closure is _NO_CLOSURE:
+            return pre, f"f{k}({a})"
+        env[f"c{k}"] = h.closure
+        return pre, f"f{k}(c{k}{', ' if a else ''}{a})"
+
     def _gen_one(self, event: Event, h: Handler, n: int) -> Callable[..., Any]:
-        """Straight-line code for one plain handler: its guards inline, then the call."""
+        """Straight-line code for one synchronous handler: its guards inline (nested ifs),
+        then the call. Counted in bulk: one counter per exit (hit, miss at guard j, error
+        at guard j), so the hit path increments one cell."""
         a = ", ".join(f"a{i}" for i in range(n))
-        env: dict[str, Any] = {"fn": h.fn, "H": h, "kill": self._terminate, "none": self._none(event),
-                               "charge": self.charge, "FATAL": _FATAL}
+        env = self._env(event)
+        env["H"] = h
+        budgets: dict[str, Budget] = {}
         c = self.costs
-        ch = self.charge is not None
-        body = ["        try:"]
-        depth = 12
-        for k, g in enumerate(h.guards):
-            if isinstance(g, Eq):
-                env[f"v{k}"] = g.value
-                test = f"a{g.index} == v{k}"
-            else:
-                env[f"g{k}"] = g
-                test = f"g{k}({a})"
-            pad = " " * depth
-            body.append(f"{pad}gev += 1")
-            body.append(f"{pad}if {test}:")
-            depth += 4
-        pad = " " * depth
-        body.append(f"{pad}ran += 1")
-        if ch:
-            body.append(f"{pad}charge({c.raise_ + len(h.guards) * c.guard + c.handler})")
-        body.append(f"{pad}return fn({a})")
-        for k in reversed(range(len(h.guards))):  # the guard-failure exits: charge what ran
-            depth -= 4
-            if ch:
-                body.append(f"{' ' * depth}else:")
-                body.append(f"{' ' * depth}    charge({c.raise_ + (k + 1) * c.guard})")
-        body += ["        except FATAL as e:",
-                 "            kill(H, e)",
-                 f"        return none({a})"]
-        return self._load(event, self._assemble(a, body, env), env)
+        gs = h.guards
+        m = len(gs)
+        errs = [0] * m
+        charge, kill = self.charge, self._terminate
+
+        def gfail(j: int, e: BaseException) -> None:
+            """Guard j raised: count and charge the guards evaluated, terminate the handler."""
+            errs[j] += 1
+            if charge is not None:
+                charge(c.raise_ + (j + 1) * c.guard)
+            kill(h, e)
+
+        env["gfail"], env["errs"] = gfail, errs
+        pre, call = self._call(h, 0, a, env, budgets)
+        hit = ["hits += 1", *self._ch(c.raise_ + m * c.guard + c.handler), *pre,
+               "try:", f"    return {call}", "except FATAL as e:", "    kill(H, e)"]
+        body: list[str] = []
+        if m:
+            if m > 1:
+                body.append("j = 0")
+            body.append("try:")
+            depth = 4
+            for j, g in enumerate(gs):
+                if j:
+                    body.append(" " * depth + f"j = {j}")
+                body.append(" " * depth + f"if {self._test(g, f'v{j}', a, env)}:")
+                depth += 4
+            body += [" " * depth + line for line in hit]
+            for j in reversed(range(m)):
+                depth -= 4
+                body.append(" " * depth + "else:")
+                body += [" " * (depth + 4) + line
+                         for line in [f"m{j} += 1", *self._ch(c.raise_ + (j + 1) * c.guard)]]
+            body += ["except FATAL as e:", f"    gfail({'j' if m > 1 else '0'}, e)"]
+        else:
+            body += hit
+        body.append(f"return none({a})")
+        misses = [f"m{j}" for j in range(m)]
+        cells = ["hits", *misses]
+        stats = (" + ".join(["hits", *misses, *(f"errs[{j}]" for j in range(m))]), "hits",
+                 " + ".join([f"{m} * hits", *(f"{j + 1} * (m{j} + errs[{j}])" for j in range(m))]),
+                 "0")
+        return self._load(event, a, cells, body, stats, env, budgets, ["errs[:] = [0] * len(errs)"])
 
     def _gen_indexed(self, event: Event, hs: tuple[Handler, ...], col: int,
                      n: int) -> Callable[..., Any]:
         """One dict lookup finds the only handler whose equality guard can hold."""
         a = ", ".join(f"a{i}" for i in range(n))
-        env: dict[str, Any] = {"get": {h.guards[0].value: h.fn for h in hs}.get,
-                               "owner": {h.guards[0].value: h for h in hs},
-                               "kill": self._terminate, "none": self._none(event),
-                               "charge": self.charge, "FATAL": _FATAL}
+        env = self._env(event)
+        env["get"] = {h.guards[0].value: h.fn for h in hs}.get
+        env["owner"] = {h.guards[0].value: h for h in hs}
         c = self.costs
-        ch = self.charge is not None
-        body = ["        look += 1",
-                f"        f = get(a{col})",
-                "        if f is not None:",
-                "            ran += 1"]
-        if ch:
-            body.append(f"            charge({c.raise_ + c.index + c.handler})")
-        body += ["            try:",
-                 f"                return f({a})",
-                 "            except FATAL as e:",
-                 f"                kill(owner[a{col}], e)"]
-        if ch:
-            body += ["        else:", f"            charge({c.raise_ + c.index})"]
-        body.append(f"        return none({a})")
-        return self._load(event, self._assemble(a, body, env), env)
+        body = [f"f = get(a{col})",
+                "if f is not None:",
+                "    hits += 1",
+                *("    " + s for s in self._ch(c.raise_ + c.index + c.handler)),
+                "    try:",
+                f"        return f({a})",
+                "    except FATAL as e:",
+                f"        kill(owner[a{col}], e)",
+                "else:",
+                "    miss += 1",
+                *("    " + s for s in self._ch(c.raise_ + c.index)),
+                f"return none({a})"]
+        return self._load(event, a, ["hits", "miss"], body,
+                          ("hits + miss", "hits", "0", "hits + miss"), env, {})
+
+    def _gen_many(self, event: Event, hs: tuple[Handler, ...], n: int) -> Callable[..., Any]:
+        """Straight-line code for several synchronous handlers and no equality index: each
+        handler's guards inline, in order; results gathered without a list for the common
+        case of one. Guards of single-guard handlers are counted at compile time."""
+        a = ", ".join(f"a{i}" for i in range(n))
+        env = self._env(event)
+        env["combine"] = event.result_handler
+        budgets: dict[str, Budget] = {}
+        c = self.costs
+        body = ["raises += 1", "ge = nr = n = 0", "r0 = rs = None"]
+        static = 0  # guards certainly evaluated so far (those of single-guard handlers)
+
+        def end(static: int) -> list[str]:
+            total = f"{static} + ge" if static else "ge"
+            return ["gev += " + total, "ran += nr",
+                    *self._ch(f"{c.raise_} + ({total}) * {c.guard} + nr * {c.handler}"),
+                    "if n == 1:", "    return r0",
+                    "if n == 0:", f"    return none({a})",
+                    "return combine(rs) if combine is not None else rs[-1]"]
+
+        for k, h in enumerate(hs):
+            env[f"H{k}"] = h
+            gs = h.guards
+            m = len(gs)
+            if m:
+                if m > 1:
+                    body.append("j = 0")
+                body += ["t = False", "try:"]
+                depth = 4
+                for j, g in enumerate(gs):
+                    if j:
+                        body.append(" " * depth + f"j = {j}")
+                    body.append(" " * depth + f"if {self._test(g, f'v{k}_{j}', a, env)}:")
+                    depth += 4
+                body += [" " * depth + "t = True", "except FATAL as e:", f"    kill(H{k}, e)"]
+                if m > 1:
+                    body.append("ge += j + 1")
+                else:
+                    static += 1
+            pre, call = self._call(h, k, a, env, budgets)
+            run = ["nr += 1", *pre, "try:", f"    r = {call}", "except FATAL as e:",
+                   f"    kill(H{k}, e)", "else:", "    if n == 0:", "        r0 = r",
+                   "    elif n == 1:", "        rs = [r0, r]", "    else:", "        rs.append(r)",
+                   "    n += 1"]
+            if h.cancel:  # stop after this handler if it ran (and was not terminated)
+                run += ["    " + line for line in end(static)]
+            body += ["if t:", *("    " + line for line in run)] if m else run
+        body += end(static)
+        return self._load(event, a, ["raises", "ran", "gev"], body,
+                          ("raises", "ran", "gev", "0"), env, budgets)
 
     @staticmethod
-    def _assemble(a: str, body: list[str], env: dict[str, Any]) -> str:
-        """Wrap a generated raise body: ``make(env...)`` returns ``raise_(a...)``, which
-        counts raises (the body counts handlers run, guards evaluated, index lookups),
-        and ``harvest()``, which hands the counts to statistics() and clears them."""
-        return "\n".join([
-            f"def make({', '.join(env)}):",
-            "    raises = ran = gev = look = 0",
+    def _load(event: Event, a: str, cells: list[str], body: list[str],
+              stats: tuple[str, str, str, str], env: dict[str, Any], budgets: dict[str, Budget],
+              clear: Sequence[str] = ()) -> Callable[..., Any]:
+        """Assemble, compile and bind a generated raise body. ``make(env...)`` returns
+        ``raise_(a...)`` and ``harvest()``, which hands the counts (the ``stats``
+        expressions over the counter ``cells``: raises, handlers run, guards evaluated,
+        index lookups) to statistics() and clears them. Each ``budgets`` name is a free
+        variable of raise_ that is bound to that budget's own counter cell, so that
+        ``bud0 = limit`` in the body resets the budget with one store."""
+        free = ", ".join([*cells, *budgets])
+        src = "\n".join([
+            "def make():",
+            f"    {' = '.join(cells)} = 0",
+            *([f"    {' = '.join(budgets)} = None"] if budgets else []),
             f"    def raise_({a}):",
-            "        nonlocal raises, ran, gev, look",
-            "        raises += 1",
-            *body,
+            f"        nonlocal {free}",
+            *("        " + line for line in body),
             "    def harvest():",
-            "        nonlocal raises, ran, gev, look",
-            "        out = (raises, ran, gev, look)",
-            "        raises = ran = gev = look = 0",
+            f"        nonlocal {', '.join(cells)}",
+            f"        out = ({', '.join(stats)})",
+            f"        {' = '.join(cells)} = 0",
+            *("        " + line for line in clear),
             "        return out",
             "    return raise_, harvest",
         ])
-
-    @staticmethod
-    def _load(event: Event, src: str, env: dict[str, Any]) -> Callable[..., Any]:
-        ns: dict[str, Any] = {}
+        # env is the generated code's globals (its own namespace): the closure holds only
+        # the counters and budget cells, so a call copies few free variables
+        ns: dict[str, Any] = dict(env)
         exec(compile(src, f"<dispatch {event.name}>", "exec"), ns)
-        raise_, harvest = ns["make"](**env)
+        raise_, harvest = ns["make"]()
+        if budgets:
+            code = raise_.__code__
+            closure = tuple(budgets[name].cell if name in budgets else cell
+                            for name, cell in zip(code.co_freevars, raise_.__closure__, strict=True))
+            raise_ = types.FunctionType(code, raise_.__globals__, raise_.__name__, None, closure)
         event._harvest = harvest
         return typing.cast(Callable[..., Any], raise_)
 
