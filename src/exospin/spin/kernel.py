@@ -165,10 +165,7 @@ class Spin:
         loop = machine.loop
         p = machine.profile
 
-        def charge(cycles: int) -> None:
-            loop.now += cycles
-
-        self.dispatcher = Dispatcher(charge=charge, profile=p)
+        self.dispatcher = Dispatcher(clock=loop, profile=p)  # raises charge loop.now inline
         self.sched = Scheduler(machine, self.dispatcher)
         self.memory = Memory(machine, self.dispatcher, self.sched)
         machine.cpu.install_vectors(self.memory.refill, self.memory.exception, self._interrupt)
