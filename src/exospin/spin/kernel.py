@@ -55,7 +55,7 @@ from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
 from ..safe import BudgetExceeded
 from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, Handler, Refused
-from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, LinkError, NameServer
+from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, LinkError, NameServer, unresolve
 from .memory import (
     PROT_NONE,
     PROT_READ,
@@ -371,6 +371,9 @@ class Spin:
         s = self.sched.create(fn, tuple(args), name, priority, space, package)
         d = package._domain
         if d is not None:
+            # a strand is bounded by the scheduler, not by a budget: the domain's budget is
+            # reset whenever one of its strands is scheduled or starts a quantum
+            s._budget = d.budget
             self._owned.setdefault(d.uid, ([], []))[1].append(s)
         return s
 
@@ -405,13 +408,23 @@ class Spin:
     def load(self, source: str, filename: str = "<extension>", trusted: bool = False) -> Domain:
         """Verify ``source``, make it a domain, link it, run its install().
 
-        Raises the verifier's ``Rejected`` (nothing of it runs), a ``LinkError``,
-        or ``ExtensionFailed`` when install() failed (the extension is unloaded).
+        Its exports become the interface ``spin.<name>`` (``name``: the file's stem),
+        registered with the name server so that later extensions may import it
+        (``from spin.unix_as import space_of``). Raises the verifier's ``Rejected``
+        (nothing of it runs), a ``LinkError``, or ``ExtensionFailed`` when install()
+        failed (the extension is unloaded).
         """
-        d = Domain.create(source, filename, trusted=trusted)
+        stem = filename.rsplit("/", 1)[-1].removesuffix(".py")
+        iface = f"spin.{stem}"
+        if any(iface in e.exports for e in self.extensions):
+            raise LinkError(f"{filename}: an extension named {stem!r} is already loaded")
+        d = Domain.create(source, filename, trusted=trusted, interface=iface)
         # link each import against the interface set that provides it; the name
-        # server's authorisation procedure decides (SpinPrivileged: trusted only)
-        for name, provider in ((SPIN_PUBLIC, self.public), (SPIN_PRIVILEGED, self.privileged)):
+        # server's authorisation procedure decides (SpinPrivileged: trusted only),
+        # then against extensions loaded before (each registered under its interface)
+        providers = [(SPIN_PUBLIC, self.public), (SPIN_PRIVILEGED, self.privileged)]
+        providers += [(next(iter(e.exports)), e) for e in self.extensions]
+        for name, provider in providers:
             if any(provider.provides(i)[0] for i in d.unresolved):
                 self.names.link(d, name)
         if d.unresolved:
@@ -432,11 +445,12 @@ class Spin:
         finally:
             self._loading = None
         self.extensions.append(d)
+        self.names.register(iface, d)
         return d
 
     def unload(self, d: Domain, why: str) -> None:
         """Remove every handler ``d`` installed, kill every strand it made, release its
-        system-call numbers."""
+        system-call numbers; extensions linked against it are unlinked (they stop)."""
         handlers, strands = self._owned.pop(d.uid, ([], []))
         for h in handlers:
             self.dispatcher.uninstall(h)
@@ -448,6 +462,10 @@ class Spin:
             del owners[n]
         if d in self.extensions:
             self.extensions.remove(d)
+            self.names.unregister(next(iter(d.exports)))
+            for other in self.extensions:
+                if d in other.sources:
+                    unresolve(other, d)
         self.unloaded.append((d.name, why))
 
     def _reap_terminated(self) -> None:

@@ -83,7 +83,7 @@ class Strand:
     """
 
     __slots__ = ("_id", "_name", "_priority", "_state", "_g", "_fn", "_args", "_space",
-                 "_result", "_error", "_regs", "_preempted", "_joiners", "_package", "_sched")
+                 "_result", "_error", "_regs", "_preempted", "_joiners", "_package", "_sched", "_budget")
 
     def __init__(self, sched: Scheduler, sid: int, fn: Callable[..., Any], args: tuple[Any, ...],
                  name: str, priority: int, space: Any, package: Any) -> None:
@@ -101,6 +101,7 @@ class Strand:
         self._preempted = False
         self._joiners: list[Strand] = []
         self._package = package
+        self._budget: Any = None  # the budget of the domain whose code it runs (reset when scheduled)
         self._g = greenlet(self._body, parent=sched.root)
 
     @property
@@ -385,6 +386,8 @@ class Scheduler:
         s._state = RUNNING
         space = s._space
         self.loop.now += self._c_asid
+        if s._budget is not None:
+            s._budget.reset()
         if space is None:
             self.tlb.set_asid(0)
         else:
@@ -399,6 +402,8 @@ class Scheduler:
         self.m.timer.arm(self.quantum)
         if cur is None or getcurrent() is not cur._g:
             return
+        if cur._budget is not None:
+            cur._budget.reset()
         nxt = self._pick_at_least(cur._priority)
         if nxt is None:
             return
