@@ -53,8 +53,8 @@ from .harness import BenchmarkError
 
 #: The profiles reproduce runs, in order, and whose paper each one is.
 PROFILES: dict[str, str] = {
-    "ds5000": "the exokernel paper's machine (Engler et al., SOSP 1995)",
-    "alpha3000": "the SPIN paper's machine (Bershad et al., SOSP 1995)",
+    "ds5000": "Engler, Kaashoek and O'Toole, SOSP 1995 (Aegis/ExOS against Ultrix 4.2)",
+    "alpha3000": "Bershad et al., SOSP 1995 (SPIN against DEC OSF/1)",
 }
 #: The monolithic kernel both papers compare against; ratios are to it.
 BASELINE = "unix"
@@ -263,7 +263,8 @@ def fmt_ratio(r: float) -> str:
 
 def fmt_wall(c: Cell) -> str:
     x = c.wall_x
-    return f"{c.wall_ns:,.0f} ns" + ("" if x is None else f" ({x:.1f}× call)")
+    times = "" if x is None else f" ({x:.1f}× call)" if x < 100 else f" ({x:,.0f}× call)"
+    return f"{c.wall_ns:,.0f} ns{times}"
 
 
 def sim_text(row: Row, system: str) -> str:
@@ -325,7 +326,7 @@ def _profile_line(name: str) -> str:
         desc = get_profile(name).description
     except Exception:  # a document from elsewhere may name a profile we do not know
         desc = "unknown profile"
-    return f"{desc}: {PROFILES.get(name, 'not one of the papers’ machines')}"
+    return f"{desc}; {PROFILES.get(name, 'not one of the papers’ machines')}"
 
 
 def markdown_report(doc: Mapping[str, Any], tables: list[ResultTable], plots: Mapping[str, str] | None = None) -> str:
