@@ -314,7 +314,7 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
     t0 = time.monotonic()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=err, transient=True, refresh_per_second=4) as bar:  # a light refresh thread beside the timed loops
         task = bar.add_task("reproduce", total=len(SUITES) * len(rp.PROFILES))
         started = [0]
 
