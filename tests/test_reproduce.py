@@ -191,7 +191,7 @@ def _tiny(system: str, benchmark: str, sim_us: float) -> Callable[..., list[Resu
 
 
 def _broken(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
-    raise BenchmarkError("null_syscall: expected 10 exceptions, saw 9")
+    raise BenchmarkError("null_syscall: expected 10 exceptions, saw 9 [bold]")
 
 
 def _crashing(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
@@ -240,7 +240,7 @@ def test_does_reproduce_show_the_tables_and_write_the_report(
     out, err = capsys.readouterr()
     assert code == 1
     assert "Kernel primitives on ds5000" in out and "(0.5×)" in out  # aegis 2 µs, unix 4 µs
-    assert "suite broken failed on ds5000" in out and "expected 10 exceptions" in out
+    assert "suite broken failed on ds5000" in out and "expected 10 exceptions, saw 9 [bold]" in out
     assert (tmp_path / "out" / "report.md").exists() and (tmp_path / "out" / "results.json").exists()
 
 

@@ -290,6 +290,7 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
     """Run every suite under both profiles; tables on stdout, progress on stderr, files in --out."""
     import time
 
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -314,7 +315,8 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
     t0 = time.monotonic()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True, refresh_per_second=4) as bar:  # a light refresh thread beside the timed loops
+    # a light refresh thread: it runs beside the timed loops
+    with Progress(*columns, console=err, transient=True, refresh_per_second=4) as bar:
         task = bar.add_task("reproduce", total=len(SUITES) * len(rp.PROFILES))
         started = [0]
 
@@ -337,10 +339,13 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
             out.print(rp.rich_table(table))
             out.print()
         for f in doc["failed"]:
-            out.print(f"[red]suite {f['suite']} failed on {f['profile']}[/red]: {f['error']}", soft_wrap=True)
-        calls = ", ".join(f"{r['python_call_ns']:.1f}" for r in doc["runs"])
-        out.print(f"A plain Python call took {calls} ns in the runs (suite by suite); wall-clock figures are "
-                  "noisy, simulated ones are exact.")
+            out.print(f"[red]suite {escape(f['suite'])} failed on {f['profile']}[/red]: {escape(f['error'])}",
+                      soft_wrap=True)
+        calls = [r["python_call_ns"] for r in doc["runs"]]
+        if calls:
+            out.print(f"A plain Python call took {min(calls):.1f}–{max(calls):.1f} ns in these runs (each wall "
+                      "ratio uses the call measured next to its benchmark); wall-clock figures are noisy, "
+                      "simulated ones are exact.")
     done = f"reproduce: {len(doc['runs'])} runs, {len(doc['failed'])} failed, in {seconds:.1f} s"
     err.print(done + (f"; report, results and plots in {out_dir}" if out_dir is not None else ""), soft_wrap=True)
     return 1 if doc["failed"] else 0
