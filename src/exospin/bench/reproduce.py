@@ -285,7 +285,8 @@ def caption(t: ResultTable) -> str:
     base = any(BASELINE in r.cells for r in t.rows)
     ratio = (f"in brackets, the time ÷ {BASELINE}'s on the same row (below 1: faster than the baseline)"
              if base else f"no ratio: {BASELINE} has no row in this table")
-    return f"{t.group.source}. Simulated µs per operation; {ratio}; {MISSING}: the system cannot run it."
+    return (f"{t.group.source}. Simulated µs per operation; {ratio}; under it (terminal) or beside it "
+            f"(report), our wall-clock ns and × a plain Python call; {MISSING}: the system cannot run it.")
 
 
 def rich_table(t: ResultTable) -> Table:
@@ -301,7 +302,10 @@ def rich_table(t: ResultTable) -> Table:
             if s not in row.cells:
                 cells.append(MISSING)
             else:
-                cells.append(f"{sim_text(row, s)} µs\n[dim]{wall_text(row, s)}[/dim]")
+                c, r = row.cells[s], row.ratio(s)
+                ratio = "" if r is None else f" ({fmt_ratio(r)})"
+                wall = f"{c.wall_ns:,.0f} ns" + ("" if c.wall_x is None else f" {c.wall_x:,.0f}×")
+                cells.append(f"{fmt_us(c.sim_us)} µs{ratio}\n[dim]{wall}[/dim]")
         table.add_row(row.benchmark, *cells)
     return table
 
