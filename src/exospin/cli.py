@@ -337,7 +337,7 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
     else:
         for table in rp.build_tables(doc):
             out.print(rp.rich_table(table))
-            out.print()
+            out.print(f"[dim]{escape(rp.caption(table))}[/dim]\n")
         for f in doc["failed"]:
             out.print(f"[red]suite {escape(f['suite'])} failed on {f['profile']}[/red]: {escape(f['error'])}",
                       soft_wrap=True)

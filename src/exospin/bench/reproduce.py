@@ -290,9 +290,9 @@ def caption(t: ResultTable) -> str:
 
 
 def rich_table(t: ResultTable) -> Table:
-    """The terminal table: one column per system, each cell simulated µs (ratio) over wall ns."""
-    table = Table(title=f"[bold]{t.title}[/bold]", caption=caption(t), header_style="bold",
-                  title_justify="left", caption_justify="left")
+    """The terminal table: one column per system, each cell simulated µs (ratio) over wall ns
+    (× a plain call). Print ``caption(t)`` under it."""
+    table = Table(title=f"[bold]{t.title}[/bold]", header_style="bold", title_justify="left")
     table.add_column("benchmark")
     for s in t.systems:
         table.add_column(s, justify="right")
@@ -304,7 +304,8 @@ def rich_table(t: ResultTable) -> Table:
             else:
                 c, r = row.cells[s], row.ratio(s)
                 ratio = "" if r is None else f" ({fmt_ratio(r)})"
-                wall = f"{c.wall_ns:,.0f} ns" + ("" if c.wall_x is None else f" {c.wall_x:,.0f}×")
+                x = c.wall_x
+                wall = f"{c.wall_ns:,.0f} ns" + ("" if x is None else f" {x:.1f}×" if x < 10 else f" {x:,.0f}×")
                 cells.append(f"{fmt_us(c.sim_us)} µs{ratio}\n[dim]{wall}[/dim]")
         table.add_row(row.benchmark, *cells)
     return table
