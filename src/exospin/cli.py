@@ -4,6 +4,7 @@
     exospin info [--profile NAME] [--json]
     exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE]
     exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick]
+    exospin reproduce [--out DIR] [--json] [--quick]
     exospin spin check FILE...
 
 Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage.
@@ -60,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="one JSON document on stdout")
     bench.add_argument("--out", metavar="DIR", help="also write the JSON document into DIR")
     bench.add_argument("--quick", action="store_true", help="fewer iterations")
+
+    repro = sub.add_parser("reproduce", help="every suite, every system, both profiles: the papers' tables")
+    repro.add_argument("--out", metavar="DIR", help="write report.md, results.json and the plots (PNG) into DIR")
+    repro.add_argument("--json", action="store_true", help="one JSON document on stdout (progress stays on stderr)")
+    repro.add_argument("--quick", action="store_true", help="fewer iterations (under a minute)")
 
     spin = sub.add_parser("spin", help="SPIN tools: check an extension with the verifier")
     spin_sub = spin.add_subparsers(dest="spin_command", metavar="SPIN_COMMAND", parser_class=_Parser)
@@ -277,6 +283,74 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
+# -------------------------------------------------------------- reproduce
+
+
+def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
+    """Run every suite under both profiles; tables on stdout, progress on stderr, files in --out."""
+    import time
+
+    from rich.markup import escape
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from .bench import SUITES
+    from .bench import reproduce as rp
+
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is not None:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError(f"--out: {args.out} exists and is not a directory")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--out: cannot create {args.out}: {e.strerror or e}") from None
+    err = Console(stderr=True, highlight=False)
+    t0 = time.monotonic()
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    # a light refresh thread: it runs beside the timed loops
+    with Progress(*columns, console=err, transient=True, refresh_per_second=4) as bar:
+        task = bar.add_task("reproduce", total=len(SUITES) * len(rp.PROFILES))
+        started = [0]
+
+        def progress(suite: str, profile: str, benchmark: str | None) -> None:
+            if benchmark is None:
+                if started[0]:
+                    bar.advance(task)
+                started[0] += 1
+            bar.update(task, description=f"suite [cyan]{suite}[/cyan] on [cyan]{profile}[/cyan]: {benchmark or '...'}")
+
+        doc = rp.run_all(quick=args.quick, progress=progress, reraise=args.debug)
+        bar.update(task, completed=len(SUITES) * len(rp.PROFILES))
+    seconds = time.monotonic() - t0
+    if out_dir is not None:
+        rp.write_outputs(doc, out_dir)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        for table in rp.build_tables(doc):
+            out.print(rp.rich_table(table))
+            out.print(f"[dim]{escape(rp.caption(table))}[/dim]\n")
+        for f in doc["failed"]:
+            out.print(f"[red]suite {escape(f['suite'])} failed on {f['profile']}[/red]: {escape(f['error'])}",
+                      soft_wrap=True)
+        calls = [r["python_call_ns"] for r in doc["runs"]]
+        if calls:
+            out.print(f"A plain Python call took {min(calls):.1f}–{max(calls):.1f} ns in these runs (each wall "
+                      "ratio uses the call measured next to its benchmark); wall-clock figures are noisy, "
+                      "simulated ones are exact.")
+    done = f"reproduce: {len(doc['runs'])} runs, {len(doc['failed'])} failed, in {seconds:.1f} s"
+    err.print(done + (f"; report, results and plots in {out_dir}" if out_dir is not None else ""), soft_wrap=True)
+    return 1 if doc["failed"] else 0
+
+
 # ------------------------------------------------------------------- spin
 
 
@@ -306,7 +380,7 @@ def cmd_spin(args: argparse.Namespace, out: Console) -> int:
 # ------------------------------------------------------------------- main
 
 
-COMMANDS = {"info": cmd_info, "demo": cmd_demo, "bench": cmd_bench, "spin": cmd_spin}
+COMMANDS = {"info": cmd_info, "demo": cmd_demo, "bench": cmd_bench, "reproduce": cmd_reproduce, "spin": cmd_spin}
 
 
 def main(argv: list[str] | None = None) -> int:
