@@ -10,6 +10,7 @@ import pytest
 
 from exospin.cli import main
 from exospin.safe import BudgetExceeded, Rejected, check, verify
+from exospin.spin import extensions as spin_extensions
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "verifier.md").read_text()
@@ -167,8 +168,15 @@ def test_is_bad_usage_of_spin_check_one_line_and_exit_2(capsys, argv, text):
     assert err.err == text + "\n" and err.out == ""
 
 
+def test_does_every_shipped_extension_pass_the_verifier(capsys):
+    files = [str(spin_extensions.path(n)) for n in spin_extensions.names()]
+    assert len(files) >= 5
+    assert main(["spin", "check", *files]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{f}: ok" for f in files]
+
+
 def test_are_the_example_extensions_judged_as_their_docstrings_say(capsys):
-    good, bad = str(EXAMPLES / "null_syscall.py"), str(EXAMPLES / "snoop.py")
+    good, bad = str(spin_extensions.path("null_syscall")), str(EXAMPLES / "snoop.py")
     assert main(["spin", "check", good, bad]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{good}: ok"

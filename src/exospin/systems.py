@@ -138,8 +138,10 @@ class SpinSystem:
 
     def _unix(self, fn: str, *args: Any) -> Any:
         """Call the Unix extension's exported ``fn`` from the boot code (a fresh budget)."""
-        if self.unix is None:
-            d = self.kernel.load(spin_extensions.source("unix_as"), "unix_as.py", trusted=True)
+        if self.unix is None:  # the Unix personality: two services, then unix_as linked to them
+            for ext in ("appel_li", "xas"):
+                self.kernel.load(spin_extensions.source(ext), f"{ext}.py")
+            d = self.kernel.load(spin_extensions.source("unix_as"), "unix_as.py")
             self.unix_domain = d
             self.unix = dict(next(iter(d.exports.values())))
         assert self.unix_domain is not None and self.unix_domain.budget is not None

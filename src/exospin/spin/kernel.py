@@ -54,7 +54,7 @@ from typing import Any
 from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
 from ..safe import BudgetExceeded
-from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, Handler, Refused
+from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused
 from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, LinkError, NameServer, unresolve
 from .memory import (
     PROT_NONE,
@@ -307,11 +307,14 @@ class Spin:
             self._owned.setdefault(d.uid, ([], []))[0].append(h)
         return Binding(h)
 
-    def _install(self, event: Event, fn: Any, guards: list[Any], closure: Any = None) -> Binding:
+    def _install(self, event: Event, fn: Any, guards: list[Any], closure: Any = None,
+                 first: bool = False) -> Binding:
         d = self._loading
         kw: dict[str, Any] = {}
         if closure is not None:
             kw["closure"] = closure
+        if first:
+            kw["order"] = First
         h = self.dispatcher.install(event, fn, guards=guards, budget=d.budget if d is not None else None,
                                     installer=d, **kw)
         return self._record(h)
@@ -335,10 +338,11 @@ class Spin:
         self.dispatcher.uninstall(binding._handler)
 
     def _on_ctx_event(self, event: Event) -> Callable[..., Binding]:
-        def install(ctx: Context, fn: Any) -> Binding:
+        def install(ctx: Context, fn: Any, first: bool = False) -> Binding:
+            """Handle ``event`` for address space ``ctx`` (``first``: before the others)."""
             if not isinstance(ctx, Context):
                 raise TypeError(f"{event.name}: handlers are installed per address space, not on {ctx!r}")
-            return self._install(event, fn, [Eq(0, ctx)])
+            return self._install(event, fn, [Eq(0, ctx)], first=bool(first))
         install.__name__ = f"on_{event.name}"
         return install
 

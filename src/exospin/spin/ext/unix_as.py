@@ -12,15 +12,18 @@ the Unix system-call numbers on the Trap event; a user-level library
   writable page copy-on-write and copies it on the first store
   (ProtectionFault); munmap, mprotect, dirty (the kernel's software
   modified bit), alias, shm_open (frames mapped into several spaces);
-- faults a process handles itself (on_fault) are upcalls into its handler,
-  without signals (the Appel-Li path); a handler that does not fix the
-  fault, or faults itself, ends the process (status 139);
+- faults a process handles itself (on_fault) go to the Appel-Li extension
+  (appel_li.py), which upcalls its handler without signals; a handler that
+  does not fix the fault, or faults itself, ends the process (status 139);
 - processes: fork, exec, exit, wait; a process whose strand is killed
   ends with status 139 and the kernel's message;
 - pipes with a kernel buffer (copyin/copyout charged per word), threads
   (strands in the process's space), sleep queues for mutexes and
-  condition variables, wait_word/wake, and LRPC between processes, a
-  cross-address-space call on the caller's strand.
+  condition variables, wait_word/wake, and LRPC between processes through
+  the cross-address-space call extension (xas.py).
+
+It links against two other extensions, loaded before it: ``spin.appel_li``
+and ``spin.xas``.
 
 Handlers never raise for a bad request: they return Errors.fail(errno,
 message), and the library raises PosixError. (A handler that raises is an
@@ -28,6 +31,8 @@ extension that failed: the dispatcher would terminate it.)
 """
 
 from spin import Errors, PhysAddr, Strand, Translation, Trap, User, VirtAddr
+from spin.appel_li import set_handler
+from spin.xas import call, forget, register
 
 SYS_FORK = 1
 SYS_EXEC = 2
@@ -95,12 +100,10 @@ class Proc:
         self.regions = {}
         self.cow = set()
         self.handler = None
-        self.in_handler = [False]
         self.waiter = []
         self.sleeper = []
         self.pending_wake = [False]
         self.queues = {}
-        self.rpc = {}
         self.bindings = []
 
 
@@ -196,18 +199,6 @@ def protection_fault(ctx, vaddr, write):
         Translation.add_mapping(ctx, va, frame, region[0])
         p.cow.discard(vpn)
         return Translation.RETRY
-    if p.handler is None or p.in_handler[0]:
-        return 0
-    p.in_handler[0] = True
-    skip = User.upcall(p.handler, vaddr, write)
-    p.in_handler[0] = False
-    if skip:
-        return Translation.SKIP if write else 0
-    prot = Translation.examine_mapping(ctx, va)
-    if prot is None:
-        return Translation.RETRY if vpn in p.regions else 0
-    if prot & (WRITE if write else READ):
-        return Translation.RETRY
     return 0
 
 
@@ -224,7 +215,7 @@ def new_proc(parent, name):
     procs[pid] = p
     by_space[space] = p
     p.bindings.append(Translation.on_page_not_present(space, page_not_present))
-    p.bindings.append(Translation.on_protection_fault(space, protection_fault))
+    p.bindings.append(Translation.on_protection_fault(space, protection_fault, True))
     return p
 
 
@@ -285,6 +276,8 @@ def teardown(p, status, why):
     for b in p.bindings:
         Translation.uninstall(b)
     p.bindings.clear()
+    set_handler(p.space, None)
+    forget(p.space)
     del by_space[p.space]
     Translation.destroy(p.space)
     for c in p.children:
@@ -349,6 +342,8 @@ def sys_fork(p, entry, args):
             pipe_end[0].readers = pipe_end[0].readers + 1
     child.next_fd[0] = p.next_fd[0]
     child.handler = p.handler
+    if p.handler is not None:
+        set_handler(child.space, p.handler)
     p.children.append(child.pid)
     return start(child, entry, args)
 
@@ -357,6 +352,8 @@ def sys_exec(p):
     for vpn in list(p.regions):
         drop_page(p, vpn)
     p.handler = None
+    set_handler(p.space, None)
+    forget(p.space)
     return 0
 
 
@@ -660,7 +657,7 @@ def sys_wake(p, pid):
 
 
 def sys_rpc_register(p, n, fn):
-    p.rpc[n] = fn
+    register(p.space, n, fn)
     return 0
 
 
@@ -668,10 +665,7 @@ def sys_rpc_call(p, pid, n, args):
     q = procs.get(pid)
     if q is None or q.status is not None:
         return fail("ESRCH", f"rpc_call: no process {pid}")
-    fn = q.rpc.get(n)
-    if fn is None:
-        return fail("ENOENT", f"rpc_call: process {pid} offers no procedure {n}")
-    return User.call_in(q.space, fn, args)
+    return call(q.space, n, args)
 
 
 # ------------------------------------------------------------ the system-call table
@@ -723,6 +717,7 @@ def dispatch(number, args):
         return r
     if number == SYS_ON_FAULT:
         p.handler = args[0]
+        set_handler(p.space, args[0])
         return 0
     if number == SYS_ALIAS:
         return sys_alias(p, args[0])
