@@ -20,6 +20,13 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     "spin": ("spin", spin_suite.run),
 }
 
+#: suite name -> {benchmark: (the row it is compared with, or "python_call"; at most this
+#: many times as long, wall-clock)}: the speed targets the issues set for our own Python
+TARGETS: dict[str, dict[str, tuple[str, float]]] = {
+    "aegis": {k: ("python_call", v) for k, v in aegis_suite.TARGETS.items()},
+    "spin": spin_suite.TARGETS,
+}
+
 
 class UnknownSuite(ValueError):
     """A suite name that is not in SUITES."""
@@ -36,4 +43,4 @@ def run_suite(
     return document(name, profile, pycall, results)
 
 
-__all__ = ["BenchmarkError", "Result", "SUITES", "UnknownSuite", "document", "python_call_ns", "run_suite"]
+__all__ = ["BenchmarkError", "Result", "SUITES", "TARGETS", "UnknownSuite", "document", "python_call_ns", "run_suite"]

@@ -471,7 +471,8 @@ class Dispatcher:
         if (len(hs) == 1 and hs[0] is event.intrinsic_handler and self.charge is None):
             return hs[0].fn  # an ordinary procedure call
         col = _index_column(hs)
-        if col is not None and all(h.plain and len(h.guards) == 1 and _eq_on(h, col) for h in hs):
+        if col is not None and all(h.closure is _NO_CLOSURE and not h.asynchronous and not h.cancel
+                                   and len(h.guards) == 1 and _eq_on(h, col) for h in hs):
             keys = [h.guards[0].value for h in hs]
             if len(set(keys)) == len(keys):
                 return self._gen_indexed(event, hs, col, n)
@@ -590,13 +591,20 @@ class Dispatcher:
         """One dict lookup finds the only handler whose equality guard can hold."""
         a = ", ".join(f"a{i}" for i in range(n))
         env = self._env(event)
-        env["get"] = {h.guards[0].value: h.fn for h in hs}.get
+        # a handler of a verified extension runs under a budget, reset before each call
+        # with one store into the budget's cell
+        env["get"] = {h.guards[0].value: (h.fn, None if h.budget is None else h.budget.cell,
+                                          0 if h.budget is None else h.budget.limit)
+                      for h in hs}.get
         env["owner"] = {h.guards[0].value: h for h in hs}
         c = self.costs
-        body = [f"f = get(a{col})",
-                "if f is not None:",
+        body = [f"e = get(a{col})",
+                "if e is not None:",
                 "    hits += 1",
                 *("    " + s for s in self._ch(c.raise_ + c.index + c.handler)),
+                "    f, cell, limit = e",
+                "    if cell is not None:",
+                "        cell.cell_contents = limit",
                 "    try:",
                 f"        return f({a})",
                 "    except FATAL as e:",

@@ -220,7 +220,8 @@ class Spin:
         self.names = NameServer.boot(self.public, self.privileged)
         self.extensions: list[Domain] = []
         self.unloaded: list[tuple[str, str]] = []
-        self.syscalls = 0
+        self._syscalls = [0]
+        self.syscall = self._make_syscall()
 
     # ------------------------------------------------------------ traps and interrupts
 
@@ -228,11 +229,20 @@ class Spin:
     def _no_handler(number: int, args: tuple[Any, ...]) -> Any:
         raise NoSuchSyscall(f"no handler for system call {number}")
 
-    def syscall(self, number: int, *args: Any) -> Any:
-        """Trap into the kernel: raise the Trap event; its handler's result is the answer."""
-        self.syscalls += 1
-        self.m.loop.now += self._c_trap
-        return self.Trap.raise_(number, args)
+    def _make_syscall(self) -> Callable[..., Any]:
+        """The trap instruction: enter the kernel and raise the Trap event; the handler's
+        result is the answer. A closure: it is the hot path of every system call."""
+        loop, trap, c, count = self.m.loop, self.Trap, self._c_trap, self._syscalls
+
+        def syscall(number: int, *args: Any) -> Any:
+            count[0] += 1
+            loop.now += c
+            return trap.raise_(number, args)
+        return syscall
+
+    @property
+    def syscalls(self) -> int:
+        return self._syscalls[0]
 
     def _strand_exit(self, s: Strand) -> None:
         self.Exit.raise_(s)  # (raise_ is rebuilt on every install: look it up each time)
@@ -293,7 +303,7 @@ class Spin:
         s = self.sched
         cur = s.current
         from greenlet import getcurrent
-        if cur is not None and getcurrent() is cur._g:
+        if cur is not None and getcurrent() is not s.root:
             s.ready[cur._priority].appendleft(cur)
             cur._state = "ready"
             s._top = max(s._top, cur._priority)

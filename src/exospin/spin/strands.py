@@ -192,6 +192,12 @@ class Scheduler:
         # queue head, unlink it) and load the new ASID
         self._c_pick = 3 * p.mem_ref + 2 * p.insn
         self._c_asid = p.insn
+        # a new strand: a descriptor and a stack off the kernel's free lists (a load and a
+        # store each), the descriptor's fields and initial context written (4 stores), and
+        # the link into the ready queue
+        self._c_create = 8 * p.mem_ref + self._c_pick
+        # an ended strand: descriptor and stack back on their free lists
+        self._c_destroy = 4 * p.mem_ref
         self._c_save_all = NREGS * p.reg_save
         self._c_restore_all = NREGS * p.reg_restore
         self._c_save = CALLEE_SAVED * p.reg_save
@@ -218,7 +224,7 @@ class Scheduler:
         s = Strand(self, sid, fn, tuple(args), name or f"strand {sid}", priority, space, package)
         self.strands[sid] = s
         self.created += 1
-        self.loop.now += self._c_pick  # link it into the ready queue
+        self.loop.now += self._c_create
         self._make_ready(s)
         return s
 
@@ -246,7 +252,7 @@ class Scheduler:
         self.unblocks += 1
         self._make_ready(s)
         cur = self.current
-        if cur is not None and s._priority > cur._priority and getcurrent() is cur._g:
+        if cur is not None and s._priority > cur._priority and getcurrent() is not self.root:
             self._requeue_current()
             self._switch(self._pick(), False)
 
@@ -290,7 +296,7 @@ class Scheduler:
             return
         s._error = why
         self.log.append((s._name, why))
-        if s is self.current and getcurrent() is s._g:
+        if s is self.current and getcurrent() is not self.root:
             raise StrandExit()
         if s._state is READY:
             self._unqueue(s)
@@ -313,7 +319,7 @@ class Scheduler:
 
     def _running(self) -> Strand:
         cur = self.current
-        if cur is None or getcurrent() is not cur._g:
+        if cur is None or getcurrent() is self.root:
             raise RuntimeError("not called from a running strand")
         return cur
 
@@ -367,6 +373,9 @@ class Scheduler:
         cur = self.current
         if cur is not None and cur._state is not DONE:
             cur._preempted = preempted
+            # where the strand stands: a user-level thread package may run its threads
+            # on greenlets of their own inside the strand
+            cur._g = getcurrent()
             self.Checkpoint.raise_(cur)
         self.switches += 1
         if nxt is None:
@@ -400,7 +409,7 @@ class Scheduler:
         """The timer interrupt: end the running strand's quantum (taken on its greenlet)."""
         cur = self.current
         self.m.timer.arm(self.quantum)
-        if cur is None or getcurrent() is not cur._g:
+        if cur is None or getcurrent() is self.root:
             return
         if cur._budget is not None:
             cur._budget.reset()
@@ -422,10 +431,11 @@ class Scheduler:
                 self.current = None
             else:
                 self._enter(nxt)
-                s._g.parent = nxt._g  # our greenlet ends by switching to the next strand
+                getcurrent().parent = nxt._g  # our greenlet ends by switching to the next strand
 
     def _finish_bookkeeping(self, s: Strand) -> None:
         s._state = DONE
+        self.loop.now += self._c_destroy
         del self.strands[s._id]
         for fn in self._on_exit:
             fn(s)

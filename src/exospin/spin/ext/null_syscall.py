@@ -1,8 +1,11 @@
-"""A null system call and its guard: the SPIN paper's 'system call' benchmark as an extension.
+"""A null system call: the SPIN paper's 'system call' benchmark as an extension.
 
-The handler is installed on the system-call event; the guard lets it run
-only for system call number 0. Neither has a loop or a call, so the
-verifier leaves both untouched: each costs exactly a plain Python call.
+The handler claims system call 0 on the trap event: the trap's authority
+gives the number to this extension alone, and the dispatcher puts the
+handler behind an equality guard on the number (found by one index lookup,
+however many numbers other extensions claim). The handler has no loop and
+no call, so the verifier leaves it untouched: it costs exactly a plain
+Python call.
 """
 
 from spin import Trap
@@ -10,13 +13,9 @@ from spin import Trap
 NULL = 0
 
 
-def guard(number, args):
-    return number == NULL
-
-
 def handler(number, args):
     return 0
 
 
 def install():
-    return Trap.install(handler, guard)
+    Trap.claim(NULL, handler)

@@ -304,9 +304,6 @@ def strand_ended(s):
         return
     if s is p.main and p.status is None:
         teardown(p, KILLED, s.error or "killed")
-    for tid in list(p.threads):
-        if p.threads[tid] is s and tid != 0:
-            del p.threads[tid]
 
 
 def sys_fork(p, entry, args):

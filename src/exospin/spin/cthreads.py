@@ -1,0 +1,199 @@
+"""Layered C-Threads: a user-level thread package over one kernel-scheduled strand.
+
+What this models
+    The "layered" C-Threads of the SPIN paper (Bershad et al., SOSP 1995,
+    section 5.2, table 3): Mach's C-Threads interface (fork, join, yield,
+    mutex, condition) implemented as a user-level library over a kernel
+    thread. The kernel sees one strand; the library switches among its
+    threads without entering the kernel, saving and restoring the
+    callee-saved registers of the calling standard (a switch is a call),
+    charged as the register moves they are.
+
+    The other form, "integrated" C-Threads, needs no library of its own on
+    SPIN: every thread is a strand and every operation a system call to the
+    Unix extension (posix.thread_create / thread_join, libunix's Mutex and
+    Condition), so the kernel's global scheduler schedules them.
+
+Why it is built this way
+    Each user-level thread is a greenlet inside the strand. The kernel may
+    preempt the strand while any of them runs; the scheduler records which
+    greenlet was running and resumes that one (strands.py). A library
+    thread that blocks in the kernel blocks the whole strand, which is what
+    layering means.
+
+    Not handled: a strand killed (its process exiting, say) while one of
+    the library's threads other than the first is running unwinds only that
+    thread's greenlet.
+
+Interface
+    ``CThreads(cpu)``; ``fork(fn, *args) -> CThread``; ``join(t)``;
+    ``yield_()``; ``mutex()``; ``condition(m)``; ``statistics()``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from greenlet import getcurrent, greenlet
+
+from ..machine import CPU
+from .strands import CALLEE_SAVED
+
+
+class CThreadsError(RuntimeError):
+    """Misuse of the library (a deadlock, unlocking a free mutex)."""
+
+
+class CThread:
+    __slots__ = ("g", "done", "result", "joiners", "regs")
+
+    def __init__(self, g: greenlet | None) -> None:
+        self.g = g
+        self.done = False
+        self.result: Any = None
+        self.joiners: list[CThread] = []
+        self.regs = [0] * CALLEE_SAVED
+
+
+@dataclass(frozen=True, slots=True)
+class CThreadsStats:
+    forks: int
+    switches: int
+    live: int
+
+
+class CThreads:
+    """One package instance per strand that uses it (create it inside the strand)."""
+
+    def __init__(self, cpu: CPU) -> None:
+        self.cpu = cpu
+        self.main = CThread(getcurrent())
+        self.current = self.main
+        self.ready: deque[CThread] = deque()
+        self.forks = self.switches = 0
+        self.live = 1
+
+    # -- switching
+
+    def _switch(self, nxt: CThread) -> None:
+        """Save our callee-saved registers, load ``nxt``'s, continue it."""
+        cur = self.current
+        cpu = self.cpu
+        cpu.save_registers(cur.regs, CALLEE_SAVED)
+        cpu.mem_refs(2)  # dequeue the next thread, store the current one
+        cpu.restore_registers(nxt.regs, CALLEE_SAVED)
+        self.switches += 1
+        self.current = nxt
+        assert nxt.g is not None
+        nxt.g.switch()
+
+    def _next(self) -> CThread:
+        if not self.ready:
+            raise CThreadsError("deadlock: every C-Thread is waiting")
+        return self.ready.popleft()
+
+    def _block(self) -> None:
+        self._switch(self._next())
+
+    # -- the interface
+
+    def fork(self, fn: Callable[..., Any], *args: Any) -> CThread:
+        """A new thread running ``fn(*args)``; it runs when the forker yields or blocks."""
+        t = CThread(None)
+
+        def body() -> None:
+            t.result = fn(*args)
+            t.done = True
+            self.live -= 1
+            for j in t.joiners:
+                self.ready.append(j)
+            t.joiners.clear()
+            nxt = self._next()
+            self.cpu.restore_registers(nxt.regs, CALLEE_SAVED)
+            self.switches += 1
+            self.current = nxt
+            assert nxt.g is not None
+            getcurrent().parent = nxt.g  # ending, this greenlet switches to the next thread
+
+        t.g = greenlet(body)
+        self.cpu.mem_refs(4)  # a thread record and its stack from the library's free lists
+        self.forks += 1
+        self.live += 1
+        self.ready.append(t)
+        return t
+
+    def join(self, t: CThread) -> Any:
+        """Wait for ``t`` to end; its result."""
+        while not t.done:
+            t.joiners.append(self.current)
+            self._block()
+        return t.result
+
+    def yield_(self) -> None:
+        if self.ready:
+            self.ready.append(self.current)
+            self._block()
+
+    def mutex(self) -> Mutex:
+        return Mutex(self)
+
+    def condition(self, mutex: Mutex) -> Condition:
+        return Condition(self, mutex)
+
+    def statistics(self) -> CThreadsStats:
+        return CThreadsStats(self.forks, self.switches, self.live)
+
+
+class Mutex:
+    __slots__ = ("_ct", "locked", "waiting")
+
+    def __init__(self, ct: CThreads) -> None:
+        self._ct = ct
+        self.locked = False
+        self.waiting: deque[CThread] = deque()
+
+    def acquire(self) -> None:
+        while self.locked:
+            self.waiting.append(self._ct.current)
+            self._ct._block()
+        self.locked = True
+
+    def release(self) -> None:
+        if not self.locked:
+            raise CThreadsError("release of a mutex that is not locked")
+        self.locked = False
+        if self.waiting:
+            self._ct.ready.append(self.waiting.popleft())
+
+    def __enter__(self) -> Mutex:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Condition:
+    __slots__ = ("_ct", "mutex", "waiting")
+
+    def __init__(self, ct: CThreads, mutex: Mutex) -> None:
+        self._ct = ct
+        self.mutex = mutex
+        self.waiting: deque[CThread] = deque()
+
+    def wait(self) -> None:
+        self.waiting.append(self._ct.current)
+        self.mutex.release()
+        self._ct._block()
+        self.mutex.acquire()
+
+    def signal(self) -> None:
+        if self.waiting:
+            self._ct.ready.append(self.waiting.popleft())
+
+    def broadcast(self) -> None:
+        while self.waiting:
+            self._ct.ready.append(self.waiting.popleft())
