@@ -254,7 +254,7 @@ def _check_signature(event: Event, fn: Callable[..., Any], closure: bool, what: 
               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][1 if closure else 0:]
     for p, t in zip(params, event.arg_types, strict=False):
         ann = hints.get(p.name)
-        if isinstance(ann, type) and isinstance(t, type) and not issubclass(t, ann):
+        if ann is not Any and isinstance(ann, type) and isinstance(t, type) and not issubclass(t, ann):
             raise TypeMismatch(f"{what} {getattr(fn, '__name__', fn)!r}: parameter {p.name!r} is "
                                f"{ann.__name__}, event {event.name} passes {t.__name__}")
 
@@ -334,6 +334,9 @@ class Dispatcher:
         self._pending: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._totals = [0, 0, 0, 0]  # raises, handlers run, guards evaluated, index lookups
         self._terminated = self._installs = self._uninstalls = self._refusals = 0
+        #: called with (handler, reason) after a handler is terminated (the kernel unloads
+        #: the extension it came from)
+        self.on_terminate: Callable[[Handler, str], Any] | None = None
 
     # -- definition and installation
 
@@ -433,6 +436,8 @@ class Dispatcher:
         kind = "budget exceeded" if isinstance(e, BudgetExceeded) else f"{type(e).__name__}: {e}"
         self.log.append((h.event.name, repr(h), kind))
         self.uninstall(h)
+        if self.on_terminate is not None:
+            self.on_terminate(h, kind)
 
     # -- statistics
 

@@ -166,6 +166,7 @@ class Spin:
         p = machine.profile
 
         self.dispatcher = Dispatcher(clock=loop, profile=p)  # raises charge loop.now inline
+        self.dispatcher.on_terminate = self._terminated
         self.sched = Scheduler(machine, self.dispatcher)
         self.memory = Memory(machine, self.dispatcher, self.sched)
         machine.cpu.install_vectors(self.memory.refill, self.memory.exception, self._interrupt)
@@ -250,7 +251,6 @@ class Spin:
     def _interrupt(self, irq: int) -> None:
         if irq == IRQ_TIMER:
             self.sched.preempt()
-            self._reap_terminated()
 
     def upcall(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run user code ``fn(*args)`` in user mode on the current strand and come back:
@@ -482,19 +482,11 @@ class Spin:
                     unresolve(other, d)
         self.unloaded.append((d.name, why))
 
-    def _reap_terminated(self) -> None:
-        """After the dispatcher terminated a handler, unload the extension it belonged to."""
-        log = self.dispatcher.log
-        while len(log) > self._seen_log:
-            ev, h, why = log[self._seen_log]
-            self._seen_log += 1
-            for d in list(self.extensions):
-                hs = self._owned.get(d.uid, ([], []))[0]
-                if any(repr(x) == h and not x.installed for x in hs):
-                    self.unload(d, f"its handler on {ev} was terminated: {why}")
-                    break
-
-    _seen_log = 0
+    def _terminated(self, h: Handler, why: str) -> None:
+        """The dispatcher terminated ``h`` (it raised or overran): unload its extension."""
+        d = h.installer
+        if isinstance(d, Domain) and d in self.extensions:
+            self.unload(d, f"its handler on {h.event.name} was terminated: {why}")
 
     # ------------------------------------------------------------ checks and counters
 

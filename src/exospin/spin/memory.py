@@ -175,7 +175,7 @@ class Memory:
             "Translation.ProtectionFault", (Context, int, bool), int, default=lambda c, v, w: 0,
             result_handler=_fault_result))
         self.BadAddress = d.define(Event(
-            "Translation.BadAddress", (Context, int, bool), None, default=self._bad_address))
+            "Translation.BadAddress", (Context, int, bool), None, default=lambda c, v, w: None))
         self.physaddr = {"allocate": self.allocate, "deallocate": self.deallocate,
                          "copy": self.copy, "Reclaim": self.Reclaim}
         self.virtaddr = {"allocate": self.va_allocate, "deallocate": self.va_deallocate,
