@@ -460,6 +460,9 @@ class Spin:
             self._loading = None
         self.extensions.append(d)
         self.names.register(iface, d)
+        if self.m.tracer is not None:
+            self.m.tracer.instant(f"load {d.name}", "extension", 0, self.m.loop.now,
+                                  imports=", ".join(d.imports))
         return d
 
     def unload(self, d: Domain, why: str) -> None:
@@ -481,6 +484,8 @@ class Spin:
                 if d in other.sources:
                     unresolve(other, d)
         self.unloaded.append((d.name, why))
+        if self.m.tracer is not None:
+            self.m.tracer.instant(f"unload {d.name}", "extension", 0, self.m.loop.now, why=why)
 
     def _terminated(self, h: Handler, why: str) -> None:
         """The dispatcher terminated ``h`` (it raised or overran): unload its extension."""

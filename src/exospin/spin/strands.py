@@ -209,6 +209,9 @@ class Scheduler:
         self.Checkpoint = d.define(Event("Strand.Checkpoint", (Strand,), None, self._checkpoint))
         self.Resume = d.define(Event("Strand.Resume", (Strand,), None, self._resume))
         self._on_exit: list[Callable[[Strand], Any]] = []
+        self.tracer = machine.tracer
+        self._traced: Strand | None = None  # the strand whose run the trace is timing
+        self._run_start = 0
 
     # ------------------------------------------------------------ creation
 
@@ -380,6 +383,8 @@ class Scheduler:
         self.switches += 1
         if nxt is None:
             self.current = None
+            if self.tracer is not None:
+                self._trace_end(None)
             self.root.switch()
         else:
             self._enter(nxt)
@@ -389,8 +394,18 @@ class Scheduler:
         if me is not None and me._state is DONE:  # killed while it was away
             raise StrandExit()
 
+    def _trace_end(self, nxt: Strand | None) -> None:
+        """Close the trace span of the strand that had the processor; open ``nxt``'s."""
+        t = self._traced
+        now = self.loop.now
+        if t is not None and self.tracer is not None and now > self._run_start:
+            self.tracer.span(t._name, "strand", t._id, self._run_start, now)
+        self._traced, self._run_start = nxt, now
+
     def _enter(self, s: Strand) -> None:
         """Make ``s`` the running strand: its address space, its state (Resume)."""
+        if self.tracer is not None:
+            self._trace_end(s)
         self.current = s
         s._state = RUNNING
         space = s._space
@@ -429,6 +444,8 @@ class Scheduler:
             self.switches += 1
             if nxt is None:
                 self.current = None
+                if self.tracer is not None:
+                    self._trace_end(None)
             else:
                 self._enter(nxt)
                 getcurrent().parent = nxt._g  # our greenlet ends by switching to the next strand
@@ -436,6 +453,9 @@ class Scheduler:
     def _finish_bookkeeping(self, s: Strand) -> None:
         s._state = DONE
         self.loop.now += self._c_destroy
+        if self.tracer is not None:
+            self.tracer.instant("end" if s._error is None else "killed", "strand", s._id, self.loop.now,
+                                why=s._error or "returned")
         del self.strands[s._id]
         for fn in self._on_exit:
             fn(s)
