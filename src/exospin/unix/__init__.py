@@ -5,7 +5,7 @@ the user library (libc.py, uthreads.py) implements ``exospin.posix`` with
 system calls. See docs/unix.md.
 """
 
-from .kernel import Costs, Unix, UnixStats
+from .kernel import Unix, UnixStats
 from .libc import KCondition, KMutex, UnixProcess, start
 from .param import SIGBUS, SIGFPE, SIGSEGV
 from .proc import SysError
@@ -13,6 +13,6 @@ from .syscalls import NUMBERS, TABLE
 from .uthreads import UCondition, UMutex, UThreads, UThreadStats
 
 __all__ = [
-    "Costs", "KCondition", "KMutex", "NUMBERS", "SIGBUS", "SIGFPE", "SIGSEGV", "SysError", "TABLE",
+    "KCondition", "KMutex", "NUMBERS", "SIGBUS", "SIGFPE", "SIGSEGV", "SysError", "TABLE",
     "UCondition", "UMutex", "UThreadStats", "UThreads", "Unix", "UnixProcess", "UnixStats", "start",
 ]

@@ -253,7 +253,7 @@ def rpc_call(k: Unix, t: Thread, pid: Any, n: Any, *args: Any) -> Any:
     server = k.procs.get(pid) if type(pid) is int else None
     if server is None or server.state != "running":
         raise SysError("ESRCH", f"rpc_call: no running process {pid!r}")
-    if n not in server.rpc_procs:
+    if server.rpc_procs and n not in server.rpc_procs:  # (a server not yet registered: the call waits)
         raise SysError("ESRCH", f"rpc_call: process {pid} offers no procedure {n!r}")
     k.charge_copy(len(args) * k.word_bytes, out=False)  # the arguments into the message
     call = Call(t, n, args)
@@ -274,6 +274,10 @@ def rpc_receive(k: Unix, t: Thread) -> tuple[int, tuple[Any, ...]]:
     while not p.port:
         k.sleep(("port", p.pid))
     call = p.port.popleft()
+    if call.n not in p.rpc_procs:  # queued before the server registered: it offers no such procedure
+        call.error, call.done = ("ESRCH", f"rpc_call: process {p.pid} offers no procedure {call.n!r}"), True
+        k.wakeup(("reply", id(call)))
+        return rpc_receive(k, t)
     t.serving = call
     k.loop.now += 2 * k.c.mem_ref
     k.charge_copy(len(call.args) * k.word_bytes, out=True)  # the arguments out to the server

@@ -67,10 +67,10 @@ from .proc import (
     PROT_READ,
     PROT_RW,
     PROT_WRITE,
+    PTE,
     RUNNABLE,
     RUNNING,
     SLEEPING,
-    PTE,
     Call,
     ExecUnwind,
     Proc,
@@ -736,6 +736,7 @@ class Unix:
         bit = 1 << sig
         if tramp is None:
             self.die(t, 128 + sig, f"{_SIGNAME[sig]}: {why}")
+            return False, 0
         if t.blocked & bit:
             self.die(t, 128 + sig, f"fault inside the fault handler: {why}")
         if t.last_fault == (vaddr, write):
@@ -849,7 +850,7 @@ class Unix:
         bad: list[str] = []
         refs = [0] * len(self.frames.refcnt)
         for p in self.procs.values():
-            for vpn, pte in p.pt.items():
+            for pte in p.pt.values():
                 if pte.pfn >= 0:
                     refs[pte.pfn] += 1
         for t in self.threads.values():
@@ -875,10 +876,10 @@ class Unix:
         for key, e in self.tlb.entries_map.items():
             vpn, asid = key >> 8, key & 0xFF
             owner = by_asid.get(asid)
-            pte = owner.pt.get(vpn) if owner is not None else None
-            if pte is None or pte.pfn != e[2] or not pte.prot & PROT_READ:
+            entry = owner.pt.get(vpn) if owner is not None else None
+            if entry is None or entry.pfn != e[2] or not entry.prot & PROT_READ:
                 bad.append(f"U3: TLB maps page {vpn:#x} of ASID {asid} to frame {e[2]}, the page table does not")
-            elif e[1] and not vm.writable_now(pte):
+            elif e[1] and not vm.writable_now(entry):
                 bad.append(f"U3: TLB maps page {vpn:#x} of ASID {asid} writable, the page table does not allow it")
         for t in self.runq:
             if t.state != RUNNABLE or t.proc.state != "running":

@@ -33,8 +33,11 @@ SR_USER = 0x0000_000C
 USER_TEXT = 0x0040_0000
 INSN_BYTES = 4
 
-#: Round-robin quantum in µs of simulated time (4.3BSD's roundrobin(): hz/10).
-QUANTUM_US = 100_000.0
+#: Scheduling quantum in µs of simulated time. 4.3BSD takes a clock tick at 100 Hz and
+#: may reschedule on any tick where a runnable process has a better priority (a CPU-bound
+#: one's decays every four ticks; roundrobin() forces a switch every 100 ms); we model
+#: that as round robin with one tick, 10 ms, as the quantum.
+QUANTUM_US = 10_000.0
 #: Processes that may exist at once: one address-space identifier each (6-bit ASIDs,
 #: less ASID 0, which the kernel keeps for itself).
 MAX_PROCS = 63
