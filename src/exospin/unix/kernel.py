@@ -739,7 +739,9 @@ class Unix:
             return False, 0
         if t.blocked & bit:
             self.die(t, 128 + sig, f"fault inside the fault handler: {why}")
-        if t.last_fault == (vaddr, write):
+        if sig != param.SIGSEGV:  # the handler supplies the result: the instruction completes
+            t.last_fault = None
+        elif t.last_fault == (vaddr, write):
             t.fault_repeats += 1
             if t.fault_repeats >= param.MAX_REPEATED_FAULTS:
                 self.die(t, 128 + sig, f"fault handler did not fix the fault at {vaddr:#x} "
@@ -805,19 +807,32 @@ class Unix:
 
     # ------------------------------------------------------- copyin/out
 
+    def _user_words(self, p: Proc, va: int, n: int, write: bool) -> list[int]:
+        """Indices in physical memory of ``n`` user words from ``va``: one page-table walk
+        per page touched (vm.user_word), as copyin/copyout translate a page at a time."""
+        out: list[int] = []
+        i = 0
+        while i < n:
+            a = va + i * self.word_bytes
+            base = vm.user_word(self, p, a, write)
+            room = min(n - i, (self.page - (a & (self.page - 1))) >> self.word_shift)
+            out.extend(range(base, base + room))
+            i += room
+        return out
+
     def copyin_words_from(self, p: Proc, va: int, n: int) -> list[int]:
+        """copyin: ``n`` words of user memory from ``va`` (SysError EFAULT if not readable)."""
         words = self.memory.words
-        out = []
-        for i in range(n):
-            out.append(words[vm.user_word(self, p, va + i * self.word_bytes, False)])
+        out = [words[i] for i in self._user_words(p, va, n, False)]
         self.loop.now += n * self.c.copy_word
         self.copyin_words += n
         return out
 
     def copyout_words_to(self, p: Proc, va: int, values: list[int]) -> None:
+        """copyout: ``values`` into user memory at ``va`` (SysError EFAULT if not writable)."""
         words = self.memory.words
-        for i, v in enumerate(values):
-            words[vm.user_word(self, p, va + i * self.word_bytes, True)] = v
+        for i, v in zip(self._user_words(p, va, len(values), True), values, strict=True):
+            words[i] = v
         self.loop.now += len(values) * self.c.copy_word
         self.copyout_words += len(values)
 
