@@ -125,8 +125,7 @@ def _signal_bench(profile: str, n: int, name: str) -> Result:
         p = _me()
         cpu = p.cpu
         if name == "exc_overflow":
-            from ..unix import SIGFPE
-            p.signal(SIGFPE, lambda sig, vaddr, value: 0)
+            p.signal(p.SIGFPE, lambda sig, vaddr, value: 0)
             add, big = cpu.add, (1 << (8 * posix.word_size() - 1)) - 1
 
             def overflow(n: int) -> None:
@@ -137,8 +136,7 @@ def _signal_bench(profile: str, n: int, name: str) -> Result:
         a = posix.mmap(1)
         posix.store(a, 7)
         if name == "exc_unaligned":
-            from ..unix import SIGBUS
-            p.signal(SIGBUS, lambda sig, vaddr, value: 5)
+            p.signal(p.SIGBUS, lambda sig, vaddr, value: 5)
             load = cpu.load
 
             def unaligned(n: int) -> None:

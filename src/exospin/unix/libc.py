@@ -120,6 +120,8 @@ class KCondition:
 class UnixProcess:
     """One process as its program sees it (implements :class:`exospin.posix.Process`)."""
 
+    SIGFPE, SIGBUS, SIGSEGV = SIGFPE, SIGBUS, SIGSEGV  # for ``signal``, without importing the layer
+
     def __init__(self, k: Unix, pid: int) -> None:
         self.k = k
         self.cpu = k.cpu
