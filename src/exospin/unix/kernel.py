@@ -17,11 +17,11 @@ What this models
     * The TLB is refilled by the kernel from its page tables (vm.py), with a
       short refill handler; an invalid entry falls into the general path
       (demand-zero, copy-on-write, or a signal).
-    * A protection fault with a handler installed becomes a signal: the
-      trap frame is copied out to the thread's signal stack as a signal
-      frame (a word at a time), the handler runs in user mode, and its
-      ``sigreturn`` system call copies the frame back in, checks it and
-      restores it.
+    * A protection fault with a handler installed becomes a signal
+      (signals.py): the trap frame is copied out to the thread's signal
+      stack as a signal frame (a word at a time), the handler runs in user
+      mode, and its ``sigreturn`` system call copies the frame back in,
+      checks it and restores it.
     * Processes have kernel threads; the scheduler runs them round robin with
       a quantum ended by the timer interrupt, and a thread that blocks sleeps
       on a wait channel until a ``wakeup``.
@@ -61,7 +61,7 @@ from typing import Any, cast
 from greenlet import getcurrent, greenlet
 
 from ..machine import IRQ_TIMER, USER_TOP, Exc, Machine
-from . import param, vm
+from . import param, signals, vm
 from .proc import (
     DEAD,
     PROT_READ,
@@ -270,7 +270,7 @@ class Unix:
         slot = next(s for s in range(len(slots) + 1) if s not in slots)
         t = Thread(self._next_tid, p, entry, slot, kstack, tf=[0] * param.TRAPFRAME_WORDS)
         self._next_tid += 1
-        t.sig_sp = self._sigstack_top(slot)
+        t.sig_sp = self.sigstack_top(slot)
         self._map_sigstack(p, slot)
         t.g = t.base = greenlet(run=lambda: self._thread_body(t), parent=self._root)
         p.threads.append(t)
@@ -280,7 +280,7 @@ class Unix:
         self._make_runnable(t)
         return t
 
-    def _sigstack_top(self, slot: int) -> int:
+    def sigstack_top(self, slot: int) -> int:
         return param.SIGSTACK_BASE + (slot + 1) * param.SIGSTACK_PAGES * self.page
 
     def _map_sigstack(self, p: Proc, slot: int) -> None:
@@ -640,7 +640,7 @@ class Unix:
         self.die(t, 128 + param.SIGSEGV, f"unexpected exception {code.name}")
         return 0
 
-    def _leave(self, t: Thread) -> None:
+    def return_to_user(self, t: Thread) -> None:
         self.loop.now += self.c.exit_checks + self.c.leave
         self._restore(t)
 
@@ -663,7 +663,7 @@ class Unix:
             pte.modified = True
             self.loop.now += self.c.pte_store
             vm.tlb_update(self, p, vpn, pte)
-            self._leave(t)
+            self.return_to_user(t)
             return 0
         skip, _ = self._signal(t, param.SIGSEGV, Exc.MOD, vaddr, True, value, self._describe(p, vaddr, True))
         return 1 if skip else 0
@@ -719,7 +719,7 @@ class Unix:
             self.die(t, 128 + param.SIGKILL, f"out of memory on demand-zero page {vaddr & -self.page:#x}")
         if write and pte.prot & PROT_WRITE:
             pte.modified = True  # vm_fault for a write: the page is dirty at once
-        self._leave(t)
+        self.return_to_user(t)
         self.loop.now += self.c.tlb_write
         b = pte.pfn * self.words_per_frame
         return b if vm.writable_now(pte) else b - self.memwords
@@ -728,82 +728,10 @@ class Unix:
 
     def _signal(self, t: Thread, sig: int, code: int, vaddr: int, write: bool, value: int,
                 why: str) -> tuple[bool, int]:
-        """Deliver synchronous signal ``sig`` to ``t`` (we are in the kernel, trap frame
-        saved): frame out, handler, and back through sigreturn. Returns (skip the store,
-        the value the handler left in v0). No handler: the process dies."""
-        p = t.proc
-        tramp = p.sigtramp.get(sig)
-        bit = 1 << sig
-        if tramp is None:
-            self.die(t, 128 + sig, f"{_SIGNAME[sig]}: {why}")
-            return False, 0
-        if t.blocked & bit:
-            self.die(t, 128 + sig, f"fault inside the fault handler: {why}")
-        if sig != param.SIGSEGV:  # the handler supplies the result: the instruction completes
-            t.last_fault = None
-        elif t.last_fault == (vaddr, write):
-            t.fault_repeats += 1
-            if t.fault_repeats >= param.MAX_REPEATED_FAULTS:
-                self.die(t, 128 + sig, f"fault handler did not fix the fault at {vaddr:#x} "
-                                       f"({t.fault_repeats} times in a row)")
-        else:
-            t.last_fault, t.fault_repeats = (vaddr, write), 0
-        frame = [param.SIGFRAME_MAGIC, sig, int(code), vaddr & self.word_mask, t.blocked, 0]
-        frame += [v & self.word_mask for v in t.tf]
-        nbytes = len(frame) * self.word_bytes
-        fa = t.sig_sp - nbytes
-        if fa < self._sigstack_top(t.slot) - param.SIGSTACK_PAGES * self.page:
-            self.die(t, 128 + sig, f"signal stack overflow delivering {_SIGNAME[sig]}")
-        try:
-            self.copyout_words_to(t.proc, fa, frame)
-        except (SysError, vm.OutOfMemory):
-            self.die(t, 128 + sig, f"cannot write the signal frame: {why}")
-        self.signals += 1
-        p.signals += 1
-        self.loop.now += self.c.to_handler
-        old_mask, old_sp = t.blocked, t.sig_sp
-        t.blocked |= bit
-        t.sig_sp = fa
-        t.sig_depth += 1
-        t.sigret = None
-        self._leave(t)  # to user mode, at the handler
-        try:
-            tramp(sig, int(code), vaddr, write, value, fa)  # the handler, then sigreturn(fa)
-        finally:
-            t.sig_depth -= 1
-            if t.sigret is None:  # the handler did not come back through sigreturn
-                t.blocked, t.sig_sp = old_mask, old_sp
-        ret = t.sigret
-        assert ret is not None
-        t.sigret = None
-        epc, v0 = ret
-        skip = epc == param.USER_TEXT + param.INSN_BYTES
-        if skip:
-            t.last_fault = None  # skipping the store is a way of dealing with the fault
-        if v0 >> (8 * self.word_bytes - 1):
-            v0 -= 1 << (8 * self.word_bytes)
-        return skip, v0
+        return signals.deliver(self, t, sig, code, vaddr, write, value, why)
 
     def sigreturn(self, t: Thread, fa: Any) -> None:
-        """Copy the signal frame at ``fa`` back in, check it, and make it the context the
-        system call returns to (called from the system call of that name)."""
-        top = self._sigstack_top(t.slot)
-        n = param.SIGFRAME_WORDS
-        if type(fa) is not int or not top - param.SIGSTACK_PAGES * self.page <= fa <= top - n * self.word_bytes \
-                or fa % self.word_bytes:
-            raise SysError("EINVAL", f"sigreturn: {fa!r} is not a signal frame on this thread's signal stack")
-        frame = self.copyin_words_from(t.proc, fa, n)
-        self.loop.now += self.c.frame_checks
-        if frame[0] != param.SIGFRAME_MAGIC or frame[1] not in param.SIGNALS:
-            raise SysError("EINVAL", f"sigreturn: no signal frame at {fa:#x}")
-        tf = frame[param.SIGFRAME_HEADER:]
-        if tf[31] != param.SR_USER or tf[32] >= self.user_top:
-            raise SysError("EINVAL", "sigreturn: the frame would return to kernel mode")
-        t.tf[:] = tf
-        t.blocked = frame[4]
-        t.sig_sp = fa + n * self.word_bytes
-        t.sigret = (tf[32], tf[1])  # EPC, v0
-        self.sigreturns += 1
+        signals.sigreturn(self, t, fa)
 
     # ------------------------------------------------------- copyin/out
 
@@ -931,7 +859,5 @@ class Unix:
             by_syscall={name: n for (name, _, _), n in zip(self.systab, self.by_syscall, strict=True) if n},
         )
 
-
-_SIGNAME = {param.SIGFPE: "SIGFPE", param.SIGBUS: "SIGBUS", param.SIGSEGV: "SIGSEGV", param.SIGKILL: "SIGKILL"}
 
 __all__ = ["Call", "Costs", "Unix", "UnixStats"]

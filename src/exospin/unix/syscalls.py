@@ -97,7 +97,7 @@ def sys_exec(k: Unix, t: Thread, entry: Any, name: Any) -> None:
     p.rpc_procs.clear()
     p.sync.clear()
     k._map_sigstack(p, t.slot)
-    t.sig_sp, t.blocked, t.last_fault = k._sigstack_top(t.slot), 0, None
+    t.sig_sp, t.blocked, t.last_fault = k.sigstack_top(t.slot), 0, None
     p.name = str(name)
     k.execs += 1
     k.note(p.pid, f"exec {p.name}")
