@@ -460,3 +460,38 @@ def test_what_if_rpc_calls_reach_a_server_that_exits(unix: Factory) -> None:
         return first
 
     assert run(unix(), prog) == 2
+
+
+def test_does_exec_end_the_other_threads_and_keep_the_descriptors(unix: Factory) -> None:
+    s = unix()
+    out: dict[str, Any] = {}
+
+    def newprog(argv: list[str]) -> int:
+        fd = int(argv[0])
+        posix.write(fd, b"hi")  # the descriptor survived exec
+        out["threads"] = len(s.kernel.procs[posix.getpid()].threads)
+        return 0
+
+    def prog(argv: list[str]) -> int:
+        r, w = posix.pipe()
+        posix.thread_create(lambda: posix.read(r, 1))  # blocks for ever
+        posix.thread_yield()
+        posix.exec(newprog, [str(w)])
+        return 1
+
+    assert run(s, prog) == 0
+    assert out["threads"] == 1
+
+
+def test_is_an_idle_kernel_done_when_every_thread_sleeps_for_ever(unix: Factory) -> None:
+    """A deadlock ends run() at once (with no event pending that could wake anyone)."""
+    s = unix()
+
+    def prog(argv: list[str]) -> int:
+        r, w = posix.pipe()
+        posix.read(r, 1)  # we hold the write end: no one will ever write
+        return 0
+
+    pid = s.start(prog)
+    assert s.run() < 1_000
+    assert s.exit_status(pid) is None  # still asleep; the shutdown ends it

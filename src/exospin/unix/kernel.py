@@ -486,12 +486,12 @@ class Unix:
         me = self.current
         assert me is not None
         me.g = getcurrent()
-        self.loop.now += self.c.switch
         nxt = self.runq.popleft() if self.runq else None
         if nxt is None:
             self.current = None
-            self._root.switch()  # idle: the root waits for an event
+            self._root.switch()  # idle: the root waits; its _resume charges the switch to whoever runs
         elif nxt is not me:
+            self.loop.now += self.c.switch
             self.current = nxt
             nxt.state = RUNNING
             self.tlb.set_asid(nxt.proc.asid)
