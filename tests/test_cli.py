@@ -48,7 +48,7 @@ def test_does_info_for_one_profile_show_only_that_profile(capsys: pytest.Capture
     "argv, fragment",
     [
         (["demo", "plan9"], "unknown system 'plan9'"),
-        (["demo", "unix"], "not built yet"),
+        (["demo", "vms"], "unknown system 'vms'"),
         (["bench", "nosuch"], "unknown suite 'nosuch'"),
         (["info", "--profile", "vax"], "invalid choice: 'vax'"),
         (["demo", "aegis", "--seed", "seven"], "invalid int value: 'seven'"),
@@ -188,3 +188,22 @@ def test_does_the_spin_demo_show_linking_rejection_refusal_and_termination(
                      "snoop.py rejected: none of it ran", "may not link against 'SpinPrivileged'",
                      "budget exceeded", "the kernel goes on"):
         assert fragment in out, fragment
+
+
+def test_does_the_unix_demo_show_fork_pipes_and_signals(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["demo", "unix", "--seed", "3"], capsys)
+    assert code == 0, err
+    for fragment in ("fork -> pid 4", "shared copy-on-write", "1 copy-on-write copies",
+                     "should be 216: exit 216", "SIGSEGV", "signals delivered / sigreturns", "All invariants hold"):
+        assert fragment in out, fragment
+
+
+def test_does_bench_unix_run_every_row_on_both_machines(capsys: pytest.CaptureFixture[str]) -> None:
+    for profile in ("ds5000", "alpha3000"):
+        code, out, err = run(["bench", "unix", "--quick", "--json", "--profile", profile], capsys)
+        assert code == 0, err
+        doc = json.loads(out)
+        names = [r["benchmark"] for r in doc["results"]]
+        assert {"null_syscall", "exc_protection", "ipc_pipe", "ipc_lrpc", "cross_as_call", "vm_appel2",
+                "fork_join_kernel", "ping_pong_user"} <= set(names)
+        assert all(r["system"] == "unix" and r["sim_cycles"] > 0 for r in doc["results"])

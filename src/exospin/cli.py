@@ -26,8 +26,8 @@ from . import __version__
 from .machine import PROFILES, get_profile
 
 #: Systems named by CONTRACTS.md, and the demos that exist so far.
-DEMOS = ("aegis", "exos", "spin")
-PLANNED = {"unix": "issue 5, the monolithic baseline"}
+DEMOS = ("aegis", "exos", "spin", "unix")
+PLANNED: dict[str, str] = {}
 
 
 class UsageError(Exception):
@@ -50,13 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
     demo = sub.add_parser("demo", help="boot a system and watch it work")
-    demo.add_argument("system", metavar="SYSTEM", help="aegis, exos or spin (unix: coming)")
+    demo.add_argument("system", metavar="SYSTEM", help="aegis, exos, spin or unix")
     demo.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
     demo.add_argument("--profile", choices=list(PROFILES), default="ds5000")
     demo.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace-event file")
 
     bench = sub.add_parser("bench", help="run a benchmark suite")
-    bench.add_argument("suite", metavar="SUITE", help="aegis, exos or spin")
+    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin or unix")
     bench.add_argument("--profile", choices=list(PROFILES), default="ds5000")
     bench.add_argument("--json", action="store_true", help="one JSON document on stdout")
     bench.add_argument("--out", metavar="DIR", help="also write the JSON document into DIR")
@@ -156,6 +156,8 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
         return _demo_exos(args, out)
     if args.system == "spin":
         return _demo_spin(args, out)
+    if args.system == "unix":
+        return _demo_unix(args, out)
     from .demo import run_demo, summary_rows
 
     run = run_demo(seed=args.seed, profile=args.profile, trace=bool(args.trace))
@@ -217,6 +219,48 @@ def _demo_exos(args: argparse.Namespace, out: Console) -> int:
     out.print(f"init exited with status {status}; the consumer's sum modulo 256 should be {d.expected_sum}: "
               f"{cons[-1][2] if cons else '?'}")
     return _close_demo(d.system, args, out, ok=status == 0, why=f"init exited with {status};")
+
+
+def _demo_unix(args: argparse.Namespace, out: Console) -> int:
+    from .demo_unix import run_demo
+
+    d = run_demo(seed=args.seed, profile=args.profile, trace=bool(args.trace))
+    m = d.system.machine
+    out.print(f"[bold]exospin demo unix[/bold]: a monolithic Unix kernel on {m.profile.description}, seed {args.seed}")
+    out.print("init forks two readers of a copy-on-write document, then producer | filter | consumer over pipes; "
+              "a checkpointer catches its faults as signals; a stray process faults with no handler.\n")
+    for cycles, pid, text in d.account:
+        out.print(f"[cyan]{m.us(cycles):10.1f} µs[/cyan]  [bold]pid {pid:<3}[/bold] {text}", soft_wrap=True)
+    ks = d.system.kernel.statistics()
+    calls = ", ".join(f"{n} {c}" for n, c in sorted(ks.by_syscall.items(), key=lambda x: -x[1])[:6])
+    out.print(_counters("what the kernel did", [
+        ("simulated time", f"{m.us(m.now):.1f} µs"),
+        ("system calls (the most frequent)", f"{ks.syscalls} ({calls})"),
+        ("TLB refills from the page tables / page faults", f"{ks.tlb_refills} / {ks.page_faults}"),
+        ("demand-zero pages / copy-on-write copies / modified-bit faults",
+         f"{ks.demand_zero} / {ks.cow_copies} / {ks.mod_faults}"),
+        ("signals delivered / sigreturns", f"{ks.signals} / {ks.sigreturns}"),
+        ("words copied in / out (pipes, signal frames)", f"{ks.copyin_words} / {ks.copyout_words}"),
+        ("sleeps / wakeups", f"{ks.sleeps} / {ks.wakeups}"),
+        ("context switches / preemptions", f"{ks.context_switches} / {ks.preemptions}"),
+    ]))
+    st = [d.system.exit_status(p) for p in (d.init, d.checkpointer, d.stray)]
+    cons = [line for line in d.account if line[2].startswith("exit") and line[2] != "exit 0"
+            and line[1] not in (d.init, d.checkpointer, d.stray)]
+    out.print(f"init exited with {st[0]}, the checkpointer with {st[1]}, the stray process with {st[2]}; "
+              f"the consumer's sum modulo 256 should be {d.expected_sum}: {cons[-1][2] if cons else '?'}")
+    ok = st == [0, 0, 139]
+    bad = d.system.kernel.check_invariants()
+    leaked = d.system.shutdown()
+    if bad or any(leaked.values()) or not ok:
+        out.print(f"[red]problem: exit statuses {st}; invariants violated: {bad}; leaked: {leaked}[/red]")
+        return 1
+    out.print("All invariants hold; every frame, process, thread and pipe came back to the kernel.")
+    if args.trace:
+        assert d.system.tracer is not None
+        d.system.tracer.write(args.trace)
+        out.print(f"Trace written to {args.trace}: open it in https://ui.perfetto.dev")
+    return 0
 
 
 def _demo_spin(args: argparse.Namespace, out: Console) -> int:

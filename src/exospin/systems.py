@@ -25,6 +25,8 @@ from .machine import Machine, Tracer, get_profile
 from .spin import Domain, Spin, SyscallError
 from .spin import extensions as spin_extensions
 from .spin.libunix import process_main
+from .unix import Unix
+from .unix import start as unix_start
 
 
 class UnknownSystem(ValueError):
@@ -36,6 +38,8 @@ SYSTEMS: dict[str, str] = {
     "aegis": "Aegis exokernel; ExOS (and PhysOS, MiniOS) as library operating systems",
     "spin": "SPIN extensible kernel: verified extensions linked in and run on events "
             "(dispatcher, domains, name server; strands and memory services to come)",
+    "unix": "a monolithic Unix kernel (the Ultrix / OSF/1 baseline): processes, VM, signals, "
+            "pipes, shared memory, RPC and threads behind system calls",
 }
 
 Program = Callable[[MiniOS, Syscalls], Any]
@@ -187,10 +191,39 @@ class SpinSystem:
         return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}
 
 
+@dataclass
+class UnixSystem:
+    """A booted Unix: the machine and its kernel; programs start as processes."""
+
+    name: str
+    machine: Machine
+    kernel: Unix
+    tracer: Tracer | None = None
+
+    def start(self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "") -> int:
+        """Start ``program(argv)`` as a new process; returns its pid (status: ``exit_status``)."""
+        return unix_start(self.kernel, program, list(argv or []), name or getattr(program, "__name__", "process"))
+
+    def exit_status(self, pid: int) -> int | None:
+        return self.kernel.exit_status(pid)
+
+    def run(self, until_us: float | None = None) -> float:
+        until = None if until_us is None else self.machine.profile.cycles_for_us(until_us)
+        return self.machine.us(self.kernel.run(until))
+
+    def shutdown(self) -> dict[str, int]:
+        """End every process; return what is still held (all zero unless something leaked)."""
+        return self.kernel.shutdown()
+
+    def statistics(self) -> dict[str, Any]:
+        return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}
+
+
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False) -> Any:
     """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``.
 
-    Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``.
+    Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``, a
+    :class:`UnixSystem` for ``unix``.
     """
     if name not in SYSTEMS:
         raise UnknownSystem(f"unknown system {name!r} (known: {', '.join(SYSTEMS)})")
@@ -199,5 +232,7 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     machine = Machine(prof, seed=seed, tracer=tracer)  # hardware: clock, memory, TLB, timer
     if name == "spin":
         return SpinSystem(name, machine, Spin(machine), tracer)  # dispatcher, name server, SpinPublic
+    if name == "unix":
+        return UnixSystem(name, machine, Unix(machine), tracer)  # the kernel takes the vectors; no process yet
     kernel = Aegis(machine)  # the exokernel installs its vectors and owns the machine
     return System(name, machine, kernel, tracer)  # library OSes start with each spawn()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..machine import get_profile
-from . import aegis_suite, exos_suite, spin_suite
+from . import aegis_suite, exos_suite, spin_suite, unix_suite
 from .harness import BenchmarkError, Result, document, python_call_ns
 
 #: suite name -> (system measured, runner(profile, quick, progress) -> results)
@@ -18,6 +18,7 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     "aegis": ("aegis", aegis_suite.run),
     "exos": ("aegis", exos_suite.run),
     "spin": ("spin", spin_suite.run),
+    "unix": ("unix", unix_suite.run),
 }
 
 #: suite name -> {benchmark: (the row it is compared with, or "python_call"; at most this

@@ -1,0 +1,340 @@
+"""The Unix suite: the monolithic baseline under the same definitions as the other systems.
+
+What this measures
+    Every benchmark that has a meaning on a monolithic kernel, each a posix
+    process on a freshly booted ``unix`` (``UnixSystem.start``), measured with
+    the harness of posix_suite.py; the ipc_* and vm_* bodies are the very
+    ones the ExOS suite runs. Each run checks from the kernel's
+    ``statistics()`` that the loop took the path it is named after, and ends
+    with every process exited and nothing leaked. Per operation:
+
+    ===================  =========================================================
+    null_procedure_call  a procedure call inside the process (cpu.call)
+    null_syscall         getpid(): the generic system-call path, as the exokernel
+                         paper timed Ultrix
+    exc_overflow         a trapping add overflows: SIGFPE to the process's handler,
+                         which returns a value; sigreturn
+    exc_unaligned        an unaligned load: SIGBUS to the handler, which returns
+                         the value; sigreturn
+    exc_protection       a store to a read-only page: SIGSEGV to the posix fault
+                         handler, which skips the store; sigreturn
+    ipc_pipe             one word there and back over two pipes (exos_suite's body)
+    ipc_shm              one word there and back through shared memory, waiting
+                         with wait_word and waking with wake (system calls)
+    ipc_lrpc             posix.rpc_call of a one-word echo: the best RPC this Unix
+                         offers, a message to the server's kernel port with a
+                         hand-off to its server thread and back (ipc.py)
+    cross_as_call        the same call: on Unix a cross-address-space call *is*
+                         that RPC; the row exists so that it sits next to SPIN's
+    vm_*                 the Appel-Li set, through mprotect and SIGSEGV handlers
+                         (exos_suite's bodies); vm_appel2 per page
+    fork_join_kernel     thread_create of a null procedure and thread_join: kernel
+                         threads (posix.thread_* on Unix)
+    ping_pong_kernel     two kernel threads pass a turn under a kernel mutex and
+                         condition variable (system calls); per round trip
+    fork_join_user       the same with the user-level thread library (uthreads.py)
+    ping_pong_user       the same with user-level threads, mutex and condition
+    ===================  =========================================================
+
+Why it is built this way
+    Same bodies, same definitions, the other system's figures next to these
+    without translation. Where Unix takes a different path for the same
+    operation, the check says which: a protection fault is a signal and a
+    sigreturn; the first store after the handler unprotects a page is one more
+    exception, the kernel setting its modified bit (no hardware dirty bit).
+
+Interface
+    ``run(profile, quick, progress) -> list[Result]``; ``BENCHMARKS``; ``TARGET``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, cast
+
+from .. import posix
+from ..systems import boot
+from . import posix_suite
+from .harness import BenchmarkError, Result
+from .posix_suite import expect, ops, require, run_posix
+
+SYSTEM = "unix"
+
+
+def _snapshot(system: Any, proc: Any) -> dict[str, int]:
+    s = system.kernel.statistics()
+    d = {k: v for k, v in dataclasses.asdict(s).items() if k != "by_syscall"}
+    for name in system.kernel.sysnum:
+        d[f"sys_{name}"] = s.by_syscall.get(name, 0)
+    return d
+
+
+TARGET = posix_suite.Target(
+    SYSTEM, lambda profile: boot(SYSTEM, profile), _snapshot,
+    lambda system: {p.pid: p.name for p in system.kernel.procs.values() if p.state == "running"},
+    lambda system: cast(dict[str, int], system.shutdown()),
+    lambda system: dict(system.kernel.ended),
+)
+
+
+def _me() -> Any:
+    return posix._p()  # the UnixProcess: for the Unix-only calls (signal, uthreads)
+
+
+def _no_syscalls(name: str, sh: dict[str, Any]) -> None:
+    expect(name, sh, syscalls=0, exceptions=0)
+
+
+# ------------------------------------------------------------- primitives
+
+
+def null_procedure_call(profile: str, n: int) -> Result:
+    def setup(sh: dict[str, Any]) -> Callable[[int], None]:
+        call = _me().cpu.call
+
+        def f() -> None:
+            pass
+
+        def loop(n: int) -> None:
+            for _ in range(n):
+                call(f)
+        return loop
+
+    res, sh = run_posix(TARGET, profile, "null_procedure_call", n, setup)
+    _no_syscalls("null_procedure_call", sh)
+    return res
+
+
+def null_syscall(profile: str, n: int) -> Result:
+    def setup(sh: dict[str, Any]) -> Callable[[int], None]:
+        getpid = posix.getpid
+
+        def loop(n: int) -> None:
+            for _ in range(n):
+                getpid()
+        return loop
+
+    res, sh = run_posix(TARGET, profile, "null_syscall", n, setup)
+    expect("null_syscall", sh, syscalls=ops(n), sys_getpid=ops(n), exceptions=0)
+    return res
+
+
+def _signal_bench(profile: str, n: int, name: str) -> Result:
+    def setup(sh: dict[str, Any]) -> Callable[[int], None]:
+        p = _me()
+        cpu = p.cpu
+        if name == "exc_overflow":
+            p.signal(p.SIGFPE, lambda sig, vaddr, value: 0)
+            add, big = cpu.add, (1 << (8 * posix.word_size() - 1)) - 1
+
+            def overflow(n: int) -> None:
+                for _ in range(n):
+                    if add(big, 1) != 0:
+                        raise BenchmarkError("exc_overflow: the handler's value was not used")
+            return overflow
+        a = posix.mmap(1)
+        posix.store(a, 7)
+        if name == "exc_unaligned":
+            p.signal(p.SIGBUS, lambda sig, vaddr, value: 5)
+            load = cpu.load
+
+            def unaligned(n: int) -> None:
+                for _ in range(n):
+                    if load(a + 1) != 5:
+                        raise BenchmarkError("exc_unaligned: the handler's value was not used")
+            return unaligned
+        posix.mprotect(a, 1, posix.PROT_READ)
+        posix.load(a)  # bound read-only
+        posix.on_fault(lambda vaddr, write: True)  # skip the store
+        store = cpu.store
+
+        def protection(n: int) -> None:
+            for _ in range(n):
+                store(a, 9)
+        sh["verify"].append(lambda: require(name, posix.load(a) == 7, "a skipped store was done"))
+        return protection
+
+    res, sh = run_posix(TARGET, profile, name, n, setup)
+    k = ops(n)
+    expect(name, sh, signals=k, sigreturns=k, exceptions=k, syscalls=k, page_faults=0)
+    return res
+
+
+def exc_overflow(profile: str, n: int) -> Result:
+    return _signal_bench(profile, n, "exc_overflow")
+
+
+def exc_unaligned(profile: str, n: int) -> Result:
+    return _signal_bench(profile, n, "exc_unaligned")
+
+
+def exc_protection(profile: str, n: int) -> Result:
+    return _signal_bench(profile, n, "exc_protection")
+
+
+# --------------------------------------------------------------------- IPC
+
+
+def ipc_pipe(profile: str, n: int) -> Result:
+    res, sh = posix_suite.ipc_pipe(TARGET, profile, n)
+    k = ops(n)
+    expect("ipc_pipe", sh, sys_write=2 * k, sys_read=2 * k, exceptions=0)
+    require("ipc_pipe", posix_suite.delta(sh, "sleeps") >= k, "the reader did not sleep each round trip")
+    return res
+
+
+def ipc_shm(profile: str, n: int) -> Result:
+    res, sh = posix_suite.ipc_shm(TARGET, profile, n)
+    k = ops(n)
+    expect("ipc_shm", sh, sys_wake=2 * k, exceptions=0, sys_read=0, sys_write=0)
+    return res
+
+
+def _rpc(profile: str, n: int, name: str) -> Result:
+    res, sh = posix_suite.ipc_lrpc(TARGET, profile, n, name)
+    k = ops(n)
+    expect(name, sh, rpc_calls=k, sys_rpc_call=k, sys_rpc_reply_wait=k, exceptions=0)
+    return res
+
+
+def ipc_lrpc(profile: str, n: int) -> Result:
+    return _rpc(profile, n, "ipc_lrpc")
+
+
+def cross_as_call(profile: str, n: int) -> Result:
+    return _rpc(profile, n, "cross_as_call")
+
+
+# ---------------------------------------------------------------------- VM
+
+
+def vm_dirty(profile: str, n: int) -> Result:
+    res, sh = posix_suite.vm_dirty(TARGET, profile, n)
+    expect("vm_dirty", sh, sys_dirty=ops(n), exceptions=0)
+    return res
+
+
+def _mprotect(name: str, profile: str, n: int) -> Result:
+    res, sh = getattr(posix_suite, name)(TARGET, profile, n)
+    expect(name, sh, sys_mprotect=ops(n), exceptions=0, signals=0)
+    return res
+
+
+def vm_prot1(profile: str, n: int) -> Result:
+    return _mprotect("vm_prot1", profile, n)
+
+
+def vm_prot100(profile: str, n: int) -> Result:
+    return _mprotect("vm_prot100", profile, n)
+
+
+def vm_unprot100(profile: str, n: int) -> Result:
+    return _mprotect("vm_unprot100", profile, n)
+
+
+def vm_trap(profile: str, n: int) -> Result:
+    res, sh = posix_suite.vm_trap(TARGET, profile, n)
+    k = ops(n)
+    expect("vm_trap", sh, signals=k, sigreturns=k, exceptions=k, mod_faults=0)
+    return res
+
+
+def _fault_then_modified(name: str, sh: dict[str, Any], k: int) -> None:
+    # a signal whose handler unprotects the page, then the retried store's modified-bit fault
+    expect(name, sh, signals=k, sigreturns=k, mod_faults=k, exceptions=2 * k, page_faults=0)
+
+
+def vm_fault(profile: str, n: int) -> Result:
+    res, sh = posix_suite.vm_fault(TARGET, profile, n)
+    _fault_then_modified("vm_fault", sh, ops(n))
+    return res
+
+
+def vm_appel1(profile: str, n: int) -> Result:
+    res, sh = posix_suite.vm_appel1(TARGET, profile, n)
+    _fault_then_modified("vm_appel1", sh, ops(n))
+    return res
+
+
+def vm_appel2(profile: str, n: int) -> Result:
+    res, sh = posix_suite.vm_appel2(TARGET, profile, n)
+    _fault_then_modified("vm_appel2", sh, ops(n, 100))
+    return res
+
+
+# ----------------------------------------------------------------- threads
+
+
+def _kernel_api(sh: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    m = posix.mutex()
+    return posix.thread_create, posix.thread_join, m, posix.condition(m)
+
+
+def _user_api(sh: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    ut = _me().uthreads()
+    sh["cleanup"].insert(0, ut.close)  # runs last
+    m = ut.mutex()
+    return ut.create, ut.join, m, ut.condition(m)
+
+
+def fork_join_kernel(profile: str, n: int) -> Result:
+    res, sh = posix_suite.fork_join(TARGET, profile, n, "fork_join_kernel", lambda sh: _kernel_api(sh)[:2])
+    k = ops(n)
+    expect("fork_join_kernel", sh, threads_created=k, sys_thread_create=k, sys_thread_join=k)
+    return res
+
+
+def ping_pong_kernel(profile: str, n: int) -> Result:
+    res, sh = posix_suite.ping_pong(TARGET, profile, n, "ping_pong_kernel", _kernel_api)
+    require("ping_pong_kernel", posix_suite.delta(sh, "context_switches") >= 2 * ops(n),
+            "the two kernel threads did not switch twice per round trip")
+    return res
+
+
+def fork_join_user(profile: str, n: int) -> Result:
+    res, sh = posix_suite.fork_join(TARGET, profile, n, "fork_join_user", lambda sh: _user_api(sh)[:2])
+    _no_syscalls("fork_join_user", sh)
+    expect("fork_join_user", sh, threads_created=0)
+    return res
+
+
+def ping_pong_user(profile: str, n: int) -> Result:
+    res, sh = posix_suite.ping_pong(TARGET, profile, n, "ping_pong_user", _user_api)
+    _no_syscalls("ping_pong_user", sh)
+    return res
+
+
+#: name -> (runner, iterations with --quick, iterations without)
+BENCHMARKS: dict[str, tuple[Callable[[str, int], Result], int, int]] = {
+    "null_procedure_call": (null_procedure_call, 2_000, 50_000),
+    "null_syscall": (null_syscall, 2_000, 50_000),
+    "exc_overflow": (exc_overflow, 500, 10_000),
+    "exc_unaligned": (exc_unaligned, 500, 10_000),
+    "exc_protection": (exc_protection, 500, 10_000),
+    "ipc_pipe": (ipc_pipe, 100, 3_000),
+    "ipc_shm": (ipc_shm, 100, 3_000),
+    "ipc_lrpc": (ipc_lrpc, 300, 10_000),
+    "cross_as_call": (cross_as_call, 300, 10_000),
+    "vm_dirty": (vm_dirty, 1_000, 20_000),
+    "vm_prot1": (vm_prot1, 300, 5_000),
+    "vm_prot100": (vm_prot100, 5, 100),
+    "vm_unprot100": (vm_unprot100, 5, 100),
+    "vm_trap": (vm_trap, 300, 10_000),
+    "vm_fault": (vm_fault, 300, 1_000),
+    "vm_appel1": (vm_appel1, 300, 5_000),
+    "vm_appel2": (vm_appel2, 3, 30),
+    "fork_join_kernel": (fork_join_kernel, 200, 3_000),
+    "ping_pong_kernel": (ping_pong_kernel, 200, 3_000),
+    "fork_join_user": (fork_join_user, 500, 10_000),
+    "ping_pong_user": (ping_pong_user, 500, 10_000),
+}
+
+
+def run(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
+    out = []
+    for name, (fn, n_quick, n_full) in BENCHMARKS.items():
+        if progress is not None:
+            progress(name)
+        out.append(fn(profile, n_quick if quick else n_full))
+    return out

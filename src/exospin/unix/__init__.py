@@ -1,0 +1,18 @@
+"""Unix, the monolithic baseline: processes, VM, signals, pipes, shm, RPC and threads in the kernel.
+
+The kernel (kernel.py and the modules it uses) imports only ``exospin.machine``;
+the user library (libc.py, uthreads.py) implements ``exospin.posix`` with
+system calls. See docs/unix.md.
+"""
+
+from .kernel import Unix, UnixStats
+from .libc import KCondition, KMutex, UnixProcess, start
+from .param import SIGBUS, SIGFPE, SIGSEGV
+from .proc import SysError
+from .syscalls import NUMBERS, TABLE
+from .uthreads import UCondition, UMutex, UThreads, UThreadStats
+
+__all__ = [
+    "KCondition", "KMutex", "NUMBERS", "SIGBUS", "SIGFPE", "SIGSEGV", "SysError", "TABLE",
+    "UCondition", "UMutex", "UThreadStats", "UThreads", "Unix", "UnixProcess", "UnixStats", "start",
+]
