@@ -10,7 +10,6 @@ free page was lost).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
@@ -59,36 +58,3 @@ def exos() -> Iterator[Callable[..., System]]:
         assert_no_leaks(s)
         assert not s.exos.sharers and not s.exos.owner, "sharing records outlived the processes"
 
-
-#: The systems that run posix programs (``System.start``); the same tests run on each.
-POSIX_SYSTEMS = ["aegis", "spin"]
-
-
-def assert_posix_system_clean(s: Any) -> None:
-    """Teardown of a posix system: invariants hold, and shutdown leaves nothing behind."""
-    if s.name == "aegis":
-        assert_no_leaks(s)
-        assert not s.exos.sharers and not s.exos.owner, "sharing records outlived the processes"
-        return
-    bad = s.kernel.check_invariants()
-    assert not bad, bad
-    leaked = s.shutdown()
-    assert not any(leaked.values()), f"leaked: {leaked}"
-    bad = s.kernel.check_invariants()
-    assert not bad, bad
-
-
-@pytest.fixture(params=POSIX_SYSTEMS)
-def posix_system(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
-    """A factory of systems that run posix programs, one test per system:
-    ``posix_system(profile="ds5000", seed=0)``. Each is checked for leaks at teardown."""
-    booted: list[Any] = []
-
-    def factory(profile: str = "ds5000", seed: int = 0) -> Any:
-        s = boot(request.param, profile, seed=seed)
-        booted.append(s)
-        return s
-
-    yield factory
-    for s in booted:
-        assert_posix_system_clean(s)
