@@ -25,9 +25,9 @@ Factory = Callable[..., Any]
 
 
 def assert_clean(s: Any) -> None:
+    left = s.shutdown()
     if s.name == "aegis":  # ExOS' shared tables, in user space
         assert not s.exos.sharers and not s.exos.owner, "sharing records outlived the processes"
-    left = s.shutdown()
     assert not any(left.values()), left
     assert s.kernel.check_invariants() == []
     assert s.machine.tlb.statistics().valid == 0, "TLB entries outlived their processes"
