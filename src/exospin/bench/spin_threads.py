@@ -1,4 +1,4 @@
-"""The SPIN paper's kernel-path benchmarks: system call, cross-address-space call, threads.
+"""The SPIN paper's benchmarks on SPIN: system call, cross-address-space call, threads, IPC, VM.
 
 What this measures (Bershad et al., SOSP 1995, section 5, tables 2 and 3)
     Every figure is per operation, on a freshly booted SPIN:
@@ -11,15 +11,17 @@ What this measures (Bershad et al., SOSP 1995, section 5, tables 2 and 3)
                                 procedure there on the caller's strand, and returns
     fork_join_kernel            kthreads.fork of a null kernel thread and kthreads.join on it:
                                 create a strand, schedule it, run it, end it, wake the joiner
-    ping_pong_kernel            one hand-off between two kernel threads taking turns under a
-                                kthreads Mutex and Condition: signal the other, block
+    ping_pong_kernel            one round trip between two kernel threads taking turns under a
+                                kthreads Mutex and Condition (each signals the other and blocks)
     fork_join_user_integrated   posix.thread_create + thread_join in a process: C-Threads
                                 integrated with the kernel (each thread a strand, each operation
                                 a system call)
-    ping_pong_user_integrated   one hand-off between two such threads (posix mutex/condition)
+    ping_pong_user_integrated   one round trip between two such threads (posix mutex/condition)
     fork_join_user_layered      cthreads.fork + join: the layered C-Threads library, threads
                                 multiplexed on one strand with no kernel entry
-    ping_pong_user_layered      one hand-off between two layered threads
+    ping_pong_user_layered      one round trip between two layered threads
+    ipc_*, vm_*                 the bodies of posix_suite.py, as on ExOS and Unix, through
+                                the Unix extension, the Appel-Li extension and libunix
     ==========================  =================================================================
 
     Each benchmark checks from the kernel's statistics that it took the
@@ -32,7 +34,7 @@ Interface
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -41,11 +43,11 @@ from ..machine import get_profile
 from ..spin import extensions as spin_extensions
 from ..spin.cthreads import CThreads
 from ..systems import SpinSystem, boot
-from .harness import REPEATS, BenchmarkError, Result, Timer
+from . import posix_suite
+from .harness import BenchmarkError, Result, Timer
+from .posix_suite import delta, expect, ops, require, run_posix
 
 SYSTEM = "spin"
-SIM_LIMIT_US = 5_000_000.0
-WALL_LIMIT_S = 300.0
 
 #: the kernel side of the kernel-thread benchmarks: an extension linked against kthreads
 KBENCH = '''
@@ -89,92 +91,53 @@ def ping_pong(n):
 '''
 
 
-def _ops(n: int, per: int = 1) -> int:
-    return n * per * REPEATS
+def _snapshot(system: SpinSystem, proc: Any) -> dict[str, int]:
+    """The kernel's counters, flattened (``scheduler.switches`` ...)."""
+    out: dict[str, int] = {}
+
+    def walk(prefix: str, obj: Any) -> None:
+        for k, v in dataclasses.asdict(obj).items():
+            if isinstance(v, dict):
+                for k2, v2 in v.items():
+                    if isinstance(v2, int):
+                        out[f"{prefix}{k}.{k2}"] = v2
+            elif isinstance(v, int):
+                out[f"{prefix}{k}"] = v
+    walk("", system.kernel.statistics())
+    return out
 
 
-def _require(name: str, ok: bool, why: str) -> None:
-    if not ok:
-        raise BenchmarkError(f"{name}: {why}")
+def _deaths(system: SpinSystem) -> dict[int, str]:
+    if system.unix is None:
+        return {}
+    return {pid: system.unix["message"](pid) for pid in system.unix["pids"]()}
 
 
-def _finish(system: SpinSystem, name: str, box: dict[str, Any]) -> None:
-    """Run until everything has ended; then check it measured and nothing is held."""
-    m = system.machine
-    t0 = time.monotonic()
-    while system.kernel.sched.strands:
-        before = m.now
-        system.run(until_us=m.us(m.now) + 500_000.0)
-        if m.now == before or m.us(m.now) > SIM_LIMIT_US or time.monotonic() - t0 > WALL_LIMIT_S:
-            left = [s.name for s in system.kernel.sched.strands.values()]
-            system.shutdown()
-            raise BenchmarkError(f"{name}: the benchmark did not finish; strands left: {left}")
-    if "result" not in box:
-        system.shutdown()
-        raise BenchmarkError(f"{name}: the benchmark failed: {box.get('error', 'no result')}")
-    leaked = system.shutdown()
-    _require(name, not any(leaked.values()), f"resources leaked: {leaked}")
-
-
-def _measure(system: SpinSystem, loop: Callable[[int], Any], n: int, per: int, box: dict[str, Any]) -> None:
-    k = system.kernel
-    timer = Timer(lambda: system.machine.loop.now)
-    timer.warm_up(loop, n)
-    before = k.statistics()
-    box["result"] = timer.measure(loop, n, per)
-    box["stats"] = (before, k.statistics())
-
-
-def _delta(box: dict[str, Any], path: str) -> int:
-    a, b = box["stats"]
-    for part in path.split("."):
-        a, b = getattr(a, part), getattr(b, part)
-    return int(b - a)
-
-
-def _result(name: str, profile: str, box: dict[str, Any], n: int, per: int) -> Result:
-    cycles, wall, call = box["result"]
-    return Result(name, SYSTEM, cycles, get_profile(profile).us(cycles), wall, n * per, call)
-
-
-def _posix_bench(profile: str, name: str, n: int, per: int,
-                 setup: Callable[[SpinSystem, dict[str, Any]], Callable[[int], Any]]) -> dict[str, Any]:
-    """Run ``setup``'s loop in a Unix process on SPIN and measure it."""
-    system = boot(SYSTEM, profile)
-    box: dict[str, Any] = {"cleanup": []}
-
-    def main(argv: list[str]) -> int:
-        try:
-            loop = setup(system, box)
-            _measure(system, loop, n, per, box)
-            for fn in box["cleanup"]:
-                fn()
-        except Exception as e:
-            box["error"] = f"{type(e).__name__}: {e}"
-            raise
-        return 0
-
-    system.start(main, name=name)
-    _finish(system, name, box)
-    return box
+TARGET = posix_suite.Target(
+    SYSTEM, lambda profile: boot(SYSTEM, profile), _snapshot,
+    lambda system: {s.id: s.name for s in system.kernel.sched.strands.values()},
+    lambda system: system.shutdown(),
+    _deaths,
+)
 
 
 # ----------------------------------------------------------------- traps and calls
 
 
 def null_syscall(profile: str, n: int) -> Result:
-    def setup(system: SpinSystem, box: dict[str, Any]) -> Callable[[int], Any]:
-        system.kernel.load(spin_extensions.source("null_syscall"), "null_syscall.py")
-        trap = system.kernel.syscall
+    def setup(sh: dict[str, Any]) -> Callable[[int], Any]:
+        k = sh["system"].kernel
+        k.load(spin_extensions.source("null_syscall"), "null_syscall.py")
+        trap = k.syscall
 
-        def loop(k: int) -> None:
-            for _ in range(k):
+        def loop(n: int) -> None:
+            for _ in range(n):
                 trap(0)
         return loop
 
-    box = _posix_bench(profile, "null_syscall", n, 1, setup)
-    _require("null_syscall", _delta(box, "syscalls") == _ops(n), "not one trap per operation")
-    return _result("null_syscall", profile, box, n, 1)
+    res, sh = run_posix(TARGET, profile, "null_syscall", n, setup)
+    expect("null_syscall", sh, syscalls=ops(n), **{"memory.protection_faults": 0})
+    return res
 
 
 def _null_procedure() -> int:
@@ -189,7 +152,7 @@ def _server(w: int, r: int) -> int:
 
 
 def cross_as_call(profile: str, n: int) -> Result:
-    def setup(system: SpinSystem, box: dict[str, Any]) -> Callable[[int], Any]:
+    def setup(sh: dict[str, Any]) -> Callable[[int], Any]:
         ready_r, ready_w = posix.pipe()
         done_r, done_w = posix.pipe()
         pid = posix.fork(_server, ready_w, done_r)
@@ -201,23 +164,23 @@ def cross_as_call(profile: str, n: int) -> Result:
             posix.wait(pid)
             for fd in (ready_r, ready_w, done_r, done_w):
                 posix.close(fd)
-        box["cleanup"].append(finish)
+        sh["cleanup"].append(finish)
 
-        def loop(k: int) -> None:
-            for _ in range(k):
+        def loop(n: int) -> None:
+            for _ in range(n):
                 call(pid, 0)
         return loop
 
-    box = _posix_bench(profile, "cross_as_call", n, 1, setup)
-    _require("cross_as_call", _delta(box, "syscalls") == _ops(n), "not one trap per call")
-    _require("cross_as_call", _delta(box, "scheduler.switches") == 0, "a call switched strands")
-    return _result("cross_as_call", profile, box, n, 1)
+    res, sh = run_posix(TARGET, profile, "cross_as_call", n, setup)
+    expect("cross_as_call", sh, syscalls=ops(n), **{"scheduler.switches": 0})
+    return res
 
 
 # ----------------------------------------------------------------- kernel threads
 
 
-def _kernel_bench(profile: str, name: str, n: int, per: int, fn: str) -> dict[str, Any]:
+def _kernel_bench(profile: str, name: str, n: int, fn: str) -> dict[str, Any]:
+    """Run the kbench extension's ``fn(n)`` in a kernel strand; measure it."""
     system = boot(SYSTEM, profile)
     k = system.kernel
     k.load(spin_extensions.source("kthreads"), "kthreads.py")
@@ -227,131 +190,173 @@ def _kernel_bench(profile: str, name: str, n: int, per: int, fn: str) -> dict[st
 
     def main() -> None:
         try:
-            _measure(system, body, n, per, box)
+            timer = Timer(lambda: system.machine.loop.now)
+            timer.warm_up(body, n)
+            box["before"] = _snapshot(system, None)
+            box["result"] = timer.measure(body, n)
+            box["after"] = _snapshot(system, None)
         except Exception as e:
             box["error"] = f"{type(e).__name__}: {e}"
 
     # the loop runs in a kernel strand, whose domain budget is reset as it is scheduled
     s = k.sched.create(main, (), name)
     s._budget = d.budget
-    _finish(system, name, box)
+    system.run()
+    left = TARGET.running(system)
+    leaked = system.shutdown()
+    if "result" not in box or left:
+        raise BenchmarkError(f"{name}: the benchmark failed: {box.get('error', 'no result')}; left: {left}")
+    require(name, not any(leaked.values()), f"resources leaked: {leaked}")
     return box
 
 
+def _kernel_result(name: str, profile: str, box: dict[str, Any], n: int) -> Result:
+    cycles, wall, call = box["result"]
+    return Result(name, SYSTEM, cycles, get_profile(profile).us(cycles), wall, n, call)
+
+
 def fork_join_kernel(profile: str, n: int) -> Result:
-    box = _kernel_bench(profile, "fork_join_kernel", n, 1, "fork_join")
-    _require("fork_join_kernel", _delta(box, "scheduler.strands_created") == _ops(n),
-             "not one strand per fork")
-    return _result("fork_join_kernel", profile, box, n, 1)
+    box = _kernel_bench(profile, "fork_join_kernel", n, "fork_join")
+    expect("fork_join_kernel", box, **{"scheduler.strands_created": ops(n), "syscalls": 0})
+    return _kernel_result("fork_join_kernel", profile, box, n)
 
 
 def ping_pong_kernel(profile: str, n: int) -> Result:
-    box = _kernel_bench(profile, "ping_pong_kernel", n, 2, "ping_pong")
-    _require("ping_pong_kernel", _delta(box, "scheduler.switches") >= _ops(n, 2),
-             "fewer switches than hand-offs")
-    return _result("ping_pong_kernel", profile, box, n, 2)
+    box = _kernel_bench(profile, "ping_pong_kernel", n, "ping_pong")
+    require("ping_pong_kernel", delta(box, "scheduler.switches") >= 2 * ops(n),
+            "the two kernel threads did not switch twice per round trip")
+    expect("ping_pong_kernel", box, syscalls=0)
+    return _kernel_result("ping_pong_kernel", profile, box, n)
 
 
 # ----------------------------------------------------------------- user-level threads
 
 
-def _null_thread() -> int:
-    return 0
+def _integrated(sh: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    m = posix.mutex()
+    return posix.thread_create, posix.thread_join, m, posix.condition(m)
+
+
+def _layered(sh: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    ct = CThreads(sh["system"].machine.cpu)
+    m = ct.mutex()
+    return ct.fork, ct.join, m, ct.condition(m)
 
 
 def fork_join_user_integrated(profile: str, n: int) -> Result:
-    def setup(system: SpinSystem, box: dict[str, Any]) -> Callable[[int], Any]:
-        create, join = posix.thread_create, posix.thread_join
-
-        def loop(k: int) -> None:
-            for _ in range(k):
-                join(create(_null_thread))
-        return loop
-
-    box = _posix_bench(profile, "fork_join_user_integrated", n, 1, setup)
-    _require("fork_join_user_integrated", _delta(box, "scheduler.strands_created") == _ops(n),
-             "not one strand per thread")
-    return _result("fork_join_user_integrated", profile, box, n, 1)
-
-
-def _posix_player(state: dict[str, Any], me: int, n: int) -> int:
-    m, c = state["mutex"], state["cond"]
-    for _ in range(n):
-        with m:
-            while state["turn"] != me:
-                c.wait()
-            state["turn"] = 1 - me
-            c.signal()
-    return 0
+    name = "fork_join_user_integrated"
+    res, sh = posix_suite.fork_join(TARGET, profile, n, name, lambda sh: _integrated(sh)[:2])
+    expect(name, sh, **{"scheduler.strands_created": ops(n), "syscalls": 2 * ops(n)})
+    return res
 
 
 def ping_pong_user_integrated(profile: str, n: int) -> Result:
-    def setup(system: SpinSystem, box: dict[str, Any]) -> Callable[[int], Any]:
-        def loop(k: int) -> None:
-            m = posix.mutex()
-            state = {"mutex": m, "cond": posix.condition(m), "turn": 0}
-            a = posix.thread_create(_posix_player, state, 0, k)
-            b = posix.thread_create(_posix_player, state, 1, k)
-            posix.thread_join(a)
-            posix.thread_join(b)
-        return loop
-
-    box = _posix_bench(profile, "ping_pong_user_integrated", n, 2, setup)
-    _require("ping_pong_user_integrated", _delta(box, "scheduler.switches") >= _ops(n, 2),
-             "fewer switches than hand-offs")
-    return _result("ping_pong_user_integrated", profile, box, n, 2)
+    name = "ping_pong_user_integrated"
+    res, sh = posix_suite.ping_pong(TARGET, profile, n, name, _integrated)
+    require(name, delta(sh, "scheduler.switches") >= 2 * ops(n),
+            "the two threads did not switch twice per round trip")
+    return res
 
 
 def fork_join_user_layered(profile: str, n: int) -> Result:
-    def setup(system: SpinSystem, box: dict[str, Any]) -> Callable[[int], Any]:
-        ct = CThreads(system.machine.cpu)
-        box["ct"] = ct
-
-        def loop(k: int) -> None:
-            for _ in range(k):
-                ct.join(ct.fork(_null_thread))
-        return loop
-
-    box = _posix_bench(profile, "fork_join_user_layered", n, 1, setup)
-    _require("fork_join_user_layered", _delta(box, "syscalls") == 0, "the layered package trapped")
-    _require("fork_join_user_layered", box["ct"].forks >= _ops(n), "not one thread per fork")
-    return _result("fork_join_user_layered", profile, box, n, 1)
-
-
-def _layered_player(ct: CThreads, state: dict[str, Any], me: int, n: int) -> int:
-    m, c = state["mutex"], state["cond"]
-    for _ in range(n):
-        with m:
-            while state["turn"] != me:
-                c.wait()
-            state["turn"] = 1 - me
-            c.signal()
-    return 0
+    name = "fork_join_user_layered"
+    res, sh = posix_suite.fork_join(TARGET, profile, n, name, lambda sh: _layered(sh)[:2])
+    expect(name, sh, **{"syscalls": 0, "scheduler.strands_created": 0, "scheduler.switches": 0})
+    return res
 
 
 def ping_pong_user_layered(profile: str, n: int) -> Result:
-    def setup(system: SpinSystem, box: dict[str, Any]) -> Callable[[int], Any]:
-        ct = CThreads(system.machine.cpu)
-        box["ct"] = ct
+    name = "ping_pong_user_layered"
+    res, sh = posix_suite.ping_pong(TARGET, profile, n, name, _layered)
+    expect(name, sh, **{"syscalls": 0, "scheduler.switches": 0})
+    return res
 
-        def loop(k: int) -> None:
-            m = ct.mutex()
-            state = {"mutex": m, "cond": ct.condition(m), "turn": 0}
-            a = ct.fork(_layered_player, ct, state, 0, k)
-            b = ct.fork(_layered_player, ct, state, 1, k)
-            ct.join(a)
-            ct.join(b)
-        return loop
 
-    box = _posix_bench(profile, "ping_pong_user_layered", n, 2, setup)
-    _require("ping_pong_user_layered", _delta(box, "syscalls") == 0, "the layered package trapped")
-    return _result("ping_pong_user_layered", profile, box, n, 2)
+# ----------------------------------------------------------------- IPC and the VM set
+
+
+def ipc_pipe(profile: str, n: int) -> Result:
+    res, sh = posix_suite.ipc_pipe(TARGET, profile, n)
+    expect("ipc_pipe", sh, syscalls=4 * ops(n), **{"memory.protection_faults": 0})
+    return res
+
+
+def ipc_shm(profile: str, n: int) -> Result:
+    res, sh = posix_suite.ipc_shm(TARGET, profile, n)
+    expect("ipc_shm", sh, **{"memory.protection_faults": 0})
+    require("ipc_shm", delta(sh, "syscalls") >= 2 * ops(n), "fewer than two wakes per round trip")
+    return res
+
+
+def ipc_lrpc(profile: str, n: int) -> Result:
+    res, sh = posix_suite.ipc_lrpc(TARGET, profile, n)
+    expect("ipc_lrpc", sh, syscalls=ops(n), **{"scheduler.switches": 0})
+    return res
+
+
+def vm_dirty(profile: str, n: int) -> Result:
+    res, sh = posix_suite.vm_dirty(TARGET, profile, n)
+    expect("vm_dirty", sh, syscalls=ops(n), **{"memory.protection_faults": 0})
+    return res
+
+
+def _mprotect(name: str, profile: str, n: int) -> Result:
+    res, sh = getattr(posix_suite, name)(TARGET, profile, n)
+    expect(name, sh, syscalls=ops(n), **{"memory.protection_faults": 0})
+    return res
+
+
+def vm_prot1(profile: str, n: int) -> Result:
+    return _mprotect("vm_prot1", profile, n)
+
+
+def vm_prot100(profile: str, n: int) -> Result:
+    return _mprotect("vm_prot100", profile, n)
+
+
+def vm_unprot100(profile: str, n: int) -> Result:
+    return _mprotect("vm_unprot100", profile, n)
+
+
+def vm_trap(profile: str, n: int) -> Result:
+    res, sh = posix_suite.vm_trap(TARGET, profile, n)
+    expect("vm_trap", sh, **{"memory.protection_faults": ops(n)})
+    return res
+
+
+def vm_fault(profile: str, n: int) -> Result:
+    res, sh = posix_suite.vm_fault(TARGET, profile, n)
+    expect("vm_fault", sh, **{"memory.protection_faults": ops(n)})
+    return res
+
+
+def vm_appel1(profile: str, n: int) -> Result:
+    res, sh = posix_suite.vm_appel1(TARGET, profile, n)
+    expect("vm_appel1", sh, **{"memory.protection_faults": ops(n)})
+    return res
+
+
+def vm_appel2(profile: str, n: int) -> Result:
+    res, sh = posix_suite.vm_appel2(TARGET, profile, n)
+    expect("vm_appel2", sh, **{"memory.protection_faults": ops(n, 100)})
+    return res
 
 
 #: name -> (function, iterations when quick, iterations in full)
 BENCHMARKS: dict[str, tuple[Callable[[str, int], Result], int, int]] = {
     "null_syscall": (null_syscall, 2_000, 50_000),
     "cross_as_call": (cross_as_call, 1_000, 20_000),
+    "ipc_pipe": (ipc_pipe, 100, 3_000),
+    "ipc_shm": (ipc_shm, 100, 3_000),
+    "ipc_lrpc": (ipc_lrpc, 300, 10_000),
+    "vm_dirty": (vm_dirty, 1_000, 20_000),
+    "vm_prot1": (vm_prot1, 300, 5_000),
+    "vm_prot100": (vm_prot100, 5, 100),
+    "vm_unprot100": (vm_unprot100, 5, 100),
+    "vm_trap": (vm_trap, 300, 10_000),
+    "vm_fault": (vm_fault, 300, 1_000),
+    "vm_appel1": (vm_appel1, 300, 5_000),
+    "vm_appel2": (vm_appel2, 3, 30),
     "fork_join_kernel": (fork_join_kernel, 500, 10_000),
     "ping_pong_kernel": (ping_pong_kernel, 500, 10_000),
     "fork_join_user_integrated": (fork_join_user_integrated, 500, 10_000),
