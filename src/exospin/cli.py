@@ -266,7 +266,7 @@ def _demo_unix(args: argparse.Namespace, out: Console) -> int:
 def _demo_spin(args: argparse.Namespace, out: Console) -> int:
     from .demo_spin import run_demo
 
-    d = run_demo(profile=args.profile)
+    d = run_demo(profile=args.profile, trace=bool(args.trace))
     m = d.kernel.m
     out.print(f"[bold]exospin demo spin[/bold]: SPIN on {m.profile.description}")
     out.print("Extensions are verified, linked against the interfaces they may use, and run on events.\n")
@@ -284,9 +284,17 @@ def _demo_spin(args: argparse.Namespace, out: Console) -> int:
     if not d.ok:
         out.print("[red]problem: the demo did not go as it should[/red]")
         return 1
+    bad = d.kernel.check_invariants()
+    leaked = d.system.shutdown()
+    if bad or any(leaked.values()):
+        out.print(f"[red]problem: invariants violated: {bad}; leaked: {leaked}[/red]")
+        return 1
+    out.print("Every extension that ran was verified; the rejected ones never ran; the runaway and the "
+              "thief were unloaded; every frame, address space and strand came back.")
     if args.trace:
-        out.print("(SPIN records no trace yet; --trace is ignored)")
-    out.print("Every extension that ran was verified; the rejected ones never ran; the runaway was stopped.")
+        assert d.system.tracer is not None
+        d.system.tracer.write(args.trace)
+        out.print(f"Trace written to {args.trace}: open it in https://ui.perfetto.dev")
     return 0
 
 

@@ -15,8 +15,14 @@ The story:
 * A **greedy** extension asks for ``spin.Dispatcher``, a privileged
   interface; the name server's authorisation procedure refuses it.
 * A **runaway** extension loops for ever in its handler. Its budget runs out
-  on the first raise: the dispatcher terminates the handler and removes it,
-  and the kernel and the other extensions go on.
+  on the first raise: the dispatcher terminates the handler and the kernel
+  unloads the extension, and the kernel and the other extensions go on.
+* The **Unix personality**: the Appel-Li and cross-address-space extensions,
+  then unix_as linked against them, make strands and address spaces into
+  Unix processes: ``primes``, a chain of processes over pipes written
+  against exospin.posix, runs on SPIN unchanged.
+* A **thief** tries to claim a system-call number the Unix extension owns:
+  the trap's authority refuses, and the thief is unloaded.
 
 Interface: ``run_demo(profile) -> SpinDemo``; the CLI prints it.
 """
@@ -25,9 +31,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .apps import APPS
 from .safe import Rejected
-from .spin import LinkError, NoSuchSyscall, Spin
-from .systems import boot
+from .spin import ExtensionFailed, LinkError, NoSuchSyscall, Spin
+from .systems import SpinSystem, boot
 
 NULL = '''
 from spin import Trap
@@ -93,23 +100,37 @@ def install():
 '''
 
 
+THIEF = '''
+from spin import Trap
+
+
+def steal(number, args):
+    return (0, 0)
+
+
+def install():
+    Trap.claim(4, steal)
+'''
+
+
 @dataclass
 class SpinDemo:
     kernel: Spin
+    system: SpinSystem
     lines: list[tuple[str, str]] = field(default_factory=list)  # (who, text)
     ok: bool = True
 
 
-def run_demo(profile: str = "alpha3000") -> SpinDemo:
-    system = boot("spin", profile)
-    k: Spin = system.kernel  # type: ignore[assignment]
+def run_demo(profile: str = "alpha3000", trace: bool = False) -> SpinDemo:
+    system = boot("spin", profile, trace=trace)
+    k: Spin = system.kernel
     m = system.machine
-    demo = SpinDemo(k)
+    demo = SpinDemo(k, system)
 
     def say(who: str, text: str) -> None:
         demo.lines.append((who, text))
 
-    d = k.load(NULL, "null_syscall.py")
+    d = k.load(NULL, "null.py")
     say("spin", f"linked {d.name}: imports {', '.join(d.imports)} resolved against SpinPublic; handler installed on Trap")
     n = 1000
     c0 = m.now
@@ -141,8 +162,33 @@ def run_demo(profile: str = "alpha3000") -> SpinDemo:
     except NoSuchSyscall:
         pass
     for event, handler, why in k.dispatcher.log:
-        say("dispatcher", f"terminated {handler} on {event}: {why}; it is uninstalled")
+        say("dispatcher", f"terminated {handler} on {event}: {why}")
+    for name, why in k.unloaded:
+        say("spin", f"unloaded {name}: {why}")
     after = k.syscall(0)
     say("spin", f"the kernel goes on: system call 0 still answers {after}; system call 9 now has no handler")
     demo.ok = demo.ok and after == 0 and counts == [1, 2, 3] and results == {0}
+
+    # the Unix personality: processes made of strands and address spaces
+    before = k.statistics()
+    pid = system.start(APPS["primes"], ["50"], "primes")
+    for e in k.extensions[-3:]:
+        say("spin", f"linked {e.name}: imports {', '.join(e.imports)}")
+    c0 = m.now
+    system.run()
+    status = system.exit_status(pid)
+    st = k.statistics()
+    say("primes", f"the sieve of Eratosthenes as a chain of processes over pipes, written against "
+                  f"exospin.posix, ended with status {status} in {m.us(m.now - c0):.0f} µs")
+    say("unix_as", f"{st.scheduler.strands_created - before.scheduler.strands_created} strands in as many "
+                   f"address spaces, {st.syscalls - before.syscalls} system calls, "
+                   f"{st.memory.pages_not_present} demand-zero and "
+                   f"{st.memory.protection_faults} copy-on-write faults, "
+                   f"{st.scheduler.switches - before.scheduler.switches} strand switches")
+    try:
+        k.load(THIEF, "thief.py")
+        demo.ok = False
+    except ExtensionFailed as e:
+        say("trap", f"thief.py refused: {e}")
+    demo.ok = demo.ok and status == 0
     return demo
