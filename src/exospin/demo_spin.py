@@ -172,8 +172,8 @@ def run_demo(profile: str = "alpha3000", trace: bool = False) -> SpinDemo:
     # the Unix personality: processes made of strands and address spaces
     before = k.statistics()
     pid = system.start(APPS["primes"], ["50"], "primes")
-    for e in k.extensions[-3:]:
-        say("spin", f"linked {e.name}: imports {', '.join(e.imports)}")
+    for ext in k.extensions[-3:]:
+        say("spin", f"linked {ext.name}: imports {', '.join(ext.imports)}")
     c0 = m.now
     system.run()
     status = system.exit_status(pid)
