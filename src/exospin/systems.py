@@ -37,7 +37,7 @@ class UnknownSystem(ValueError):
 SYSTEMS: dict[str, str] = {
     "aegis": "Aegis exokernel; ExOS (and PhysOS, MiniOS) as library operating systems",
     "spin": "SPIN extensible kernel: verified extensions linked in and run on events "
-            "(dispatcher, domains, name server; strands and memory services to come)",
+            "(dispatcher, domains, strands, memory services; a Unix personality as an extension)",
     "unix": "a monolithic Unix kernel (the Ultrix / OSF/1 baseline): processes, VM, signals, "
             "pipes, shared memory, RPC and threads behind system calls",
 }
