@@ -53,30 +53,6 @@ def test_is_fork_copy_on_write_rather_than_eager(exos: Callable[..., System]) ->
     assert counts["parent_copies"] == 0  # the parent copied nothing: its pages came back as its own
 
 
-def test_what_if_fork_runs_out_of_environments(exos: Callable[..., System]) -> None:
-    """Past the kernel's limit fork says EAGAIN; the children that exist still finish."""
-    def sleeper() -> int:
-        posix.compute(10_000)
-        return 0
-
-    def prog(argv: list[str]) -> int:
-        kids = []
-        with pytest.raises(posix.PosixError, match="EAGAIN"):
-            for _ in range(100):
-                kids.append(posix.fork(sleeper))
-        for k in kids:
-            assert posix.wait(k) == (k, 0)
-        return len(kids)
-
-    assert run(exos(), prog) == 62  # 63 environments, one is us
-
-
-# -------------------------------------------------------------------------------- IPC
-
-
-# --------------------------------------------------------------------- virtual memory
-
-
 def test_what_if_the_kernel_revokes_frames_from_an_exos_process(exos: Callable[..., System]) -> None:
     """ExOS pages out private pages of its own choosing; the data survives."""
     s = exos()
