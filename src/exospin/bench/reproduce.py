@@ -81,7 +81,7 @@ class Group:
 GROUPS: tuple[Group, ...] = (
     Group("primitives", "Kernel primitives", "exokernel paper §6: Aegis vs the Ultrix-role unix",
           ("null_procedure_call", "null_syscall", "exc_*", "tlb_refill_*", "pct_*", "yield")),
-    Group("ipc", "IPC, one-word round trip", "exokernel paper §6: ExOS on Aegis vs unix",
+    Group("ipc", "IPC, one-word round trip", "exokernel paper §6: ExOS on Aegis, and SPIN's Unix extension, vs unix",
           ("ipc_*",)),
     Group("vm", "Virtual memory: the Appel-Li set and a matrix multiply",
           "both papers: ExOS (exokernel §6), SPIN (table 4) vs unix", ("vm_*", "matmul_*")),
