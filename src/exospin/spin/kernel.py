@@ -51,6 +51,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from greenlet import getcurrent
+
 from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
 from ..safe import BudgetExceeded
@@ -302,7 +304,6 @@ class Spin:
     def _stop(self) -> None:
         s = self.sched
         cur = s.current
-        from greenlet import getcurrent
         if cur is not None and getcurrent() is not s.root:
             s.ready[cur._priority].appendleft(cur)
             cur._state = "ready"
