@@ -51,8 +51,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from greenlet import getcurrent
-
 from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
 from ..safe import BudgetExceeded
@@ -295,20 +293,11 @@ class Spin:
         """Run strands until none is ready and nothing can wake one (or ``until`` cycles)."""
         if until is None:
             return self.sched.run()
-        stop = self.m.loop.schedule(until, self._stop)
+        stop = self.m.loop.schedule(until, self.sched.stop)
         try:
             return self.sched.run(until)
         finally:
             stop.cancel()
-
-    def _stop(self) -> None:
-        s = self.sched
-        cur = s.current
-        if cur is not None and getcurrent() is not s.root:
-            s.ready[cur._priority].appendleft(cur)
-            cur._state = "ready"
-            s._top = max(s._top, cur._priority)
-            s._switch(None, True)
 
     # ------------------------------------------------------------ installing handlers
 

@@ -435,6 +435,17 @@ class Scheduler:
         self._make_ready(cur)
         self._switch(nxt, True)
 
+    def stop(self) -> None:
+        """The run's time limit: hand the processor back to the idle loop, the running
+        strand first in line when the run goes on."""
+        cur = self.current
+        if cur is None or getcurrent() is self.root:
+            return
+        self.ready[cur._priority].appendleft(cur)
+        cur._state = READY
+        self._top = max(self._top, cur._priority)
+        self._switch(None, True)
+
     def _finish(self, s: Strand) -> None:
         """``s``'s function is over (on its own greenlet): clean up, wake joiners, switch away."""
         if s._id in self.strands:
