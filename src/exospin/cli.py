@@ -129,14 +129,16 @@ def _counters(title: str, rows: list[tuple[str, object]]) -> Table:
     return t
 
 
-def _close_demo(system: Any, args: argparse.Namespace, out: Console, ok: bool = True, why: str = "") -> int:
-    """The end of every demo: invariants, leaks, the trace file."""
+def _close_demo(system: Any, args: argparse.Namespace, out: Console, ok: bool = True, why: str = "",
+                held: str = "frame, capability and slice") -> int:
+    """The end of every demo: invariants, leaks (``held``: what the system hands out and
+    must get back), the trace file."""
     bad = system.kernel.check_invariants()
     leaked = system.shutdown()
     if bad or any(leaked.values()) or not ok:
         out.print(f"[red]problem: {why} invariants violated: {bad}; leaked: {leaked}[/red]")
         return 1
-    out.print("All invariants hold; every frame, capability and slice came back to the kernel.")
+    out.print(f"All invariants hold; every {held} came back to the kernel.")
     if args.trace:
         system.tracer.write(args.trace)
         out.print(f"Trace written to {args.trace}: open it in https://ui.perfetto.dev")
@@ -249,18 +251,8 @@ def _demo_unix(args: argparse.Namespace, out: Console) -> int:
             and line[1] not in (d.init, d.checkpointer, d.stray)]
     out.print(f"init exited with {st[0]}, the checkpointer with {st[1]}, the stray process with {st[2]}; "
               f"the consumer's sum modulo 256 should be {d.expected_sum}: {cons[-1][2] if cons else '?'}")
-    ok = st == [0, 0, 139]
-    bad = d.system.kernel.check_invariants()
-    leaked = d.system.shutdown()
-    if bad or any(leaked.values()) or not ok:
-        out.print(f"[red]problem: exit statuses {st}; invariants violated: {bad}; leaked: {leaked}[/red]")
-        return 1
-    out.print("All invariants hold; every frame, process, thread and pipe came back to the kernel.")
-    if args.trace:
-        assert d.system.tracer is not None
-        d.system.tracer.write(args.trace)
-        out.print(f"Trace written to {args.trace}: open it in https://ui.perfetto.dev")
-    return 0
+    return _close_demo(d.system, args, out, ok=st == [0, 0, 139], why=f"exit statuses {st};",
+                       held="frame, process, thread and pipe")
 
 
 def _demo_spin(args: argparse.Namespace, out: Console) -> int:
@@ -281,21 +273,11 @@ def _demo_spin(args: argparse.Namespace, out: Console) -> int:
         ("handlers terminated", ds.terminated),
         ("simulated time", f"{m.us(m.now):.1f} µs"),
     ]))
-    if not d.ok:
-        out.print("[red]problem: the demo did not go as it should[/red]")
-        return 1
-    bad = d.kernel.check_invariants()
-    leaked = d.system.shutdown()
-    if bad or any(leaked.values()):
-        out.print(f"[red]problem: invariants violated: {bad}; leaked: {leaked}[/red]")
-        return 1
-    out.print("Every extension that ran was verified; the rejected ones never ran; the runaway and the "
-              "thief were unloaded; every frame, address space and strand came back.")
-    if args.trace:
-        assert d.system.tracer is not None
-        d.system.tracer.write(args.trace)
-        out.print(f"Trace written to {args.trace}: open it in https://ui.perfetto.dev")
-    return 0
+    if d.ok:
+        out.print("Every extension that ran was verified; the rejected ones never ran; the runaway and "
+                  "the thief were unloaded.")
+    return _close_demo(d.system, args, out, ok=d.ok, why="the demo did not go as it should;",
+                       held="frame, address space and strand")
 
 
 # ------------------------------------------------------------------ bench

@@ -187,58 +187,18 @@ def ipc_lrpc_trusted(profile: str, n: int) -> Result:
 # ---------------------------------------------------------------------- VM
 
 
-def vm_dirty(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_dirty(TARGET, profile, n)
-    _expect("vm_dirty", sh, exceptions=0)
-    return res
-
-
-def _mprotect(name: str, profile: str, n: int) -> Result:
-    res, sh = getattr(posix_suite, name)(TARGET, profile, n)
-    _expect(name, sh, exceptions=0, user_faults=0)
-    return res
-
-
-def vm_prot1(profile: str, n: int) -> Result:
-    return _mprotect("vm_prot1", profile, n)
-
-
-def vm_prot100(profile: str, n: int) -> Result:
-    return _mprotect("vm_prot100", profile, n)
-
-
-def vm_unprot100(profile: str, n: int) -> Result:
-    return _mprotect("vm_unprot100", profile, n)
-
-
-def vm_trap(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_trap(TARGET, profile, n)
-    ops = _ops(n)
-    _expect("vm_trap", sh, user_faults=ops, exceptions=ops, dirty_faults=0)
-    return res
-
-
-def vm_fault(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_fault(TARGET, profile, n)
-    ops = _ops(n)
-    # one protection fault, which the handler fixes (ExOS binds the page writable at once);
-    # each page was bound long ago: the TLB refills it from the STLB first
-    _expect("vm_fault", sh, user_faults=ops, dirty_faults=0, exceptions=ops, stlb_misses=0)
-    return res
-
-
-def vm_appel1(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_appel1(TARGET, profile, n)
-    ops = _ops(n)
-    _expect("vm_appel1", sh, user_faults=ops, dirty_faults=0, exceptions=ops)
-    return res
-
-
-def vm_appel2(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_appel2(TARGET, profile, n)
-    ops = _ops(n, 100)
-    _expect("vm_appel2", sh, user_faults=ops, dirty_faults=0, exceptions=ops)
-    return res
+vm_dirty = posix_suite.checked(TARGET, "vm_dirty", exceptions=0)
+vm_prot1 = posix_suite.checked(TARGET, "vm_prot1", exceptions=0, user_faults=0)
+vm_prot100 = posix_suite.checked(TARGET, "vm_prot100", exceptions=0, user_faults=0)
+vm_unprot100 = posix_suite.checked(TARGET, "vm_unprot100", exceptions=0, user_faults=0)
+vm_trap = posix_suite.checked(TARGET, "vm_trap", user_faults=1, exceptions=1, dirty_faults=0)
+# one protection fault, which the handler fixes (ExOS binds the page writable at once);
+# each page was bound long ago: the TLB refills it from the STLB first
+vm_fault = posix_suite.checked(TARGET, "vm_fault", user_faults=1, dirty_faults=0, exceptions=1,
+                               stlb_misses=0)
+vm_appel1 = posix_suite.checked(TARGET, "vm_appel1", user_faults=1, dirty_faults=0, exceptions=1)
+vm_appel2 = posix_suite.checked(TARGET, "vm_appel2", per=100, user_faults=1, dirty_faults=0,
+                                exceptions=1)
 
 
 # ------------------------------------------------------------------ matmul

@@ -28,8 +28,9 @@ Interface
     bodies ``ipc_pipe``, ``ipc_shm``, ``ipc_lrpc``, ``vm_dirty``, ``vm_prot1``,
     ``vm_prot100``, ``vm_unprot100``, ``vm_trap``, ``vm_fault``, ``vm_appel1``,
     ``vm_appel2``, ``fork_join``, ``ping_pong``, each ``(target, profile, n) ->
-    (Result, shared dict)``; the check helpers ``expect``, ``require``,
-    ``delta``, ``ops``.
+    (Result, shared dict)``; ``checked(target, name, per, **per_op)`` (a body and
+    its exact counter checks as one runner); the check helpers ``expect``,
+    ``require``, ``delta``, ``ops``.
 """
 
 from __future__ import annotations
@@ -172,6 +173,21 @@ def expect(name: str, sh: dict[str, Any], **counts: int) -> None:
     for key, want in counts.items():
         got = delta(sh, key)
         require(name, got == want, f"expected {want} {key} during the measured runs, saw {got}")
+
+
+def checked(target: Target, name: str, per: int = 1, **per_op: int) -> Callable[[str, int], Result]:
+    """The runner ``(profile, n) -> Result`` of the body ``name`` on ``target`` that then
+    checks each named counter moved by exactly ``per_op[key]`` per operation (``per``
+    operations per loop iteration): the common shape of a suite's path check."""
+    body = globals()[name]
+
+    def run(profile: str, n: int) -> Result:
+        res, sh = body(target, profile, n)
+        k = ops(n, per)
+        expect(name, sh, **{key: m * k for key, m in per_op.items()})
+        return res  # type: ignore[no-any-return]
+    run.__name__ = name
+    return run
 
 
 def _close_all(fds: tuple[int, ...]) -> None:

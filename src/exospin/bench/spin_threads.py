@@ -199,8 +199,7 @@ def _kernel_bench(profile: str, name: str, n: int, fn: str) -> dict[str, Any]:
             box["error"] = f"{type(e).__name__}: {e}"
 
     # the loop runs in a kernel strand, whose domain budget is reset as it is scheduled
-    s = k.sched.create(main, (), name)
-    s._budget = d.budget
+    k.sched.create(main, (), name, budget=d.budget)
     system.run()
     left = TARGET.running(system)
     leaked = system.shutdown()
@@ -288,58 +287,18 @@ def ipc_shm(profile: str, n: int) -> Result:
     return res
 
 
-def ipc_lrpc(profile: str, n: int) -> Result:
-    res, sh = posix_suite.ipc_lrpc(TARGET, profile, n)
-    expect("ipc_lrpc", sh, syscalls=ops(n), **{"scheduler.switches": 0})
-    return res
-
-
-def vm_dirty(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_dirty(TARGET, profile, n)
-    expect("vm_dirty", sh, syscalls=ops(n), **{"memory.protection_faults": 0})
-    return res
-
-
-def _mprotect(name: str, profile: str, n: int) -> Result:
-    res, sh = getattr(posix_suite, name)(TARGET, profile, n)
-    expect(name, sh, syscalls=ops(n), **{"memory.protection_faults": 0})
-    return res
-
-
-def vm_prot1(profile: str, n: int) -> Result:
-    return _mprotect("vm_prot1", profile, n)
-
-
-def vm_prot100(profile: str, n: int) -> Result:
-    return _mprotect("vm_prot100", profile, n)
-
-
-def vm_unprot100(profile: str, n: int) -> Result:
-    return _mprotect("vm_unprot100", profile, n)
-
-
-def vm_trap(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_trap(TARGET, profile, n)
-    expect("vm_trap", sh, **{"memory.protection_faults": ops(n)})
-    return res
-
-
-def vm_fault(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_fault(TARGET, profile, n)
-    expect("vm_fault", sh, **{"memory.protection_faults": ops(n)})
-    return res
-
-
-def vm_appel1(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_appel1(TARGET, profile, n)
-    expect("vm_appel1", sh, **{"memory.protection_faults": ops(n)})
-    return res
-
-
-def vm_appel2(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_appel2(TARGET, profile, n)
-    expect("vm_appel2", sh, **{"memory.protection_faults": ops(n, 100)})
-    return res
+NO_FAULT = {"memory.protection_faults": 0}
+ONE_FAULT = {"memory.protection_faults": 1}
+checked = posix_suite.checked
+ipc_lrpc = checked(TARGET, "ipc_lrpc", syscalls=1, **{"scheduler.switches": 0})
+vm_dirty = checked(TARGET, "vm_dirty", syscalls=1, **NO_FAULT)
+vm_prot1 = checked(TARGET, "vm_prot1", syscalls=1, **NO_FAULT)
+vm_prot100 = checked(TARGET, "vm_prot100", syscalls=1, **NO_FAULT)
+vm_unprot100 = checked(TARGET, "vm_unprot100", syscalls=1, **NO_FAULT)
+vm_trap = checked(TARGET, "vm_trap", **ONE_FAULT)
+vm_fault = checked(TARGET, "vm_fault", **ONE_FAULT)
+vm_appel1 = checked(TARGET, "vm_appel1", **ONE_FAULT)
+vm_appel2 = checked(TARGET, "vm_appel2", per=100, **ONE_FAULT)
 
 
 #: name -> (function, iterations when quick, iterations in full)

@@ -209,58 +209,17 @@ def cross_as_call(profile: str, n: int) -> Result:
 # ---------------------------------------------------------------------- VM
 
 
-def vm_dirty(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_dirty(TARGET, profile, n)
-    expect("vm_dirty", sh, sys_dirty=ops(n), exceptions=0)
-    return res
-
-
-def _mprotect(name: str, profile: str, n: int) -> Result:
-    res, sh = getattr(posix_suite, name)(TARGET, profile, n)
-    expect(name, sh, sys_mprotect=ops(n), exceptions=0, signals=0)
-    return res
-
-
-def vm_prot1(profile: str, n: int) -> Result:
-    return _mprotect("vm_prot1", profile, n)
-
-
-def vm_prot100(profile: str, n: int) -> Result:
-    return _mprotect("vm_prot100", profile, n)
-
-
-def vm_unprot100(profile: str, n: int) -> Result:
-    return _mprotect("vm_unprot100", profile, n)
-
-
-def vm_trap(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_trap(TARGET, profile, n)
-    k = ops(n)
-    expect("vm_trap", sh, signals=k, sigreturns=k, exceptions=k, mod_faults=0)
-    return res
-
-
-def _fault_then_modified(name: str, sh: dict[str, Any], k: int) -> None:
-    # a signal whose handler unprotects the page, then the retried store's modified-bit fault
-    expect(name, sh, signals=k, sigreturns=k, mod_faults=k, exceptions=2 * k, page_faults=0)
-
-
-def vm_fault(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_fault(TARGET, profile, n)
-    _fault_then_modified("vm_fault", sh, ops(n))
-    return res
-
-
-def vm_appel1(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_appel1(TARGET, profile, n)
-    _fault_then_modified("vm_appel1", sh, ops(n))
-    return res
-
-
-def vm_appel2(profile: str, n: int) -> Result:
-    res, sh = posix_suite.vm_appel2(TARGET, profile, n)
-    _fault_then_modified("vm_appel2", sh, ops(n, 100))
-    return res
+checked = posix_suite.checked
+vm_dirty = checked(TARGET, "vm_dirty", sys_dirty=1, exceptions=0)
+vm_prot1 = checked(TARGET, "vm_prot1", sys_mprotect=1, exceptions=0, signals=0)
+vm_prot100 = checked(TARGET, "vm_prot100", sys_mprotect=1, exceptions=0, signals=0)
+vm_unprot100 = checked(TARGET, "vm_unprot100", sys_mprotect=1, exceptions=0, signals=0)
+vm_trap = checked(TARGET, "vm_trap", signals=1, sigreturns=1, exceptions=1, mod_faults=0)
+# a signal whose handler unprotects the page, then the retried store's modified-bit fault
+FAULT_THEN_MODIFIED = {"signals": 1, "sigreturns": 1, "mod_faults": 1, "exceptions": 2, "page_faults": 0}
+vm_fault = checked(TARGET, "vm_fault", **FAULT_THEN_MODIFIED)
+vm_appel1 = checked(TARGET, "vm_appel1", **FAULT_THEN_MODIFIED)
+vm_appel2 = checked(TARGET, "vm_appel2", per=100, **FAULT_THEN_MODIFIED)
 
 
 # ----------------------------------------------------------------- threads

@@ -372,12 +372,10 @@ class Spin:
             raise TypeError(f"Strand.create needs the thread package's token, not {package!r}")
         if space is not None and not isinstance(space, Context):
             raise TypeError(f"Strand.create: space must be an address space, not {space!r}")
-        s = self.sched.create(fn, tuple(args), name, priority, space, package)
         d = package._domain
+        s = self.sched.create(fn, tuple(args), name, priority, space, package,
+                              budget=d.budget if d is not None else None)
         if d is not None:
-            # a strand is bounded by the scheduler, not by a budget: the domain's budget is
-            # reset whenever one of its strands is scheduled or starts a quantum
-            s._budget = d.budget
             self._owned.setdefault(d.uid, ([], []))[1].append(s)
         return s
 

@@ -216,8 +216,11 @@ class Scheduler:
     # ------------------------------------------------------------ creation
 
     def create(self, fn: Callable[..., Any], args: tuple[Any, ...] = (), name: str = "",
-               priority: int = DEFAULT_PRIORITY, space: Any = None, package: Any = None) -> Strand:
-        """A new strand, ready to run ``fn(*args)`` in address space ``space``."""
+               priority: int = DEFAULT_PRIORITY, space: Any = None, package: Any = None,
+               budget: Any = None) -> Strand:
+        """A new strand, ready to run ``fn(*args)`` in address space ``space``. ``budget``:
+        that of the verified domain whose code it runs; a strand is bounded by the scheduler,
+        not by a budget, so it is reset whenever the strand is scheduled or starts a quantum."""
         if not isinstance(priority, int) or not 0 <= priority < NPRIO:
             raise ValueError(f"strand priority must be an int in 0..{NPRIO - 1}, not {priority!r}")
         if not callable(fn):
@@ -225,6 +228,7 @@ class Scheduler:
         sid = self._next_id
         self._next_id += 1
         s = Strand(self, sid, fn, tuple(args), name or f"strand {sid}", priority, space, package)
+        s._budget = budget
         self.strands[sid] = s
         self.created += 1
         self.loop.now += self._c_create

@@ -668,76 +668,71 @@ def sys_rpc_call(p, pid, n, args):
 # ------------------------------------------------------------ the system-call table
 
 
-def dispatch(number, args):
-    p = me()
-    if p is None:
-        return fail("ENOSYS", "not a Unix process")
-    if number == SYS_READ:
-        return sys_read(p, args[0], args[1])
-    if number == SYS_WRITE:
-        return sys_write(p, args[0], args[1])
-    if number == SYS_SLEEP_WORD:
-        return sys_sleep_word(p)
-    if number == SYS_WAKE:
-        return sys_wake(p, args[0])
-    if number == SYS_RPC_CALL:
-        return sys_rpc_call(p, args[0], args[1], args[2])
-    if number == SYS_MPROTECT:
-        return sys_mprotect(p, args[0], args[1], args[2])
-    if number == SYS_DIRTY:
-        return sys_dirty(p, args[0])
-    if number == SYS_SLEEP:
-        return sys_sleep(p, args[0])
-    if number == SYS_WAKEUP:
-        return sys_wakeup(p, args[0], args[1])
-    if number == SYS_FORK:
-        return sys_fork(p, args[0], args[1])
-    if number == SYS_EXEC:
-        return sys_exec(p)
-    if number == SYS_EXIT:
-        teardown(p, args[0], args[1])
-        forget_segments()
-        Strand.exit(args[0])
-    if number == SYS_WAIT:
-        return sys_wait(p, args[0])
-    if number == SYS_PIPE:
-        return sys_pipe(p)
-    if number == SYS_CLOSE:
-        return sys_close(p, args[0])
-    if number == SYS_SHM_OPEN:
-        return sys_shm_open(p, args[0], args[1])
-    if number == SYS_MMAP:
-        return sys_mmap(p, args[0], args[1])
-    if number == SYS_MUNMAP:
-        r = sys_munmap(p, args[0], args[1])
-        forget_segments()
-        return r
-    if number == SYS_ON_FAULT:
-        p.handler = args[0]
-        set_handler(p.space, args[0])
-        return 0
-    if number == SYS_ALIAS:
-        return sys_alias(p, args[0])
-    if number == SYS_THREAD_CREATE:
-        return sys_thread_create(p, args[0], args[1])
-    if number == SYS_THREAD_JOIN:
-        return sys_thread_join(p, args[0])
-    if number == SYS_THREAD_YIELD:
-        Strand.yield_()
-        return 0
-    if number == SYS_RPC_REGISTER:
-        return sys_rpc_register(p, args[0], args[1])
-    if number == SYS_GETPID:
-        return p.pid
-    return fail("ENOSYS", f"no system call {number}")
+def sys_exit(p, status, why):
+    teardown(p, status, why)
+    forget_segments()
+    Strand.exit(status)
+
+
+def sys_munmap_and_forget(p, vaddr, npages):
+    r = sys_munmap(p, vaddr, npages)
+    forget_segments()
+    return r
+
+
+def sys_on_fault(p, handler):
+    p.handler = handler
+    set_handler(p.space, handler)
+    return 0
+
+
+def sys_thread_yield(p):
+    Strand.yield_()
+    return 0
+
+
+def sys_getpid(p):
+    return p.pid
+
+
+#: number -> (the call, how many arguments it takes)
+CALLS = {
+    SYS_FORK: (sys_fork, 2), SYS_EXEC: (sys_exec, 0), SYS_EXIT: (sys_exit, 2),
+    SYS_WAIT: (sys_wait, 1), SYS_PIPE: (sys_pipe, 0), SYS_READ: (sys_read, 2),
+    SYS_WRITE: (sys_write, 2), SYS_CLOSE: (sys_close, 1), SYS_SHM_OPEN: (sys_shm_open, 2),
+    SYS_MMAP: (sys_mmap, 2), SYS_MUNMAP: (sys_munmap_and_forget, 2),
+    SYS_MPROTECT: (sys_mprotect, 3), SYS_ON_FAULT: (sys_on_fault, 1), SYS_DIRTY: (sys_dirty, 1),
+    SYS_ALIAS: (sys_alias, 1), SYS_THREAD_CREATE: (sys_thread_create, 2),
+    SYS_THREAD_JOIN: (sys_thread_join, 1), SYS_THREAD_YIELD: (sys_thread_yield, 0),
+    SYS_SLEEP_WORD: (sys_sleep_word, 0), SYS_WAKE: (sys_wake, 1),
+    SYS_RPC_REGISTER: (sys_rpc_register, 2), SYS_RPC_CALL: (sys_rpc_call, 3),
+    SYS_SLEEP: (sys_sleep, 1), SYS_WAKEUP: (sys_wakeup, 2), SYS_GETPID: (sys_getpid, 0),
+}
+
+
+def entry(call, nargs):
+    """The Trap handler of one system call: the dispatcher's index has already chosen it
+    by number, so it only finds the calling process and passes the arguments on."""
+    def handler(number, args):
+        p = me()
+        if p is None:
+            return fail("ENOSYS", "not a Unix process")
+        if nargs == 0:
+            return call(p)
+        if nargs == 1:
+            return call(p, args[0])
+        if nargs == 2:
+            return call(p, args[0], args[1])
+        return call(p, args[0], args[1], args[2])
+    return handler
 
 
 def install():
     state["package"] = Strand.package("unix")
     state["page"] = User.page_size()
     Strand.on_exit(state["package"], strand_ended)
-    for number in range(SYS_FORK, SYS_GETPID + 1):
-        Trap.claim(number, dispatch)
+    for number in CALLS:
+        Trap.claim(number, entry(CALLS[number][0], CALLS[number][1]))
 
 
 def pids():
