@@ -229,3 +229,50 @@ def test_is_a_pure_expression_inlined_with_the_callers_names():
     v = verify(PURITY, "purity.py")
     p = expression(v.exports["pure_eq"])
     assert p is not None and p.inline(["a0", "a1"]) == "(a0 == 0 and a1[0] > -1)"
+
+
+# ------------------------------------------------ the static cost model of verified code
+
+COSTED = """
+def f(t, k):
+    x = t[k] + 1
+    if x > 3:
+        return g(x)
+    for i in range(k):
+        t[i] += i
+    return x
+
+
+def g(x):
+    return x * 2
+"""
+
+
+class _Clock:
+    now = 0
+
+
+# f's entry is charged its longest straight-line path, to ``return x``: x = t[k] + 1 is a load
+# and an add (2 + 1), the if a compare and a branch (2), the for's header range() and setup
+# (4 + 1): 10. Each iteration of the loop then adds t[i] += i: a read and a write of t[i]
+# (2 x 2), the add (1), advancing and branching (2): 7. g makes no call: not instrumented.
+@pytest.mark.parametrize("table, k, cycles", [
+    ({0: 5}, 0, 10),  # the early return through g: charged the longer path (an upper bound)
+    ({0: 1, 1: 1, 2: 2}, 2, 10 + 2 * 7),
+])
+def test_is_verified_code_charged_its_static_cost_as_it_runs(table, k, cycles):
+    from exospin.safe import OpCosts
+    clock = _Clock()
+    v = verify(COSTED, "costed.py", costs=OpCosts(insn=1, mem_ref=2, proc_call=4), clock=clock)
+    v.exports["f"](table, k)
+    assert (clock.now, v.budget.spent) == (cycles, cycles)
+
+
+def test_does_measuring_the_static_cost_leave_the_clock_alone():
+    from exospin.safe import OpCosts
+    v = verify(COSTED, "costed.py", costs=OpCosts(insn=1, mem_ref=2, proc_call=4))
+    v.exports["f"]({0: 1, 1: 1, 2: 2}, 2)
+    assert v.budget.spent == 24
+    plain = verify(COSTED, "costed.py")  # no costs: ticks only count
+    plain.exports["f"]({0: 1, 1: 1, 2: 2}, 2)
+    assert plain.budget.spent == 0

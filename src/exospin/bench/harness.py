@@ -50,9 +50,16 @@ class Result:
     iterations: int
     #: a plain Python call measured interleaved with this benchmark's own runs
     python_call_ns: float = 0.0
+    #: SPIN: cycles per operation of the extensions' own code under the verifier's static
+    #: cost model, measured, not in ``sim_cycles`` (safe.OpCosts; docs/verifier.md)
+    ext_cycles: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if self.ext_cycles is None:
+            del d["ext_cycles"]
+        else:
+            d["ext_cycles"] = round(self.ext_cycles, 2)
         d["sim_cycles"] = round(self.sim_cycles, 2)
         d["sim_us"] = round(self.sim_us, 4)
         d["wall_ns"] = round(self.wall_ns, 1)

@@ -139,7 +139,10 @@ def run_posix(target: Target, profile: str, name: str, n: int, setup: Setup,
         raise BenchmarkError(f"{name}: the benchmark failed: {why} (processes: {deaths})")
     _check_clean(target, system, name)
     cycles, wall, call = sh["result"]
-    return Result(name, target.system, cycles, prof.us(cycles), wall, n * per, call), sh
+    ext = None
+    if "extension_cycles" in sh["after"]:  # SPIN: its extensions' own code, measured
+        ext = delta(sh, "extension_cycles") / ops(n, per)
+    return Result(name, target.system, cycles, prof.us(cycles), wall, n * per, call, ext), sh
 
 
 def baseline(call: float, n: int) -> float:

@@ -211,7 +211,8 @@ def _kernel_bench(profile: str, name: str, n: int, fn: str) -> dict[str, Any]:
 
 def _kernel_result(name: str, profile: str, box: dict[str, Any], n: int) -> Result:
     cycles, wall, call = box["result"]
-    return Result(name, SYSTEM, cycles, get_profile(profile).us(cycles), wall, n, call)
+    ext = delta(box, "extension_cycles") / ops(n)
+    return Result(name, SYSTEM, cycles, get_profile(profile).us(cycles), wall, n, call, ext)
 
 
 def fork_join_kernel(profile: str, n: int) -> Result:

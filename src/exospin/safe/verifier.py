@@ -124,6 +124,22 @@ class BudgetExceeded(BaseException):
     """A handler ran out of budget. A BaseException: ``except Exception`` does not catch it."""
 
 
+@dataclass(frozen=True)
+class OpCosts:
+    """What verified code is charged, in cycles, for the operations it performs.
+
+    The verifier's static cost model of an extension compiled for the machine:
+    a call is a procedure call (``proc_call``), an attribute or an item read or
+    written is a load or a store (``mem_ref``), an arithmetic, comparison or
+    branch is an instruction (``insn``); local names live in registers, and
+    constants are immediates. The kernel builds one from its machine profile.
+    """
+
+    insn: int
+    mem_ref: int
+    proc_call: int
+
+
 class Budget:
     """The counter behind the hook. The kernel calls ``reset()`` before each handler runs.
 
@@ -131,18 +147,44 @@ class Budget:
     ``reset`` and ``remaining`` share that cell, and so may the kernel: ``cell``
     is it, so that the dispatcher's generated code resets a budget with one
     store (``cell_contents = limit``, done as a plain ``nonlocal`` assignment).
+
+    Each tick passes its weight: the static cycles of the code it stands for
+    (a loop iteration, or a calling function's body; see ``_Weigh``). With
+    ``measure`` the hook adds the weights up in ``spent``; given a ``clock`` (an
+    object with an integer ``now``, as the machine's event loop) it also
+    advances the clock by them, so the extension's own code is charged as it
+    runs, whoever called it.
     """
 
-    def __init__(self, limit: int = DEFAULT_BUDGET) -> None:
+    def __init__(self, limit: int = DEFAULT_BUDGET, clock: Any = None, measure: bool = False) -> None:
         self.limit = limit
         left = limit
+        spent = 0
 
-        def hook() -> bool:
-            nonlocal left
-            left -= 1
-            if left < 0:
-                raise BudgetExceeded(f"budget of {self.limit} ticks exhausted")
-            return True
+        if clock is not None:
+            def hook(w: int) -> bool:
+                nonlocal left, spent
+                left -= 1
+                if left < 0:
+                    raise BudgetExceeded(f"budget of {self.limit} ticks exhausted")
+                clock.now += w
+                spent += w
+                return True
+        elif measure:
+            def hook(w: int) -> bool:
+                nonlocal left, spent
+                left -= 1
+                if left < 0:
+                    raise BudgetExceeded(f"budget of {self.limit} ticks exhausted")
+                spent += w
+                return True
+        else:
+            def hook(w: int) -> bool:
+                nonlocal left
+                left -= 1
+                if left < 0:
+                    raise BudgetExceeded(f"budget of {self.limit} ticks exhausted")
+                return True
 
         def reset(n: int | None = None) -> None:
             nonlocal left
@@ -151,11 +193,21 @@ class Budget:
         def remaining() -> int:
             return left
 
-        self.hook: Callable[[], bool] = hook
+        def charged() -> int:
+            return spent
+
+        self.hook: Callable[[int], bool] = hook
         #: the counter's cell (ticks left), shared with ``hook``
         self.cell = hook.__closure__[hook.__code__.co_freevars.index("left")]  # type: ignore[index]
         self._reset = reset
         self._remaining = remaining
+        self._charged = charged
+
+    @property
+    def spent(self) -> int:
+        """The weights of this budget's ticks so far: the cycles its code cost under the static
+        model (0 unless measuring or charging)."""
+        return self._charged()
 
     def reset(self, limit: int | None = None) -> None:
         """Give the next run ``limit`` ticks (default: this budget's limit)."""
@@ -417,57 +469,183 @@ def check(source: str, filename: str = "<extension>", *,
 # ------------------------------------------------------------- instrument
 
 
+class _Weigh:
+    """The static cycles of straight-line code under ``OpCosts`` (the ticks' weights).
+
+    A block's weight is the cost of its longest path: statements add up, an
+    ``if`` costs its test and a branch and then either arm, and a path ends at a
+    ``return``, ``raise``, ``break`` or ``continue`` (so a weight is an upper
+    bound of what one run costs); a ``try`` counts its body and ``else``, not
+    its handlers (the exception path). Code that
+    has its own tick is not counted where it stands: a loop's body (the loop's
+    header is: the iterable once, a while's first test), and the bodies of
+    nested functions, lambdas, classes and comprehensions.
+    """
+
+    def __init__(self, costs: OpCosts) -> None:
+        self.c = costs
+
+    def block(self, stmts: list[ast.stmt]) -> int:
+        """The cost of the longest path through ``stmts``: to its end, or to a return,
+        raise, break or continue inside it."""
+        fall, out = self._paths(stmts)
+        return max(fall or 0, out or 0)
+
+    def _paths(self, stmts: list[ast.stmt]) -> tuple[int | None, int | None]:
+        """(longest path falling through the end, longest path leaving early); None: no such path."""
+        fall: int | None = 0
+        out: int | None = None
+        for st in stmts:
+            if fall is None:
+                break  # unreachable
+            f, o = self._stmt(st)
+            if o is not None:
+                out = max(out or 0, fall + o)
+            fall = None if f is None else fall + f
+        return fall, out
+
+    def _stmt(self, s: ast.stmt) -> tuple[int | None, int | None]:
+        c = self.c
+        if isinstance(s, ast.Return | ast.Raise):
+            return None, sum(self.expr(n) for n in ast.iter_child_nodes(s) if isinstance(n, ast.expr))
+        if isinstance(s, ast.Break | ast.Continue):
+            return None, c.insn
+        if isinstance(s, ast.If):
+            t = self.expr(s.test) + c.insn
+            (bf, bo), (of, oo) = self._paths(s.body), self._paths(s.orelse)
+            falls = [x for x in (bf, of) if x is not None]
+            outs = [x for x in (bo, oo) if x is not None]
+            return (t + max(falls) if falls else None), (t + max(outs) if outs else None)
+        if isinstance(s, ast.Try):
+            return self._paths(s.body + s.orelse)
+        if isinstance(s, ast.For):
+            return self.expr(s.iter) + c.insn, None  # the iterator is made once
+        if isinstance(s, ast.While):
+            return self.expr(s.test) + c.insn, None
+        if isinstance(s, ast.FunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom):
+            return 0, None
+        if isinstance(s, ast.AugAssign):  # read, operate, write back
+            return self.expr(s.target) * 2 + self.expr(s.value) + c.insn, None
+        return sum(self.expr(n) for n in ast.iter_child_nodes(s) if isinstance(n, ast.expr)), None
+
+    def expr(self, e: ast.expr) -> int:
+        c = self.c
+        if isinstance(e, ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            # making it is one call (the comprehension's own ticks charge its elements)
+            return c.proc_call + sum(self.expr(g.iter) for g in getattr(e, "generators", ()))
+        if isinstance(e, ast.IfExp):
+            return self.expr(e.test) + c.insn + max(self.expr(e.body), self.expr(e.orelse))
+        own = 0
+        if isinstance(e, ast.Call):
+            own = c.proc_call
+        elif isinstance(e, ast.Attribute | ast.Subscript):
+            own = c.mem_ref
+        elif isinstance(e, ast.BinOp | ast.UnaryOp):
+            own = c.insn
+        elif isinstance(e, ast.Compare):
+            own = c.insn * len(e.ops)
+        elif isinstance(e, ast.BoolOp):
+            own = c.insn * (len(e.values) - 1)
+        elif isinstance(e, ast.Tuple | ast.List | ast.Set):
+            own = c.mem_ref * len(e.elts)  # each element stored
+        elif isinstance(e, ast.Dict):
+            own = c.mem_ref * len(e.keys)
+        return own + sum(self.expr(n) for n in ast.iter_child_nodes(e) if isinstance(n, ast.expr))
+
+    def comprehension(self, g: ast.comprehension, elt: int) -> int:
+        """One element of one generator: advance and branch, its ifs, the element if innermost."""
+        return 2 * self.c.insn + sum(self.expr(i) for i in g.ifs) + elt
+
+
 class _Instrument(ast.NodeTransformer):
-    """Insert ``__budget__()`` into loop bodies, comprehensions and calling functions."""
+    """Insert ``__budget__(w)`` into loop bodies, comprehensions and calling functions.
+
+    ``w`` is the static weight (cycles) of what the tick stands for: one
+    iteration of the loop (its body, a for's advance and branch, a while's
+    test), or the straight-line body of the function. Weights are computed on
+    the source before any tick is inserted. Without costs every weight is 0.
+    """
+
+    _ZERO = OpCosts(0, 0, 0)
+
+    def __init__(self, costs: OpCosts | None = None) -> None:
+        self.w = _Weigh(costs or self._ZERO)
+        self.c = costs or self._ZERO
 
     @staticmethod
-    def tick(at: ast.AST) -> ast.Call:
-        call = ast.Call(ast.Name(HOOK, ast.Load()), [], [])
+    def tick(at: ast.AST, w: int) -> ast.Call:
+        call = ast.Call(ast.Name(HOOK, ast.Load()), [ast.Constant(w)], [])
         return ast.copy_location(call, at)
 
-    def stmt(self, at: ast.AST) -> ast.Expr:
-        return ast.copy_location(ast.Expr(self.tick(at)), at)
+    def stmt(self, at: ast.AST, w: int) -> ast.Expr:
+        return ast.copy_location(ast.Expr(self.tick(at, w)), at)
 
     def visit_For(self, node: ast.For) -> ast.AST:
+        w = self.w.block(node.body) + 2 * self.c.insn + self.w.expr(node.target)
         self.generic_visit(node)
-        node.body.insert(0, self.stmt(node))
+        node.body.insert(0, self.stmt(node, w))
         return node
 
     def visit_While(self, node: ast.While) -> ast.AST:
+        w = self.w.block(node.body) + self.w.expr(node.test) + self.c.insn
         self.generic_visit(node)
-        node.body.insert(0, self.stmt(node))
+        node.body.insert(0, self.stmt(node, w))
         return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         calls = not all(_call_free(s) for s in node.body)
+        w = self.w.block(node.body)
         self.generic_visit(node)
         if calls:
-            node.body.insert(0, self.stmt(node))
+            node.body.insert(0, self.stmt(node, w))
         return node
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
         calls = not _call_free(node.body)
+        w = self.w.expr(node.body)
         self.generic_visit(node)
         if calls:  # the hook returns True: ``tick() and body`` is body
-            node.body = ast.copy_location(ast.BoolOp(ast.And(), [self.tick(node), node.body]), node.body)
+            node.body = ast.copy_location(ast.BoolOp(ast.And(), [self.tick(node, w), node.body]), node.body)
         return node
 
-    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+    def _comp(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp,
+              elt: int) -> ast.AST:
+        last = len(node.generators) - 1
+        ws = [self.w.comprehension(g, elt if i == last else 0) for i, g in enumerate(node.generators)]
         self.generic_visit(node)
-        node.ifs.insert(0, self.tick(node.target))
+        for g, w in zip(node.generators, ws, strict=True):
+            g.ifs.insert(0, self.tick(g.target, w))
         return node
+
+    def visit_ListComp(self, node: ast.ListComp) -> ast.AST:
+        return self._comp(node, self.w.expr(node.elt) + self.c.mem_ref)
+
+    def visit_SetComp(self, node: ast.SetComp) -> ast.AST:
+        return self._comp(node, self.w.expr(node.elt) + self.c.mem_ref)
+
+    def visit_GeneratorExp(self, node: ast.GeneratorExp) -> ast.AST:
+        return self._comp(node, self.w.expr(node.elt))
+
+    def visit_DictComp(self, node: ast.DictComp) -> ast.AST:
+        return self._comp(node, self.w.expr(node.key) + self.w.expr(node.value) + self.c.mem_ref)
 
 
 def verify(source: str, filename: str = "<extension>", *,
            interfaces: Iterable[str] = DEFAULT_INTERFACES,
            modules: Mapping[str, Any] | None = None,
-           budget: int = DEFAULT_BUDGET) -> Verified:
+           budget: int = DEFAULT_BUDGET, costs: OpCosts | None = None,
+           clock: Any = None) -> Verified:
     """Check, instrument and load an extension, or raise ``Rejected``.
 
     ``modules`` maps an interface module name (``"spin"``) to the object its
     imports resolve against (the linker's job; default: nothing may be
     imported at load time). The module body runs under the budget; the
     budget is reset before ``verify`` returns.
+
+    ``costs`` (``OpCosts``) weighs each tick with the static cost of the code it
+    stands for, summed in ``budget.spent``; with a ``clock`` as well, each tick
+    also advances ``clock.now`` by its weight: the code charges for itself.
+    Without ``costs`` the ticks only count.
     """
     interfaces = tuple(interfaces)
     violations = check(source, filename, interfaces=interfaces)
@@ -476,7 +654,7 @@ def verify(source: str, filename: str = "<extension>", *,
     tree = ast.parse(source, filename)
     c = _Checker(interfaces)
     c.visit(tree)
-    tree = ast.fix_missing_locations(_Instrument().visit(tree))
+    tree = ast.fix_missing_locations(_Instrument(costs).visit(tree))
     code = compile(tree, filename, "exec")
     register_module(tree, code)  # guards the dispatcher may inline (pure.py)
     linked = dict(modules or {})
@@ -488,7 +666,7 @@ def verify(source: str, filename: str = "<extension>", *,
             raise ImportError(f"{filename}: interface {top!r} is not linked")
         return linked[top]
 
-    b = Budget(budget)
+    b = Budget(budget, clock=clock if costs is not None else None, measure=costs is not None)
     safe_builtins: dict[str, Any] = {n: getattr(builtins, n) for n in ALLOWED_BUILTINS}
     safe_builtins["__build_class__"] = builtins.__build_class__
     safe_builtins["__import__"] = importer

@@ -57,7 +57,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..safe import DEFAULT_BUDGET, Verified, verify
+from ..safe import DEFAULT_BUDGET, OpCosts, Verified, verify
 
 #: The global name of a domain's "not resolved" hook inside its namespace (the
 #: stubs call it). Verified code cannot name it: it begins with '_'.
@@ -230,7 +230,8 @@ class Domain:
     @classmethod
     def create(cls, source: str | Verified, filename: str = "<extension>", *,
                name: str | None = None, interface: str | None = None, trusted: bool = False,
-               budget: int = DEFAULT_BUDGET) -> Domain:
+               budget: int = DEFAULT_BUDGET, costs: OpCosts | None = None,
+               clock: Any = None) -> Domain:
         """A domain from an extension's source: verify, load, export, leave imports unresolved.
 
         Raises ``safe.Rejected`` (with the verifier's messages) if the source is
@@ -239,6 +240,9 @@ class Domain:
         top-level functions and classes, under ``interface`` (default: the
         domain's name, itself by default the file's stem). ``trusted`` marks
         the domain "asserted safe" (for privileged interfaces).
+
+        ``costs`` and ``clock``: the extension's code charges the clock for the
+        operations it performs (``safe.verify``); the kernel passes its machine's.
 
         A ``Verified`` is accepted only if it imports nothing: its imports were
         bound when it was loaded, and cannot be relinked.
@@ -253,7 +257,7 @@ class Domain:
             return cls(name, {interface: source.exports}, trusted=trusted, language_safe=True)
         packages = {m: _make_package(m, name) for m in _import_modules(source)}
         try:
-            v = verify(source, filename, modules=packages, budget=budget)
+            v = verify(source, filename, modules=packages, budget=budget, costs=costs, clock=clock)
         except NotResolved as e:
             raise LinkError(f"{filename}: the module body uses an import while loading, "
                             f"before it is linked ({e})") from None

@@ -53,7 +53,7 @@ from typing import Any
 
 from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
-from ..safe import BudgetExceeded
+from ..safe import BudgetExceeded, OpCosts
 from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused
 from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, LinkError, NameServer, unresolve
 from .memory import (
@@ -154,18 +154,28 @@ class SpinStats:
     extensions: int
     syscalls: int
     unloaded: int
+    #: cycles the extensions' own code cost under the verifier's static model
+    #: (safe.OpCosts), loaded and unloaded ones; on the clock only if charged
+    extension_cycles: int
     dispatcher: DispatcherStats
     scheduler: SchedulerStats
     memory: MemoryStats
 
 
 class Spin:
-    def __init__(self, machine: Machine) -> None:
+    def __init__(self, machine: Machine, charge_extensions: bool = False) -> None:
+        """``charge_extensions``: the extensions' own code advances the clock by its static
+        cost (safe.OpCosts) as it runs. Off by default, so that SPIN is charged like the
+        other kernels, whose own Python is charged by hand for the primitives it
+        performs; the static cost is measured either way (``extension_cycles``)."""
         self.m = machine
+        self.charge_extensions = charge_extensions
         loop = machine.loop
         p = machine.profile
 
         self.dispatcher = Dispatcher(clock=loop, profile=p)  # raises charge loop.now inline
+        #: what an extension's own code is charged per operation (safe.OpCosts)
+        self.op_costs = OpCosts(insn=p.insn, mem_ref=p.mem_ref, proc_call=p.proc_call)
         self.dispatcher.on_terminate = self._terminated
         self.sched = Scheduler(machine, self.dispatcher)
         self.memory = Memory(machine, self.dispatcher, self.sched)
@@ -221,6 +231,7 @@ class Spin:
         self.names = NameServer.boot(self.public, self.privileged)
         self.extensions: list[Domain] = []
         self.unloaded: list[tuple[str, str]] = []
+        self._unloaded_cycles = 0  # extension_cycles of extensions no longer loaded
         self._syscalls = [0]
         self.syscall = self._make_syscall()
 
@@ -420,7 +431,8 @@ class Spin:
         iface = f"spin.{stem}"
         if any(iface in e.exports for e in self.extensions):
             raise LinkError(f"{filename}: an extension named {stem!r} is already loaded")
-        d = Domain.create(source, filename, trusted=trusted, interface=iface)
+        d = Domain.create(source, filename, trusted=trusted, interface=iface,
+                          costs=self.op_costs, clock=self.m.loop if self.charge_extensions else None)
         # link each import against the interface set that provides it; the name
         # server's authorisation procedure decides (SpinPrivileged: trusted only),
         # then against extensions loaded before (each registered under its interface)
@@ -443,6 +455,7 @@ class Spin:
             why = "budget exceeded" if isinstance(e, BudgetExceeded) else f"{type(e).__name__}: {e}"
             self._loading = None
             self.unload(d, f"install() failed: {why}")
+            self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
             raise ExtensionFailed(f"{filename}: install() failed, extension unloaded: {why}") from None
         finally:
             self._loading = None
@@ -467,6 +480,7 @@ class Spin:
             del owners[n]
         if d in self.extensions:
             self.extensions.remove(d)
+            self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
             self.names.unregister(next(iter(d.exports)))
             for other in self.extensions:
                 if d in other.sources:
@@ -502,7 +516,8 @@ class Spin:
         return bad
 
     def statistics(self) -> SpinStats:
-        return SpinStats(len(self.extensions), self.syscalls, len(self.unloaded),
+        ext = self._unloaded_cycles + sum(d.budget.spent for d in self.extensions if d.budget is not None)
+        return SpinStats(len(self.extensions), self.syscalls, len(self.unloaded), ext,
                          self.dispatcher.statistics(), self.sched.statistics(), self.memory.statistics())
 
 
