@@ -176,6 +176,11 @@ def test_does_bench_spin_run_what_spin_has_so_far(capsys: pytest.CaptureFixture[
     names = {r["benchmark"] for r in doc["results"]}
     assert {"in_kernel_call", "dispatch_call_a1", "dispatch_h50_a5", "dispatch_eq_h50"} <= names
     assert all(r["system"] == "spin" and r["sim_cycles"] > 0 for r in doc["results"])
+    # the extensions' own code, measured by the static model on the rows that run one
+    ext = {r["benchmark"]: r["ext_cycles"] for r in doc["results"] if "ext_cycles" in r}
+    assert ext["null_syscall"] == 0  # the null handler: no call, no loop
+    assert ext["cross_as_call"] > 0 and ext["ipc_pipe"] > ext["ipc_lrpc"]
+    assert "dispatch_h1_a0" not in ext  # no extension on the dispatcher's own rows
 
 
 def test_does_the_spin_demo_show_linking_rejection_refusal_and_termination(
@@ -208,3 +213,4 @@ def test_does_bench_unix_run_every_row_on_both_machines(capsys: pytest.CaptureFi
         assert {"null_syscall", "exc_protection", "ipc_pipe", "ipc_lrpc", "cross_as_call", "vm_appel2",
                 "fork_join_kernel", "ping_pong_user"} <= set(names)
         assert all(r["system"] == "unix" and r["sim_cycles"] > 0 for r in doc["results"])
+        assert not any("ext_cycles" in r for r in doc["results"])  # a SPIN-only field
