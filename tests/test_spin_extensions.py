@@ -192,12 +192,7 @@ def test_is_every_shipped_extension_loadable_in_order(spin: Any) -> None:
 
 def _pipe_round_trips(charge: bool) -> tuple[int, int]:
     """(simulated cycles, extension_cycles) of a process doing pipe writes and reads on SPIN."""
-    from exospin.machine import Machine, get_profile
-    from exospin.spin import Spin
-    from exospin.systems import SpinSystem
-
-    m = Machine(get_profile("ds5000"))
-    system = SpinSystem("spin", m, Spin(m, charge_extensions=charge), None)
+    system = boot("spin", "ds5000", charge_extensions=charge)
 
     def main(argv: list[str]) -> int:
         r, w = posix.pipe()
@@ -208,7 +203,7 @@ def _pipe_round_trips(charge: bool) -> tuple[int, int]:
     pid = system.start(main, name="pipes")
     system.run()
     assert system.exit_status(pid) == 0
-    return m.now, system.kernel.statistics().extension_cycles
+    return system.machine.now, system.kernel.statistics().extension_cycles
 
 
 def test_is_the_extensions_own_code_measured_and_charged_only_when_asked() -> None:

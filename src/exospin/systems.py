@@ -219,19 +219,23 @@ class UnixSystem:
         return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}
 
 
-def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False) -> Any:
+def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False,
+         charge_extensions: bool = False) -> Any:
     """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``.
 
     Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``, a
-    :class:`UnixSystem` for ``unix``.
+    :class:`UnixSystem` for ``unix``. ``charge_extensions`` (SPIN only): SPIN's
+    extensions' own code advances the clock by its static cost (docs/verifier.md).
     """
     if name not in SYSTEMS:
         raise UnknownSystem(f"unknown system {name!r} (known: {', '.join(SYSTEMS)})")
+    if charge_extensions and name != "spin":
+        raise ValueError(f"charge_extensions is SPIN's option; {name} has no extensions")
     prof = get_profile(profile)  # the machine's clock and primitive costs
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
     machine = Machine(prof, seed=seed, tracer=tracer)  # hardware: clock, memory, TLB, timer
     if name == "spin":
-        return SpinSystem(name, machine, Spin(machine), tracer)  # dispatcher, name server, SpinPublic
+        return SpinSystem(name, machine, Spin(machine, charge_extensions), tracer)  # dispatcher, name server, SpinPublic
     if name == "unix":
         return UnixSystem(name, machine, Unix(machine), tracer)  # the kernel takes the vectors; no process yet
     kernel = Aegis(machine)  # the exokernel installs its vectors and owns the machine
