@@ -212,3 +212,8 @@ def test_is_the_extensions_own_code_measured_and_charged_only_when_asked() -> No
     assert ext > 20 * 2 * 10  # unix_as's handlers ran for every call (the static model)
     assert ext2 == ext  # the same code took the same paths
     assert charged - plain == ext  # charging adds exactly the measured cost to the clock
+
+
+def test_is_charging_extensions_refused_for_a_system_without_extensions() -> None:
+    with pytest.raises(ValueError, match="charge_extensions is SPIN's option; unix has no extensions"):
+        boot("unix", charge_extensions=True)
