@@ -99,7 +99,7 @@ from .. import posix
 from ..machine import get_profile
 from ..systems import System, boot
 from . import posix_suite
-from .harness import BenchmarkError, Result, Timer
+from .harness import BenchmarkError, Result, Table, Timer, run_table
 
 SYSTEM = "aegis"
 MATMUL_N = 40  # about 0.27 M simulated cycles on the ds5000, 0.53 M on the alpha3000
@@ -307,7 +307,7 @@ def matmul_bare(profile: str, n: int) -> Result:
 # ------------------------------------------------------------------- suite
 
 #: name -> (runner, iterations with --quick, iterations without)
-BENCHMARKS: dict[str, tuple[Callable[[str, int], Result], int, int]] = {
+BENCHMARKS: Table = {
     "ipc_pipe": (ipc_pipe, 100, 3_000),
     "ipc_shm": (ipc_shm, 100, 3_000),
     "ipc_lrpc": (ipc_lrpc, 500, 20_000),
@@ -326,9 +326,4 @@ BENCHMARKS: dict[str, tuple[Callable[[str, int], Result], int, int]] = {
 
 
 def run(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
-    out = []
-    for name, (fn, n_quick, n_full) in BENCHMARKS.items():
-        if progress is not None:
-            progress(name)
-        out.append(fn(profile, n_quick if quick else n_full))
-    return out
+    return run_table(BENCHMARKS, profile, quick, progress)

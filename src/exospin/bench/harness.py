@@ -115,6 +115,21 @@ class Timer:
         return sim / (ops * self.repeats), best, call
 
 
+#: A suite's table: name -> (runner(profile, n), iterations with --quick, iterations without)
+Table = dict[str, tuple[Callable[[str, int], Result], int, int]]
+
+
+def run_table(table: Table, profile: str, quick: bool = False,
+              progress: Callable[[str], None] | None = None) -> list[Result]:
+    """Run every row of a suite's table in order, naming each to ``progress`` first."""
+    out = []
+    for name, (fn, n_quick, n_full) in table.items():
+        if progress is not None:
+            progress(name)
+        out.append(fn(profile, n_quick if quick else n_full))
+    return out
+
+
 def document(suite: str, profile: str, pycall: float, results: list[Result]) -> dict[str, Any]:
     """The ``--json`` document of one suite under one profile (see CONTRACTS.md)."""
     return {

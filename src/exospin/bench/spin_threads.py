@@ -44,7 +44,7 @@ from ..spin import extensions as spin_extensions
 from ..spin.cthreads import CThreads
 from ..systems import SpinSystem, boot
 from . import posix_suite
-from .harness import BenchmarkError, Result, Timer
+from .harness import BenchmarkError, Result, Table, Timer, run_table
 from .posix_suite import delta, expect, ops, require, run_posix
 
 SYSTEM = "spin"
@@ -303,7 +303,7 @@ vm_appel2 = checked(TARGET, "vm_appel2", per=100, **ONE_FAULT)
 
 
 #: name -> (function, iterations when quick, iterations in full)
-BENCHMARKS: dict[str, tuple[Callable[[str, int], Result], int, int]] = {
+BENCHMARKS: Table = {
     "null_syscall": (null_syscall, 2_000, 50_000),
     "cross_as_call": (cross_as_call, 1_000, 20_000),
     "ipc_pipe": (ipc_pipe, 100, 3_000),
@@ -327,9 +327,4 @@ BENCHMARKS: dict[str, tuple[Callable[[str, int], Result], int, int]] = {
 
 
 def run(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
-    out = []
-    for name, (fn, n_quick, n_full) in BENCHMARKS.items():
-        if progress is not None:
-            progress(name)
-        out.append(fn(profile, n_quick if quick else n_full))
-    return out
+    return run_table(BENCHMARKS, profile, quick, progress)

@@ -56,7 +56,7 @@ from typing import Any, cast
 from .. import posix
 from ..systems import boot
 from . import posix_suite
-from .harness import BenchmarkError, Result
+from .harness import BenchmarkError, Result, Table, run_table
 from .posix_suite import expect, ops, require, run_posix
 
 SYSTEM = "unix"
@@ -265,7 +265,7 @@ def ping_pong_user(profile: str, n: int) -> Result:
 
 
 #: name -> (runner, iterations with --quick, iterations without)
-BENCHMARKS: dict[str, tuple[Callable[[str, int], Result], int, int]] = {
+BENCHMARKS: Table = {
     "null_procedure_call": (null_procedure_call, 2_000, 50_000),
     "null_syscall": (null_syscall, 2_000, 50_000),
     "exc_overflow": (exc_overflow, 500, 10_000),
@@ -291,9 +291,4 @@ BENCHMARKS: dict[str, tuple[Callable[[str, int], Result], int, int]] = {
 
 
 def run(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
-    out = []
-    for name, (fn, n_quick, n_full) in BENCHMARKS.items():
-        if progress is not None:
-            progress(name)
-        out.append(fn(profile, n_quick if quick else n_full))
-    return out
+    return run_table(BENCHMARKS, profile, quick, progress)

@@ -617,11 +617,10 @@ class _Instrument(ast.NodeTransformer):
             g.ifs.insert(0, self.tick(g.target, w))
         return node
 
-    def visit_ListComp(self, node: ast.ListComp) -> ast.AST:
-        return self._comp(node, self.w.expr(node.elt) + self.c.mem_ref)
+    def visit_ListComp(self, node: ast.ListComp | ast.SetComp) -> ast.AST:
+        return self._comp(node, self.w.expr(node.elt) + self.c.mem_ref)  # the element, stored
 
-    def visit_SetComp(self, node: ast.SetComp) -> ast.AST:
-        return self._comp(node, self.w.expr(node.elt) + self.c.mem_ref)
+    visit_SetComp = visit_ListComp
 
     def visit_GeneratorExp(self, node: ast.GeneratorExp) -> ast.AST:
         return self._comp(node, self.w.expr(node.elt))
