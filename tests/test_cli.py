@@ -214,3 +214,19 @@ def test_does_bench_unix_run_every_row_on_both_machines(capsys: pytest.CaptureFi
                 "fork_join_kernel", "ping_pong_user"} <= set(names)
         assert all(r["system"] == "unix" and r["sim_cycles"] > 0 for r in doc["results"])
         assert not any("ext_cycles" in r for r in doc["results"])  # a SPIN-only field
+
+
+def test_does_bench_audit_add_py_cycles_and_leave_sim_cycles_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["bench", "aegis", "--quick", "--json", "--audit"], capsys)
+    assert code == 0, err
+    audited = {r["benchmark"]: r for r in json.loads(out)["results"]}
+    code, out, err = run(["bench", "aegis", "--quick", "--json"], capsys)
+    plain = {r["benchmark"]: r for r in json.loads(out)["results"]}
+    assert all("py_cycles" not in r for r in plain.values())
+    assert {k: r["sim_cycles"] for k, r in audited.items()} == {k: r["sim_cycles"] for k, r in plain.items()}
+    assert audited["null_procedure_call"]["py_cycles"] == 0  # the application's own call
+    assert audited["null_syscall"]["py_cycles"] > 0
+    # an upcall to the library OS runs more of the system's Python than a refill from the STLB
+    assert audited["tlb_refill_upcall"]["py_cycles"] > audited["tlb_refill_stlb"]["py_cycles"]
+    code, out, err = run(["bench", "aegis", "--quick", "--audit"], capsys)
+    assert code == 0 and "py cycles" in out

@@ -3,7 +3,7 @@
     exospin --version
     exospin info [--profile NAME] [--json]
     exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE]
-    exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick]
+    exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick] [--audit]
     exospin reproduce [--out DIR] [--json] [--quick]
     exospin spin check FILE...
 
@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="one JSON document on stdout")
     bench.add_argument("--out", metavar="DIR", help="also write the JSON document into DIR")
     bench.add_argument("--quick", action="store_true", help="fewer iterations")
+    bench.add_argument("--audit", action="store_true",
+                       help="also weigh the system software's own Python per operation (py cycles)")
 
     repro = sub.add_parser("reproduce", help="every suite, every system, both profiles: the papers' tables")
     repro.add_argument("--out", metavar="DIR", help="write report.md, results.json and the plots (PNG) into DIR")
@@ -292,7 +294,7 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
         raise UsageError(f"--out: {args.out} exists and is not a directory")
     err = Console(stderr=True)
     with err.status(f"bench {args.suite} on {args.profile}...") as status:
-        doc = run_suite(args.suite, args.profile, quick=args.quick,
+        doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit,
                         progress=lambda name: status.update(f"bench {args.suite} on {args.profile}: {name}"))
     if args.out:
         d = Path(args.out)
@@ -304,8 +306,9 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
     pc = doc["python_call_ns"]
     t = Table(title=f"bench {args.suite} on {args.profile} (system {SUITES[args.suite][0]})", header_style="bold")
     ext = any("ext_cycles" in r for r in doc["results"])  # SPIN: its extensions' own code
-    cols = ("benchmark", "sim cycles", *(("ext cycles",) if ext else ()), "sim µs", "wall ns",
-            "× Python call", "target")
+    py = any("py_cycles" in r for r in doc["results"])  # --audit: all the system's own Python
+    cols = ("benchmark", "sim cycles", *(("ext cycles",) if ext else ()), *(("py cycles",) if py else ()),
+            "sim µs", "wall ns", "× Python call", "target")
     for col in cols:
         t.add_column(col, justify="left" if col == "benchmark" else "right")
     rows = {r["benchmark"]: r for r in doc["results"]}
@@ -319,13 +322,17 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
             what = "" if base == "python_call" else " " + base.removeprefix("dispatch_")
             ok = r["wall_ns"] / against <= limit
             mark = f"≤ {limit:g}×{what} " + ("[green]ok[/green]" if ok else "[red]over[/red]")
-        extra = (f"{r['ext_cycles']:.1f}" if "ext_cycles" in r else "",) if ext else ()
+        extra = tuple(f"{r[k]:.1f}" if k in r else "" for k, on in (("ext_cycles", ext), ("py_cycles", py)) if on)
         t.add_row(r["benchmark"], f"{r['sim_cycles']:.1f}", *extra, f"{r['sim_us']:.3f}", f"{r['wall_ns']:.0f}",
                   f"{ratio:.1f}", mark)
     out.print(t)
     if ext:
         out.print("ext cycles: what the extensions' own code costs under the verifier's static model "
                   "(docs/verifier.md), measured per operation and not included in sim cycles.")
+    if py:
+        out.print("py cycles: what all the system software's own Python costs under the same model "
+                  "(bench/audit.py), measured on one of the repeats per operation and not included in "
+                  "sim cycles; the wall time is the best of the other repeats.")
     out.print(f"A plain Python call took {pc:.1f} ns in this run (each ratio uses a call measured next to "
               "its own benchmark); wall-clock figures are noisy, simulated ones are exact.")
     return 0

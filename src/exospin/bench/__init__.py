@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from ..machine import get_profile
 from . import aegis_suite, exos_suite, spin_suite, unix_suite
-from .harness import BenchmarkError, Result, document, python_call_ns
+from .harness import BenchmarkError, Result, auditing, document, python_call_ns
 
 #: suite name -> (system measured, runner(profile, quick, progress) -> results)
 SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
@@ -34,13 +35,17 @@ class UnknownSuite(ValueError):
 
 
 def run_suite(
-    name: str, profile: str = "ds5000", quick: bool = False, progress: Callable[[str], None] | None = None
+    name: str, profile: str = "ds5000", quick: bool = False, progress: Callable[[str], None] | None = None,
+    audit: bool = False,
 ) -> dict[str, Any]:
+    """Run one suite under one profile; its ``--json`` document. ``audit``: also weigh the
+    system software's own Python (``py_cycles``, bench/audit.py)."""
     if name not in SUITES:
         raise UnknownSuite(f"unknown suite {name!r} (known: {', '.join(SUITES)})")
     get_profile(profile)  # a bad profile name fails before any work
     pycall = python_call_ns()
-    results = SUITES[name][1](profile, quick=quick, progress=progress)
+    with auditing() if audit else contextlib.nullcontext():
+        results = SUITES[name][1](profile, quick=quick, progress=progress)
     return document(name, profile, pycall, results)
 
 

@@ -61,7 +61,7 @@ def _run(profile: str, name: str, n: int, setup: Setup, per: int = 1,
         cycles, wall, call = timer.measure(loop, n, per)
         shared["after"] = system.kernel.statistics()
         shared["lib_after"] = os_.statistics()
-        shared["result"] = (cycles, wall, call)
+        shared["result"] = (cycles, wall, call, timer.py_cycles(get_profile(profile)))
         shared["done"] = True
 
     system.spawn(client, name, slices=NSLICES - (1 if server else 0))
@@ -71,9 +71,9 @@ def _run(profile: str, name: str, n: int, setup: Setup, per: int = 1,
     leaked = system.shutdown()
     if any(leaked.values()):
         raise BenchmarkError(f"{name}: resources leaked: {leaked}")
-    cycles, wall, call = shared["result"]
+    cycles, wall, call, py = shared["result"]
     prof = get_profile(profile)
-    return Result(name, SYSTEM, cycles, prof.us(cycles), wall, n * per, call), shared
+    return Result(name, SYSTEM, cycles, prof.us(cycles), wall, n * per, call, py_cycles=py), shared
 
 
 def _ops(shared: dict[str, Any], n: int, per: int = 1) -> int:

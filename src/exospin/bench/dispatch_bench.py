@@ -79,7 +79,8 @@ def _measure(name: str, profile: str, n: int, build: Callable[[Dispatcher], Call
     if check is not None:
         check(before, d.statistics())
     cycles += per_call
-    return Result(name, SYSTEM, cycles, prof.us(cycles), wall, n * timer.repeats, call)
+    return Result(name, SYSTEM, cycles, prof.us(cycles), wall, n * timer.repeats, call,
+                  py_cycles=timer.py_cycles(prof))
 
 
 def _args(a: int, hit: int) -> tuple[int, ...]:

@@ -288,7 +288,7 @@ def matmul_bare(profile: str, n: int) -> Result:
         sh["before"] = dataclasses.asdict(system.kernel.statistics()) | {"upcalls_to_libos": os_.tlb_miss_upcalls}
         cycles, wall, call = timer.measure(loop, n)
         sh["after"] = dataclasses.asdict(system.kernel.statistics()) | {"upcalls_to_libos": os_.tlb_miss_upcalls}
-        sh["result"] = (cycles, wall, _baseline(call, n))
+        sh["result"] = (cycles, wall, _baseline(call, n), timer.py_cycles(prof))
         for cap in caps:
             sys.frame_free(cap)
 
@@ -300,8 +300,8 @@ def matmul_bare(profile: str, n: int) -> Result:
         raise BenchmarkError(f"{name}: the benchmark did not finish: {deaths}")
     _check_clean(system, name)
     _expect(name, sh, upcalls_to_libos=0, exceptions=0, stlb_misses=0)
-    cycles, wall, call = sh["result"]
-    return Result(name, SYSTEM, cycles, prof.us(cycles), wall, n, call)
+    cycles, wall, call, py = sh["result"]
+    return Result(name, SYSTEM, cycles, prof.us(cycles), wall, n, call, py_cycles=py)
 
 
 # ------------------------------------------------------------------- suite

@@ -27,11 +27,15 @@ Interface
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from types import CodeType
 from typing import Any
 
 from .. import __version__
+from ..machine import Profile
+from .audit import Audit, Ops, in_scope
 
 REPEATS = 3
 
@@ -53,13 +57,17 @@ class Result:
     #: SPIN: cycles per operation of the extensions' own code under the verifier's static
     #: cost model, measured, not in ``sim_cycles`` (safe.OpCosts; docs/verifier.md)
     ext_cycles: float | None = None
+    #: with ``--audit``: cycles per operation of all the system software's own Python
+    #: under the same model, measured, not in ``sim_cycles`` (bench/audit.py)
+    py_cycles: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if self.ext_cycles is None:
-            del d["ext_cycles"]
-        else:
-            d["ext_cycles"] = round(self.ext_cycles, 2)
+        for key in ("ext_cycles", "py_cycles"):
+            if d[key] is None:
+                del d[key]
+            else:
+                d[key] = round(d[key], 2)
         d["sim_cycles"] = round(self.sim_cycles, 2)
         d["sim_us"] = round(self.sim_us, 4)
         d["wall_ns"] = round(self.wall_ns, 1)
@@ -84,12 +92,36 @@ def python_call_ns(n: int = 200_000) -> float:
     return min(_call_loop(n) for _ in range(REPEATS + 2))
 
 
+#: the audit Timer.measure runs on its last repeat, if any (``auditing()``)
+_audit: Audit | None = None
+
+
+@contextmanager
+def auditing(scope: Callable[[CodeType], bool] = in_scope) -> Iterator[None]:
+    """Within: every Timer.measure audits the system software's Python (bench/audit.py);
+    ``scope`` chooses which code counts."""
+    global _audit
+    before, _audit = _audit, Audit(scope)
+    try:
+        yield
+    finally:
+        _audit = before
+
+
 class Timer:
-    """Measures a loop on both clocks. ``cycles`` reads the simulated clock."""
+    """Measures a loop on both clocks. ``cycles`` reads the simulated clock.
+
+    Under ``auditing()``, the last repeat runs under the audit (and does not count
+    for the wall time): ``py`` then holds the operations counted, per operation."""
 
     def __init__(self, cycles: Callable[[], int], repeats: int = REPEATS) -> None:
         self._cycles = cycles
         self.repeats = repeats
+        self.py: Ops | None = None
+
+    def py_cycles(self, profile: Profile) -> float | None:
+        """The audited Python's cycles per operation under ``profile``; None if not audited."""
+        return None if self.py is None else self.py.cycles(profile)
 
     @staticmethod
     def warm_up(loop: Callable[[int], Any], n: int) -> None:
@@ -104,14 +136,21 @@ class Timer:
         ops = n * per
         sim = 0
         best = call = float("inf")
-        for _ in range(self.repeats):
+        audit = _audit if self.repeats > 1 else None
+        for i in range(self.repeats):
             call = min(call, _call_loop(n))
+            traced = audit if i == self.repeats - 1 else None
+            if traced is not None:
+                traced.start()
             c0 = self._cycles()
             t0 = time.perf_counter_ns()
             loop(n)
             t1 = time.perf_counter_ns()
             sim += self._cycles() - c0
-            best = min(best, (t1 - t0) / ops)
+            if traced is not None:
+                self.py = traced.stop().per(ops)
+            else:
+                best = min(best, (t1 - t0) / ops)
         return sim / (ops * self.repeats), best, call
 
 

@@ -117,7 +117,7 @@ def run_posix(target: Target, profile: str, name: str, n: int, setup: Setup,
             timer.warm_up(loop, n)
             sh["before"] = target.snapshot(system, proc)
             cycles, wall, call = timer.measure(loop, n, per)
-            result = (cycles, wall, baseline(call, n))
+            result = (cycles, wall, baseline(call, n), timer.py_cycles(prof))
             sh["after"] = target.snapshot(system, proc)
             for check in sh["verify"]:
                 check()
@@ -138,11 +138,11 @@ def run_posix(target: Target, profile: str, name: str, n: int, setup: Setup,
         target.leftovers(system)
         raise BenchmarkError(f"{name}: the benchmark failed: {why} (processes: {deaths})")
     _check_clean(target, system, name)
-    cycles, wall, call = sh["result"]
+    cycles, wall, call, py = sh["result"]
     ext = None
     if "extension_cycles" in sh["after"]:  # SPIN: its extensions' own code, measured
         ext = delta(sh, "extension_cycles") / ops(n, per)
-    return Result(name, target.system, cycles, prof.us(cycles), wall, n * per, call, ext), sh
+    return Result(name, target.system, cycles, prof.us(cycles), wall, n * per, call, ext, py), sh
 
 
 def baseline(call: float, n: int) -> float:

@@ -80,7 +80,7 @@ def in_kernel_call(profile: str, n: int) -> Result:
     if not s.resolved or s.sources != ("callee",) or s.refused_calls or not callee.resolved:
         raise BenchmarkError(f"in_kernel_call did not run linked domains: {s}")
     return Result("in_kernel_call", SYSTEM, cycles, prof.us(cycles), wall,
-                  iterations * UNROLL, call)
+                  iterations * UNROLL, call, py_cycles=timer.py_cycles(prof))
 
 
 def same_shape_plain_ns(n: int) -> float:

@@ -194,6 +194,7 @@ def _kernel_bench(profile: str, name: str, n: int, fn: str) -> dict[str, Any]:
             timer.warm_up(body, n)
             box["before"] = _snapshot(system, None)
             box["result"] = timer.measure(body, n)
+            box["py"] = timer.py_cycles(get_profile(profile))
             box["after"] = _snapshot(system, None)
         except Exception as e:
             box["error"] = f"{type(e).__name__}: {e}"
@@ -212,7 +213,7 @@ def _kernel_bench(profile: str, name: str, n: int, fn: str) -> dict[str, Any]:
 def _kernel_result(name: str, profile: str, box: dict[str, Any], n: int) -> Result:
     cycles, wall, call = box["result"]
     ext = delta(box, "extension_cycles") / ops(n)
-    return Result(name, SYSTEM, cycles, get_profile(profile).us(cycles), wall, n, call, ext)
+    return Result(name, SYSTEM, cycles, get_profile(profile).us(cycles), wall, n, call, ext, box["py"])
 
 
 def fork_join_kernel(profile: str, n: int) -> Result:
