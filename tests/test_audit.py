@@ -119,3 +119,12 @@ def test_does_the_audit_leave_simulated_time_alone_and_repeat_exactly() -> None:
     assert one.sim_cycles == two.sim_cycles == plain.sim_cycles
     assert one.py_cycles == two.py_cycles and one.py_cycles is not None and one.py_cycles > 0
     assert one.as_dict()["py_cycles"] == round(one.py_cycles, 2)
+
+
+def test_are_the_applications_instructions_left_to_the_machine() -> None:
+    from exospin import posix
+    from exospin.exos import proc as exos_proc
+
+    assert not in_scope(posix.load.__code__) and not in_scope(posix._p.__code__)
+    assert not in_scope(exos_proc.ExOS.store.__code__)
+    assert in_scope(posix.fork.__code__)  # a system call's stub is system software

@@ -145,7 +145,7 @@ _GENERATED = ("<dispatch ", "<unresolved ")
 def in_scope(code: CodeType) -> bool:
     """Is this code system software (see the module note)?"""
     f = code.co_filename
-    return f.startswith(_DIRS) or f in _FILES or f.startswith(_GENERATED)
+    return (f.startswith(_DIRS) or f in _FILES or f.startswith(_GENERATED)) and code not in posix.MACHINE_CODE
 
 
 @dataclass(frozen=True, slots=True)

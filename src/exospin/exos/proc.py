@@ -286,12 +286,15 @@ class ExOS:
         except ValueError as e:
             raise PosixError("EINVAL", str(e)) from None
 
+    @posix.machine_code
     def load(self, vaddr: int) -> int:
         return self.cpu.load(vaddr)
 
+    @posix.machine_code
     def store(self, vaddr: int, value: int) -> None:
         self.cpu.store(vaddr, value)
 
+    @posix.machine_code
     def compute(self, n: int) -> None:
         self.cpu.compute(n)
 

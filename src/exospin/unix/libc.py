@@ -222,12 +222,15 @@ class UnixProcess:
     def alias(self, vaddr: int) -> int:
         return cast(int, self._sys(NUMBERS["alias"], vaddr))
 
+    @posix.machine_code
     def load(self, vaddr: int) -> int:
         return self.cpu.load(vaddr)
 
+    @posix.machine_code
     def store(self, vaddr: int, value: int) -> None:
         self.cpu.store(vaddr, value)
 
+    @posix.machine_code
     def compute(self, n: int) -> None:
         self.cpu.compute(n)
 
