@@ -123,6 +123,34 @@ def test_what_if_two_suites_report_the_same_row_for_the_same_system() -> None:
 # ------------------------------------------------------------------ report
 
 
+def audited() -> dict[str, Any]:
+    """ds5000 only: unix charges more than aegis on ipc_pipe but runs less Python; on null_syscall
+    the order holds both ways; exc_overflow has one system audited; in_kernel_call none."""
+    def py(r: dict[str, Any], cycles: float) -> dict[str, Any]:
+        return r | {"py_cycles": cycles}
+    runs = [run_doc("aegis", "ds5000", py(res("ipc_pipe", "aegis", 4.0), 900.0), py(res("null_syscall", "aegis", 1.0), 5.0),
+                    py(res("exc_overflow", "aegis", 1.0), 7.0)),
+            run_doc("unix", "ds5000", py(res("ipc_pipe", "unix", 8.0), 100.0), py(res("null_syscall", "unix", 4.0), 50.0),
+                    res("exc_overflow", "unix", 10.0)),
+            run_doc("spin", "ds5000", res("in_kernel_call", "spin", 0.1))]
+    return rp.document(runs, [], quick=True)
+
+
+def test_does_the_audit_compare_the_systems_charged_and_with_their_python() -> None:
+    systems, rows = rp.audit_rows(audited(), "ds5000")
+    assert systems == ["aegis", "unix"]
+    assert [r.benchmark for r in rows] == ["ipc_pipe", "null_syscall"]  # rows two systems audited
+    pipe, null = rows
+    assert pipe.cycles == {"aegis": (100.0, 900.0), "unix": (200.0, 100.0)}
+    assert pipe.order(False) == ["aegis", "unix"] and pipe.order(True) == ["unix", "aegis"]
+    assert pipe.same_order is False and null.same_order is True
+    md = "\n".join(rp.markdown_audit(audited(), "ds5000"))
+    assert "| `ipc_pipe` | 100 + 900 = 1,000 | 200 + 100 = 300 | no: unix < aegis |" in md
+    assert "| `null_syscall` | 25 + 5 = 30 | 100 + 50 = 150 | yes |" in md
+    assert rp.markdown_audit(synthetic(), "ds5000") == []  # not audited: no section
+    assert "The systems' own Python on ds5000" in rp.markdown_report(audited(), rp.build_tables(audited()))
+
+
 def test_does_the_report_differ_only_in_wall_clock_figures_between_runs() -> None:
     a = synthetic()
     b = copy.deepcopy(a)

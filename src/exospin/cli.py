@@ -4,7 +4,7 @@
     exospin info [--profile NAME] [--json]
     exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE]
     exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick] [--audit]
-    exospin reproduce [--out DIR] [--json] [--quick]
+    exospin reproduce [--out DIR] [--json] [--quick] [--audit]
     exospin spin check FILE...
 
 Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage.
@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("--out", metavar="DIR", help="write report.md, results.json and the plots (PNG) into DIR")
     repro.add_argument("--json", action="store_true", help="one JSON document on stdout (progress stays on stderr)")
     repro.add_argument("--quick", action="store_true", help="fewer iterations (under a minute)")
+    repro.add_argument("--audit", action="store_true",
+                       help="also weigh each system's own Python and compare the systems both ways")
 
     spin = sub.add_parser("spin", help="SPIN tools: check an extension with the verifier")
     spin_sub = spin.add_subparsers(dest="spin_command", metavar="SPIN_COMMAND", parser_class=_Parser)
@@ -382,7 +384,7 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
                 started[0] += 1
             bar.update(task, description=f"suite [cyan]{suite}[/cyan] on [cyan]{profile}[/cyan]: {benchmark or '...'}")
 
-        doc = rp.run_all(quick=args.quick, progress=progress, reraise=args.debug)
+        doc = rp.run_all(quick=args.quick, progress=progress, reraise=args.debug, audit=args.audit)
         bar.update(task, completed=len(SUITES) * len(rp.PROFILES))
     seconds = time.monotonic() - t0
     if out_dir is not None:
@@ -393,6 +395,11 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
         for table in rp.build_tables(doc):
             out.print(rp.rich_table(table))
             out.print(f"[dim]{escape(rp.caption(table))}[/dim]\n")
+        for profile in rp.profiles_of(doc):
+            audited = rp.rich_audit(doc, profile)
+            if audited is not None:
+                out.print(audited)
+                out.print(f"[dim]{escape(rp.AUDIT_CAPTION)}[/dim]\n")
         for f in doc["failed"]:
             out.print(f"[red]suite {escape(f['suite'])} failed on {f['profile']}[/red]: {escape(f['error'])}",
                       soft_wrap=True)

@@ -30,8 +30,9 @@ Why it is built this way
       claims to) is recorded in ``failed`` with its message; the others go on.
 
 Interface
-    ``run_all(quick, progress, reraise) -> dict`` (the ``--json`` document);
-    ``build_tables(doc) -> list[ResultTable]``; ``rich_table(t)``;
+    ``run_all(quick, progress, reraise, audit=False) -> dict`` (the ``--json`` document);
+    ``build_tables(doc) -> list[ResultTable]``; ``rich_table(t)``; with ``--audit``,
+    ``audit_rows(doc, profile)``, ``rich_audit`` and ``markdown_audit``;
     ``markdown_report(doc, tables, plots)``; ``write_outputs(doc, dir)``.
 """
 
@@ -99,11 +100,13 @@ OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
 
 def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool = False,
-            suites: Iterable[str] | None = None, profiles: Iterable[str] = tuple(PROFILES)) -> dict[str, Any]:
+            suites: Iterable[str] | None = None, profiles: Iterable[str] = tuple(PROFILES),
+            audit: bool = False) -> dict[str, Any]:
     """Run every suite under every profile; the ``reproduce --json`` document.
 
     A suite that raises ``BenchmarkError`` is recorded in ``failed`` and the
-    run goes on; so is any other exception, unless ``reraise`` (``--debug``)."""
+    run goes on; so is any other exception, unless ``reraise`` (``--debug``).
+    ``audit``: weigh the system software's own Python too (``py_cycles``)."""
     runs: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     profiles = tuple(profiles)
@@ -113,7 +116,8 @@ def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool
             if progress is not None:
                 progress(suite, profile, None)
             try:
-                runs.append(run_suite(suite, profile, quick=quick, progress=_relay(progress, suite, profile)))
+                runs.append(run_suite(suite, profile, quick=quick, progress=_relay(progress, suite, profile),
+                                      audit=audit))
             except BenchmarkError as e:
                 failed.append({"suite": suite, "profile": profile, "error": str(e)})
             except Exception as e:
@@ -153,6 +157,7 @@ class Cell:
     wall_ns: float
     python_call_ns: float  # the plain call measured next to this benchmark (or in its run)
     suite: str
+    py_cycles: float | None = None  # with --audit: the system software's own Python (bench/audit.py)
 
     @property
     def wall_x(self) -> float | None:
@@ -215,8 +220,9 @@ def merge(doc: Mapping[str, Any], profile: str) -> tuple[list[str], dict[str, di
                              f"{run['suite']}; the first is shown")
                 continue
             call = r.get("python_call_ns") or run.get("python_call_ns") or 0.0
+            py = r.get("py_cycles")
             cells[name][system] = Cell(float(r["sim_us"]), float(r["sim_cycles"]), float(r["wall_ns"]),
-                                       float(call), run["suite"])
+                                       float(call), run["suite"], None if py is None else float(py))
     return order, cells, notes
 
 
@@ -245,6 +251,82 @@ def build_tables(doc: Mapping[str, Any]) -> list[ResultTable]:
             rows = tuple(Row(b, dict(cells[b])) for b in names)
             tables.append(ResultTable(profile, group, tuple(systems), rows))
     return tables
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One benchmark under ``--audit``: per system (charged cycles, its own Python's cycles)."""
+
+    benchmark: str
+    cycles: Mapping[str, tuple[float, float]]
+
+    def order(self, total: bool) -> list[str]:
+        """The systems, cheapest first, by charged cycles or (``total``) charged + Python."""
+        return sorted(self.cycles, key=lambda s: (sum(self.cycles[s]) if total else self.cycles[s][0], s))
+
+    @property
+    def same_order(self) -> bool | None:
+        """Do the systems rank the same both ways? None with fewer than two systems."""
+        return None if len(self.cycles) < 2 else self.order(False) == self.order(True)
+
+
+def audit_rows(doc: Mapping[str, Any], profile: str) -> tuple[list[str], list[AuditRow]]:
+    """The audited benchmarks of ``profile`` that more than one system runs (a comparison),
+    in first-seen order, with the systems that have them."""
+    order, cells, _ = merge(doc, profile)
+    rows = []
+    for b in order:
+        c = {s: (cell.sim_cycles, cell.py_cycles) for s, cell in cells[b].items() if cell.py_cycles is not None}
+        if len(c) > 1:
+            rows.append(AuditRow(b, c))
+    systems = sorted({s for r in rows for s in r.cycles}, key=_system_key)
+    return systems, rows
+
+
+AUDIT_CAPTION = (
+    "Simulated cycles per operation: charged (what each kernel charges by hand, as in the tables above) "
+    "+ its own Python (what all its system software's Python costs under the verifier's model, measured "
+    "by --audit and not charged) = both. Charged alone is a lower bound of a system's cost, both an upper "
+    "bound; *same order* says whether the systems rank the same under either.")
+
+
+def audit_cell(row: AuditRow, system: str) -> str:
+    if system not in row.cycles:
+        return MISSING
+    sim, py = row.cycles[system]
+    return f"{sim:,.0f} + {py:,.0f} = {sim + py:,.0f}"
+
+
+def _same(row: AuditRow) -> str:
+    same = row.same_order
+    return MISSING if same is None else "yes" if same else "no: " + " < ".join(row.order(True))
+
+
+def rich_audit(doc: Mapping[str, Any], profile: str) -> Table | None:
+    """The terminal table of ``--audit`` for one profile, or None if nothing was audited."""
+    systems, rows = audit_rows(doc, profile)
+    if not rows:
+        return None
+    table = Table(title=f"[bold]The systems' own Python on {profile}[/bold]", header_style="bold",
+                  title_justify="left")
+    for col in ("benchmark", *systems, "same order"):
+        table.add_column(col, justify="left" if col == "benchmark" else "right")
+    for r in rows:
+        table.add_row(r.benchmark, *(audit_cell(r, s) for s in systems), _same(r))
+    return table
+
+
+def markdown_audit(doc: Mapping[str, Any], profile: str) -> list[str]:
+    """The report's ``--audit`` section for one profile (no lines if nothing was audited)."""
+    systems, rows = audit_rows(doc, profile)
+    if not rows:
+        return []
+    out = ["", f"### The systems' own Python on {profile}", "", AUDIT_CAPTION, "",
+           "| benchmark | " + " | ".join(f"{s} cycles" for s in systems) + " | same order |",
+           "| :-- | " + " | ".join("--:" for _ in systems) + " | :-- |"]
+    for r in rows:
+        out.append(f"| `{r.benchmark}` | " + " | ".join(audit_cell(r, s) for s in systems) + f" | {_same(r)} |")
+    return out
 
 
 # ---------------------------------------------------------------- formatting
@@ -378,6 +460,7 @@ def markdown_report(doc: Mapping[str, Any], tables: list[ResultTable], plots: Ma
             if t.slug in plots:
                 out += [f"![{t.title}]({plots[t.slug]})", ""]
             out.append(markdown_table(t))
+        out += markdown_audit(doc, profile)
     return "\n".join(out) + "\n"
 
 
@@ -407,6 +490,7 @@ def write_outputs(doc: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
 
 
 __all__ = [
-    "BASELINE", "GROUPS", "OTHER", "PROFILES", "Cell", "Group", "ResultTable", "Row", "build_tables",
-    "document", "markdown_report", "markdown_table", "merge", "rich_table", "run_all", "write_outputs",
+    "AUDIT_CAPTION", "BASELINE", "GROUPS", "OTHER", "PROFILES", "AuditRow", "Cell", "Group", "ResultTable",
+    "Row", "audit_rows", "build_tables", "document", "markdown_audit", "markdown_report", "markdown_table",
+    "merge", "rich_audit", "rich_table", "run_all", "write_outputs",
 ]
