@@ -226,3 +226,33 @@ def test_can_a_loop_of_ordinary_system_calls_be_preempted(system):
     k.create_env(other, "other", 1)
     system.run(until_us=50_000)
     assert done.get("other")
+
+
+def test_do_the_successor_links_follow_allocation_and_freeing(system):
+    """A switch reads one link to the next owned slice (Aegis.succ); allocating and freeing
+    a slice rewrites the links that change, and pays a store for each."""
+    k = system.kernel
+    got: dict[str, object] = {}
+
+    def main(sys):
+        got["after_create"] = list(k.succ)
+        now = k.loop.now
+        cap = sys.slice_alloc(40)
+        got["alloc_cycles"] = k.loop.now - now
+        got["after_alloc"] = list(k.succ)
+        sys.slice_free(cap)
+        got["after_free"] = list(k.succ)
+
+    k.create_env(main, "A", [3, 10])
+    system.run()
+    n = len(k.slices)
+    two = got["after_create"]
+    assert [two[i] for i in (0, 3, 5, 10, 11, n - 1)] == [3, 10, 10, 3, 3, 3]
+    three = got["after_alloc"]
+    assert three[10] == 40 and three[39] == 40 and three[40] == 3 and three[3] == 10
+    changed = sum(a != b for a, b in zip(two, three, strict=True))
+    assert changed == 30  # slots 10..39 now lead to 40
+    p = system.machine.profile
+    assert got["alloc_cycles"] == k.c.syscall + 2 * p.mem_ref + changed * p.mem_ref
+    assert got["after_free"] == two
+    assert k.succ == [-1] * n  # the environment ended: nothing is owned

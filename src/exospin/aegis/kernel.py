@@ -199,6 +199,11 @@ class Aegis:
         self.envs: dict[int, Environment] = {}
         self.by_asid: dict[int, Environment] = {}
         self.slices: list[Environment | None] = [None] * param.NSLICES
+        # succ[i]: the next owned slice after slot i, cyclically (i itself if it is the only
+        # one), -1 when none is owned. The kernel keeps these links as slices are allocated
+        # and freed (rare), so that a slice switch reads one link instead of walking the
+        # vector (every timer interrupt); update through _set_slice only.
+        self.succ: list[int] = [-1] * param.NSLICES
         self.slice_pos = -1
         self.current: Environment | None = None
         self._root = getcurrent()
@@ -278,8 +283,25 @@ class Aegis:
                 raise BadSlice(f"time slice {pos!r} is out of range, taken, or listed twice")
         return list(slices)
 
+    def _set_slice(self, pos: int, owner: Environment | None) -> int:
+        """Record ``owner`` (None: free) for slice ``pos`` and relink the successors;
+        returns how many links changed (the stores a kernel makes to update them)."""
+        self.slices[pos] = owner
+        n = param.NSLICES
+        slices, succ = self.slices, self.succ
+        changed = 0
+        nxt = -1
+        for k in range(2 * n - 1, -1, -1):  # backwards over the vector twice: it is a ring
+            i = k % n
+            if k < n and succ[i] != nxt:
+                succ[i] = nxt
+                changed += 1
+            if slices[i] is not None:
+                nxt = i
+        return changed
+
     def _give_slice(self, env: Environment, pos: int) -> None:
-        self.slices[pos] = env
+        self._set_slice(pos, env)
         env.slices.append(pos)
         self.caps.mint("slice", pos, Rights.ALL)
 
@@ -356,26 +378,28 @@ class Aegis:
             self._transfer(None, STOP)
 
     def _next_slice(self) -> tuple[Environment, int] | None:
-        """Advance the slice vector to the next owned slice; return (runner, quantum)."""
-        n = param.NSLICES
-        while any(s is not None for s in self.slices):
-            for _ in range(n):
-                self.slice_pos = (self.slice_pos + 1) % n
-                owner = self.slices[self.slice_pos]
-                if owner is None:
-                    continue
-                if owner.excess >= self.quantum:  # pays back overrun with a whole slice
-                    owner.excess -= self.quantum
-                    owner.slices_lost += 1
-                    self.note(owner, "excess", f"env {owner.id} loses slice {self.slice_pos} to excess time")
-                    continue
-                q = self.quantum - owner.excess
-                owner.excess = 0
-                owner.slices_run += 1
-                self.loop.now += self.c.slice_switch
-                self._slice_start = self.loop.now
-                return self._effective(owner), q
-        return None
+        """Advance the slice vector to the next owned slice; return (runner, quantum).
+        One link read (``succ``) finds it, however many free slots lie between."""
+        succ, slices = self.succ, self.slices
+        pos = self.slice_pos
+        while True:
+            pos = succ[pos] if pos >= 0 else succ[-1]  # before the first switch: from slot 0
+            if pos < 0:
+                return None  # no slice is owned
+            self.slice_pos = pos
+            owner = slices[pos]
+            assert owner is not None
+            if owner.excess >= self.quantum:  # pays back overrun with a whole slice
+                owner.excess -= self.quantum
+                owner.slices_lost += 1
+                self.note(owner, "excess", f"env {owner.id} loses slice {pos} to excess time")
+                continue
+            q = self.quantum - owner.excess
+            owner.excess = 0
+            owner.slices_run += 1
+            self.loop.now += self.c.slice_switch
+            self._slice_start = self.loop.now
+            return self._effective(owner), q
 
     @staticmethod
     def _effective(env: Environment) -> Environment:
@@ -807,7 +831,7 @@ class Aegis:
         for pfn in list(env.frames):
             self._release_frame(pfn)
         for pos in env.slices:
-            self.slices[pos] = None
+            self._set_slice(pos, None)
             self.caps.revoke_all("slice", pos)
         env.slices.clear()
         self.tlb.flush_asid(env.asid)

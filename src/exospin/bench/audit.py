@@ -50,7 +50,8 @@ Why bytecode rather than source
     are compared within one Python.
 
 Interface
-    ``Audit`` (``start()``, ``stop() -> Ops``); ``Ops`` (calls, memory
+    ``Audit(scope=in_scope, by_line=False)`` (``start()``, ``stop() -> Ops``,
+    ``lines()``: where the operations went); ``Ops`` (calls, memory
     references and instructions, ``per(n)``, ``cycles(profile)``);
     ``weigh(code)``; ``in_scope(code)``.
 """
@@ -167,14 +168,16 @@ class Audit:
     """Counts the system software's operations between ``start()`` and ``stop()``.
 
     ``scope``: which code counts (default ``in_scope``: exospin's system software; a
-    user auditing a library-OS policy of their own passes a predicate that adds it)."""
+    user auditing a library-OS policy of their own passes a predicate that adds it).
+    ``by_line``: also keep the counts per source line (``lines()``; slower)."""
 
-    def __init__(self, scope: Callable[[CodeType], bool] = in_scope) -> None:
+    def __init__(self, scope: Callable[[CodeType], bool] = in_scope, by_line: bool = False) -> None:
         self._scope = scope
         self._weights: dict[CodeType, Any] = {}  # code -> its local tracer, or None
         self._total = 0
         self._live = False
         self._saved: Any = None
+        self._by_line: dict[tuple[str, int, str], int] | None = {} if by_line else None
 
     def _tracer(self, code: CodeType) -> Any:
         try:
@@ -185,11 +188,22 @@ class Audit:
         if self._scope(code):
             w = weigh(code)
             audit = self
+            lines = self._by_line
+            if lines is None:
+                def local(frame: FrameType, event: str, arg: Any) -> Any:
+                    if event == "line" and audit._live:
+                        audit._total += w.get(frame.f_lasti, 0)
+                    return local
+            else:
+                where, name = code.co_filename, code.co_name
 
-            def local(frame: FrameType, event: str, arg: Any) -> Any:
-                if event == "line" and audit._live:
-                    audit._total += w.get(frame.f_lasti, 0)
-                return local
+                def local(frame: FrameType, event: str, arg: Any) -> Any:
+                    if event == "line" and audit._live:
+                        c = w.get(frame.f_lasti, 0)
+                        audit._total += c
+                        key = (where, frame.f_lineno, name)
+                        lines[key] = lines.get(key, 0) + c
+                    return local
         self._weights[code] = local
         return local
 
@@ -218,5 +232,20 @@ class Audit:
     def stop(self) -> Ops:
         sys.settrace(self._saved)
         self._live = False
-        t = self._total
-        return Ops(t >> (2 * SHIFT), (t >> SHIFT) & _MASK, t & _MASK)
+        return _unpack(self._total)
+
+    def lines(self, profile: Profile | None = None) -> list[tuple[tuple[str, int, str], Ops]]:
+        """With ``by_line``: ((file, line, function), operations) of every line counted since
+        the audit was made; the dearest first under ``profile``, else most calls first."""
+        if self._by_line is None:
+            raise RuntimeError("Audit(by_line=True) keeps the counts per line")
+        out = [(k, _unpack(v)) for k, v in self._by_line.items()]
+        if profile is None:
+            out.sort(key=lambda kv: (-kv[1].calls, -kv[1].mem_refs, -kv[1].insns, kv[0]))
+        else:
+            out.sort(key=lambda kv: (-kv[1].cycles(profile), kv[0]))
+        return out
+
+
+def _unpack(t: int) -> Ops:
+    return Ops(t >> (2 * SHIFT), (t >> SHIFT) & _MASK, t & _MASK)

@@ -97,13 +97,13 @@ _audit: Audit | None = None
 
 
 @contextmanager
-def auditing(scope: Callable[[CodeType], bool] = in_scope) -> Iterator[None]:
+def auditing(scope: Callable[[CodeType], bool] = in_scope, by_line: bool = False) -> Iterator[Audit]:
     """Within: every Timer.measure audits the system software's Python (bench/audit.py);
-    ``scope`` chooses which code counts."""
+    ``scope`` chooses which code counts. Yields the Audit (``lines()`` with ``by_line``)."""
     global _audit
-    before, _audit = _audit, Audit(scope)
+    before, _audit = _audit, Audit(scope, by_line)
     try:
-        yield
+        yield _audit
     finally:
         _audit = before
 
