@@ -109,14 +109,18 @@ class AegisUnderLoad(RuleBasedStateMachine):
             pt: dict[int, tuple[Capability, bool]] = {}  # its page table: vaddr -> (cap, writable)
             scratch = sys.frame_alloc(SCRATCH + me)
             sys.frame_reserve(scratch)
+            mine = []
             for i in range(3):  # start with a few frames from the contested pool, one mapped
                 try:
-                    machine.got(me, sys.frame_alloc(POOL[(3 * me + i) % len(POOL)]))
+                    mine.append(sys.frame_alloc(POOL[(3 * me + i) % len(POOL)]))
+                    machine.got(me, mine[-1])
                 except AegisError:
                     pass
-            if machine.held[me]:
-                sys.tlb_write(BASE, machine.held[me][0], True)
-                pt[BASE] = (machine.held[me][0], True)
+            # (not held[me][0]: another environment may have handed this one a capability
+            # of another kind before it first ran)
+            if mine:
+                sys.tlb_write(BASE, mine[0], True)
+                pt[BASE] = (mine[0], True)
 
             def tlb_miss(vaddr: int, write: bool) -> None:
                 vpage = vaddr & ~(PAGE - 1)
