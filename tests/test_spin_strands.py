@@ -65,6 +65,25 @@ def test_does_a_higher_priority_strand_take_the_processor_when_unblocked(spin: A
     assert log == ["urgent blocks", "worker unblocks", "urgent runs", "worker continues"]
 
 
+def test_is_the_top_ready_priority_right_as_queues_fill_and_empty(spin: Any) -> None:
+    """The scheduler finds the top from a bitmap of non-empty queues (check_invariants
+    compares both with the queues); asked with strands ready at three priorities."""
+    k = spin.kernel
+    seen: list[tuple[int, list[str]]] = []
+
+    def body(name: str) -> None:
+        seen.append((k.sched._top, k.check_invariants()))
+        k.sched.yield_()
+        seen.append((k.sched._top, k.check_invariants()))
+
+    for name, prio in (("low", 3), ("mid", 12), ("mid2", 12), ("high", 30)):
+        k.sched.create(body, (name,), name, priority=prio)
+    assert k.sched._top == 30 and not k.check_invariants()
+    spin.run()
+    assert seen and all(not bad for _, bad in seen)
+    assert k.sched._top == -1 and k.sched._nonempty == 0
+
+
 def test_does_join_wait_for_the_result_and_does_kill_wake_the_joiner(spin: Any) -> None:
     k = spin.kernel
     got: dict[str, Any] = {}

@@ -513,6 +513,10 @@ class Spin:
             for _vpn, (frame, _p, _d) in ctx._pt.items():
                 if frame._pfn in free:
                     bad.append(f"{ctx.name}: maps a free frame")
+        sched = self.sched
+        filled = [p for p, q in enumerate(sched.ready) if q]
+        if sched._nonempty != sum(1 << p for p in filled) or sched._top != (filled[-1] if filled else -1):
+            bad.append(f"the ready bitmap {sched._nonempty:#x} or top {sched._top} disagrees with the queues {filled}")
         return bad
 
     def statistics(self) -> SpinStats:

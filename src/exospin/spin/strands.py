@@ -184,6 +184,9 @@ class Scheduler:
         self.quantum = p.cycles_for_us(QUANTUM_US)
         self.ready: list[deque[Strand]] = [deque() for _ in range(NPRIO)]
         self._top = -1  # highest priority with a ready strand (-1: none)
+        # bit p set: ready[p] is not empty; the top is its highest bit, found in one step
+        # instead of walking down the levels (docs/spin.md: its upkeep is not charged yet)
+        self._nonempty = 0
         self.current: Strand | None = None
         self.strands: dict[int, Strand] = {}
         self._next_id = 1
@@ -336,6 +339,7 @@ class Scheduler:
         s._state = READY
         p = s._priority
         self.ready[p].append(s)
+        self._nonempty |= 1 << p
         if p > self._top:
             self._top = p
 
@@ -345,15 +349,16 @@ class Scheduler:
             self._make_ready(cur)
 
     def _unqueue(self, s: Strand) -> None:
-        self.ready[s._priority].remove(s)
-        self._fix_top()
+        p = s._priority
+        q = self.ready[p]
+        q.remove(s)
+        if not q:
+            self._emptied(p)
 
-    def _fix_top(self) -> None:
-        t = self._top
-        ready = self.ready
-        while t >= 0 and not ready[t]:
-            t -= 1
-        self._top = t
+    def _emptied(self, p: int) -> None:
+        """Ready queue ``p`` became empty: clear its bit; the top is the highest bit left."""
+        self._nonempty &= ~(1 << p)
+        self._top = self._nonempty.bit_length() - 1
 
     def _pick(self) -> Strand | None:
         """Take the next strand to run off the ready queues (None: idle)."""
@@ -363,7 +368,7 @@ class Scheduler:
         q = self.ready[t]
         s = q.popleft()
         if not q:
-            self._fix_top()
+            self._emptied(t)
         self.loop.now += self._c_pick
         return s
 
