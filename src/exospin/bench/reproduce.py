@@ -287,7 +287,7 @@ AUDIT_CAPTION = (
     "Simulated cycles per operation: charged (what each kernel charges by hand, as in the tables above) "
     "+ its own Python (what all its system software's Python costs under the verifier's model, measured "
     "by --audit and not charged) = both. Charged alone is a lower bound of a system's cost, both an upper "
-    "bound; "same order" says whether the systems rank the same under either.")
+    "bound; 'same order' says whether the systems rank the same under either.")
 
 
 def audit_cell(row: AuditRow, system: str) -> str:
