@@ -170,7 +170,27 @@ class Costs:
 
 
 class Aegis:
-    """The exokernel. Create one per machine, then ``create_env`` and ``run``."""
+    """The exokernel. Create one per machine, then ``create_env`` and ``run``.
+
+    Its state is in slots, as in the machine's classes: the protected
+    control transfer and exception paths read and write it on every
+    operation, and a slot is cheaper to reach than an entry of an instance
+    dict (the kernel has more attributes than CPython's shared-key instance
+    dicts hold, so without slots every access would be a hashed dict lookup,
+    and the interpreter could not specialise its method calls).
+    """
+
+    __slots__ = (
+        "m", "loop", "cpu", "tlb", "memory", "tracer", "c", "words_per_frame", "page_shift",
+        "quantum", "epilogue_bound", "_set_asid", "_c_pct", "_c_exc_dispatch", "_c_exc_return",
+        "caps", "stlb", "frame_owner", "frame_bindings", "envs", "by_asid", "slices", "slice_pos",
+        "current", "_root", "_next_id", "_run_start", "_slice_start", "journal", "deaths",
+        "final_stats", "envs_created", "envs_destroyed", "exceptions", "upcalls", "n_pct_sync",
+        "n_pct_async", "n_yields", "context_switches", "revocations", "revocations_complied",
+        "aborts", "frames_repossessed", "epilogue_overruns", "syscalls", "_wake", "_refill_counts",
+    )
+
+    _refill_counts: Callable[[], tuple[int, int]]  # (hits, misses) of the refill path
 
     def __init__(self, machine: Machine) -> None:
         from .syscalls import Syscalls
@@ -201,6 +221,8 @@ class Aegis:
         self.slices: list[Environment | None] = [None] * param.NSLICES
         self.slice_pos = -1
         self.current: Environment | None = None
+        # whom run() wakes when an environment's greenlet ends (set by _free_env)
+        self._wake: tuple[Environment, Any] | None = None
         self._root = getcurrent()
         self._next_id = 1
         self._run_start = 0
@@ -329,9 +351,6 @@ class Aegis:
         self.m.timer.cancel()
         self._close_run()
         return self.loop.now
-
-    _wake: tuple[Environment, Any] | None = None
-    _refill_counts: Callable[[], tuple[int, int]]
 
     def _enter(self, env: Environment, msg: Any) -> Any:
         """From the root greenlet: run ``env``; return when control comes back to the root."""
