@@ -27,6 +27,12 @@ Why it is built this way
     exception handlers and protected entries all run on the environment's
     own greenlet, so library-OS code never needs ``yield``.
 
+    The fields are slots: the kernel reads and writes them on every
+    protected control transfer, yield and exception, and a slot is cheaper
+    to reach than an entry of an instance dict (an environment has more
+    fields than CPython's shared-key instance dicts hold, so without slots
+    every access would be a hashed dict lookup).
+
 Interface
     Kernel-private. Library OSes see environment ids, never this object.
 """
@@ -56,7 +62,7 @@ HANDLER_KINDS: dict[str, str] = {
 }
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Environment:
     id: int
     name: str

@@ -170,7 +170,27 @@ class Costs:
 
 
 class Aegis:
-    """The exokernel. Create one per machine, then ``create_env`` and ``run``."""
+    """The exokernel. Create one per machine, then ``create_env`` and ``run``.
+
+    Its state is in slots, as in the machine's classes: the protected
+    control transfer and exception paths read and write it on every
+    operation, and a slot is cheaper to reach than an entry of an instance
+    dict (the kernel has more attributes than CPython's shared-key instance
+    dicts hold, so without slots every access would be a hashed dict lookup,
+    and the interpreter could not specialise its method calls).
+    """
+
+    __slots__ = (
+        "m", "loop", "cpu", "tlb", "memory", "tracer", "c", "words_per_frame", "page_shift",
+        "quantum", "epilogue_bound", "_set_asid", "_c_pct", "_c_exc_dispatch", "_c_exc_return",
+        "caps", "stlb", "frame_owner", "frame_bindings", "envs", "by_asid", "slices", "slice_pos",
+        "current", "_root", "_next_id", "_run_start", "_slice_start", "journal", "deaths",
+        "final_stats", "envs_created", "envs_destroyed", "exceptions", "upcalls", "n_pct_sync",
+        "n_pct_async", "n_yields", "context_switches", "revocations", "revocations_complied",
+        "aborts", "frames_repossessed", "epilogue_overruns", "syscalls", "_wake", "_refill_counts",
+    )
+
+    _refill_counts: Callable[[], tuple[int, int]]  # (hits, misses) of the refill path
 
     def __init__(self, machine: Machine) -> None:
         from .syscalls import Syscalls
@@ -206,6 +226,8 @@ class Aegis:
         self.succ: list[int] = [-1] * param.NSLICES
         self.slice_pos = -1
         self.current: Environment | None = None
+        # whom run() wakes when an environment's greenlet ends (set by _free_env)
+        self._wake: tuple[Environment, Any] | None = None
         self._root = getcurrent()
         self._next_id = 1
         self._run_start = 0
@@ -351,9 +373,6 @@ class Aegis:
         self.m.timer.cancel()
         self._close_run()
         return self.loop.now
-
-    _wake: tuple[Environment, Any] | None = None
-    _refill_counts: Callable[[], tuple[int, int]]
 
     def _enter(self, env: Environment, msg: Any) -> Any:
         """From the root greenlet: run ``env``; return when control comes back to the root."""
@@ -590,7 +609,11 @@ class Aegis:
 
         A closure over the STLB's arrays, inlined for performance: it runs
         on every TLB miss, and a hit in the STLB must cost little more than
-        the hardware's own refill (the benchmark tlb_refill_stlb).
+        the hardware's own refill (the benchmark tlb_refill_stlb). The hit
+        path is kept lean: the STLB miss is a second closure, since every
+        call of a closure copies all the cells it closes over (CPython 3.11),
+        and the ASID's term of the index is read from a table rather than
+        multiplied out, which would allocate an int on every refill.
         """
         loop = self.loop
         tlb = self.tlb
@@ -600,22 +623,29 @@ class Aegis:
         c_miss = self.m.profile.trap_entry + self.c.stlb_miss
         c_guaranteed = self.c.stlb_hit - self.c.stlb_miss
         hits = misses = 0
+        # stlb_index()'s ASID term, asid * 0x9E5, for every ASID a key holds (8 bits)
+        asid_mix = [asid * 0x9E5 for asid in range(256)]
 
         nwords = tlb.memory_words
 
         def refill(vpn: int, vaddr: int, write: bool) -> int | None:
-            nonlocal hits, misses
+            nonlocal hits
             asid = tlb.asid
-            s = slots[(vpn ^ (asid * 0x9E5)) & mask]  # stlb_index(), inlined
-            if s[3] == vpn << 8 | asid:
+            s = slots[(vpn ^ asid_mix[asid]) & mask]  # stlb_index(), inlined
+            if s[3] == vpn and s[4] == asid:  # the tag
                 hits += 1
                 loop.now += c_hit
-                return s[4]  # the entry as the TLB holds it: the CPU performs the closing tlbwr
+                return s[5]  # the entry as the TLB holds it: the CPU performs the closing tlbwr
+            return stlb_miss(vpn << 8 | asid, vaddr, write)
+
+        def stlb_miss(key: int, vaddr: int, write: bool) -> int | None:
+            """The STLB missed: a guaranteed mapping, else upcall the library OS."""
+            nonlocal misses
             misses += 1
             loop.now += c_miss
             env = self.current
             assert env is not None
-            g = env.guaranteed.get(vpn << 8 | asid)
+            g = env.guaranteed.get(key)
             if g is not None:
                 loop.now += c_guaranteed
                 return g[0] if g[1] else g[0] - nwords

@@ -13,8 +13,11 @@ Why it is built this way
     Direct-mapped, as in Aegis: one probe, one tag compare, no chains. The
     index mixes the ASID into the page number so that environments using
     the same virtual addresses do not collide slot for slot. A slot holds
-    the hardware TLB entry extended with its key, so a probe is one list
-    read and one compare, and a hit hands the CPU the entry to write.
+    the hardware TLB entry extended with its tag, so a probe is one list
+    read and a tag compare, and a hit hands the CPU the entry to write. The
+    tag is the key's page number and ASID, kept apart: the refill path
+    compares the two ints it has in hand and builds no key (in Python, a
+    shift and an or that allocate on every refill).
 
     What we simplified: Aegis' STLB lived in kernel memory and its probe
     cost memory references; the kernel charges those references on the
@@ -44,12 +47,13 @@ class STLBStats:
     evictions: int
 
 
-#: One slot: the TLB entry, the key it is cached under, and the entry encoded
-#: as the TLB's view holds it (word base, less the memory size if read-only).
-Slot = tuple[int, bool, int, int, int]  # (word_base, writable, pfn, key, encoded)
+#: One slot: the TLB entry, the tag (page number and ASID of the key it is cached
+#: under), and the entry encoded as the TLB's view holds it (word base, less the
+#: memory size if read-only).
+Slot = tuple[int, bool, int, int, int, int]  # (word_base, writable, pfn, vpn, asid, encoded)
 
-#: An empty slot: no key matches -1, so a probe needs no None test.
-EMPTY: Slot = (0, False, -1, -1, 0)
+#: An empty slot: no page number is -1, so a probe needs no None test.
+EMPTY: Slot = (0, False, -1, -1, -1, 0)
 
 
 def stlb_index(vpn: int, asid: int, mask: int) -> int:
@@ -58,7 +62,7 @@ def stlb_index(vpn: int, asid: int, mask: int) -> int:
 
 
 class STLB:
-    """Direct-mapped: ``slots[i]`` is EMPTY or a TLB entry extended with its key."""
+    """Direct-mapped: ``slots[i]`` is EMPTY or a TLB entry extended with its tag."""
 
     def __init__(self, entries: int, memory_words: int) -> None:
         assert entries & (entries - 1) == 0, "STLB size must be a power of two"
@@ -74,27 +78,30 @@ class STLB:
         self.evictions = 0
 
     def lookup(self, key: int) -> Entry | None:
-        s = self.slots[stlb_index(key >> 8, key & 0xFF, self.mask)]
-        if s[3] == key:
+        vpn, asid = key >> 8, key & 0xFF
+        s = self.slots[stlb_index(vpn, asid, self.mask)]
+        if s[3] == vpn and s[4] == asid:
             self.hits += 1
             return s[:3]  # type: ignore[return-value]
         self.misses += 1
         return None
 
     def insert(self, key: int, entry: Entry) -> None:
-        i = stlb_index(key >> 8, key & 0xFF, self.mask)
+        vpn, asid = key >> 8, key & 0xFF
+        i = stlb_index(vpn, asid, self.mask)
         old = self.slots[i]
-        if old[3] != -1 and old[3] != key:
+        if old[3] != -1 and (old[3] != vpn or old[4] != asid):
             self.evictions += 1
         base, writable, pfn = entry
-        self.slots[i] = (base, writable, pfn, key, base if writable else base - self.memory_words)
+        self.slots[i] = (base, writable, pfn, vpn, asid, base if writable else base - self.memory_words)
         self.inserts += 1
 
     def remove(self, key: int, pfn: int | None = None) -> bool:
         """Drop ``key`` (only if it maps ``pfn``, when given)."""
-        i = stlb_index(key >> 8, key & 0xFF, self.mask)
+        vpn, asid = key >> 8, key & 0xFF
+        i = stlb_index(vpn, asid, self.mask)
         s = self.slots[i]
-        if s[3] == key and (pfn is None or s[2] == pfn):
+        if s[3] == vpn and s[4] == asid and (pfn is None or s[2] == pfn):
             self.slots[i] = EMPTY
             return True
         return False
@@ -102,7 +109,7 @@ class STLB:
     def flush_asid(self, asid: int) -> int:
         n = 0
         for i, s in enumerate(self.slots):
-            if s[3] != -1 and s[3] & 0xFF == asid:
+            if s[3] != -1 and s[4] == asid:
                 self.slots[i] = EMPTY
                 n += 1
         return n
@@ -110,7 +117,7 @@ class STLB:
     def items(self) -> Iterator[tuple[int, Entry]]:
         for s in self.slots:
             if s[3] != -1:
-                yield s[3], (s[0], s[1], s[2])
+                yield s[3] << 8 | s[4], (s[0], s[1], s[2])
 
     def statistics(self, hits: int = 0, misses: int = 0) -> STLBStats:
         """Counters; the kernel adds the hits and misses its refill path counted."""

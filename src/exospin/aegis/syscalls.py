@@ -427,9 +427,10 @@ class Syscalls:
         slices until it replies; its return value is the reply. Arguments travel in
         registers: the kernel does not touch them."""
         k = self._k
-        if k.loop.now >= k.loop.deadline:  # the trap is a boundary: take pending interrupts first
-            k.loop.fire_due()
-        k.loop.now += k.c.pct
+        loop = k.loop
+        if loop.now >= loop.deadline:  # the trap is a boundary: take pending interrupts first
+            loop.fire_due()
+        loop.now += k._c_pct
         callee = k.envs.get(env_id) if type(env_id) is int else None
         me = k.current
         if callee is None or callee.dying or callee is me:
@@ -462,9 +463,10 @@ class Syscalls:
         """Asynchronous protected control transfer: run ``env_id``'s entry for the rest
         of your slice; you continue at your next slice."""
         k = self._k
-        if k.loop.now >= k.loop.deadline:  # the trap is a boundary: take pending interrupts first
-            k.loop.fire_due()
-        k.loop.now += k.c.pct
+        loop = k.loop
+        if loop.now >= loop.deadline:  # the trap is a boundary: take pending interrupts first
+            loop.fire_due()
+        loop.now += k._c_pct
         callee = self._env("pct_async", env_id)
         me = k.current
         if callee is me:

@@ -166,7 +166,7 @@ class CPU:
         refill = self.refill_vector  # the kernel's; install_vectors() rebuilds these closures
         ADEL, ADES, MOD = Exc.ADEL, Exc.ADES, Exc.MOD
 
-        wired, span, slots = tlb.wired, tlb.entries - tlb.wired, tlb.slots
+        wired, span, slots, slot_vpns = tlb.wired, tlb.entries - tlb.wired, tlb.slots, tlb.slot_vpns
         # Replacement: the R3000's Random register decrements every cycle (inline
         # below); the Alpha's TLB takes the next slot in turn (TLB.victim).
         victim = tlb.victim if tlb.round_robin else None
@@ -183,10 +183,11 @@ class CPU:
             index = wired + loop.now % span if victim is None else victim(loop.now)
             old = slots[index]
             if old is not None:
-                del old[0][old[1]]
+                del old[slot_vpns[index]]
             v = tlb.view
             v[vpn] = b
-            slots[index] = (v, vpn)
+            slots[index] = v
+            slot_vpns[index] = vpn
             return b
 
         def load(vaddr: int) -> int:
@@ -209,10 +210,11 @@ class CPU:
                     index = wired + loop.now % span if victim is None else victim(loop.now)
                     old = slots[index]
                     if old is not None:
-                        del old[0][old[1]]
+                        del old[slot_vpns[index]]
                     view = tlb.view
                     view[vpn] = b
-                    slots[index] = (view, vpn)
+                    slots[index] = view
+                    slot_vpns[index] = vpn
             now = loop.now + c_mem
             loop.now = now
             v = words[b + ((vaddr & offmask) >> wshift)]  # b < 0 (read-only) indexes from the end

@@ -22,8 +22,10 @@ Why it is built this way
     selects the other ASID's view (``set_asid``) and flushes nothing, as on
     the R3000.
 
-    ``slots`` holds which key sits in each of the N entries, so replacement
-    evicts exactly one entry and the TLB never holds more than N. The Random
+    ``slots`` and ``slot_vpns`` hold which key sits in each of the N entries
+    (the view holding it and its page number: two lists rather than a list of
+    pairs, so a refill builds and frees no tuple), so replacement evicts
+    exactly one entry and the TLB never holds more than N. The Random
     register decrements once per cycle on the R3000, so the slot chosen by
     ``write_random`` is a function of the clock: deterministic, like the
     hardware.
@@ -55,14 +57,11 @@ class TLBStats:
     invalidations: int
 
 
-Slot = tuple[dict[int, int], int]  # (the view holding the entry, vpn)
-
-
 class TLB:
     """N entries; a per-ASID view for the CPU, ``slots`` for replacement."""
 
     __slots__ = (
-        "entries", "wired", "slots", "words_per_frame", "_views",
+        "entries", "wired", "slots", "slot_vpns", "words_per_frame", "_views",
         "view", "asid", "_random_span", "writes", "invalidations", "round_robin", "next_slot",
         "memory_words",
     )
@@ -79,8 +78,10 @@ class TLB:
         self.memory_words = memory_words
         self.next_slot = wired
         self.words_per_frame = words_per_frame
-        #: each occupied slot names the view holding it, so eviction needs no lookup
-        self.slots: list[Slot | None] = [None] * entries
+        #: each occupied slot names the view holding it (None: free) and, in
+        #: ``slot_vpns``, its page number, so eviction needs no lookup
+        self.slots: list[dict[int, int] | None] = [None] * entries
+        self.slot_vpns: list[int] = [0] * entries
         self._views: dict[int, dict[int, int]] = {}
         #: the current ASID's view: vpn -> word base if writable, ~word base if read-only
         self.view: dict[int, int] = {}
@@ -106,7 +107,7 @@ class TLB:
     def _slot_of(self, vpn: int, asid: int) -> int | None:
         v = self._views.get(asid)
         for i, s in enumerate(self.slots):
-            if s is not None and s[1] == vpn and s[0] is v:
+            if s is not None and s is v and self.slot_vpns[i] == vpn:
                 return i
         return None
 
@@ -126,9 +127,10 @@ class TLB:
                 self.slots[prev] = None
         old = self.slots[index]
         if old is not None:
-            del old[0][old[1]]
+            del old[self.slot_vpns[index]]
         v[vpn] = entry[0] if entry[1] else entry[0] - self.memory_words
-        self.slots[index] = (v, vpn)
+        self.slots[index] = v
+        self.slot_vpns[index] = vpn
         self.writes += 1
 
     def write_random(self, key: int, entry: Entry, now: int) -> None:
@@ -180,7 +182,7 @@ class TLB:
         n = 0
         v = self._views.get(asid)
         for i, s in enumerate(self.slots):
-            if s is not None and s[0] is v:
+            if s is not None and s is v:
                 self.slots[i] = None
                 n += 1
         if asid in self._views:  # clear in place: the CPU may be using this view
@@ -192,9 +194,9 @@ class TLB:
     def entries_map(self) -> dict[int, Entry]:
         """Every valid entry, key -> (word_base, writable, pfn) (for checkers; not fast)."""
         out: dict[int, Entry] = {}
-        for s in self.slots:
+        for s, vpn in zip(self.slots, self.slot_vpns, strict=True):
             if s is not None:
-                key = s[1] << 8 | self._asid_of(s[0])
+                key = vpn << 8 | self._asid_of(s)
                 e = self.probe(key)
                 assert e is not None
                 out[key] = e
