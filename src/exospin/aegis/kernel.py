@@ -183,7 +183,7 @@ class Aegis:
     __slots__ = (
         "m", "loop", "cpu", "tlb", "memory", "tracer", "c", "words_per_frame", "page_shift",
         "quantum", "epilogue_bound", "_set_asid", "_c_pct", "_c_exc_dispatch", "_c_exc_return",
-        "caps", "stlb", "frame_owner", "frame_bindings", "envs", "by_asid", "slices", "slice_pos",
+        "caps", "stlb", "frame_owner", "frame_bindings", "envs", "by_asid", "slices", "succ", "slice_pos",
         "current", "_root", "_next_id", "_run_start", "_slice_start", "journal", "deaths",
         "final_stats", "envs_created", "envs_destroyed", "exceptions", "upcalls", "n_pct_sync",
         "n_pct_async", "n_yields", "context_switches", "revocations", "revocations_complied",
