@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from exospin.aegis import Rights
+from exospin.aegis.param import STLB_ENTRIES
+from exospin.aegis.stlb import stlb_index
 from helpers import run_in_env
 
 BASE = 0x0100_0000
@@ -154,3 +156,10 @@ def test_does_a_guaranteed_mapping_replace_an_older_binding_of_the_page_at_once(
         return sys.cpu.load(0x50004), sys.cpu.load(0x40004)
 
     assert run_in_env(system, body) == (0, 22)
+
+
+def test_does_the_stlb_index_give_one_page_a_different_slot_under_every_asid():
+    # the refill path compares a slot's page alone: the index must imply the ASID
+    mask = STLB_ENTRIES - 1
+    for vpn in (0, 1, 0x1000, 0x7FFFF, 12345):
+        assert len({stlb_index(vpn, asid, mask) for asid in range(256)}) == 256

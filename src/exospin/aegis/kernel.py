@@ -632,7 +632,7 @@ class Aegis:
             nonlocal hits
             asid = tlb.asid
             s = slots[(vpn ^ asid_mix[asid]) & mask]  # stlb_index(), inlined
-            if s[3] == vpn and s[4] == asid:  # the tag
+            if s[3] == vpn:  # the tag: for one page, the index implies the ASID (stlb_index)
                 hits += 1
                 loop.now += c_hit
                 return s[5]  # the entry as the TLB holds it: the CPU performs the closing tlbwr

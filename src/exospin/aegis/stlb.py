@@ -15,9 +15,10 @@ Why it is built this way
     the same virtual addresses do not collide slot for slot. A slot holds
     the hardware TLB entry extended with its tag, so a probe is one list
     read and a tag compare, and a hit hands the CPU the entry to write. The
-    tag is the key's page number and ASID, kept apart: the refill path
-    compares the two ints it has in hand and builds no key (in Python, a
-    shift and an or that allocate on every refill).
+    tag is the key's page number and ASID, kept apart, so the refill path
+    builds no key (in Python, a shift and an or that allocate on every
+    refill); it compares the page alone, which the index makes enough (see
+    ``stlb_index``).
 
     What we simplified: Aegis' STLB lived in kernel memory and its probe
     cost memory references; the kernel charges those references on the
@@ -57,7 +58,14 @@ EMPTY: Slot = (0, False, -1, -1, -1, 0)
 
 
 def stlb_index(vpn: int, asid: int, mask: int) -> int:
-    """The slot of (vpn, asid): page number mixed with a multiple of the ASID."""
+    """The slot of (vpn, asid): page number mixed with a multiple of the ASID.
+
+    0x9E5 is odd, so ``asid * 0x9E5`` is one-to-one modulo the table size (a
+    power of two, at least 256: more than any 8-bit ASID), and one page has a
+    different slot under each ASID. A slot that holds the probed page therefore
+    holds it for the probed ASID: as in a hardware cache, the index stands for
+    part of the tag, and the kernel's refill path compares the page alone.
+    """
     return (vpn ^ (asid * 0x9E5)) & mask
 
 
@@ -66,6 +74,7 @@ class STLB:
 
     def __init__(self, entries: int, memory_words: int) -> None:
         assert entries & (entries - 1) == 0, "STLB size must be a power of two"
+        assert entries >= 256, "the index must tell every 8-bit ASID apart (stlb_index)"
         self.entries = entries
         self.mask = entries - 1
         self.memory_words = memory_words
