@@ -630,13 +630,12 @@ class Aegis:
 
         def refill(vpn: int, vaddr: int, write: bool) -> int | None:
             nonlocal hits
-            asid = tlb.asid
-            s = slots[(vpn ^ asid_mix[asid]) & mask]  # stlb_index(), inlined
+            s = slots[(vpn ^ asid_mix[tlb.asid]) & mask]  # stlb_index(), inlined
             if s[3] == vpn:  # the tag: for one page, the index implies the ASID (stlb_index)
                 hits += 1
                 loop.now += c_hit
                 return s[5]  # the entry as the TLB holds it: the CPU performs the closing tlbwr
-            return stlb_miss(vpn << 8 | asid, vaddr, write)
+            return stlb_miss(vpn << 8 | tlb.asid, vaddr, write)
 
         def stlb_miss(key: int, vaddr: int, write: bool) -> int | None:
             """The STLB missed: a guaranteed mapping, else upcall the library OS."""
