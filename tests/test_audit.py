@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dis
+
 import greenlet
 
 from exospin.bench import audit, harness, unix_suite
@@ -13,10 +15,10 @@ from exospin.systems import boot
 from exospin.unix import kernel as unix_kernel
 
 
-def unpack(packed: int) -> tuple[int, int, int]:
+def unpack(packed: int) -> tuple[float, float, float]:
     """(calls, memory references, instructions)"""
-    m = (1 << audit.SHIFT) - 1
-    return packed >> (2 * audit.SHIFT), (packed >> audit.SHIFT) & m, packed & m
+    o = audit.unpack(packed)
+    return o.calls, o.mem_refs, o.insns
 
 
 def first_line(fn: object) -> int:
@@ -49,7 +51,7 @@ def test_is_a_loop_iteration_its_body_plus_advance_and_branch() -> None:
     body = before[code.co_firstlineno + 3]
     # the body's line: the addition and the jump back; the header re-entered: FOR_ITER
     assert unpack(w[body]) == (0, 0, 2)
-    advance = next(i.offset for i in __import__("dis").get_instructions(code) if i.opname == "FOR_ITER")
+    advance = next(i.offset for i in dis.get_instructions(code) if i.opname == "FOR_ITER")
     assert unpack(w[advance]) == (0, 0, 1)
 
 

@@ -53,7 +53,7 @@ Interface
     ``Audit(scope=in_scope, by_line=False)`` (``start()``, ``stop() -> Ops``,
     ``lines()``: where the operations went); ``Ops`` (calls, memory
     references and instructions, ``per(n)``, ``cycles(profile)``);
-    ``weigh(code)``; ``in_scope(code)``.
+    ``weigh(code)`` (packed weights; ``unpack``); ``in_scope(code)``.
 """
 
 from __future__ import annotations
@@ -232,14 +232,14 @@ class Audit:
     def stop(self) -> Ops:
         sys.settrace(self._saved)
         self._live = False
-        return _unpack(self._total)
+        return unpack(self._total)
 
     def lines(self, profile: Profile | None = None) -> list[tuple[tuple[str, int, str], Ops]]:
         """With ``by_line``: ((file, line, function), operations) of every line counted since
         the audit was made; the dearest first under ``profile``, else most calls first."""
         if self._by_line is None:
             raise RuntimeError("Audit(by_line=True) keeps the counts per line")
-        out = [(k, _unpack(v)) for k, v in self._by_line.items()]
+        out = [(k, unpack(v)) for k, v in self._by_line.items()]
         if profile is None:
             out.sort(key=lambda kv: (-kv[1].calls, -kv[1].mem_refs, -kv[1].insns, kv[0]))
         else:
@@ -247,5 +247,6 @@ class Audit:
         return out
 
 
-def _unpack(t: int) -> Ops:
+def unpack(t: int) -> Ops:
+    """The counts of a packed weight or total (see ``SHIFT``)."""
     return Ops(t >> (2 * SHIFT), (t >> SHIFT) & _MASK, t & _MASK)
