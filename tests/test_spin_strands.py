@@ -84,6 +84,54 @@ def test_is_the_top_ready_priority_right_as_queues_fill_and_empty(spin: Any) -> 
     assert k.sched._top == -1 and k.sched._nonempty == 0
 
 
+def test_is_keeping_the_ready_bitmap_charged_as_the_kernel_code_it_stands_for(spin: Any) -> None:
+    """Making ready: link + mark (+ a store when the top rises); a queue emptied: clear, and
+    the search for the top only when other queues are still ready."""
+    k, loop = spin.kernel, spin.machine.loop
+    sc = k.sched
+    ready = sc._c_create + sc._c_link + sc._c_mark
+
+    picked: list[Any] = []
+
+    def charged(fn: Any, *args: Any) -> int:
+        t0 = loop.now
+        r = fn(*args)
+        if fn == sc._pick:
+            picked.append(r)
+        return loop.now - t0
+
+    assert charged(sc.create, lambda: None, (), "a", 5) == ready + sc._c_raise_top
+    assert charged(sc.create, lambda: None, (), "b", 5) == ready
+    assert charged(sc.create, lambda: None, (), "c", 9) == ready + sc._c_raise_top
+    assert charged(sc._pick) == sc._c_pick + sc._c_clear + sc._c_search  # 9 empties, 5 left
+    assert charged(sc._pick) == sc._c_pick                              # 5 keeps one
+    assert charged(sc._pick) == sc._c_pick + sc._c_clear                # the word is zero
+    assert sc._top == -1 and sc._c_search > 0
+    for strand in picked:  # back in line, to run and end
+        sc._make_ready(strand)
+    spin.run()
+    assert not sc.strands
+
+
+def test_does_a_run_stopped_by_its_time_limit_keep_the_ready_bitmap(spin: Any) -> None:
+    """The time limit puts the running strand back first in its queue: the bitmap must say
+    that queue is not empty, or the strand is never picked again."""
+    k, cpu = spin.kernel, spin.machine.cpu
+    done: list[str] = []
+
+    def busy() -> None:
+        for _ in range(4):
+            cpu.compute(k.sched.quantum // 2)
+        done.append("busy")
+
+    k.sched.create(busy, (), "busy", priority=7)
+    k.run(until=spin.machine.loop.now + k.sched.quantum // 4)
+    assert not done and not k.check_invariants()
+    assert k.sched._top == 7
+    spin.run()
+    assert done == ["busy"]
+
+
 def test_does_join_wait_for_the_result_and_does_kill_wake_the_joiner(spin: Any) -> None:
     k = spin.kernel
     got: dict[str, Any] = {}

@@ -184,21 +184,37 @@ class Scheduler:
         self.quantum = p.cycles_for_us(QUANTUM_US)
         self.ready: list[deque[Strand]] = [deque() for _ in range(NPRIO)]
         self._top = -1  # highest priority with a ready strand (-1: none)
-        # bit p set: ready[p] is not empty; the top is its highest bit, found in one step
-        # instead of walking down the levels (docs/spin.md: its upkeep is not charged yet)
+        # bit p set: ready[p] is not empty; the top is its highest bit, found from the word
+        # instead of by walking down the levels
         self._nonempty = 0
         self.current: Strand | None = None
         self.strands: dict[int, Strand] = {}
         self._next_id = 1
         self.log: list[tuple[str, str]] = []
-        # what a switch costs the kernel itself: find the next strand (load the
-        # queue head, unlink it) and load the new ASID
+        # what a switch costs the kernel itself: find the next strand (load the top, the
+        # queue head and its successor, unlink it) and load the new ASID
         self._c_pick = 3 * p.mem_ref + 2 * p.insn
         self._c_asid = p.insn
+        # the ready queues are doubly linked. A strand made ready is linked at the tail
+        # (load the tail; store its forward link and the queue's tail) and its priority's
+        # bit set in the word of non-empty queues (load, shift, or, store) and compared with
+        # the top (one more store when it is higher)
+        self._c_link = 3 * p.mem_ref
+        self._c_mark = 2 * p.mem_ref + 3 * p.insn
+        self._c_raise_top = p.mem_ref
+        # a strand taken out of the middle of its queue (blocked or killed while ready):
+        # load both neighbours, store both links
+        self._c_unlink = 4 * p.mem_ref
+        # a queue that empties: clear its bit (load, shift, bic, store), test the word for
+        # zero (no strand left: the top is none) and store the top; with bits left, the
+        # highest is found by a five-step binary search over the 32-bit word (shift, test,
+        # branch each; neither the R3000 nor the 21064 counts leading zeros)
+        self._c_clear = 3 * p.mem_ref + 3 * p.insn
+        self._c_search = 15 * p.insn
         # a new strand: a descriptor and a stack off the kernel's free lists (a load and a
-        # store each), the descriptor's fields and initial context written (4 stores), and
-        # the link into the ready queue
-        self._c_create = 8 * p.mem_ref + self._c_pick
+        # store each), the descriptor's fields and initial context written (4 stores); then
+        # it is made ready (the link and the mark above)
+        self._c_create = 8 * p.mem_ref
         # an ended strand: descriptor and stack back on their free lists
         self._c_destroy = 4 * p.mem_ref
         self._c_save_all = NREGS * p.reg_save
@@ -340,8 +356,10 @@ class Scheduler:
         p = s._priority
         self.ready[p].append(s)
         self._nonempty |= 1 << p
+        self.loop.now += self._c_link + self._c_mark
         if p > self._top:
             self._top = p
+            self.loop.now += self._c_raise_top
 
     def _requeue_current(self) -> None:
         cur = self.current
@@ -352,13 +370,16 @@ class Scheduler:
         p = s._priority
         q = self.ready[p]
         q.remove(s)
+        self.loop.now += self._c_unlink
         if not q:
             self._emptied(p)
 
     def _emptied(self, p: int) -> None:
         """Ready queue ``p`` became empty: clear its bit; the top is the highest bit left."""
-        self._nonempty &= ~(1 << p)
-        self._top = self._nonempty.bit_length() - 1
+        left = self._nonempty & ~(1 << p)
+        self._nonempty = left
+        self._top = left.bit_length() - 1
+        self.loop.now += self._c_clear + self._c_search if left else self._c_clear
 
     def _pick(self) -> Strand | None:
         """Take the next strand to run off the ready queues (None: idle)."""
@@ -450,9 +471,12 @@ class Scheduler:
         cur = self.current
         if cur is None or getcurrent() is self.root:
             return
-        self.ready[cur._priority].appendleft(cur)
+        # the run's limit is the simulator's, not the kernel's: nothing is charged
+        p = cur._priority
+        self.ready[p].appendleft(cur)
         cur._state = READY
-        self._top = max(self._top, cur._priority)
+        self._nonempty |= 1 << p
+        self._top = max(self._top, p)
         self._switch(None, True)
 
     def _finish(self, s: Strand) -> None:
