@@ -104,7 +104,7 @@ class CThreads:
         """A new thread running ``fn(*args)``; it runs when the forker yields or blocks."""
         t = CThread(None)
 
-        def body() -> None:
+        def body(*unused: Any) -> None:  # started by a switch, or by the previous thread's end (None)
             t.result = fn(*args)
             t.done = True
             self.live -= 1
@@ -118,7 +118,9 @@ class CThreads:
             assert nxt.g is not None
             getcurrent().parent = nxt.g  # ending, this greenlet switches to the next thread
 
-        t.g = greenlet(body)
+        # a child of the first thread's greenlet, whoever forks it: a thread that ends makes its
+        # greenlet a child of the next one's, which must not descend from it
+        t.g = greenlet(body, parent=self.main.g)
         self.cpu.mem_refs(4)  # a thread record and its stack from the library's free lists
         self.forks += 1
         self.live += 1
