@@ -105,6 +105,21 @@ def test_does_join_wait_for_the_result_and_does_kill_wake_the_joiner(spin: Any) 
     assert got == {"joined": None} and s.error == "test" and not k.sched.strands
 
 
+def test_does_a_strands_end_wake_every_joiner_even_those_that_outrank_it(spin: Any) -> None:
+    """The first joiner woken takes the processor at once; the ending strand must still
+    wake the others and finish (its greenlet must not be left suspended)."""
+    k = spin.kernel
+
+    def ends() -> int:
+        k.sched.yield_()  # the joiners get to wait
+        return 1
+
+    s = k.sched.create(ends, (), "ends")
+    joiners = [k.sched.create(k.sched.join, (s,), f"joiner {p}", priority=p) for p in (20, 18, 16)]
+    spin.run()
+    assert [j.result for j in joiners] == [1, 1, 1] and s._g.dead and not k.sched.strands
+
+
 def test_does_a_switch_save_every_register_only_when_the_strand_was_preempted(spin: Any) -> None:
     k, p = spin.kernel, spin.machine.profile
     saved: list[int] = []

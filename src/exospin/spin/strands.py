@@ -256,13 +256,16 @@ class Scheduler:
             self._switch(self._pick(), False)
 
     def _unblock(self, s: Strand) -> None:
-        """Unblock(s): ``s`` may run again; a higher priority than the runner's preempts it."""
+        """Unblock(s): ``s`` may run again; a higher priority than the runner's preempts it
+        (not a strand that is ending and waking its joiners: it would never come back to
+        wake the rest and finish; ``_finish`` picks the next strand anyway)."""
         if s._state is not BLOCKED:
             return
         self.unblocks += 1
         self._make_ready(s)
         cur = self.current
-        if cur is not None and s._priority > cur._priority and getcurrent() is not self.root:
+        if (cur is not None and cur._state is RUNNING and s._priority > cur._priority
+                and getcurrent() is not self.root):
             self._requeue_current()
             self._switch(self._pick(), False)
 
