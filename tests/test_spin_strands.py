@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from greenlet import getcurrent, greenlet
 
 from exospin import posix
 from exospin.apps import APPS
@@ -118,6 +119,62 @@ def test_does_a_strands_end_wake_every_joiner_even_those_that_outrank_it(spin: A
     joiners = [k.sched.create(k.sched.join, (s,), f"joiner {p}", priority=p) for p in (20, 18, 16)]
     spin.run()
     assert [j.result for j in joiners] == [1, 1, 1] and s._g.dead and not k.sched.strands
+
+
+@pytest.mark.parametrize("how", ["returns", "raises", "exits", "kills itself", "is killed", "is killed on a child greenlet"])
+def test_does_a_strand_run_its_unwind_hooks_once_on_its_base_however_it_ends(spin: Any, how: str) -> None:
+    """on_unwind hooks run newest first, once, on the strand's first greenlet, before its
+    joiners wake; a kill thrown where the strand stands, on a greenlet descending from its
+    first, unwinds both and comes back to the killer."""
+    k = spin.kernel
+    log: list[str] = []
+
+    def hook(name: str) -> Any:
+        return lambda: log.append(f"{name} on the base" if getcurrent() is s._base else f"{name} elsewhere")
+
+    def stand() -> None:
+        try:
+            if how == "raises":
+                raise ValueError("boom")
+            if how == "exits":
+                k.sched.exit(2)
+            if how == "kills itself":
+                k.sched.kill(s, "killed")
+            if how.startswith("is killed"):
+                k.sched.block()  # never unblocked
+        finally:
+            log.append(f"{how}: finally")
+
+    def body() -> int:
+        k.sched.on_unwind(hook("first"))
+        k.sched.on_unwind(hook("second"))
+        if how == "is killed on a child greenlet":
+            greenlet(stand).switch()  # a child of the base, as a thread package's are
+        else:
+            stand()
+        return 1
+
+    def killer() -> str:
+        if how.startswith("is killed"):
+            k.sched.kill(s, "killed")
+            log.append("kill returned")
+        return "went on"
+
+    def waits() -> Any:
+        r = k.sched.join(s)
+        log.append("joiner woke")
+        return r
+
+    j = k.sched.create(waits, (), "joiner")
+    s = k.sched.create(body, (), "unwinds")
+    other = k.sched.create(killer, (), "killer")
+    spin.run()
+    assert log == [f"{how}: finally", "second on the base", "first on the base",
+                   *(["kill returned"] if how.startswith("is killed") else []), "joiner woke"]
+    assert s.done and s._base.dead and other.result == "went on"
+    assert (s.result, s.error) == {"returns": (1, None), "raises": (None, "ValueError: boom"),
+                                   "exits": (2, None)}.get(how, (None, "killed"))
+    assert j.result == s.result and not k.sched.strands
 
 
 def test_does_a_switch_save_every_register_only_when_the_strand_was_preempted(spin: Any) -> None:
