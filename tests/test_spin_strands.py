@@ -386,7 +386,7 @@ def _layered_strand(spin: Any, actor: str, how: str) -> dict[str, Any]:
         return run
 
     def body() -> str:
-        ct = CThreads(cpu)
+        ct = CThreads(cpu, k.sched)
         m, m2 = ct.mutex(), ct.mutex()
         c2 = ct.condition(m2)
         th = box["threads"]
@@ -460,7 +460,6 @@ def _layered_strand(spin: Any, actor: str, how: str) -> dict[str, Any]:
     return box
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: only the thread standing at the end unwinds")
 @pytest.mark.parametrize("how", ENDINGS + ["returns"])
 @pytest.mark.parametrize("actor", ["main", "forked"])
 @pytest.mark.parametrize("profile", ["ds5000", "alpha3000"])
@@ -479,7 +478,8 @@ def test_does_a_layered_c_threads_strand_unwind_every_thread_when_it_ends(profil
     started = ["main", "holder", "waiter", "sleeper", "joiner", "spinner"] + (["actor"] if actor == "forked" else [])
     assert box["finals"] == dict.fromkeys(started, 1)
     assert all(t.g.dead for t in threads.values()), [n for n, t in threads.items() if not t.g.dead]
-    assert box["ct"].statistics().live == 0
+    stats = box["ct"].statistics()
+    assert stats.live == 0 and stats.unwound == len(threads) - 1  # all but the first, the strand's own
     assert s.done and s._id not in k.sched.strands
     assert s.error == ("killed" if how in BY_ANOTHER | {"kills itself"} else None)
     expected = {"exits": "exited", "returns": "returned"}.get(how)
@@ -493,13 +493,49 @@ def test_does_a_layered_c_threads_strand_unwind_every_thread_when_it_ends(profil
     assert not any(leaked.values()), leaked
 
 
+def test_does_a_thread_being_unwound_never_hand_the_processor_to_another(spin: Any) -> None:
+    """Unwinding one thread releases a mutex another waits for; it then yields: the
+    other may not run on (it is unwound in its turn), nothing runs after the strand ended."""
+    k, cpu = spin.kernel, spin.machine.cpu
+    log: list[str] = []
+
+    def body() -> None:
+        ct = CThreads(cpu, k.sched)
+        m = ct.mutex()
+
+        def a() -> None:
+            try:
+                with m:
+                    ct.join(tb)
+            finally:  # m is released: b is ready
+                log.append("a: finally")
+                ct.yield_()
+                log.append("a: yielded")
+
+        def b() -> None:
+            try:
+                with m:
+                    log.append("b: acquired")
+            finally:
+                log.append("b: finally")
+
+        ct.fork(a)
+        tb = ct.fork(b)
+        ct.yield_()  # a holds m and joins b, which waits for m
+        k.sched.kill(s, "killed")
+
+    s = k.sched.create(body, (), "C-Threads")
+    spin.run()
+    assert log == ["a: finally", "b: finally"] and s.error == "killed"
+
+
 def test_does_a_thread_that_ends_hand_the_processor_to_the_next_one(spin: Any) -> None:
     """The next thread may never have run, and may be one the ending thread forked."""
     k, cpu = spin.kernel, spin.machine.cpu
     order: list[str] = []
 
     def body() -> list[Any]:
-        ct = CThreads(cpu)
+        ct = CThreads(cpu, k.sched)
 
         def leaf(name: str) -> str:
             order.append(name)
