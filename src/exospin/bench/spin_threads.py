@@ -239,7 +239,8 @@ def _integrated(sh: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
 
 
 def _layered(sh: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
-    ct = CThreads(sh["system"].machine.cpu)
+    system = sh["system"]
+    ct = CThreads(system.machine.cpu, system.kernel.sched)
     m = ct.mutex()
     return ct.fork, ct.join, m, ct.condition(m)
 

@@ -36,11 +36,24 @@ Why it is built this way
     ``run()`` is the idle loop: it runs on the greenlet that booted the
     kernel and gets the processor when no strand is ready.
 
+    A user-level thread package may run its threads on greenlets of their
+    own inside a strand (spin/cthreads.py). The scheduler records which
+    greenlet was running when the strand lost the processor and resumes
+    that one; a kill is thrown there. Two rules make such a strand end
+    cleanly: the package's greenlets descend from the strand's first
+    greenlet (its *base*, which runs the strand's function), so a StrandExit
+    that ends one of them reaches the base and unwinds the strand's
+    function; and the package registers an unwind hook (``on_unwind``),
+    which the base runs when that function is over, however it ended,
+    before the scheduler finishes the strand: there the package unwinds its
+    threads still suspended. The hook is simulator machinery, not a kernel
+    service: it stands for a strand's stacks going away with it.
+
 Interface
     ``Scheduler(machine, dispatcher)``; ``create(fn, args, name, priority,
     space, package) -> Strand``; ``current``; ``block()`` (the current
     strand), ``unblock(s)``; ``yield_()``; ``exit(value)``; ``kill(s, why)``;
-    ``join(s)``; ``run(until)``; events ``Block``, ``Unblock``,
+    ``join(s)``; ``on_unwind(fn)``; ``run(until)``; events ``Block``, ``Unblock``,
     ``Checkpoint``, ``Resume``; ``statistics()``.
 """
 
@@ -82,8 +95,9 @@ class Strand:
     Extensions see read-only properties; the fields are the kernel's.
     """
 
-    __slots__ = ("_id", "_name", "_priority", "_state", "_g", "_fn", "_args", "_space",
-                 "_result", "_error", "_regs", "_preempted", "_joiners", "_package", "_sched", "_budget")
+    __slots__ = ("_id", "_name", "_priority", "_state", "_g", "_base", "_fn", "_args", "_space",
+                 "_result", "_error", "_regs", "_preempted", "_joiners", "_package", "_sched", "_budget",
+                 "_unwinders")
 
     def __init__(self, sched: Scheduler, sid: int, fn: Callable[..., Any], args: tuple[Any, ...],
                  name: str, priority: int, space: Any, package: Any) -> None:
@@ -102,7 +116,10 @@ class Strand:
         self._joiners: list[Strand] = []
         self._package = package
         self._budget: Any = None  # the budget of the domain whose code it runs (reset when scheduled)
-        self._g = greenlet(self._body, parent=sched.root)
+        self._unwinders: list[Callable[[], Any]] | None = None  # on_unwind hooks
+        # _base runs the strand's function; _g is where the strand stands (the greenlet to
+        # resume): _base, or a thread package's greenlet descending from it
+        self._g = self._base = greenlet(self._body, parent=sched.root)
 
     @property
     def id(self) -> int:
@@ -146,7 +163,11 @@ class Strand:
     def _body(self, *unused: Any) -> Any:
         s = self._sched
         try:
-            self._result = self._fn(*self._args)
+            try:
+                self._result = self._fn(*self._args)
+            finally:
+                if self._unwinders is not None:
+                    self._unwind()
         except StrandExit:
             pass
         except (Exception, BudgetExceeded) as e:  # its code failed: it ends, the kernel goes on
@@ -154,6 +175,13 @@ class Strand:
             s.log.append((self._name, self._error))
         s._finish(self)
         return None
+
+    def _unwind(self) -> None:
+        """The strand's function is over: run its unwind hooks, newest first, each once."""
+        hooks, self._unwinders = self._unwinders, None
+        assert hooks is not None
+        for fn in reversed(hooks):
+            fn()
 
     def __repr__(self) -> str:
         return f"<Strand {self._id} {self._name!r} {self._state}>"
@@ -272,13 +300,16 @@ class Scheduler:
             self._switch(self._pick(), False)
 
     def _unblock(self, s: Strand) -> None:
-        """Unblock(s): ``s`` may run again; a higher priority than the runner's preempts it."""
+        """Unblock(s): ``s`` may run again; a higher priority than the runner's preempts it
+        (not a strand that is ending and waking its joiners: it would never come back to
+        wake the rest and finish; ``_finish`` picks the next strand anyway)."""
         if s._state is not BLOCKED:
             return
         self.unblocks += 1
         self._make_ready(s)
         cur = self.current
-        if cur is not None and s._priority > cur._priority and getcurrent() is not self.root:
+        if (cur is not None and cur._state is RUNNING and s._priority > cur._priority
+                and getcurrent() is not self.root):
             self._requeue_current()
             self._switch(self._pick(), False)
 
@@ -326,14 +357,27 @@ class Scheduler:
             raise StrandExit()
         if s._state is READY:
             self._unqueue(s)
-        if s._g:  # started: unwind its stack (its finally clauses run) on its own greenlet
+        base = s._base
+        if base:  # started: unwind its stack (its finally clauses run) where it stands
             s._state = DONE
-            s._g.parent = getcurrent()  # when it has unwound, control comes back here
-            s._g.throw(StrandExit())
+            base.parent = getcurrent()  # the unwinding ends in the base, which then returns here
+            g = s._g
+            (g if not g.dead else base).throw(StrandExit())
         else:
             s._state = DONE
         if s._id in self.strands:
             self._finish_bookkeeping(s)
+
+    def on_unwind(self, fn: Callable[[], Any]) -> None:
+        """Call ``fn()`` when the current strand's function is over (it returned, raised,
+        exited or was killed), on the strand's base greenlet, before the strand ends: its
+        joiners have not woken yet and ``on_exit`` has not run. For a user-level thread
+        package that runs threads on greenlets of their own inside the strand, descending
+        from its base: ``fn`` unwinds those still suspended. Hooks run newest first, once."""
+        cur = self._running()
+        if cur._unwinders is None:
+            cur._unwinders = []
+        cur._unwinders.append(fn)
 
     def join(self, s: Strand) -> Any:
         """Wait for ``s`` to end; returns its result."""
