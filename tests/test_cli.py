@@ -189,6 +189,7 @@ def test_does_the_spin_demo_show_linking_rejection_refusal_and_termination(
     code, out, err = run(["demo", "spin"], capsys)
     assert code == 0, err
     for fragment in ("imports spin.Trap resolved against SpinPublic", "1000 null system calls answered {0}",
+                     "handed out a frame as reference 1", "reference 1 was revoked",
                      "E101 access to a name beginning with '_' is not allowed: '__globals__'",
                      "snoop.py rejected: none of it ran", "may not link against 'SpinPrivileged'",
                      "budget exceeded", "the kernel goes on", "ended with status 0",

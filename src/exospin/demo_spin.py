@@ -9,6 +9,9 @@ The story:
   guard on the system-call event. A trap then costs the hardware's entry
   and return plus one dispatch: a procedure call into verified code.
 * A **counter** extension handles system call 1 with state of its own.
+* A **frames** extension hands user space a physical frame: user space
+  gets an index into its table of references, never the frame; the index
+  comes back and is internalised; a forged one is refused (EBADF).
 * A **snooping** extension, which climbs from its argument to the kernel's
   globals, is rejected by the verifier: it never runs, and the kernel says
   why, line by line.
@@ -100,6 +103,34 @@ def install():
 '''
 
 
+FRAMES = '''
+from spin import Errors, PhysAddr, Trap, User
+
+
+def grab(number, args):
+    return PhysAddr.allocate()
+
+
+def alive(number, args):
+    return args[0].live
+
+
+def give_back(number, args):
+    frame = User.internalize(args[0])
+    if Errors.failed(frame):
+        return frame
+    PhysAddr.deallocate(frame)
+    User.revoke(args[0])
+    return 0
+
+
+def install():
+    Trap.claim(60, grab)
+    Trap.claim(61, alive, refs=(0,))
+    Trap.claim(62, give_back)
+'''
+
+
 THIEF = '''
 from spin import Trap
 
@@ -141,6 +172,19 @@ def run_demo(profile: str = "alpha3000", trace: bool = False) -> SpinDemo:
     k.load(COUNTER, "counter.py")
     counts = [k.syscall(1) for _ in range(3)]
     say("counter", f"system call 1 three times: {counts} (its own state, in its own domain)")
+    k.load(FRAMES, "frames.py")
+    ref = k.syscall(60)
+    alive = k.syscall(61, ref)
+    forged = k.syscall(61, ref + 41)
+    gone = k.syscall(62, ref)
+    stale = k.syscall(61, ref)
+    say("frames", f"system call 60 handed out a frame as reference {ref!r}, an index into the caller's "
+                  f"table; 61 took the index back and was given the frame: live={alive}")
+    say("frames", f"a forged index {ref + 41}: {getattr(forged, 'errno', forged)} "
+                  f"({getattr(forged, 'message', '')}); after 62 gave the frame back ({gone}), "
+                  f"{ref}: {getattr(stale, 'errno', stale)} ({getattr(stale, 'message', '')})")
+    demo.ok = (demo.ok and type(ref) is int and alive is True and gone == 0
+               and getattr(forged, "errno", "") == getattr(stale, "errno", "") == "EBADF")
     try:
         k.load(SNOOP, "snoop.py")
         demo.ok = False

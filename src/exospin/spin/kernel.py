@@ -29,6 +29,21 @@ Capabilities
     installs ``fn`` behind an equality guard on ``ctx`` that the kernel
     imposes (one index lookup per fault, however many spaces there are).
 
+References in user space
+    User space is not verified code, so a kernel object never reaches it as
+    a reference: the trap *externalises* every capability a system call
+    returns (a strand, frame, address space, binding, event, package or
+    domain, alone or in a tuple) into the calling application's table
+    (extern.py; one table per address space, the kernel's callers outside
+    any space sharing one) and returns the index. A system call declares
+    which of its arguments are such indexes (``Trap.claim(n, fn,
+    refs=(i, ...))``); the trap internalises them before the handler runs,
+    and a forged, stale or revoked index is answered with ``EBADF`` and a
+    precise message without running it. Values the extension made itself
+    (ints, tuples, its own objects) go out as data; ``User.externalize`` /
+    ``internalize`` / ``revoke`` let it hand out references to them too.
+    Destroying an address space drops its table.
+
 Bad extensions
     An extension that the verifier rejects never runs. One whose
     ``install()`` fails (raises, overruns, is refused an installation) is
@@ -55,7 +70,8 @@ from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
 from ..safe import BudgetExceeded, OpCosts
 from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused
-from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, LinkError, NameServer, unresolve
+from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, Identity, LinkError, NameServer, unresolve
+from .extern import BadExternRef, ExternStatistics, ExternTable
 from .memory import (
     PROT_NONE,
     PROT_READ,
@@ -64,6 +80,7 @@ from .memory import (
     RETRY,
     SKIP,
     Context,
+    Frame,
     Memory,
     MemoryStats,
 )
@@ -149,6 +166,16 @@ class _TrapAuthority:
         return None
 
 
+def _failed(value: Any) -> bool:
+    """spin.Errors.failed: is ``value`` an error answer (what ``fail`` made)?"""
+    return value.__class__ is SyscallError
+
+
+#: the kernel's own objects: what the trap externalises instead of handing user space
+CAPABILITIES: frozenset[type] = frozenset({Strand, Frame, Context, Binding, EventRef, Package, Domain,
+                                           Identity, Event, Handler})
+
+
 @dataclass(frozen=True, slots=True)
 class SpinStats:
     extensions: int
@@ -160,6 +187,8 @@ class SpinStats:
     dispatcher: DispatcherStats
     scheduler: SchedulerStats
     memory: MemoryStats
+    #: one per application (address space) that holds externalised references, by owner
+    extern: tuple[ExternStatistics, ...]
 
 
 class Spin:
@@ -191,6 +220,13 @@ class Spin:
         self._c_asid = p.insn
         self._word = p.word_bytes
         self._c_copy_word = p.copy_word
+        # an application's table of references: internalising an index is a bounds check
+        # (compare, branch) and a load of the entry; externalising looks the object up (a
+        # load of its back-pointer, a compare) and stores a new entry (one store, an add to
+        # the counter); revoking loads and clears the entry
+        self._c_intern = p.mem_ref + 2 * p.insn
+        self._c_extern = 2 * p.mem_ref + 2 * p.insn
+        self._c_revoke = 2 * p.mem_ref + p.insn
         self._loading: Domain | None = None
         #: per domain: what it installed, the strands it made (to unload it)
         self._owned: dict[int, tuple[list[Handler], list[Strand]]] = {}
@@ -199,7 +235,7 @@ class Spin:
         public: dict[str, dict[str, Any]] = {
             "spin.Trap": {"install": self._trap_install, "claim": self._trap_claim,
                           "uninstall": self._uninstall},
-            "spin.Errors": {"fail": SyscallError},
+            "spin.Errors": {"fail": SyscallError, "failed": _failed},
             "spin.Strand": {
                 "package": self._package, "create": self._strand_create,
                 "current": self._current, "block": self.sched.block, "unblock": self.sched.unblock,
@@ -213,7 +249,7 @@ class Spin:
             "spin.VirtAddr": dict(mem.virtaddr),
             "spin.Translation": {
                 **{k: v for k, v in mem.translation.items() if not k[0].isupper()},
-                "uninstall": self._uninstall,
+                "destroy": self._destroy_space, "uninstall": self._uninstall,
                 "on_page_not_present": self._on_ctx_event(mem.PageNotPresent),
                 "on_protection_fault": self._on_ctx_event(mem.ProtectionFault),
                 "on_bad_address": self._on_ctx_event(mem.BadAddress),
@@ -222,6 +258,8 @@ class Spin:
             },
             "spin.User": {"upcall": self.upcall, "call_in": self.call_in, "copyin": self.copy_bytes,
                           "copyout": self.copy_bytes, "time_us": self._time_us,
+                          "externalize": self._externalize, "internalize": self._internalize,
+                          "revoke": self._revoke,
                           "page_size": lambda: p.page_size, "word_size": lambda: p.word_bytes},
         }
         self.public = Domain.kernel("SpinPublic", public)
@@ -232,6 +270,9 @@ class Spin:
         self.extensions: list[Domain] = []
         self.unloaded: list[tuple[str, str]] = []
         self._unloaded_cycles = 0  # extension_cycles of extensions no longer loaded
+        #: per application (address space; None: callers outside any space) its table of
+        #: externalised references, made on first use, dropped with the space
+        self.extern: dict[Context | None, ExternTable] = {}
         self._syscalls = [0]
         self.syscall = self._make_syscall()
 
@@ -243,14 +284,64 @@ class Spin:
 
     def _make_syscall(self) -> Callable[..., Any]:
         """The trap instruction: enter the kernel and raise the Trap event; the handler's
-        result is the answer. A closure: it is the hot path of every system call."""
+        result is the answer, a kernel object in it externalised. A closure: it is the hot
+        path of every system call (one set lookup on the result's type)."""
         loop, trap, c, count = self.m.loop, self.Trap, self._c_trap, self._syscalls
+        caps, out = CAPABILITIES, self._to_user
 
         def syscall(number: int, *args: Any) -> Any:
             count[0] += 1
             loop.now += c
-            return trap.raise_(number, args)
+            r = trap.raise_(number, args)
+            t = r.__class__
+            return out(r) if t in caps or t is tuple else r
         return syscall
+
+    # ------------------------------------------------------------ references in user space
+
+    def _table(self) -> ExternTable:
+        """The calling application's table: its address space's (made on first use)."""
+        cur = self.sched.current
+        space = cur._space if cur is not None else None
+        t = self.extern.get(space)
+        if t is None:
+            t = self.extern[space] = ExternTable(space.name if space is not None else "kernel")
+        return t
+
+    def _to_user(self, r: Any) -> Any:
+        """A system call's result as user space gets it: capabilities as indexes."""
+        if r.__class__ is tuple:
+            return tuple(self._to_user(x) for x in r)
+        return self._externalize(r) if r.__class__ in CAPABILITIES else r
+
+    def _externalize(self, obj: Any) -> int:
+        """spin.User.externalize: the index the calling application will name ``obj`` by."""
+        self.m.loop.now += self._c_extern
+        return self._table().externalize(obj)
+
+    def _internalize(self, i: Any) -> Any:
+        """spin.User.internalize: the object behind the calling application's index ``i``, or
+        a SyscallError (EBADF) saying why there is none: a bad index is the caller's fault,
+        not the extension's, so nothing is raised."""
+        self.m.loop.now += self._c_intern
+        try:
+            return self._table().internalize(i)
+        except BadExternRef as e:
+            return SyscallError("EBADF", str(e))
+
+    def _revoke(self, i: Any) -> Any:
+        """spin.User.revoke: index ``i`` no longer names anything for this application; the
+        object it named, or a SyscallError (EBADF)."""
+        self.m.loop.now += self._c_revoke
+        try:
+            return self._table().revoke(i)
+        except BadExternRef as e:
+            return SyscallError("EBADF", str(e))
+
+    def _destroy_space(self, ctx: Context) -> None:
+        """spin.Translation.destroy: the space goes, and with it its application's table."""
+        self.memory.destroy(ctx)
+        self.extern.pop(ctx, None)
 
     @property
     def syscalls(self) -> int:
@@ -334,14 +425,41 @@ class Spin:
         """spin.Trap.install: put ``handler(number, args)`` on the trap, behind ``guard``."""
         return self._install(self.Trap, handler, [guard] if guard is not None else [])
 
-    def _trap_claim(self, number: int, handler: Any) -> Binding:
+    def _trap_claim(self, number: int, handler: Any, refs: Any = ()) -> Binding:
         """spin.Trap.claim: system call ``number`` is handled by ``handler(number, args)`` (and
-        by no other domain's)."""
+        by no other domain's). ``refs``: the positions in ``args`` that are externalised
+        references; the handler gets the objects, and a bad index gets EBADF instead."""
         if not isinstance(number, int) or number < 0:
             raise ValueError(f"a system-call number is a non-negative int, not {number!r}")
-        b = self._install(self.Trap, handler, [Eq(0, number)])
+        if (not isinstance(refs, tuple)
+                or not all(type(i) is int and 0 <= i for i in refs) or len(set(refs)) != len(refs)):
+            raise ValueError(f"refs: a tuple of distinct argument positions, not {refs!r}")
+        fn = self._internalizing(number, handler, refs) if refs else handler
+        b = self._install(self.Trap, fn, [Eq(0, number)])
         self._trap_authority.owners[number] = self._loading
         return b
+
+    def _internalizing(self, number: int, handler: Any, refs: tuple[int, ...]) -> Callable[..., Any]:
+        """``handler`` behind the trap's internalisation of the arguments at ``refs``."""
+        if not callable(handler):
+            raise TypeError(f"a system-call handler is callable, not {type(handler).__name__}")
+        table, last, loop, c = self._table, max(refs), self.m.loop, self._c_intern * len(refs)
+
+        def internalizing(n: int, args: tuple[Any, ...]) -> Any:
+            if len(args) <= last:
+                return SyscallError("EINVAL", f"system call {n}: {len(args)} arguments; "
+                                              f"argument {last} is a reference")
+            loop.now += c
+            t = table()
+            a = list(args)
+            try:
+                for i in refs:
+                    a[i] = t.internalize(a[i])
+            except BadExternRef as e:
+                return SyscallError("EBADF", f"system call {n}, argument {i}: {e}")
+            return handler(n, tuple(a))
+        internalizing.__name__ = getattr(handler, "__name__", "handler")
+        return internalizing
 
     def _uninstall(self, binding: Binding) -> None:
         if not isinstance(binding, Binding):
@@ -522,7 +640,8 @@ class Spin:
     def statistics(self) -> SpinStats:
         ext = self._unloaded_cycles + sum(d.budget.spent for d in self.extensions if d.budget is not None)
         return SpinStats(len(self.extensions), self.syscalls, len(self.unloaded), ext,
-                         self.dispatcher.statistics(), self.sched.statistics(), self.memory.statistics())
+                         self.dispatcher.statistics(), self.sched.statistics(), self.memory.statistics(),
+                         tuple(t.statistics() for t in self.extern.values()))
 
 
 class ExtensionFailed(LinkError):
