@@ -194,8 +194,14 @@ class Threads:
         t = self.current
         if t is None or getcurrent() is not t.g:
             return
-        others = any(o is not t and (o.blocked_on is None or o.blocked_on())
-                     for o in self.live.values())
+        looked = 0
+        others = False
+        for o in self.live.values():  # as the scheduler looks: SCHED_REFS per thread, until one can run
+            looked += 1
+            if o is not t and (o.blocked_on is None or o.blocked_on()):
+                others = True
+                break
+        self.cpu.mem_refs(SCHED_REFS * looked)
         if others:
             self.preemptions += 1
             self._to_scheduler()
