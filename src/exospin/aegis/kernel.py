@@ -163,6 +163,9 @@ class Costs:
         self.frame_alloc = self.syscall + 2 * p.mem_ref + p.mem_ref
         self.frame_zero = (p.page_size // p.word_bytes) * p.mem_ref
         self.frame_free = self.syscall + self.cap_check + 2 * p.mem_ref
+        # Relinking the slice vector, per slot walked back from the slice allocated
+        # or freed: load the slot's owner, store its successor link, test and step.
+        self.relink = 2 * p.mem_ref + p.insn
         # Breaking one binding: probe the TLB, invalidate, clear the STLB slot.
         self.unbind = p.tlb_probe + p.tlb_write + p.mem_ref
         self.upcall = self.exc_dispatch  # prologue/epilogue/revocation entry
@@ -307,20 +310,31 @@ class Aegis:
 
     def _set_slice(self, pos: int, owner: Environment | None) -> int:
         """Record ``owner`` (None: free) for slice ``pos`` and relink the successors;
-        returns how many links changed (the stores a kernel makes to update them)."""
-        self.slices[pos] = owner
-        n = param.NSLICES
+        returns how many slots it walked (``Costs.relink`` each).
+
+        Only the links of ``pos``'s predecessors change, back to the previous owned
+        slot (that one included): the kernel walks back from ``pos``, reading each
+        slot's owner and rewriting its link, and stops there. If no other slot is
+        owned the walk goes round the whole ring (every link then names ``pos``, or
+        none)."""
         slices, succ = self.slices, self.succ
-        changed = 0
-        nxt = -1
-        for k in range(2 * n - 1, -1, -1):  # backwards over the vector twice: it is a ring
-            i = k % n
-            if k < n and succ[i] != nxt:
-                succ[i] = nxt
-                changed += 1
-            if slices[i] is not None:
-                nxt = i
-        return changed
+        was = slices[pos] is not None
+        slices[pos] = owner
+        if was == (owner is not None):
+            return 0  # owned before and after (or free): no link changes
+        if owner is not None:
+            new = pos
+        else:  # the slots that led to pos now lead where pos led; nowhere if pos was the last
+            new = succ[pos] if succ[pos] != pos else -1
+        last = len(slices) - 1
+        i = pos
+        walked = 0
+        while True:
+            i = i - 1 if i else last
+            walked += 1
+            succ[i] = new
+            if i == pos or slices[i] is not None:
+                return walked
 
     def _give_slice(self, env: Environment, pos: int) -> None:
         self._set_slice(pos, env)
@@ -937,6 +951,11 @@ class Aegis:
         for pos, holder in enumerate(self.slices):
             if holder is not None and (holder.id not in self.envs or pos not in holder.slices):
                 bad.append(f"I4: slice {pos} owned by a dead or unaware environment")
+        n = len(self.slices)
+        for i in range(n):  # the successor links, recomputed the slow way
+            nxt = next((j % n for j in range(i + 1, i + n + 1) if self.slices[j % n] is not None), -1)
+            if self.succ[i] != nxt:
+                bad.append(f"I12: slot {i} links to slice {self.succ[i]}, the next owned one is {nxt}")
         return bad
 
     # ---------------------------------------------------------- statistics
