@@ -14,6 +14,7 @@ from exospin.aegis import (
     Rights,
 )
 from exospin.aegis.param import MAX_ENVS
+from exospin.bench.audit import Audit
 from helpers import run_in_env
 
 
@@ -175,3 +176,18 @@ def test_what_if_create_env_is_given_bad_time_slices(system):
     with pytest.raises(Exception, match="main must be callable"):
         k.create_env("not a function", "bad", 1)
     assert k.statistics() == before
+
+
+def test_does_creating_an_environment_walk_no_slice_it_does_not_take(system):
+    # env_create gives no time slice (slice_alloc does): the kernel has no reason to look
+    # at the slice vector, and its Python must not walk it either (bench/audit.py)
+    def body(sys):
+        audit = Audit()
+        audit.start()
+        eid, cap = sys.env_create(lambda s: None, "child")
+        ops = audit.stop()
+        sys.env_destroy(cap)
+        return ops
+
+    ops = run_in_env(system, body)
+    assert ops.insns < NSLICES, ops

@@ -299,10 +299,18 @@ class Aegis:
 
     def _pick_slices(self, slices: int | list[int]) -> list[int]:
         if isinstance(slices, int):
-            free = [i for i, o in enumerate(self.slices) if o is None]
-            if slices < 0 or slices > len(free):
+            if slices < 0:
+                raise ResourceExhausted(f"asked for {slices} time slices, "
+                                        f"{sum(o is None for o in self.slices)} free")
+            free: list[int] = []
+            if slices:  # the lowest free positions: walk only until there are enough
+                for i, o in enumerate(self.slices):
+                    if o is None:
+                        free.append(i)
+                        if len(free) == slices:
+                            return free
                 raise ResourceExhausted(f"asked for {slices} time slices, {len(free)} free")
-            return free[:slices]
+            return free
         for i, pos in enumerate(slices):
             if type(pos) is not int or not (0 <= pos < param.NSLICES) or self.slices[pos] is not None or pos in slices[:i]:
                 raise BadSlice(f"time slice {pos!r} is out of range, taken, or listed twice")
