@@ -191,3 +191,23 @@ def test_does_creating_an_environment_walk_no_slice_it_does_not_take(system):
 
     ops = run_in_env(system, body)
     assert ops.insns < NSLICES, ops
+
+
+def test_is_the_lowest_free_asid_handed_out_from_the_free_heap(system):
+    # ASIDs come from a heap of free ones (no walk over the ASIDs in use): the lowest free
+    # one first, as the linear search did, and a destroyed environment's goes back
+    k = system.kernel
+    made = [k.create_env(lambda sys: None, f"e{i}", 0) for i in range(10)]
+    assert [k.envs[e].asid for e in made] == list(range(1, 11))
+    for e in (made[6], made[2], made[8]):
+        k.destroy(e)
+        assert k.check_invariants() == []
+    again = [k.create_env(lambda sys: None, f"again{i}", 0) for i in range(4)]
+    assert [k.envs[e].asid for e in again] == [3, 7, 9, 11]
+    assert k.check_invariants() == []
+    k.free_asids.append(1)  # an ASID both free and held: caught
+    assert any(b.startswith("I9: the free ASIDs") for b in k.check_invariants())
+    k.free_asids.pop()
+    for e in made + again:
+        if e in k.envs:
+            k.destroy(e)

@@ -42,6 +42,7 @@ Interface
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -186,7 +187,7 @@ class Aegis:
     __slots__ = (
         "m", "loop", "cpu", "tlb", "memory", "tracer", "c", "words_per_frame", "page_shift",
         "quantum", "epilogue_bound", "_set_asid", "_c_pct", "_c_exc_dispatch", "_c_exc_return",
-        "caps", "stlb", "frame_owner", "frame_bindings", "envs", "by_asid", "slices", "succ", "slice_pos",
+        "caps", "stlb", "frame_owner", "frame_bindings", "envs", "by_asid", "free_asids", "slices", "succ", "slice_pos",
         "current", "_root", "_next_id", "_run_start", "_slice_start", "journal", "deaths",
         "final_stats", "envs_created", "envs_destroyed", "exceptions", "upcalls", "n_pct_sync",
         "n_pct_async", "n_yields", "context_switches", "revocations", "revocations_complied",
@@ -221,6 +222,8 @@ class Aegis:
         self.frame_bindings: list[dict[int, Any]] = [{} for _ in range(nframes)]
         self.envs: dict[int, Environment] = {}
         self.by_asid: dict[int, Environment] = {}
+        # the ASIDs no environment holds, a heap: the lowest is handed out first, in O(log n)
+        self.free_asids: list[int] = list(range(1, 1 << machine.profile.asid_bits))
         self.slices: list[Environment | None] = [None] * param.NSLICES
         # succ[i]: the next owned slice after slot i, cyclically (i itself if it is the only
         # one), -1 when none is owned. The kernel keeps these links as slices are allocated
@@ -350,10 +353,10 @@ class Aegis:
         self.caps.mint("slice", pos, Rights.ALL)
 
     def _alloc_asid(self) -> int:
-        for asid in range(1, 1 << self.m.profile.asid_bits):
-            if asid not in self.by_asid:
-                return asid
-        raise ResourceExhausted("no address-space identifier left")
+        """The lowest ASID no environment holds, from the heap of free ones."""
+        if not self.free_asids:
+            raise ResourceExhausted("no address-space identifier left")
+        return heapq.heappop(self.free_asids)
 
     def env_by_id(self, eid: int) -> Environment:
         env = self.envs.get(eid) if type(eid) is int else None
@@ -898,6 +901,7 @@ class Aegis:
         self.caps.revoke_all("env", env.id)
         del self.envs[env.id]
         del self.by_asid[env.asid]
+        heapq.heappush(self.free_asids, env.asid)
         self.envs_destroyed += 1
         self.note(env, "destroy", f"env {env.id} ({env.name}) {why}; all its resources returned")
         # Anyone blocked in a synchronous PCT to it gets an error and the processor.
@@ -959,6 +963,11 @@ class Aegis:
         for pos, holder in enumerate(self.slices):
             if holder is not None and (holder.id not in self.envs or pos not in holder.slices):
                 bad.append(f"I4: slice {pos} owned by a dead or unaware environment")
+        free = self.free_asids
+        if sorted(free + list(self.by_asid)) != list(range(1, 1 << self.m.profile.asid_bits)) or any(
+            free[(i - 1) // 2] > free[i] for i in range(1, len(free))
+        ):
+            bad.append("I9: the free ASIDs (a heap) and the environments' ASIDs do not partition the ASIDs")
         n = len(self.slices)
         for i in range(n):  # the successor links, recomputed the slow way
             nxt = next((j % n for j in range(i + 1, i + n + 1) if self.slices[j % n] is not None), -1)
