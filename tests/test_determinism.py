@@ -92,7 +92,9 @@ def test_is_the_trace_independent_of_python_hash_randomisation():
     # Another interpreter with another string-hash seed must agree bit for bit.
     here = Path(__file__).resolve().parent
     code = "import test_determinism as t; print(t.workload()[0])"
-    env = dict(os.environ, PYTHONHASHSEED="12345", PYTHONPATH=str(here) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # the child runs in tests/: a relative PYTHONPATH entry (PYTHONPATH=src) must still name this tree
+    inherited = [str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = dict(os.environ, PYTHONHASHSEED="12345", PYTHONPATH=os.pathsep.join([str(here), *inherited]))
     out = subprocess.run([sys.executable, "-c", code], cwd=here, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == workload()[0]

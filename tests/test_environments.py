@@ -14,6 +14,7 @@ from exospin.aegis import (
     Rights,
 )
 from exospin.aegis.param import MAX_ENVS
+from exospin.bench.audit import Audit
 from helpers import run_in_env
 
 
@@ -175,3 +176,38 @@ def test_what_if_create_env_is_given_bad_time_slices(system):
     with pytest.raises(Exception, match="main must be callable"):
         k.create_env("not a function", "bad", 1)
     assert k.statistics() == before
+
+
+def test_does_creating_an_environment_walk_no_slice_it_does_not_take(system):
+    # env_create gives no time slice (slice_alloc does): the kernel has no reason to look
+    # at the slice vector, and its Python must not walk it either (bench/audit.py)
+    def body(sys):
+        audit = Audit()
+        audit.start()
+        eid, cap = sys.env_create(lambda s: None, "child")
+        ops = audit.stop()
+        sys.env_destroy(cap)
+        return ops
+
+    ops = run_in_env(system, body)
+    assert ops.insns < NSLICES, ops
+
+
+def test_is_the_lowest_free_asid_handed_out_from_the_free_heap(system):
+    # ASIDs come from a heap of free ones (no walk over the ASIDs in use): the lowest free
+    # one first, as the linear search did, and a destroyed environment's goes back
+    k = system.kernel
+    made = [k.create_env(lambda sys: None, f"e{i}", 0) for i in range(10)]
+    assert [k.envs[e].asid for e in made] == list(range(1, 11))
+    for e in (made[6], made[2], made[8]):
+        k.destroy(e)
+        assert k.check_invariants() == []
+    again = [k.create_env(lambda sys: None, f"again{i}", 0) for i in range(4)]
+    assert [k.envs[e].asid for e in again] == [3, 7, 9, 11]
+    assert k.check_invariants() == []
+    k.free_asids.append(1)  # an ASID both free and held: caught
+    assert any(b.startswith("I9: the free ASIDs") for b in k.check_invariants())
+    k.free_asids.pop()
+    for e in made + again:
+        if e in k.envs:
+            k.destroy(e)

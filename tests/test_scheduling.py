@@ -230,7 +230,8 @@ def test_can_a_loop_of_ordinary_system_calls_be_preempted(system):
 
 def test_do_the_successor_links_follow_allocation_and_freeing(system):
     """A switch reads one link to the next owned slice (Aegis.succ); allocating and freeing
-    a slice rewrites the links that change, and pays a store for each."""
+    a slice walks back to the previous owned slice, rewriting the links that change, and
+    pays a load and a store (Costs.relink) for each slot it walks."""
     k = system.kernel
     got: dict[str, object] = {}
 
@@ -253,6 +254,49 @@ def test_do_the_successor_links_follow_allocation_and_freeing(system):
     changed = sum(a != b for a, b in zip(two, three, strict=True))
     assert changed == 30  # slots 10..39 now lead to 40
     p = system.machine.profile
-    assert got["alloc_cycles"] == k.c.syscall + 2 * p.mem_ref + changed * p.mem_ref
+    assert got["alloc_cycles"] == k.c.syscall + 2 * p.mem_ref + changed * k.c.relink
     assert got["after_free"] == two
     assert k.succ == [-1] * n  # the environment ended: nothing is owned
+
+
+def test_does_relinking_walk_only_back_to_the_previous_owned_slice(system):
+    """Allocate and free slices in a scrambled order: after each call the links are exact
+    (check_invariants recomputes them), and the call paid for the slots from the slice
+    back to the previous owned one, not for the whole vector."""
+    k = system.kernel
+    n = len(k.slices)
+    got: dict[str, object] = {"bad": [], "paid": []}
+
+    def walk_back(pos: int) -> int:  # slots from pos - 1 back to the previous owned slice
+        for d in range(1, n + 1):
+            if d == n or k.slices[(pos - d) % n] is not None:
+                return d
+        raise AssertionError
+
+    def main(sys):
+        caps = {}
+        order = [(7 * i + 3) % n for i in range(n)]  # every slot once, scrambled
+        for pos in order[:40] + order[40:] + order[:40]:
+            if pos in caps:
+                want = walk_back(pos) if sum(o is not None for o in k.slices) > 1 else n
+                now = k.loop.now
+                sys.slice_free(caps.pop(pos))
+                spent = k.loop.now - now
+                got["paid"].append((spent - k.c.syscall - k.c.cap_check - system.machine.profile.mem_ref,
+                                    want * k.c.relink))
+            elif k.slices[pos] is None:
+                want = walk_back(pos)
+                now = k.loop.now
+                caps[pos] = sys.slice_alloc(pos)
+                got["paid"].append((k.loop.now - now - k.c.syscall - 2 * system.machine.profile.mem_ref,
+                                    want * k.c.relink))
+            got["bad"] += k.check_invariants()
+        for cap in caps.values():
+            sys.slice_free(cap)
+
+    k.create_env(main, "A", [0])
+    system.run()
+    assert got["bad"] == []
+    assert len(got["paid"]) > 2 * n - 40
+    assert all(paid == want for paid, want in got["paid"]), [pw for pw in got["paid"] if pw[0] != pw[1]][:5]
+    assert max(w for _, w in got["paid"]) < n * k.c.relink  # slot 0 stays owned: never the whole ring

@@ -260,6 +260,34 @@ def test_does_thread_join_return_the_threads_value(exos: Callable[..., System]) 
     assert box == {"quick": ("done", 7), "squares": [1, 4, 9, 16, 25], "again": 1, "errno": "ESRCH"}
 
 
+def test_does_creating_and_joining_a_thread_cost_the_same_after_thousands(exos: Callable[..., System]) -> None:
+    # The scheduler looks only at threads that have not ended (Threads.live) and pays for
+    # those: an ended thread stays joinable, but no later scheduling decision walks it.
+    box: dict[str, Any] = {}
+
+    def null() -> int:
+        return 7
+
+    def rounds(n: int) -> int:
+        t0 = posix._p().cpu.cycles()  # type: ignore[attr-defined]
+        for _ in range(n):
+            assert posix.thread_join(posix.thread_create(null)) == 7
+        return posix._p().cpu.cycles() - t0  # type: ignore[attr-defined]
+
+    def program(argv: list[str]) -> int:
+        th = posix._p().threads  # type: ignore[attr-defined]
+        box["first"] = rounds(50)
+        rounds(2_000)
+        box["later"] = rounds(50)
+        box["threads"], box["live"] = len(th.threads), sorted(th.live)
+        box["live_ok"] = th.live == {tid: t for tid, t in th.threads.items() if not t.done}
+        return 0
+
+    assert run(exos(), program) == 0
+    assert box["threads"] == 2_101 and box["live"] == [1] and box["live_ok"]  # only main is live
+    assert box["later"] == box["first"], "each thread ever created made later ones dearer"
+
+
 def test_does_a_thread_that_raises_kill_only_its_process(exos: Callable[..., System]) -> None:
     s = exos()
     box: dict[str, Any] = {}

@@ -42,6 +42,7 @@ Interface
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -163,6 +164,9 @@ class Costs:
         self.frame_alloc = self.syscall + 2 * p.mem_ref + p.mem_ref
         self.frame_zero = (p.page_size // p.word_bytes) * p.mem_ref
         self.frame_free = self.syscall + self.cap_check + 2 * p.mem_ref
+        # Relinking the slice vector, per slot walked back from the slice allocated
+        # or freed: load the slot's owner, store its successor link, test and step.
+        self.relink = 2 * p.mem_ref + p.insn
         # Breaking one binding: probe the TLB, invalidate, clear the STLB slot.
         self.unbind = p.tlb_probe + p.tlb_write + p.mem_ref
         self.upcall = self.exc_dispatch  # prologue/epilogue/revocation entry
@@ -183,7 +187,7 @@ class Aegis:
     __slots__ = (
         "m", "loop", "cpu", "tlb", "memory", "tracer", "c", "words_per_frame", "page_shift",
         "quantum", "epilogue_bound", "_set_asid", "_c_pct", "_c_exc_dispatch", "_c_exc_return",
-        "caps", "stlb", "frame_owner", "frame_bindings", "envs", "by_asid", "slices", "succ", "slice_pos",
+        "caps", "stlb", "frame_owner", "frame_bindings", "envs", "by_asid", "free_asids", "slices", "succ", "slice_pos",
         "current", "_root", "_next_id", "_run_start", "_slice_start", "journal", "deaths",
         "final_stats", "envs_created", "envs_destroyed", "exceptions", "upcalls", "n_pct_sync",
         "n_pct_async", "n_yields", "context_switches", "revocations", "revocations_complied",
@@ -218,6 +222,8 @@ class Aegis:
         self.frame_bindings: list[dict[int, Any]] = [{} for _ in range(nframes)]
         self.envs: dict[int, Environment] = {}
         self.by_asid: dict[int, Environment] = {}
+        # the ASIDs no environment holds, a heap: the lowest is handed out first, in O(log n)
+        self.free_asids: list[int] = list(range(1, 1 << machine.profile.asid_bits))
         self.slices: list[Environment | None] = [None] * param.NSLICES
         # succ[i]: the next owned slice after slot i, cyclically (i itself if it is the only
         # one), -1 when none is owned. The kernel keeps these links as slices are allocated
@@ -296,10 +302,18 @@ class Aegis:
 
     def _pick_slices(self, slices: int | list[int]) -> list[int]:
         if isinstance(slices, int):
-            free = [i for i, o in enumerate(self.slices) if o is None]
-            if slices < 0 or slices > len(free):
+            if slices < 0:
+                raise ResourceExhausted(f"asked for {slices} time slices, "
+                                        f"{sum(o is None for o in self.slices)} free")
+            free: list[int] = []
+            if slices:  # the lowest free positions: walk only until there are enough
+                for i, o in enumerate(self.slices):
+                    if o is None:
+                        free.append(i)
+                        if len(free) == slices:
+                            return free
                 raise ResourceExhausted(f"asked for {slices} time slices, {len(free)} free")
-            return free[:slices]
+            return free
         for i, pos in enumerate(slices):
             if type(pos) is not int or not (0 <= pos < param.NSLICES) or self.slices[pos] is not None or pos in slices[:i]:
                 raise BadSlice(f"time slice {pos!r} is out of range, taken, or listed twice")
@@ -307,20 +321,31 @@ class Aegis:
 
     def _set_slice(self, pos: int, owner: Environment | None) -> int:
         """Record ``owner`` (None: free) for slice ``pos`` and relink the successors;
-        returns how many links changed (the stores a kernel makes to update them)."""
-        self.slices[pos] = owner
-        n = param.NSLICES
+        returns how many slots it walked (``Costs.relink`` each).
+
+        Only the links of ``pos``'s predecessors change, back to the previous owned
+        slot (that one included): the kernel walks back from ``pos``, reading each
+        slot's owner and rewriting its link, and stops there. If no other slot is
+        owned the walk goes round the whole ring (every link then names ``pos``, or
+        none)."""
         slices, succ = self.slices, self.succ
-        changed = 0
-        nxt = -1
-        for k in range(2 * n - 1, -1, -1):  # backwards over the vector twice: it is a ring
-            i = k % n
-            if k < n and succ[i] != nxt:
-                succ[i] = nxt
-                changed += 1
-            if slices[i] is not None:
-                nxt = i
-        return changed
+        was = slices[pos] is not None
+        slices[pos] = owner
+        if was == (owner is not None):
+            return 0  # owned before and after (or free): no link changes
+        if owner is not None:
+            new = pos
+        else:  # the slots that led to pos now lead where pos led; nowhere if pos was the last
+            new = succ[pos] if succ[pos] != pos else -1
+        last = len(slices) - 1
+        i = pos
+        walked = 0
+        while True:
+            i = i - 1 if i else last
+            walked += 1
+            succ[i] = new
+            if i == pos or slices[i] is not None:
+                return walked
 
     def _give_slice(self, env: Environment, pos: int) -> None:
         self._set_slice(pos, env)
@@ -328,10 +353,10 @@ class Aegis:
         self.caps.mint("slice", pos, Rights.ALL)
 
     def _alloc_asid(self) -> int:
-        for asid in range(1, 1 << self.m.profile.asid_bits):
-            if asid not in self.by_asid:
-                return asid
-        raise ResourceExhausted("no address-space identifier left")
+        """The lowest ASID no environment holds, from the heap of free ones."""
+        if not self.free_asids:
+            raise ResourceExhausted("no address-space identifier left")
+        return heapq.heappop(self.free_asids)
 
     def env_by_id(self, eid: int) -> Environment:
         env = self.envs.get(eid) if type(eid) is int else None
@@ -876,6 +901,7 @@ class Aegis:
         self.caps.revoke_all("env", env.id)
         del self.envs[env.id]
         del self.by_asid[env.asid]
+        heapq.heappush(self.free_asids, env.asid)
         self.envs_destroyed += 1
         self.note(env, "destroy", f"env {env.id} ({env.name}) {why}; all its resources returned")
         # Anyone blocked in a synchronous PCT to it gets an error and the processor.
@@ -937,6 +963,16 @@ class Aegis:
         for pos, holder in enumerate(self.slices):
             if holder is not None and (holder.id not in self.envs or pos not in holder.slices):
                 bad.append(f"I4: slice {pos} owned by a dead or unaware environment")
+        free = self.free_asids
+        if sorted(free + list(self.by_asid)) != list(range(1, 1 << self.m.profile.asid_bits)) or any(
+            free[(i - 1) // 2] > free[i] for i in range(1, len(free))
+        ):
+            bad.append("I9: the free ASIDs (a heap) and the environments' ASIDs do not partition the ASIDs")
+        n = len(self.slices)
+        for i in range(n):  # the successor links, recomputed the slow way
+            nxt = next((j % n for j in range(i + 1, i + n + 1) if self.slices[j % n] is not None), -1)
+            if self.succ[i] != nxt:
+                bad.append(f"I12: slot {i} links to slice {self.succ[i]}, the next owned one is {nxt}")
         return bad
 
     # ---------------------------------------------------------- statistics

@@ -373,7 +373,7 @@ class Syscalls:
             raise BadSlice(f"slice_alloc: slice {position} is owned by env {owner.id}")
         assert target is not None
         target.slices.append(position)
-        k.loop.now += k._set_slice(position, target) * k.m.profile.mem_ref  # the successor links
+        k.loop.now += k._set_slice(position, target) * k.c.relink  # the successor links
         return k.caps.mint("slice", position, Rights.ALL)
 
     def slice_free(self, cap: Capability) -> None:
@@ -385,7 +385,7 @@ class Syscalls:
         owner = k.slices[pos]
         if owner is not None:
             owner.slices.remove(pos)
-        k.loop.now += k._set_slice(pos, None) * k.m.profile.mem_ref  # the successor links
+        k.loop.now += k._set_slice(pos, None) * k.c.relink  # the successor links
         k.caps.revoke_all("slice", pos)
 
     def yield_(self, env_id: int | None = None) -> None:

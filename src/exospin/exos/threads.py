@@ -13,12 +13,14 @@ Why it is built this way
     which runs the scheduler loop. A thread that blocks (on a pipe, a child,
     a mutex) records a predicate and switches to the scheduler. The
     scheduler runs the policy's pick among the threads whose predicate
-    holds. When none can run, the process gives up the processor
-    (``yield_``) until its next slice or a wake-up by protected control
-    transfer. At each slice start the prologue preempts the running thread
-    if another is runnable, so a policy sees every slice. The kernel saves
-    whichever thread was running when the process lost the processor, and
-    resumes that one.
+    holds. It looks only at the threads that have not ended (``live``): an
+    ended thread stays in ``threads`` for ``join``, but no later scheduling
+    decision walks it or pays for it. When none can run, the process gives
+    up the processor (``yield_``) until its next slice or a wake-up by
+    protected control transfer. At each slice start the prologue preempts
+    the running thread if another is runnable, so a policy sees every
+    slice. The kernel saves whichever thread was running when the process
+    lost the processor, and resumes that one.
 
 Interface
     ``Threads(sys, bind, policy)``; ``run(fn, *args)`` (the main thread; the
@@ -68,7 +70,10 @@ class Threads:
         self.cpu = sys.cpu
         self._bind = bind  # makes the current greenlet see this process (posix context)
         self.policy: Policy = policy if policy is not None else RoundRobin()
+        #: every thread of the process, by id (join finds a finished thread's result here)
         self.threads: dict[int, Thread] = {}
+        #: the threads that have not ended: all the scheduler looks at (and pays for)
+        self.live: dict[int, Thread] = {}
         self.current: Thread | None = None
         self.base: greenlet | None = None
         self._next = 1
@@ -94,6 +99,7 @@ class Threads:
 
         t.g = greenlet(body, parent=self.base)
         self.threads[tid] = t
+        self.live[tid] = t
         self.policy.add(tid, tickets)
         self.cpu.mem_refs(4)  # thread control block
         return tid
@@ -109,9 +115,9 @@ class Threads:
         main = self.threads[self.spawn(fn, *args)]
         try:
             while not main.done:
-                runnable = {tid for tid, t in self.threads.items()
-                            if not t.done and (t.blocked_on is None or t.blocked_on())}
-                self.cpu.mem_refs(SCHED_REFS * len(self.threads))
+                live = self.live
+                runnable = {tid for tid, t in live.items() if t.blocked_on is None or t.blocked_on()}
+                self.cpu.mem_refs(SCHED_REFS * len(live))
                 tid = self.policy.pick(runnable)
                 if tid is None:
                     self.idles += 1
@@ -131,6 +137,7 @@ class Threads:
                 self.policy.charge(tid, used)
                 self.current = None
                 if t.done:
+                    del self.live[tid]
                     self.policy.remove(tid)
         except BaseException:
             self._stop_all()
@@ -149,6 +156,7 @@ class Threads:
                 except BaseException:  # noqa: S110 - a dying thread may raise anything; it is gone either way
                     pass
             t.done = True
+        self.live.clear()
         self.current = None
 
     # ---------------------------------------------------------- control
@@ -186,8 +194,14 @@ class Threads:
         t = self.current
         if t is None or getcurrent() is not t.g:
             return
-        others = any(not o.done and o is not t and (o.blocked_on is None or o.blocked_on())
-                     for o in self.threads.values())
+        looked = 0
+        others = False
+        for o in self.live.values():  # as the scheduler looks: SCHED_REFS per thread, until one can run
+            looked += 1
+            if o is not t and (o.blocked_on is None or o.blocked_on()):
+                others = True
+                break
+        self.cpu.mem_refs(SCHED_REFS * looked)
         if others:
             self.preemptions += 1
             self._to_scheduler()
