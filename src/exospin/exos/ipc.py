@@ -39,12 +39,12 @@ from typing import TYPE_CHECKING, Any
 from ..aegis import MAX_ENTRIES, AegisError, Capability
 from ..posix import PosixError
 from .shared import Segment
+from .threads import CALLEE_SAVED  # what an untrusting LRPC caller saves around a call
 
 if TYPE_CHECKING:
     from .proc import ExOS
 
 HEADER_WORDS = 2  # bytes read so far, bytes written so far (modulo 2**32)
-CALLEE_SAVED = 12  # registers an untrusting LRPC caller saves around a call (s0-s8, gp, sp, ra)
 MOD = 1 << 32
 
 

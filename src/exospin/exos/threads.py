@@ -20,7 +20,9 @@ Why it is built this way
     protected control transfer. At each slice start the prologue preempts
     the running thread if another is runnable, so a policy sees every
     slice. The kernel saves whichever thread was running when the process
-    lost the processor, and resumes that one.
+    lost the processor, and resumes that one. A switch between threads
+    saves the callee-saved registers of the one leaving and restores those
+    of the one chosen, charged as the register moves they are.
 
 Interface
     ``Threads(sys, bind, policy)``; ``run(fn, *args)`` (the main thread; the
@@ -32,7 +34,7 @@ Interface
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from greenlet import GreenletExit, getcurrent, greenlet
@@ -41,6 +43,9 @@ from ..aegis import Syscalls
 from .sched import Policy, RoundRobin
 
 SCHED_REFS = 2  # memory references per thread the scheduler looks at
+#: registers a thread switch saves and restores: the callee-saved ones of the calling
+#: standard (s0-s8, gp, sp, ra), since a switch is a procedure call (as Unix' user threads)
+CALLEE_SAVED = 12
 
 
 @dataclass(eq=False)
@@ -52,6 +57,7 @@ class Thread:
     blocked_on: Callable[[], bool] | None = None
     cycles: int = 0  # processor time it has used
     runs: int = 0
+    regs: list[int] = field(default_factory=lambda: [0] * CALLEE_SAVED)  # saved while it is off
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +136,7 @@ class Threads:
                 t.runs += 1
                 self.switches += 1
                 set_context(t.g)  # if we lose the processor, the kernel resumes this thread
+                self.cpu.restore_registers(t.regs, CALLEE_SAVED)
                 t.g.switch()  # until it blocks, yields or ends (a raise comes out here)
                 set_context(self.base)
                 used = self._used + self.cpu.cycles() - self._mark  # only our own slices count
@@ -165,6 +172,9 @@ class Threads:
         assert self.base is not None
         if getcurrent() is self.base:
             raise RuntimeError("the scheduler itself cannot block")
+        t = self.current
+        if t is not None:
+            self.cpu.save_registers(t.regs, CALLEE_SAVED)
         self.base.switch()  # the scheduler declares the next context to the kernel
 
     def block(self, predicate: Callable[[], bool]) -> None:
