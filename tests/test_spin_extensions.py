@@ -217,3 +217,19 @@ def test_is_the_extensions_own_code_measured_and_charged_only_when_asked() -> No
 def test_is_charging_extensions_refused_for_a_system_without_extensions() -> None:
     with pytest.raises(ValueError, match="charge_extensions is SPIN's option; unix has no extensions"):
         boot("unix", charge_extensions=True)
+
+
+def test_does_an_ended_strand_stop_counting_as_its_extensions(spin: Any) -> None:
+    """The kernel remembers an extension's strands to kill them when it is unloaded; a strand
+    that has ended is dropped then and there, so a long run does not grow that record."""
+    k = spin.kernel
+    d = k.load(spin_extensions.source("kthreads"), "kthreads.py")
+    kt = d.exports["spin.kthreads"]
+    workers = [kt["fork"](lambda: None, ()) for _ in range(50)]
+    assert len(k._owned[d.uid][1]) == 50
+    spin.run()
+    assert all(w.done for w in workers) and not k._owned[d.uid][1]
+    blocked = kt["fork"](k.sched.block, ())
+    spin.run()
+    k.unload(d, "test")  # what is still running is killed as before
+    assert blocked.done and d.uid not in k._owned

@@ -229,7 +229,8 @@ class Spin:
         self._c_revoke = 2 * p.mem_ref + p.insn
         self._loading: Domain | None = None
         #: per domain: what it installed, the strands it made (to unload it)
-        self._owned: dict[int, tuple[list[Handler], list[Strand]]] = {}
+        #: (its strands are keys of a dict: in creation order, each dropped when it ends)
+        self._owned: dict[int, tuple[list[Handler], dict[Strand, None]]] = {}
         self._refs: dict[str, EventRef] = {}
         mem = self.memory
         public: dict[str, dict[str, Any]] = {
@@ -348,6 +349,10 @@ class Spin:
         return self._syscalls[0]
 
     def _strand_exit(self, s: Strand) -> None:
+        pkg = s._package
+        d = pkg._domain if isinstance(pkg, Package) else None
+        if d is not None and d.uid in self._owned:  # an ended strand is no longer its maker's
+            self._owned[d.uid][1].pop(s, None)
         self.Exit.raise_(s)  # (raise_ is rebuilt on every install: look it up each time)
 
     def _interrupt(self, irq: int) -> None:
@@ -406,7 +411,7 @@ class Spin:
     def _record(self, h: Handler) -> Binding:
         d = self._loading
         if d is not None:
-            self._owned.setdefault(d.uid, ([], []))[0].append(h)
+            self._owned.setdefault(d.uid, ([], {}))[0].append(h)
         return Binding(h)
 
     def _install(self, event: Event, fn: Any, guards: list[Any], closure: Any = None,
@@ -505,7 +510,7 @@ class Spin:
         s = self.sched.create(fn, tuple(args), name, priority, space, package,
                               budget=d.budget if d is not None else None)
         if d is not None:
-            self._owned.setdefault(d.uid, ([], []))[1].append(s)
+            self._owned.setdefault(d.uid, ([], {}))[1][s] = None
         return s
 
     def _current(self) -> Strand | None:
@@ -587,10 +592,10 @@ class Spin:
     def unload(self, d: Domain, why: str) -> None:
         """Remove every handler ``d`` installed, kill every strand it made, release its
         system-call numbers; extensions linked against it are unlinked (they stop)."""
-        handlers, strands = self._owned.pop(d.uid, ([], []))
+        handlers, strands = self._owned.pop(d.uid, ([], {}))
         for h in handlers:
             self.dispatcher.uninstall(h)
-        for s in strands:
+        for s in list(strands):
             if not s.done:
                 self.sched.kill(s, f"extension {d.name} unloaded")
         owners = self._trap_authority.owners
