@@ -239,6 +239,11 @@ class Scheduler:
         # branch each; neither the R3000 nor the 21064 counts leading zeros)
         self._c_clear = 3 * p.mem_ref + 3 * p.insn
         self._c_search = 15 * p.insn
+        # the sums the hot paths add (made ready; made ready raising the top; a queue emptied
+        # with others still ready)
+        self._c_ready = self._c_link + self._c_mark
+        self._c_ready_top = self._c_ready + self._c_raise_top
+        self._c_clear_search = self._c_clear + self._c_search
         # a new strand: a descriptor and a stack off the kernel's free lists (a load and a
         # store each), the descriptor's fields and initial context written (4 stores); then
         # it is made ready (the link and the mark above)
@@ -395,15 +400,23 @@ class Scheduler:
 
     # ------------------------------------------------------------ queues
 
-    def _make_ready(self, s: Strand) -> None:
+    def _enqueue(self, s: Strand, front: bool = False) -> bool:
+        """Put ``s`` on its ready queue (``front``: first in line), its bit set and the top
+        kept; True if the top rose. Charges nothing: its callers do."""
         s._state = READY
         p = s._priority
-        self.ready[p].append(s)
+        if front:
+            self.ready[p].appendleft(s)
+        else:
+            self.ready[p].append(s)
         self._nonempty |= 1 << p
-        self.loop.now += self._c_link + self._c_mark
         if p > self._top:
             self._top = p
-            self.loop.now += self._c_raise_top
+            return True
+        return False
+
+    def _make_ready(self, s: Strand) -> None:
+        self.loop.now += self._c_ready_top if self._enqueue(s) else self._c_ready
 
     def _requeue_current(self) -> None:
         cur = self.current
@@ -423,7 +436,7 @@ class Scheduler:
         left = self._nonempty & ~(1 << p)
         self._nonempty = left
         self._top = left.bit_length() - 1
-        self.loop.now += self._c_clear + self._c_search if left else self._c_clear
+        self.loop.now += self._c_clear_search if left else self._c_clear
 
     def _pick(self) -> Strand | None:
         """Take the next strand to run off the ready queues (None: idle)."""
@@ -515,12 +528,7 @@ class Scheduler:
         cur = self.current
         if cur is None or getcurrent() is self.root:
             return
-        # the run's limit is the simulator's, not the kernel's: nothing is charged
-        p = cur._priority
-        self.ready[p].appendleft(cur)
-        cur._state = READY
-        self._nonempty |= 1 << p
-        self._top = max(self._top, p)
+        self._enqueue(cur, front=True)  # the run's limit is the simulator's: nothing is charged
         self._switch(None, True)
 
     def _finish(self, s: Strand) -> None:
