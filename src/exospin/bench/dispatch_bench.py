@@ -27,7 +27,7 @@ from typing import Any
 
 from ..machine import get_profile
 from ..spin import Dispatcher, Domain, Eq, Event
-from .harness import BenchmarkError, Result, Timer
+from .harness import BenchmarkError, Result, Timer, measure_together
 
 SYSTEM = "spin"
 HANDLERS = (1, 5, 10, 50)
@@ -64,23 +64,39 @@ def _guard(a: int, k: int, hit: int) -> Callable[..., bool]:
     return d.exports["guard"]["guard"]  # type: ignore[no-any-return]
 
 
-def _measure(name: str, profile: str, n: int, build: Callable[[Dispatcher], Callable[[int], Any]],
-             check: Callable[[Any, Any], None] | None, per_call: int = 0) -> Result:
-    """``per_call``: simulated cycles each operation costs outside the dispatcher (the plain
-    call rows: one procedure call, which never reaches the dispatcher's charge hook)."""
-    prof = get_profile(profile)
-    clock = _Clock()
-    d = Dispatcher(clock=clock, profile=prof)
-    loop = build(d)
-    timer = Timer(lambda: clock.now)
-    timer.warm_up(loop, n)
-    before = d.statistics()
-    cycles, wall, call = timer.measure(loop, n)
-    if check is not None:
-        check(before, d.statistics())
-    cycles += per_call
-    return Result(name, SYSTEM, cycles, prof.us(cycles), wall, n * timer.repeats, call,
-                  py_cycles=timer.py_cycles(prof))
+class _Row:
+    """One row set up to be measured: its own clock and dispatcher, and the loop."""
+
+    def __init__(self, name: str, profile: str, n: int,
+                 build: Callable[[Dispatcher], Callable[[int], Any]],
+                 check: Callable[[Any, Any], None] | None, per_call: int = 0) -> None:
+        """``per_call``: simulated cycles each operation costs outside the dispatcher (the
+        plain call rows: one procedure call, which never reaches the dispatcher's charge)."""
+        self.name, self.check, self.per_call = name, check, per_call
+        self.prof = get_profile(profile)
+        clock = _Clock()
+        self.d = Dispatcher(clock=clock, profile=self.prof)
+        self.loop = build(self.d)
+        self.timer = Timer(lambda: clock.now)
+        self.timer.warm_up(self.loop, n)
+        self.before = self.d.statistics()
+        self.n = n
+
+    def result(self, measured: tuple[float, float, float]) -> Result:
+        cycles, wall, call = measured
+        if self.check is not None:
+            self.check(self.before, self.d.statistics())
+        cycles += self.per_call
+        return Result(self.name, SYSTEM, cycles, self.prof.us(cycles), wall,
+                      self.n * self.timer.repeats, call, py_cycles=self.timer.py_cycles(self.prof))
+
+
+def _measure(*rows: _Row) -> list[Result]:
+    """Measure rows round by round (harness.measure_together): a target compares
+    dispatch_h1_a{A} with dispatch_call_a{A}, so the two see the machine in the same state."""
+    n = rows[0].n
+    measured = measure_together([(r.timer, r.loop) for r in rows], n)
+    return [r.result(m) for r, m in zip(rows, measured, strict=True)]
 
 
 def _args(a: int, hit: int) -> tuple[int, ...]:
@@ -113,35 +129,50 @@ def run(profile: str, quick: bool = False, progress: Callable[[str], None] | Non
         if progress is not None:
             progress(name)
 
-    for a in ARGS:
-        name = f"dispatch_call_a{a}"
-        note(name)
+    calls: dict[int, Result] = {}
+    guarded: dict[tuple[int, int], Result] = {}
 
-        def build_call(d: Dispatcher, a: int = a) -> Callable[[int], Any]:
+    def call_row(a: int) -> _Row:
+        def build(d: Dispatcher) -> Callable[[int], Any]:
             return _loop(_fn(a), _args(a, 0))
-        out.append(_measure(name, profile, n, build_call, None, per_call=get_profile(profile).proc_call))
-    for h in HANDLERS:
+        return _Row(f"dispatch_call_a{a}", profile, n, build, None,
+                    per_call=get_profile(profile).proc_call)
+
+    def guarded_row(h: int, a: int) -> _Row:
+        hit = h - 1
+
+        def build(d: Dispatcher) -> Callable[[int], Any]:
+            ev = Event(f"bench{a}", (int,) * a, int)
+            for k in range(h):
+                d.install(ev, _fn(a), guards=[_guard(a, k, hit)])
+            return _loop(ev.raise_, _args(a, hit))
+        return _Row(f"dispatch_h{h}_a{a}", profile, n, build,
+                    lambda b, x: _one_each(b, x, total - max(1, n // 10), False))
+
+    for a in ARGS:  # each plain call with the one-handler row compared with it
+        note(f"dispatch_call_a{a}")
+        calls[a], guarded[1, a] = _measure(call_row(a), guarded_row(1, a))
+    for h in HANDLERS[1:]:
         for a in ARGS:
-            name = f"dispatch_h{h}_a{a}"
-            note(name)
-            hit = h - 1
-
-            def build(d: Dispatcher, h: int = h, a: int = a, hit: int = hit) -> Callable[[int], Any]:
-                ev = Event(f"bench{a}", (int,) * a, int)
-                for k in range(h):
-                    d.install(ev, _fn(a), guards=[_guard(a, k, hit)])
-                return _loop(ev.raise_, _args(a, hit))
-            out.append(_measure(name, profile, n, build,
-                                lambda b, x: _one_each(b, x, total - max(1, n // 10), False)))
-    for h in HANDLERS:
-        name = f"dispatch_eq_h{h}"
-        note(name)
-
-        def build_eq(d: Dispatcher, h: int = h) -> Callable[[int], Any]:
+            note(f"dispatch_h{h}_a{a}")
+            [guarded[h, a]] = _measure(guarded_row(h, a))
+    out += [calls[a] for a in ARGS]
+    out += [guarded[h, a] for h in HANDLERS for a in ARGS]
+    def eq_row(h: int) -> _Row:
+        def build(d: Dispatcher) -> Callable[[int], Any]:
             ev = Event("packet", (int,), int)
             for port in range(h):
                 d.install(ev, _fn(1), guards=[Eq(0, port)])
             return _loop(ev.raise_, (h - 1,))
-        out.append(_measure(name, profile, n, build_eq,
-                            lambda b, x: _one_each(b, x, total - max(1, n // 10), True)))
+        return _Row(f"dispatch_eq_h{h}", profile, n, build,
+                    lambda b, x: _one_each(b, x, total - max(1, n // 10), True))
+
+    eq: dict[int, Result] = {}
+    first, last = HANDLERS[0], HANDLERS[-1]
+    note(f"dispatch_eq_h{first}")  # the fewest handlers with the most (a target compares them)
+    eq[first], eq[last] = _measure(eq_row(first), eq_row(last))
+    for h in HANDLERS[1:-1]:
+        note(f"dispatch_eq_h{h}")
+        [eq[h]] = _measure(eq_row(h))
+    out += [eq[h] for h in HANDLERS]
     return out

@@ -27,7 +27,7 @@ Interface
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from types import CodeType
@@ -133,25 +133,39 @@ class Timer:
         ``warm_up`` first), each run next to a loop of ``n`` plain Python calls, so that both
         see the machine in the same state. Returns (simulated cycles per operation, best wall
         ns per operation, best ns per plain call)."""
-        ops = n * per
-        sim = 0
-        best = call = float("inf")
-        audit = _audit if self.repeats > 1 else None
-        for i in range(self.repeats):
-            call = min(call, _call_loop(n))
-            traced = audit if i == self.repeats - 1 else None
+        return measure_together([(self, loop)], n, per)[0]
+
+
+def measure_together(runs: Sequence[tuple[Timer, Callable[[int], Any]]], n: int,
+                     per: int = 1) -> list[tuple[float, float, float]]:
+    """``Timer.measure`` for several loops at once, round by round: each round runs every
+    loop once, in order, so that loops whose times are compared with each other (a target
+    that is a ratio of two rows) see the machine in the same state instead of minutes
+    apart. The timers must agree on ``repeats``. One (sim, best, call) per loop."""
+    repeats = runs[0][0].repeats
+    if any(t.repeats != repeats for t, _ in runs):
+        raise ValueError("measure_together: the timers must have the same repeats")
+    ops = n * per
+    sim = [0] * len(runs)
+    best = [float("inf")] * len(runs)
+    call = [float("inf")] * len(runs)
+    audit = _audit if repeats > 1 else None
+    for i in range(repeats):
+        traced = audit if i == repeats - 1 else None
+        for k, (timer, loop) in enumerate(runs):
+            call[k] = min(call[k], _call_loop(n))
             if traced is not None:
                 traced.start()
-            c0 = self._cycles()
+            c0 = timer._cycles()
             t0 = time.perf_counter_ns()
             loop(n)
             t1 = time.perf_counter_ns()
-            sim += self._cycles() - c0
+            sim[k] += timer._cycles() - c0
             if traced is not None:
-                self.py = traced.stop().per(ops)
+                timer.py = traced.stop().per(ops)
             else:
-                best = min(best, (t1 - t0) / ops)
-        return sim / (ops * self.repeats), best, call
+                best[k] = min(best[k], (t1 - t0) / ops)
+    return [(sim[k] / (ops * repeats), best[k], call[k]) for k in range(len(runs))]
 
 
 #: A suite's table: name -> (runner(profile, n), iterations with --quick, iterations without)
