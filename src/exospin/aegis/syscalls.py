@@ -102,8 +102,9 @@ class Syscalls:
             raise BadCapability(f"{call}: capability {cap!r} was altered after the kernel made it")
         if cap.kind != kind:
             raise BadCapability(f"{call}: capability is for a {cap.kind}, not a {kind}")
-        if need & ~cap.rights:
-            missing = Rights(need & ~cap.rights)
+        lacking = int(need) & ~cap._rights
+        if lacking:
+            missing = Rights(lacking)
             raise BadCapability(f"{call}: capability for {kind} {cap.resource} lacks {missing.name}")
         return cap
 
