@@ -55,7 +55,8 @@ Bad extensions
 
 Interface
     ``Spin(machine)``; ``load(source, filename, trusted=False) -> Domain``;
-    ``unload(domain, why)``; ``syscall(number, *args)``; ``run(until)``;
+    ``replace(old, source, filename=None, trusted=False) -> Domain`` (a new
+    version in its place, its dependents relinked); ``unload(domain, why)``; ``syscall(number, *args)``; ``run(until)``;
     ``sched``, ``memory``, ``dispatcher``, ``names``, ``Trap``;
     ``check_invariants()``; ``statistics()``.
 """
@@ -550,15 +551,72 @@ class Spin:
         (nothing of it runs), a ``LinkError``, or ``ExtensionFailed`` when install()
         failed (the extension is unloaded).
         """
-        stem = filename.rsplit("/", 1)[-1].removesuffix(".py")
-        iface = f"spin.{stem}"
-        if any(iface in e.exports for e in self.extensions):
+        stem = _stem(filename)
+        if any(f"spin.{stem}" in e.exports for e in self.extensions):
             raise LinkError(f"{filename}: an extension named {stem!r} is already loaded")
-        d = Domain.create(source, filename, trusted=trusted, interface=iface,
+        d = self._link(source, filename, trusted)
+        self._run_install(d, filename)
+        self._publish(d, len(self.extensions))
+        return d
+
+    def replace(self, old: Domain, source: str, filename: str | None = None,
+                trusted: bool = False) -> Domain:
+        """Put a new version of the loaded extension ``old`` in its place, at run time.
+
+        The new version is verified and linked first, and it must export every name
+        the extensions linked against ``old`` import from it; if not, nothing changes
+        and ``old`` keeps running. Then ``old`` is unloaded (its handlers removed, its
+        strands killed, its system-call numbers released; its dependents stop), the new
+        version's install() runs, it is published under the same interface name and
+        every dependent is linked against it again (through the name server: its
+        authorisation procedure is asked anew) and runs on. If the new install() fails,
+        the old version is installed again (its install() runs once more; its module
+        state is as it was) and the dependents are linked back to it, and
+        ``ExtensionFailed`` says why. State is not carried across: the new version
+        starts from its own module body, and what the old one installed or made is gone.
+        """
+        if old not in self.extensions:
+            raise LinkError(f"replace: {old.name!r} is not a loaded extension")
+        iface = next(iter(old.exports))
+        filename = filename if filename is not None else f"{iface.removeprefix('spin.')}.py"
+        if f"spin.{_stem(filename)}" != iface:
+            raise LinkError(f"replace: {filename} would export spin.{_stem(filename)}, not {iface}")
+        new = self._link(source, filename, trusted)
+        dependents = [e for e in self.extensions if old in e.sources]
+        needed = sorted({i for e in dependents for i, (_, src) in e._bound.items() if src is old})
+        missing = [i for i in needed if not new.provides(i)[0]]
+        if missing:
+            users = ", ".join(e.name for e in dependents)
+            raise LinkError(f"replace: {filename} does not provide {', '.join(missing)}, which "
+                            f"{users} import(s); {old.name} keeps running")
+        at = self.extensions.index(old)
+        self.unload(old, f"replaced by a new version ({filename})")
+        try:
+            self._run_install(new, filename)
+        except ExtensionFailed:
+            self._reinstall(old, at, dependents)
+            raise
+        self._publish(new, at)
+        for e in dependents:
+            self.names.link(e, iface)
+        return new
+
+    def _reinstall(self, d: Domain, at: int, dependents: list[Domain]) -> None:
+        """Put back an extension that a failed replace unloaded, with its dependents."""
+        self._run_install(d, f"{d.name} (reinstalled)")
+        self._publish(d, at)
+        for e in dependents:
+            self.names.link(e, next(iter(d.exports)))
+
+    def _link(self, source: str, filename: str, trusted: bool) -> Domain:
+        """Verify ``source`` and make it a domain linked against everything it imports.
+
+        Each import is linked against the interface set that provides it; the name
+        server's authorisation procedure decides (SpinPrivileged: trusted only), then
+        against the extensions already loaded (each registered under its interface).
+        Nothing of it has run yet."""
+        d = Domain.create(source, filename, trusted=trusted, interface=f"spin.{_stem(filename)}",
                           costs=self.op_costs, clock=self.m.loop if self.charge_extensions else None)
-        # link each import against the interface set that provides it; the name
-        # server's authorisation procedure decides (SpinPrivileged: trusted only),
-        # then against extensions loaded before (each registered under its interface)
         providers = [(SPIN_PUBLIC, self.public), (SPIN_PRIVILEGED, self.privileged)]
         providers += [(next(iter(e.exports)), e) for e in self.extensions]
         for name, provider in providers:
@@ -566,6 +624,10 @@ class Spin:
                 self.names.link(d, name)
         if d.unresolved:
             raise LinkError(f"{filename}: no interface provides {', '.join(d.unresolved)}")
+        return d
+
+    def _run_install(self, d: Domain, filename: str) -> None:
+        """Run ``d``'s install(); if it fails, unload ``d`` and raise ``ExtensionFailed``."""
         self._loading = d
         try:
             for members in d.exports.values():
@@ -582,12 +644,14 @@ class Spin:
             raise ExtensionFailed(f"{filename}: install() failed, extension unloaded: {why}") from None
         finally:
             self._loading = None
-        self.extensions.append(d)
-        self.names.register(iface, d)
+
+    def _publish(self, d: Domain, at: int) -> None:
+        """``d`` is a loaded extension: later extensions may link against it."""
+        self.extensions.insert(at, d)
+        self.names.register(next(iter(d.exports)), d)
         if self.m.tracer is not None:
             self.m.tracer.instant(f"load {d.name}", "extension", 0, self.m.loop.now,
                                   imports=", ".join(d.imports))
-        return d
 
     def unload(self, d: Domain, why: str) -> None:
         """Remove every handler ``d`` installed, kill every strand it made, release its
@@ -647,6 +711,11 @@ class Spin:
         return SpinStats(len(self.extensions), self.syscalls, len(self.unloaded), ext,
                          self.dispatcher.statistics(), self.sched.statistics(), self.memory.statistics(),
                          tuple(t.statistics() for t in self.extern.values()))
+
+
+def _stem(filename: str) -> str:
+    """An extension's name: its file's stem (its interface is ``spin.<stem>``)."""
+    return filename.rsplit("/", 1)[-1].removesuffix(".py")
 
 
 class ExtensionFailed(LinkError):
