@@ -8,7 +8,10 @@ The story:
   linked against ``spin.Trap``; its ``install()`` puts a handler behind a
   guard on the system-call event. A trap then costs the hardware's entry
   and return plus one dispatch: a procedure call into verified code.
-* A **counter** extension handles system call 1 with state of its own.
+* A **counter** extension handles system call 1 with state of its own;
+  then a second version **replaces** it at run time (``Spin.replace``):
+  verified and linked first, put in the first one's place, system call 1
+  handed over; it starts from its own state.
 * A **frames** extension hands user space a physical frame: user space
   gets an index into its table of references, never the frame; the index
   comes back and is internalised; a forged one is refused (EBADF).
@@ -172,6 +175,12 @@ def run_demo(profile: str = "alpha3000", trace: bool = False) -> SpinDemo:
     k.load(COUNTER, "counter.py")
     counts = [k.syscall(1) for _ in range(3)]
     say("counter", f"system call 1 three times: {counts} (its own state, in its own domain)")
+    old = next(e for e in k.extensions if e.name == "counter")
+    k.replace(old, COUNTER.replace("calls[0] + 1", "calls[0] + 10"))
+    counts2 = [k.syscall(1) for _ in range(2)]
+    say("counter", f"replaced at run time by a version counting in tens: system call 1 twice: {counts2} "
+                   f"(the new version's own state; the old one is unloaded)")
+    demo.ok = demo.ok and counts2 == [10, 20]
     k.load(FRAMES, "frames.py")
     ref = k.syscall(60)
     alive = k.syscall(61, ref)
@@ -199,6 +208,7 @@ def run_demo(profile: str = "alpha3000", trace: bool = False) -> SpinDemo:
         say("spin", "greedy.py was linked against a privileged interface: it should not have been")
     except LinkError as e:
         say("names", f"greedy.py refused: {e}")
+    unloaded = len(k.unloaded)
     k.load(RUNAWAY, "runaway.py")
     try:
         k.syscall(9)
@@ -207,7 +217,7 @@ def run_demo(profile: str = "alpha3000", trace: bool = False) -> SpinDemo:
         pass
     for event, handler, why in k.dispatcher.log:
         say("dispatcher", f"terminated {handler} on {event}: {why}")
-    for name, why in k.unloaded:
+    for name, why in k.unloaded[unloaded:]:
         say("spin", f"unloaded {name}: {why}")
     after = k.syscall(0)
     say("spin", f"the kernel goes on: system call 0 still answers {after}; system call 9 now has no handler")
