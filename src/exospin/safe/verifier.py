@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import string
+import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -646,16 +648,7 @@ def verify(source: str, filename: str = "<extension>", *,
     also advances ``clock.now`` by its weight: the code charges for itself.
     Without ``costs`` the ticks only count.
     """
-    interfaces = tuple(interfaces)
-    violations = check(source, filename, interfaces=interfaces)
-    if violations:
-        raise Rejected(filename, violations)
-    tree = ast.parse(source, filename)
-    c = _Checker(interfaces)
-    c.visit(tree)
-    tree = ast.fix_missing_locations(_Instrument(costs).visit(tree))
-    code = compile(tree, filename, "exec")
-    register_module(tree, code)  # guards the dispatcher may inline (pure.py)
+    code, imports, tops = _compile(source, filename, tuple(interfaces), costs)
     linked = dict(modules or {})
 
     def importer(name: str, globals: Any = None, locals: Any = None,
@@ -673,5 +666,28 @@ def verify(source: str, filename: str = "<extension>", *,
     namespace: dict[str, Any] = {"__builtins__": safe_builtins, "__name__": f"extension.{stem}", HOOK: b.hook}
     exec(code, namespace)
     b.reset()
-    tops = [s.name for s in tree.body if isinstance(s, ast.FunctionDef | ast.ClassDef)]
-    return Verified(filename, {n: namespace[n] for n in tops}, tuple(c.imports), b)
+    return Verified(filename, {n: namespace[n] for n in tops}, imports, b)
+
+
+@functools.lru_cache(maxsize=128)
+def _compile(source: str, filename: str, interfaces: tuple[str, ...],
+             costs: OpCosts | None) -> tuple[types.CodeType, tuple[str, ...], tuple[str, ...]]:
+    """Check, instrument and compile ``source``: (code, imports, top-level names), or
+    raise ``Rejected``. A pure function of its arguments, so it is cached: a kernel that
+    boots again (every test, every benchmark run, every ``boot("spin")`` that starts
+    posix programs) verifies the same extensions again, and parsing, two walks and the
+    compiler were most of the time of a short program on SPIN. Every ``verify`` still
+    runs the module body in a namespace and under a budget of its own; the code object
+    is shared, which is what Python does for every import of a module. Rejections are
+    not cached (an exception is not a result); they are found again each time."""
+    violations = check(source, filename, interfaces=interfaces)
+    if violations:
+        raise Rejected(filename, violations)
+    tree = ast.parse(source, filename)
+    c = _Checker(interfaces)
+    c.visit(tree)
+    tree = ast.fix_missing_locations(_Instrument(costs).visit(tree))
+    code = compile(tree, filename, "exec")
+    register_module(tree, code)  # guards the dispatcher may inline (pure.py)
+    tops = tuple(s.name for s in tree.body if isinstance(s, ast.FunctionDef | ast.ClassDef))
+    return code, tuple(c.imports), tops
