@@ -276,3 +276,17 @@ def test_does_measuring_the_static_cost_leave_the_clock_alone():
     plain = verify(COSTED, "costed.py")  # no costs: ticks only count
     plain.exports["f"]({0: 1, 1: 1, 2: 2}, 2)
     assert plain.budget.spent == 0
+
+
+def test_does_verifying_the_same_source_again_give_a_module_of_its_own():
+    """The compiled code is cached; the module state and the budget are not."""
+    src = "hits = [0]\n\ndef bump():\n    hits[0] = hits[0] + 1\n    return hits[0]\n"
+    a, b = verify(src, "same.py"), verify(src, "same.py")
+    assert a.exports["bump"] is not b.exports["bump"]
+    assert a.exports["bump"].__code__ is b.exports["bump"].__code__  # compiled once
+    assert [a.exports["bump"]() for _ in range(3)] == [1, 2, 3] and b.exports["bump"]() == 1
+    assert a.budget is not b.budget
+    bad = "def f(x):\n    return x.__class__\n"
+    for _ in range(2):  # a rejection is found every time, never remembered as a result
+        with pytest.raises(Rejected, match="E101"):
+            verify(bad, "bad.py")
