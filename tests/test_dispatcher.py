@@ -446,3 +446,20 @@ def test_can_trusted_kernel_code_mark_a_guard_pure():
     e = ev1(default=lambda x: None)
     d.install(e, lambda x: "seven", guards=[port_is])
     assert e.raise_(7) == "seven" and e.raise_(8) is None
+
+
+def test_does_installing_more_handlers_of_one_shape_compile_nothing_more():
+    """The generated raise function's text holds no handler or port: an indexed event
+    that gains handlers reuses its compiled code (SPIN's installation cost grew with them)."""
+    from exospin.spin.dispatcher import _compiled
+
+    d = Dispatcher()
+    ev = Event("packet", (int,), int)
+    d.install(ev, lambda p: p, guards=[Eq(0, 0)])
+    d.install(ev, lambda p: p, guards=[Eq(0, 1)])
+    misses = _compiled.cache_info().misses
+    for port in range(2, 52):
+        d.install(ev, lambda p, port=port: port, guards=[Eq(0, port)])
+    assert _compiled.cache_info().misses == misses
+    assert [ev.raise_(p) for p in (0, 1, 7, 51)] == [0, 1, 7, 51]  # each its own handler
+    assert d.statistics().index_lookups == 4

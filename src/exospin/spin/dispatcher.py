@@ -76,6 +76,7 @@ Interface
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 import typing
@@ -701,7 +702,7 @@ class Dispatcher:
         # env is the generated code's globals (its own namespace): the closure holds only
         # the counters and budget cells, so a call copies few free variables
         ns: dict[str, Any] = dict(env)
-        exec(compile(src, f"<dispatch {event.name}>", "exec"), ns)
+        exec(_compiled(src, f"<dispatch {event.name}>"), ns)
         raise_, harvest = ns["make"]()
         if budgets:
             code = raise_.__code__
@@ -802,6 +803,17 @@ class Dispatcher:
 
         event._harvest = harvest
         return raise_
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(src: str, filename: str) -> types.CodeType:
+    """``compile`` for generated raise functions, cached by their text. The text holds no
+    handler, guard value or count (those are the globals and cells each rebuild binds
+    afresh), so an event whose handlers change but not its shape (an indexed event: one
+    more port, one more address space) reuses the code: installing the N-th handler on
+    such an event no longer compiles anything (SPIN's installation cost grew with the
+    handlers; design/spin.md, "Known problems")."""
+    return compile(src, filename, "exec")
 
 
 def _eq_on(h: Handler, col: int) -> Eq | None:

@@ -51,6 +51,7 @@ Interface
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import types
 from collections.abc import Callable, Mapping
@@ -156,12 +157,14 @@ def _make_interface(name: str, members: Mapping[str, Any]) -> Any:
     return types.new_class(f"interface {name}", (), {}, lambda ns: ns.update(body))()
 
 
-def _import_modules(source: str) -> set[str]:
-    """Every module name (and prefix) ``source`` imports from: the keys ``verify`` needs."""
+@functools.lru_cache(maxsize=128)
+def _import_modules(source: str) -> frozenset[str]:
+    """Every module name (and prefix) ``source`` imports from: the keys ``verify`` needs.
+    Cached, as the verifier's compilation is: a kernel links the same sources again."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return set()  # verify reports it
+        return frozenset()  # verify reports it
     out: set[str] = set()
     for node in ast.walk(tree):
         names: list[str] = []
@@ -172,7 +175,7 @@ def _import_modules(source: str) -> set[str]:
         for n in names:
             parts = n.split(".")
             out.update(".".join(parts[: i + 1]) for i in range(len(parts)))
-    return out
+    return frozenset(out)
 
 
 def _functions(namespace: Mapping[str, Any]) -> list[types.FunctionType]:
@@ -187,6 +190,7 @@ def _functions(namespace: Mapping[str, Any]) -> list[types.FunctionType]:
     return out
 
 
+@functools.lru_cache(maxsize=1024)
 def _stub_code(name: str) -> types.CodeType:
     """Code that calls the namespace's ``__unresolved__`` hook with the function's name."""
     src = f"def stub(*args, **kwargs):\n    return {UNRESOLVED_HOOK}({name!r})\n"
