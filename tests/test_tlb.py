@@ -114,3 +114,17 @@ def test_does_the_r3000_tlb_replace_at_the_random_register():
     tlb.write_random(tlb_key(2, 1), entry(m, 2), now=5 + span)  # same Random value: same slot
     assert tlb.probe(tlb_key(1, 1)) is None
     assert tlb.probe(tlb_key(2, 1)) == entry(m, 2)
+
+
+def test_does_flushing_an_asid_empty_exactly_its_stlb_slots():
+    from exospin.aegis.stlb import EMPTY, STLB
+
+    stlb = STLB(4096, 1 << 20)
+    keys = [(vpn << 8) | asid for asid in (1, 2, 3) for vpn in range(0, 3000, 7)]
+    for k in keys:
+        stlb.insert(k, (k & 0xFFFF, True, k & 0x7FF))
+    held = {a: sum(1 for s in stlb.slots if s[4] == a) for a in (1, 2, 3)}
+    assert stlb.flush_asid(2) == held[2] > 0
+    assert all(s[4] != 2 for s in stlb.slots) and EMPTY in stlb.slots
+    assert {a: sum(1 for s in stlb.slots if s[4] == a) for a in (1, 3)} == {1: held[1], 3: held[3]}
+    assert stlb.flush_asid(2) == 0 and stlb.flush_asid(9) == 0

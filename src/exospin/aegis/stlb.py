@@ -32,6 +32,7 @@ Interface
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -55,6 +56,8 @@ Slot = tuple[int, bool, int, int, int, int]  # (word_base, writable, pfn, vpn, a
 
 #: An empty slot: no page number is -1, so a probe needs no None test.
 EMPTY: Slot = (0, False, -1, -1, -1, 0)
+
+_ASID = operator.itemgetter(4)  # a slot's ASID
 
 
 def stlb_index(vpn: int, asid: int, mask: int) -> int:
@@ -116,12 +119,23 @@ class STLB:
         return False
 
     def flush_asid(self, asid: int) -> int:
+        """Empty every slot of ``asid`` (an empty slot's ASID is -1); returns how many.
+
+        The slots' ASIDs are gathered and searched by ``list.index``, so the walk over
+        all the slots runs in C and Python touches only the slots it empties (a Python
+        loop over 4,096 slots was 17% of a short ExOS program's time, once per
+        environment destroyed)."""
+        tags = list(map(_ASID, self.slots))
+        slots = self.slots
         n = 0
-        for i, s in enumerate(self.slots):
-            if s[3] != -1 and s[4] == asid:
-                self.slots[i] = EMPTY
+        i = -1
+        try:
+            while True:
+                i = tags.index(asid, i + 1)
+                slots[i] = EMPTY
                 n += 1
-        return n
+        except ValueError:
+            return n
 
     def items(self) -> Iterator[tuple[int, Entry]]:
         for s in self.slots:

@@ -36,6 +36,8 @@ Interface (the caller is always the current environment)
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import compress
+from operator import not_
 from typing import TYPE_CHECKING, Any
 
 from greenlet import greenlet
@@ -157,7 +159,7 @@ class Syscalls:
         """The kernel's free list, exposed (Aegis exposes names, so the library OS picks)."""
         k = self._k
         k.loop.now += self._c_sys
-        return [i for i, o in enumerate(k.frame_owner) if not o]
+        return list(compress(range(len(k.frame_owner)), map(not_, k.frame_owner)))  # owner 0: free
 
     def frame_alloc(self, pfn: int) -> Capability:
         """Allocate physical frame ``pfn`` (by name); returns a capability with all rights."""
