@@ -20,6 +20,7 @@ from typing import Any
 
 from .aegis import Aegis, Syscalls
 from .exos import ExOS, ExOSShared, MiniOS, PhysOS, ProcEntry
+from .exos.paging import POLICIES as PAGING
 from .exos.sched import POLICIES
 from .machine import Machine, Tracer, get_profile
 from .spin import Domain, Spin, SyscallError
@@ -83,21 +84,28 @@ class System:
 
     def start(
         self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "",
-        policy: str = "round_robin",
+        policy: str = "round_robin", paging: str = "fifo", max_resident: int | None = None,
     ) -> int:
         """Start ``program(argv)`` as a new ExOS process (it may fork, pipe, ...); returns its pid.
 
-        Its exit status is in ``exit_status(pid)`` once the system has run.
+        The process's library OS schedules its threads by ``policy`` (exos/sched/) and
+        replaces its pages by ``paging`` (exos/paging/), keeping at most ``max_resident``
+        pages resident if given; its children inherit all three. Its exit status is in
+        ``exit_status(pid)`` once the system has run.
         """
         if policy not in POLICIES:
             raise ValueError(f"unknown scheduling policy {policy!r} (known: {', '.join(POLICIES)})")
+        if paging not in PAGING:
+            raise ValueError(f"unknown page-replacement policy {paging!r} (known: {', '.join(PAGING)})")
+        if max_resident is not None and (type(max_resident) is not int or max_resident < 1):
+            raise ValueError(f"max_resident must be a positive int or None, not {max_resident!r}")
         sh = self.exos
         pid = sh.alloc_pid()
         sh.procs[pid] = ProcEntry(pid, 0, 0, name or getattr(program, "__name__", "process"))
         args = (list(argv or []),)
 
         def main(sys: Syscalls) -> Any:
-            return ExOS(sys, sh, pid, POLICIES[policy]()).run(program, args)
+            return ExOS(sys, sh, pid, POLICIES[policy](), paging, max_resident).run(program, args)
 
         eid = self.kernel.create_env(main, f"pid {pid}", 1)
         sh.procs[pid].env = eid

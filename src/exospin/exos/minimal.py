@@ -14,9 +14,12 @@ What this models
     * The processor: the epilogue saves the 32 registers in the library OS's
       own save area and the prologue restores them.
     * Revocation: when the kernel asks for N frames the library OS chooses
-      which (the oldest pages), copies them to its swap area, unmaps and
+      which (its page-replacement policy decides: ``exos/paging/``, the
+      oldest pages by default), copies them to its swap area, unmaps and
       frees them; a later touch pages them back in. After an abort it reads
       the repossession vector and forgets the pages it lost.
+    * A resident-set limit of its own (``max_resident``): touching one page
+      more than the limit first pages one out, chosen by the same policy.
 
 Why it is built this way
     It is the foundation's test bed and the benchmarks' library OS; ExOS
@@ -26,7 +29,8 @@ Why it is built this way
     the kernel's exposed free list, lowest number first.
 
 Interface
-    ``MiniOS(sys, cooperative=True)``; ``map_region(vaddr, npages)``;
+    ``MiniOS(sys, cooperative=True, paging="fifo", max_resident=None)``;
+    ``map_region(vaddr, npages)``;
     ``load``/``store``; ``on_protection(fn)``; ``protect(vaddr)``,
     ``unprotect(vaddr)``; ``statistics()``.
 """
@@ -37,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..aegis import BadFrame, Capability, Syscalls
+from .paging import POLICIES, Replacement
 
 PT_WALK_REFS = 2  # a two-level page table: directory entry, then page-table entry
 
@@ -67,19 +72,30 @@ class MiniOSStats:
     protection_faults: int
     pages_lost: int
     epilogues: int
+    #: pages paged out to stay within ``max_resident`` (the others answered revocations)
+    self_evictions: int
 
 
 class MiniOS:
     """One environment's library OS."""
 
-    def __init__(self, sys: Syscalls, cooperative: bool = True) -> None:
+    def __init__(self, sys: Syscalls, cooperative: bool = True, paging: str = "fifo",
+                 max_resident: int | None = None) -> None:
+        if paging not in POLICIES:
+            raise ValueError(f"unknown page-replacement policy {paging!r} (known: {', '.join(POLICIES)})")
+        if max_resident is not None and (type(max_resident) is not int or max_resident < 1):
+            raise ValueError(f"max_resident must be a positive int or None, not {max_resident!r}")
         self.sys = sys
         self.cpu = sys.cpu
         self.cooperative = cooperative
         self.page = sys.page_size
         self._shift = sys.page_size.bit_length() - 1
         self.pt: dict[int, PTE] = {}
-        self.resident: list[int] = []  # vpns in the order they became resident
+        self.paging = paging
+        self.max_resident = max_resident
+        #: the resident pages, kept by the page-replacement policy (exos/paging/)
+        self.resident: Replacement = POLICIES[paging](self.cpu.mem_refs)
+        self.self_evictions = 0
         self.save_area = [0] * 32
         self._free_hint: list[int] = []
         self._prot_handler: Callable[[int], bool | None] | None = None
@@ -124,9 +140,11 @@ class MiniOS:
                 continue
 
     def _make_resident(self, vpn: int, pte: PTE) -> None:
+        if self.max_resident is not None and len(self.resident) >= self.max_resident:
+            self._make_room()
         cap = self._grab_frame()
         pte.cap = cap
-        self.resident.append(vpn)
+        self.resident.add(vpn)
         base = vpn << self._shift
         if pte.swapped is not None:  # page in: copy the saved words back
             self.sys.tlb_write(base, cap, True)
@@ -157,6 +175,8 @@ class MiniOS:
             return
         if pte.cap is None:
             self._make_resident(vpn, pte)
+        else:
+            self.resident.referenced(vpn)
         self.sys.tlb_write(vpn << self._shift, pte.cap, pte.writable)  # type: ignore[arg-type]
 
     def _protection(self, vaddr: int) -> bool | None:
@@ -176,9 +196,20 @@ class MiniOS:
     def _revoke(self, nframes: int) -> None:
         if not self.cooperative:
             return  # ignore the kernel: the abort protocol will come
-        victims = [v for v in self.resident if self._evictable(v)][:nframes]
-        for vpn in victims:
+        for vpn in self.resident.choose(nframes, self._evictable, self._unbind):
             self.page_out(vpn)
+
+    def _make_room(self) -> None:
+        """At the resident-set limit: page one page out, as the policy chooses (none, if
+        no resident page may go: the limit then gives way)."""
+        for vpn in self.resident.choose(1, self._evictable, self._unbind):
+            self.page_out(vpn)
+            self.self_evictions += 1
+
+    def _unbind(self, vpn: int) -> None:
+        """Remove page ``vpn``'s binding, so that its next access reaches our TLB-miss
+        handler (how a library OS sees references on a machine without reference bits)."""
+        self.sys.tlb_unmap(vpn << self._shift)
 
     def _evictable(self, vpn: int) -> bool:
         """May this page be paged out to answer a revocation? (Oldest first.)"""
@@ -245,4 +276,5 @@ class MiniOS:
             protection_faults=self.protection_faults,
             pages_lost=len(self.lost),
             epilogues=self.epilogues,
+            self_evictions=self.self_evictions,
         )

@@ -65,14 +65,15 @@ class ExecRequest(BaseException):
 class ExOS:
     """One process: its address space, threads, descriptors, and its view of the table."""
 
-    def __init__(self, sys: Syscalls, shared: ExOSShared, pid: int, policy: Policy | None = None) -> None:
+    def __init__(self, sys: Syscalls, shared: ExOSShared, pid: int, policy: Policy | None = None,
+                 paging: str = "fifo", max_resident: int | None = None) -> None:
         self.sys = sys
         self.cpu = sys.cpu
         self.shared = shared
         self.pid = pid
         self.entry: ProcEntry = shared.procs[pid]
         self.entry.env = sys.env_id()
-        self.vm = AddressSpace(sys, shared, pid)
+        self.vm = AddressSpace(sys, shared, pid, paging, max_resident)
         self.vm.die = self._die  # type: ignore[method-assign]
         self.threads = Threads(sys, self._bind, policy)
         self.fds: dict[int, ipc.Fd] = {}
@@ -122,7 +123,7 @@ class ExOS:
         return status
 
     def _fresh_vm(self) -> AddressSpace:
-        vm = AddressSpace(self.sys, self.shared, self.pid)
+        vm = AddressSpace(self.sys, self.shared, self.pid, self.vm.paging, self.vm.max_resident)
         vm.die = self._die  # type: ignore[method-assign]
         return vm
 
@@ -199,9 +200,10 @@ class ExOS:
         ipc.inherit(fds, self.pid, child_pid)  # now, while our mappings are as the child copies them
         handler = self.vm.fault_handler
         policy_type = type(self.threads.policy)
+        paging, max_resident = self.vm.paging, self.vm.max_resident  # the child's library OS is ours
 
         def child_main(sys: Syscalls) -> int:
-            p = ExOS(sys, sh, child_pid, policy_type())
+            p = ExOS(sys, sh, child_pid, policy_type(), paging, max_resident)
             p.vm.adopt(pt, next_va)
             p.vm.fault_handler = handler
             p.fds = fds

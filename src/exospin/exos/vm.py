@@ -25,7 +25,7 @@ Why it is built this way
     another process instead of freeing it under them.
 
 Interface
-    ``AddressSpace(sys, shared, pid)``; ``mmap``, ``munmap``, ``mprotect``,
+    ``AddressSpace(sys, shared, pid, paging="fifo", max_resident=None)``; ``mmap``, ``munmap``, ``mprotect``,
     ``dirty``, ``alias``, ``on_fault``; ``fork_copy(child_pid)`` and
     ``adopt(pt)`` for fork; ``release()`` at exit.
 """
@@ -56,8 +56,9 @@ class SegmentationFault(Exception):
 class AddressSpace(MiniOS):
     """One ExOS process's virtual memory."""
 
-    def __init__(self, sys: Syscalls, shared: ExOSShared, pid: int) -> None:
-        super().__init__(sys, cooperative=True)
+    def __init__(self, sys: Syscalls, shared: ExOSShared, pid: int, paging: str = "fifo",
+                 max_resident: int | None = None) -> None:
+        super().__init__(sys, cooperative=True, paging=paging, max_resident=max_resident)
         self.shared = shared
         self.pid = pid
         self.fault_handler: FaultHandler | None = None
@@ -93,7 +94,7 @@ class AddressSpace(MiniOS):
         first = va >> self._shift
         for i, cap in enumerate(caps):
             self.pt[first + i] = PTE(cap, False, prot=PROT_RW, shared=True, dirty=True)
-            self.resident.append(first + i)
+            self.resident.add(first + i)
         return va
 
     def munmap(self, vaddr: int, npages: int) -> None:
@@ -272,6 +273,8 @@ class AddressSpace(MiniOS):
         self._last_fault = None
         if pte.cap is None:
             self._make_resident(vpn, pte)
+        else:
+            self.resident.referenced(vpn)
         if write and not pte.cow and pte.prot & PROT_WRITE:
             pte.dirty = True
         try:
@@ -351,7 +354,9 @@ class AddressSpace(MiniOS):
         """Take a page table made by ``fork_copy`` (the child's side of fork)."""
         self.pt = pt
         self.next_va = next_va
-        self.resident = [v for v, p in pt.items() if p.cap is not None]
+        for v, p in pt.items():
+            if p.cap is not None:
+                self.resident.add(v)
 
     def release(self) -> None:
         """At exit: let go of every frame, handing shared ones to a process still using them."""
