@@ -124,3 +124,27 @@ def test_is_a_bad_policy_or_limit_refused_with_a_message() -> None:
         with pytest.raises(ValueError, match="max_resident must be a positive int"):
             system.start(lambda argv: 0, [], max_resident=bad)  # type: ignore[arg-type]
     assert system.exos.procs == {}  # nothing was started
+
+
+def test_does_each_workload_of_the_figure_favour_a_different_policy() -> None:
+    """docs/exos.md's experiment, smaller: 24 pages, 600 loads, 12 resident."""
+    from exospin.bench import paging_figure as fig
+
+    got = {w: {p: fig.measure("ds5000", w, p, 12, pages=24, n=600) for p in POLICIES}
+           for w in fig.WORKLOADS}
+    assert all(r["intact"] and r["resident"] <= 12 for by in got.values() for r in by.values())
+    ins = {w: {p: r["page_ins"] for p, r in by.items()} for w, by in got.items()}
+    assert ins["scan"]["fifo"] == ins["scan"]["clock"] == 600 and ins["scan"]["mru"] < 400
+    assert ins["hot/cold"]["clock"] < ins["hot/cold"]["fifo"]
+    assert ins["phases"]["mru"] > 4 * max(ins["phases"]["fifo"], ins["phases"]["clock"])
+    # Clock's knowing costs upcalls: more TLB-miss upcalls than FIFO for the same page-ins
+    assert got["scan"]["clock"]["upcalls"] >= got["scan"]["fifo"]["upcalls"]
+
+
+def test_is_the_figure_drawn_with_a_table(tmp_path) -> None:
+    from exospin.bench import paging_figure as fig
+
+    result = fig.run(pages=12, n=120, limits=(6, 9))
+    assert fig.table(result, 9).splitlines()[0] == "| workload | fifo | clock | mru |"
+    out = fig.plot(result, tmp_path / "paging.png")
+    assert out.stat().st_size > 10_000
