@@ -130,10 +130,10 @@ class MiniOS:
     def _grab_frame(self) -> Capability:
         while True:
             if not self._free_hint:
-                self._free_hint = self.sys.free_frames()
+                self._free_hint = self.sys.free_frames()[::-1]  # lowest last: pop() takes it
                 if not self._free_hint:
                     raise MemoryError("no free physical frame")
-            pfn = self._free_hint.pop(0)
+            pfn = self._free_hint.pop()
             try:
                 return self.sys.frame_alloc(pfn)
             except BadFrame:  # someone took it since we read the free list
