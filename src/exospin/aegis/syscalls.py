@@ -82,6 +82,17 @@ class Syscalls:
         self.nslices: int = param.NSLICES
         self.clock_hz: int = kernel.m.profile.clock_hz
         self._c_sys = kernel.c.syscall
+        # What tlb_write reads on every call (each STLB-miss upcall ends in one), kept
+        # here so that it does not walk the kernel's attributes each time: objects and
+        # constants of the kernel's life.
+        self._c_tlb_write = kernel.c.syscall + kernel.c.tlb_write
+        self._loop = kernel.loop
+        self._tlb = kernel.tlb
+        self._stlb = kernel.stlb
+        self._live = kernel.caps.live
+        self._frame_bindings = kernel.frame_bindings
+        self._page_shift = kernel.page_shift
+        self._words_per_frame = kernel.words_per_frame
 
     # ------------------------------------------------------------ checks
 
@@ -248,24 +259,24 @@ class Syscalls:
         frame, with READ (and WRITE if ``writable``). Afterwards the MMU
         alone checks each access.
         """
-        k = self._k
-        loop = k.loop
-        loop.now += k.c.syscall + k.c.tlb_write
+        loop = self._loop
+        loop.now += self._c_tlb_write
         if type(vaddr) is not int or vaddr & (self.page_size - 1) or not 0 <= vaddr < USER_TOP:
             self._page("tlb_write", vaddr)
         if type(writable) is not bool:
             raise BadArgument(f"tlb_write: writable must be a bool, not {type(writable).__name__}")
-        rec = k.caps.live.get(cap) if type(cap) is Capability else None
+        rec = self._live.get(cap) if type(cap) is Capability else None
         if rec is None or rec[0] != "frame" or rec[1] != cap._resource or rec[2] != cap._rights or not (
             rec[2] & (3 if writable else 1) == (3 if writable else 1)
         ):
             self._cap("tlb_write", cap, "frame", Rights.READ | Rights.WRITE if writable else Rights.READ)
         pfn = cap._resource
-        key = (vaddr >> k.page_shift) << 8 | k.tlb.asid
-        entry = (pfn * k.words_per_frame, writable, pfn)
-        k.tlb.write_random(key, entry, loop.now)
-        k.stlb.insert(key, entry)
-        bound = k.frame_bindings[pfn]
+        tlb = self._tlb
+        key = (vaddr >> self._page_shift) << 8 | tlb.asid
+        entry = (pfn * self._words_per_frame, writable, pfn)
+        tlb.write_random(key, entry, loop.now)
+        self._stlb.insert(key, entry)
+        bound = self._frame_bindings[pfn]
         if writable or key not in bound:  # keep the record that authorised a writable binding
             bound[key] = cap
         if loop.now >= loop.deadline:
