@@ -64,6 +64,10 @@ RET = "ret"  # ("ret", value): reply to a synchronous PCT
 FAIL = "fail"  # ("fail", message): the callee died
 STOP = ("stop",)  # to the root: run() returns
 
+# The codes _exception tests on every exception, read once: an attribute of an Enum
+# class goes through EnumType.__getattr__ in CPython 3.11, about two plain calls each.
+_OV, _MOD = Exc.OV, Exc.MOD
+
 _EXC_HANDLER = {
     Exc.MOD: "protection",
     Exc.ADEL: "address_error",
@@ -728,9 +732,9 @@ class Aegis:
         env.exc_depth += 1
         start = loop.now
         try:
-            if code is Exc.OV:
+            if code is _OV:
                 return h(value)
-            if code is Exc.MOD:
+            if code is _MOD:
                 return h(vaddr)
             return h(vaddr, write, value)
         finally:
