@@ -64,6 +64,10 @@ RET = "ret"  # ("ret", value): reply to a synchronous PCT
 FAIL = "fail"  # ("fail", message): the callee died
 STOP = ("stop",)  # to the root: run() returns
 
+# The codes _exception tests on every exception, read once: an attribute of an Enum
+# class goes through EnumType.__getattr__ in CPython 3.11, about two plain calls each.
+_OV, _MOD = Exc.OV, Exc.MOD
+
 _EXC_HANDLER = {
     Exc.MOD: "protection",
     Exc.ADEL: "address_error",
@@ -652,6 +656,9 @@ class Aegis:
         asid_mix = [asid * 0x9E5 for asid in range(256)]
 
         nwords = tlb.memory_words
+        # for the upcall (stlb_miss): constants of the kernel's life
+        c_exc_dispatch, c_exc_return = self._c_exc_dispatch, self._c_exc_return
+        cpu = self.cpu
 
         def refill(vpn: int, vaddr: int, write: bool) -> int | None:
             nonlocal hits
@@ -663,7 +670,15 @@ class Aegis:
             return stlb_miss(vpn << 8 | tlb.asid, vaddr, write)
 
         def stlb_miss(key: int, vaddr: int, write: bool) -> int | None:
-            """The STLB missed: a guaranteed mapping, else upcall the library OS."""
+            """The STLB missed: a guaranteed mapping, else upcall the library OS.
+
+            The upcall is ``_dispatch(env, "tlb_miss", vaddr, write)`` written out,
+            as ``_exception`` does for the common exceptions: it is the path of
+            every STLB miss (the benchmark tlb_refill_upcall), and the generic
+            one packs and unpacks ``*args`` and tests the kind for its messages.
+            A missing handler or too deep a nesting still goes to ``_dispatch``,
+            which counts the exception and kills with the reason.
+            """
             nonlocal misses
             misses += 1
             loop.now += c_miss
@@ -673,7 +688,23 @@ class Aegis:
             if g is not None:
                 loop.now += c_guaranteed
                 return g[0] if g[1] else g[0] - nwords
-            self._dispatch(env, "tlb_miss", vaddr, write)
+            h = env.handlers.get("tlb_miss")
+            if h is None or env.exc_depth >= param.MAX_EXC_NEST:
+                self._dispatch(env, "tlb_miss", vaddr, write)  # kills, with the reason
+                return None
+            self.exceptions += 1
+            env.exceptions += 1
+            loop.now += c_exc_dispatch
+            env.save_area[:3] = cpu.regs[:3]  # the three scratch registers the kernel clobbers
+            env.exc_depth += 1
+            start = loop.now
+            try:
+                h(vaddr, write)
+            finally:
+                env.exc_depth -= 1
+                loop.now += c_exc_return
+                if self.tracer is not None:
+                    self.tracer.span("tlb_miss", "exception", env.id, start, loop.now)
             return None
 
         self._refill_counts = lambda: (hits, misses)
@@ -701,9 +732,9 @@ class Aegis:
         env.exc_depth += 1
         start = loop.now
         try:
-            if code is Exc.OV:
+            if code is _OV:
                 return h(value)
-            if code is Exc.MOD:
+            if code is _MOD:
                 return h(vaddr)
             return h(vaddr, write, value)
         finally:

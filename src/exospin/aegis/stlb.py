@@ -100,7 +100,7 @@ class STLB:
 
     def insert(self, key: int, entry: Entry) -> None:
         vpn, asid = key >> 8, key & 0xFF
-        i = stlb_index(vpn, asid, self.mask)
+        i = (vpn ^ (asid * 0x9E5)) & self.mask  # stlb_index(), inlined: every tlb_write inserts
         old = self.slots[i]
         if old[3] != -1 and (old[3] != vpn or old[4] != asid):
             self.evictions += 1

@@ -82,6 +82,18 @@ class Syscalls:
         self.nslices: int = param.NSLICES
         self.clock_hz: int = kernel.m.profile.clock_hz
         self._c_sys = kernel.c.syscall
+        # What tlb_write and yield_ read on every call (each STLB-miss upcall ends in a
+        # tlb_write), kept here so that they do not walk the kernel's attributes each
+        # time: objects and constants of the kernel's life.
+        self._c_tlb_write = kernel.c.syscall + kernel.c.tlb_write
+        self._c_yield = kernel.c.yield_
+        self._loop = kernel.loop
+        self._tlb = kernel.tlb
+        self._stlb = kernel.stlb
+        self._live = kernel.caps.live
+        self._frame_bindings = kernel.frame_bindings
+        self._page_shift = kernel.page_shift
+        self._words_per_frame = kernel.words_per_frame
 
     # ------------------------------------------------------------ checks
 
@@ -248,24 +260,24 @@ class Syscalls:
         frame, with READ (and WRITE if ``writable``). Afterwards the MMU
         alone checks each access.
         """
-        k = self._k
-        loop = k.loop
-        loop.now += k.c.syscall + k.c.tlb_write
+        loop = self._loop
+        loop.now += self._c_tlb_write
         if type(vaddr) is not int or vaddr & (self.page_size - 1) or not 0 <= vaddr < USER_TOP:
             self._page("tlb_write", vaddr)
         if type(writable) is not bool:
             raise BadArgument(f"tlb_write: writable must be a bool, not {type(writable).__name__}")
-        rec = k.caps.live.get(cap) if type(cap) is Capability else None
+        rec = self._live.get(cap) if type(cap) is Capability else None
         if rec is None or rec[0] != "frame" or rec[1] != cap._resource or rec[2] != cap._rights or not (
             rec[2] & (3 if writable else 1) == (3 if writable else 1)
         ):
             self._cap("tlb_write", cap, "frame", Rights.READ | Rights.WRITE if writable else Rights.READ)
         pfn = cap._resource
-        key = (vaddr >> k.page_shift) << 8 | k.tlb.asid
-        entry = (pfn * k.words_per_frame, writable, pfn)
-        k.tlb.write_random(key, entry, loop.now)
-        k.stlb.insert(key, entry)
-        bound = k.frame_bindings[pfn]
+        tlb = self._tlb
+        key = (vaddr >> self._page_shift) << 8 | tlb.asid
+        entry = (pfn * self._words_per_frame, writable, pfn)
+        tlb.write_random(key, entry, loop.now)
+        self._stlb.insert(key, entry)
+        bound = self._frame_bindings[pfn]
         if writable or key not in bound:  # keep the record that authorised a writable binding
             bound[key] = cap
         if loop.now >= loop.deadline:
@@ -394,9 +406,10 @@ class Syscalls:
     def yield_(self, env_id: int | None = None) -> None:
         """Give up the rest of your slice: to ``env_id`` (directed yield), or to the next slice."""
         k = self._k
-        if k.loop.now >= k.loop.deadline:  # the trap is a boundary: take pending interrupts first
-            k.loop.fire_due()
-        k.loop.now += k.c.yield_
+        loop = self._loop
+        if loop.now >= loop.deadline:  # the trap is a boundary: take pending interrupts first
+            loop.fire_due()
+        loop.now += self._c_yield
         me = k.current
         assert me is not None
         if env_id is None:
@@ -404,9 +417,15 @@ class Syscalls:
             k.m.timer.cancel()
             k._switch_to_next_slice()
             return
-        target = self._env("yield_", env_id)
+        # _env() and Aegis._effective() written out, two Python calls less: a directed
+        # yield is the ping-pong of every server loop (the yield and pct_async
+        # benchmarks). A bad env_id still goes to _env(), which raises naming it.
+        target = k.envs.get(env_id) if type(env_id) is int else None
+        if target is None or target.dying:
+            target = self._env("yield_", env_id)
         k.n_yields += 1
-        target = k._effective(target)
+        while target.donated_to is not None:  # who runs in target's time (_effective)
+            target = target.donated_to
         if target is me:
             return
         k._transfer(target, RESUME_DONATED)
@@ -466,15 +485,21 @@ class Syscalls:
         """Asynchronous protected control transfer: run ``env_id``'s entry for the rest
         of your slice; you continue at your next slice."""
         k = self._k
-        loop = k.loop
+        loop = self._loop
         if loop.now >= loop.deadline:  # the trap is a boundary: take pending interrupts first
             loop.fire_due()
         loop.now += k._c_pct
-        callee = self._env("pct_async", env_id)
+        # _env() and _entry() written out, as in pct_sync; a bad argument still goes
+        # to them, which raise naming it
+        callee = k.envs.get(env_id) if type(env_id) is int else None
+        if callee is None or callee.dying:
+            callee = self._env("pct_async", env_id)
         me = k.current
         if callee is me:
             raise BadEnvironment("pct_async: an environment cannot call itself")
-        fn = self._entry("pct_async", callee, entry)
+        fn = callee.entries[entry] if type(entry) is int and 0 <= entry < param.MAX_ENTRIES else None
+        if fn is None:
+            fn = self._entry("pct_async", callee, entry)
         if callee.donated_to is not None and k._effective(callee) is not me:
             raise BadEnvironment(f"pct_async: env {callee.id} is blocked in a synchronous call of its own")
         k.n_pct_async += 1

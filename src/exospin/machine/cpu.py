@@ -73,6 +73,12 @@ class Exc(IntEnum):
     OV = 12  # arithmetic overflow
 
 
+#: Read once: ``Exc.OV`` looks the member up through ``EnumType.__getattr__`` (CPython
+#: 3.11 routes every attribute of an Enum class through that hook), about two plain
+#: calls each time, on every overflow trap.
+_OV = Exc.OV
+
+
 class MachineCheck(RuntimeError):
     """The hardware had nowhere to go: no kernel vector was installed."""
 
@@ -257,7 +263,7 @@ class CPU:
         """
         r = a + b
         if r < self._smin or r > self._smax:
-            return self._exception(Exc.OV, 0, False, r)
+            return self._exception(_OV, 0, False, r)
         loop = self._loop
         loop.now += self._c_insn
         if loop.now >= loop.deadline:

@@ -135,14 +135,32 @@ class TLB:
 
     def write_random(self, key: int, entry: Entry, now: int) -> None:
         """``tlbwr``: write at the slot named by the Random register (or over
-        the entry already matching ``key``)."""
+        the entry already matching ``key``).
+
+        ``victim`` and ``write_index`` written out: this is the end of every
+        ``tlb_write`` system call (each STLB-miss upcall), and calling them
+        looked the ASID's view up twice and made two more Python calls.
+        """
         vpn, asid = key >> 8, key & 0xFF
-        if vpn in self.view_of(asid):
+        v = self._views.get(asid)  # view_of(asid), inlined
+        if v is None:
+            v = self._views[asid] = {}
+        slots = self.slots
+        if vpn in v:  # over the entry already matching key: never two entries for one key
             index = self._slot_of(vpn, asid)
             assert index is not None
         else:
-            index = self.victim(now)
-        self.write_index(index, key, entry)
+            if self.round_robin:
+                index = self.victim(now)
+            else:  # the Random register at cycle now (victim(), inlined)
+                index = self.wired + now % self._random_span
+            old = slots[index]
+            if old is not None:
+                del old[self.slot_vpns[index]]
+        v[vpn] = entry[0] if entry[1] else entry[0] - self.memory_words
+        slots[index] = v
+        self.slot_vpns[index] = vpn
+        self.writes += 1
 
     def victim(self, now: int) -> int:
         """The slot the next replacement writes: the Random register's value at
