@@ -80,6 +80,10 @@ from .proc import (
     ThreadKilled,
 )
 
+# The exception codes the vector tests on every trap, read once: an attribute of an Enum
+# class goes through EnumType.__getattr__ in CPython 3.11, about two plain calls each.
+_SYS, _MOD, _OV = Exc.SYS, Exc.MOD, Exc.OV
+_ADDRESS_ERRORS = (Exc.ADEL, Exc.ADES)
 
 @dataclass(frozen=True, slots=True)
 class UnixStats:
@@ -564,7 +568,7 @@ class Unix:
         t = self.current
         assert t is not None
         t.uargs = args
-        return cast(Any, self.cpu.raise_exception(Exc.SYS, 0, number))
+        return cast(Any, self.cpu.raise_exception(_SYS, 0, number))
 
     def _syscall(self, t: Thread, number: int) -> Any:
         """The generic path, after the hardware trap: save, dispatch, check and copy
@@ -619,19 +623,19 @@ class Unix:
         """The general exception vector (the CPU charged trap_entry)."""
         t = self.current
         assert t is not None
-        if code is Exc.SYS:
+        if code is _SYS:
             return self._syscall(t, value)
         self.cpu.epc = param.USER_TEXT
         self.loop.now += self.c.entry
         self._save(t)
         self.exceptions += 1
         t.proc.faults += 1
-        if code is Exc.MOD:
+        if code is _MOD:
             return self._mod_fault(t, vaddr, value)
-        if code is Exc.OV:
+        if code is _OV:
             return self._signal(t, param.SIGFPE, code, vaddr, write, value,
                                 "arithmetic overflow")[1]
-        if code in (Exc.ADEL, Exc.ADES):
+        if code in _ADDRESS_ERRORS:
             kernel = vaddr < 0 or vaddr >= self.user_top
             sig = param.SIGSEGV if kernel else param.SIGBUS
             what = "store to" if write else "load from"
