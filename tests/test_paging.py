@@ -66,6 +66,16 @@ def test_does_clock_stop_when_nothing_may_go() -> None:
     assert sorted(p) == [1, 2, 3]
 
 
+def test_does_clock_leave_the_bit_of_a_page_that_may_not_go() -> None:
+    """A pinned page passed by the hand keeps its bit: its second chance is not used up,
+    and it is not unbound (its uses would go unseen otherwise)."""
+    p, _ = filled(Clock, [1, 2, 3])
+    unbound: list[int] = []
+    assert p.choose(1, lambda v: v != 2, unbound.append) == [1]
+    assert unbound == [1, 3]
+    assert p.choose(1, lambda v: True, unbound.append) == [3]  # 2's bit was kept: it goes round
+
+
 def scan_program(pages: int, rounds: int, box: dict[str, Any]):
     def program(argv: list[str]) -> int:
         ps = posix.page_size()

@@ -17,34 +17,28 @@ entry's load, 1 reference), cleared (1 store).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-from .fifo import EXAMINE_REFS, LINK_REFS
+from .fifo import EXAMINE_REFS, FIFO, LINK_REFS
 
 BIT_REFS = 1  # store a reference bit
 
 
-class Clock:
-    def __init__(self, mem_refs: Callable[[int], None]) -> None:
-        self._ring: dict[int, bool] = {}  # vpn -> referenced; the hand is at the front
-        self._mem_refs = mem_refs
+class Clock(FIFO):
+    """FIFO's queue as the ring (the hand at the front), each page's value its bit."""
 
     def add(self, vpn: int) -> None:
-        self._ring[vpn] = True
+        self._q[vpn] = True
         self._mem_refs(LINK_REFS + BIT_REFS)
 
-    def remove(self, vpn: int) -> None:
-        del self._ring[vpn]
-        self._mem_refs(LINK_REFS)
-
     def referenced(self, vpn: int) -> None:
-        if vpn in self._ring and not self._ring[vpn]:
-            self._ring[vpn] = True
+        if vpn in self._q and not self._q[vpn]:
+            self._q[vpn] = True
             self._mem_refs(BIT_REFS)
 
     def choose(self, n: int, evictable: Callable[[int], bool],
                unbind: Callable[[int], None]) -> list[int]:
-        ring = self._ring
+        ring = self._q
         out: list[int] = []
         # at most two turns: after one, every page the hand passed has its bit clear
         for _ in range(2 * len(ring)):
@@ -52,22 +46,14 @@ class Clock:
                 break
             vpn = next(iter(ring))
             bit = ring.pop(vpn)
-            ring[vpn] = False  # to the back, its bit clear
             self._mem_refs(EXAMINE_REFS + LINK_REFS)
             if vpn in out or not evictable(vpn):
+                ring[vpn] = bit  # to the back as it was: it may not go, so no second chance used
                 continue
+            ring[vpn] = False  # to the back, its bit clear
             if bit:
                 self._mem_refs(BIT_REFS)
                 unbind(vpn)  # its next access will be seen
                 continue
             out.append(vpn)
         return out
-
-    def __contains__(self, vpn: object) -> bool:
-        return vpn in self._ring
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._ring)
-
-    def __len__(self) -> int:
-        return len(self._ring)

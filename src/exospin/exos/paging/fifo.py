@@ -9,7 +9,8 @@ the head, 1 reference each, until it has ``n`` that may go.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 LINK_REFS = 2  # store the new tail's link and the old tail's next
 EXAMINE_REFS = 1  # load a queue entry
@@ -17,7 +18,7 @@ EXAMINE_REFS = 1  # load a queue entry
 
 class FIFO:
     def __init__(self, mem_refs: Callable[[int], None]) -> None:
-        self._q: dict[int, None] = {}
+        self._q: dict[int, Any] = {}  # in arrival order (a subclass may keep a value per page)
         self._mem_refs = mem_refs
 
     def add(self, vpn: int) -> None:
@@ -35,7 +36,7 @@ class FIFO:
                unbind: Callable[[int], None]) -> list[int]:
         out: list[int] = []
         looked = 0
-        for vpn in self._q:
+        for vpn in self._candidates():
             if len(out) == n:
                 break
             looked += 1
@@ -43,6 +44,10 @@ class FIFO:
                 out.append(vpn)
         self._mem_refs(looked * EXAMINE_REFS)
         return out
+
+    def _candidates(self) -> Iterable[int]:
+        """The pages in the order ``choose`` considers them: the oldest first."""
+        return self._q
 
     def __contains__(self, vpn: object) -> bool:
         return vpn in self._q
