@@ -120,3 +120,20 @@ def test_does_a_replaced_extension_release_its_system_calls_to_the_new_one(spin)
     assert k.syscall(20) == 1 and k.syscall(21) == 100
     assert len(k.Trap.handlers) == handlers  # one handler each for 20 and 21: none leaked
     assert [e.name for e in k.extensions].count("tally") == 1
+
+
+@pytest.mark.parametrize("call, args, error, match", [
+    ("replace", (None, COUNTER_V2), LinkError, "NoneType None is not a loaded extension"),
+    ("replace", ("tally", COUNTER_V2), LinkError, "str 'tally' is not a loaded extension"),
+    ("replace", ("old", None), TypeError, "tally.py: the extension must be Python source .str., not NoneType"),
+    ("replace", ("old", COUNTER_V2, 5), TypeError, "the file name must be a non-empty str, not 5"),
+    ("load", (b"def f():\n    return 1\n", "f.py"), TypeError, "f.py: the extension must be Python source"),
+    ("load", ("def f():\n    return 1\n", ""), TypeError, "the file name must be a non-empty str"),
+])
+def test_is_a_bad_argument_refused_by_name_with_nothing_changed(spin, call, args, error, match) -> None:
+    system, old, _ = spin
+    k = system.kernel
+    args = tuple(old if a == "old" else a for a in args)
+    with pytest.raises(error, match=match):
+        getattr(k, call)(*args)
+    assert k.syscall(20) == 4 and k.syscall(21) == 400 and len(k.extensions) == 2

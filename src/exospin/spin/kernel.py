@@ -551,6 +551,7 @@ class Spin:
         (nothing of it runs), a ``LinkError``, or ``ExtensionFailed`` when install()
         failed (the extension is unloaded).
         """
+        _check_source("load", source, filename)
         stem = _stem(filename)
         if any(f"spin.{stem}" in e.exports for e in self.extensions):
             raise LinkError(f"{filename}: an extension named {stem!r} is already loaded")
@@ -575,10 +576,12 @@ class Spin:
         ``ExtensionFailed`` says why. State is not carried across: the new version
         starts from its own module body, and what the old one installed or made is gone.
         """
-        if old not in self.extensions:
-            raise LinkError(f"replace: {old.name!r} is not a loaded extension")
+        if not isinstance(old, Domain) or old not in self.extensions:
+            what = repr(old.name) if isinstance(old, Domain) else f"{type(old).__name__} {old!r}"
+            raise LinkError(f"replace: {what} is not a loaded extension")
         iface = next(iter(old.exports))
         filename = filename if filename is not None else f"{iface.removeprefix('spin.')}.py"
+        _check_source("replace", source, filename)
         if f"spin.{_stem(filename)}" != iface:
             raise LinkError(f"replace: {filename} would export spin.{_stem(filename)}, not {iface}")
         new = self._link(source, filename, trusted)
@@ -711,6 +714,15 @@ class Spin:
         return SpinStats(len(self.extensions), self.syscalls, len(self.unloaded), ext,
                          self.dispatcher.statistics(), self.sched.statistics(), self.memory.statistics(),
                          tuple(t.statistics() for t in self.extern.values()))
+
+
+def _check_source(call: str, source: Any, filename: Any) -> None:
+    """An extension is source text with a file name; anything else is refused by name."""
+    if type(filename) is not str or not filename:
+        raise TypeError(f"{call}: the file name must be a non-empty str, not {filename!r}")
+    if type(source) is not str:
+        raise TypeError(f"{call}: {filename}: the extension must be Python source (str), "
+                        f"not {type(source).__name__}")
 
 
 def _stem(filename: str) -> str:
