@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -167,6 +168,10 @@ def test_does_the_exos_demo_show_fork_copy_on_write_and_a_pipeline(capsys: pytes
     for fragment in ("fork -> pid 2", "shared copy-on-write", "1 copy-on-write copies",
                      "should be 216: exit 216", "All invariants hold"):
         assert fragment in out, fragment
+    # the scanner under each page-replacement policy: FIFO and Clock fault on every
+    # access of the four sweeps, MRU on fewer than half
+    ins = {m[1]: int(m[0]) for m in re.findall(r"exit 0; (\d+) page-ins, \d+ page-outs \((\w+) under", out)}
+    assert ins["fifo"] == ins["clock"] == 48 and ins["mru"] < 24
 
 
 def test_does_bench_spin_run_what_spin_has_so_far(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,11 @@ The story (simulated time on the chosen profile):
   **consumer** adds them up and exits with the sum modulo 256. Each pipe is
   a ring buffer in one shared frame; a reader with nothing to read sleeps,
   and the writer wakes it by protected control transfer.
+* Last, the same **scanner** runs three times, each a process started with
+  a page-replacement policy of its choosing (``exos/paging/``): it sweeps
+  12 pages four times with at most 8 resident. FIFO and Clock evict each
+  page just before its turn comes again; MRU keeps most of them. The kernel
+  only said how many frames; which ones was the library OS's choice.
 * Every process is an Aegis environment. The process table, the pipes and
   the copy-on-write bookkeeping are ExOS data in user space: the kernel
   sees only environments, frames, capabilities and bindings.
@@ -36,6 +41,7 @@ class ExosDemo:
     init: int
     account: list[tuple[int, int, str]]
     expected_sum: int
+    scanners: list[int]  # pids, one per page-replacement policy (PAGING)
 
 
 def _reader(doc: int, pages: int, edit: int) -> int:
@@ -98,11 +104,29 @@ def _init(argv: list[str]) -> int:
     return 0 if statuses == [0, 0] and intact and results[:2] == [0, 0] else 1
 
 
+SCAN_PAGES, SCAN_ROUNDS, SCAN_LIMIT = 12, 4, 8
+PAGING = ("fifo", "clock", "mru")
+
+
+def _scanner(argv: list[str]) -> int:
+    """Sweep SCAN_PAGES pages SCAN_ROUNDS times; 0 if every load read what was stored."""
+    pg = posix.page_size()
+    base = posix.mmap(SCAN_PAGES)
+    for i in range(SCAN_PAGES):
+        posix.store(base + i * pg, i + 1)
+    total = sum(posix.load(base + i * pg) for _ in range(SCAN_ROUNDS) for i in range(SCAN_PAGES))
+    return 0 if total == SCAN_ROUNDS * SCAN_PAGES * (SCAN_PAGES + 1) // 2 else 1
+
+
+
 def run_demo(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> ExosDemo:
     system = boot("aegis", profile, seed=seed, trace=trace)
     edit = random.Random(seed).randrange(4)  # which page the second reader edits
     init = system.start(_init, [str(edit)], "init")
     system.run()
+    scanners = [system.start(_scanner, [], f"scan-{p}", paging=p, max_resident=SCAN_LIMIT)
+                for p in PAGING]
+    system.run()
     account = sorted(system.exos.journal, key=lambda a: a[0])
     expected = sum(x * x for x in range(2, N + 1, 2)) % 256
-    return ExosDemo(system, init, account, expected)
+    return ExosDemo(system, init, account, expected, scanners)

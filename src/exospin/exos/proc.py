@@ -133,6 +133,9 @@ class ExOS:
     def _finish(self, status: int, message: str) -> None:
         v = self.vm
         copies = f"; {v.cow_copies} copy-on-write copies" if v.cow_copies else ""
+        if v.page_ins or v.page_outs:
+            limit = f" under max_resident={v.max_resident}" if v.max_resident is not None else ""
+            copies += f"; {v.page_ins} page-ins, {v.page_outs} page-outs ({v.paging}{limit})"
         self.note(f"exit {status}{': ' + message if message else ''}{copies}")
         for fd in list(self.fds):
             self.close(fd)
