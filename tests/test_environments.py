@@ -193,21 +193,68 @@ def test_does_creating_an_environment_walk_no_slice_it_does_not_take(system):
     assert ops.insns < NSLICES, ops
 
 
-def test_is_the_lowest_free_asid_handed_out_from_the_free_heap(system):
-    # ASIDs come from a heap of free ones (no walk over the ASIDs in use): the lowest free
-    # one first, as the linear search did, and a destroyed environment's goes back
+def test_is_the_lowest_free_asid_handed_out_and_a_dead_ones_scrubbed_before_reuse(system):
+    # ASIDs come from a heap of free ones (no walk over the ASIDs in use), the lowest first.
+    # A destroyed environment's ASID is dirty (STLB slots may still name it) until the free
+    # ones run out; then one walk of the STLB, charged per slot, clears every dirty one.
     k = system.kernel
     made = [k.create_env(lambda sys: None, f"e{i}", 0) for i in range(10)]
     assert [k.envs[e].asid for e in made] == list(range(1, 11))
     for e in (made[6], made[2], made[8]):
         k.destroy(e)
         assert k.check_invariants() == []
+    assert sorted(k.dirty_asids) == [3, 7, 9]
     again = [k.create_env(lambda sys: None, f"again{i}", 0) for i in range(4)]
-    assert [k.envs[e].asid for e in again] == [3, 7, 9, 11]
+    assert [k.envs[e].asid for e in again] == [11, 12, 13, 14]  # not the dirty ones
+    assert k.stlb_scrubs == 0
+    more = [k.create_env(lambda sys: None, f"more{i}", 0) for i in range(len(k.free_asids))]
+    assert k.free_asids == [] and k.stlb_scrubs == 0
+    before = system.machine.now
+    last = k.create_env(lambda sys: None, "last", 0)  # no free ASID: scrub, then the lowest
+    assert k.envs[last].asid == 3 and k.stlb_scrubs == 1 and sorted(k.free_asids) == [7, 9]
+    c = k.c
+    assert system.machine.now - before >= k.stlb.entries * c.stlb_scrub_slot  # the walk is charged
     assert k.check_invariants() == []
     k.free_asids.append(1)  # an ASID both free and held: caught
     assert any(b.startswith("I9: the free ASIDs") for b in k.check_invariants())
     k.free_asids.pop()
+    again += more + [last]
     for e in made + again:
         if e in k.envs:
             k.destroy(e)
+
+
+def test_does_a_destroyed_borrowers_stlb_slot_stay_unreachable_until_scrubbed(system):
+    """A binding of a frame someone else owns outlives its environment in the STLB, under
+    a dirty ASID that no one holds; the scrub clears it before the ASID is used again."""
+    k = system.kernel
+    box: dict = {}
+
+    def lender(sys):
+        cap = sys.frame_alloc(700)
+        box["lent"] = sys.cap_derive(cap, Rights.READ)
+        while "done" not in box:
+            sys.yield_()
+
+    def borrower(sys):
+        while "lent" not in box:
+            sys.yield_()
+        sys.tlb_write(0x40000, box["lent"], False)
+        box["value"] = sys.cpu.load(0x40000)
+
+    k.create_env(lender, "lender", [0])
+    b = k.create_env(borrower, "borrower", [1])
+    asid = k.envs[b].asid
+    system.run(until_us=2_000)
+    assert b not in k.envs and asid in k.dirty_asids  # it exited: its ASID is dirty
+    assert any(key & 0xFF == asid and e[2] == 700 for key, e in k.stlb.items())  # still named
+    assert k.check_invariants() == []  # ... but unreachable: no one holds the ASID
+    k._scrub_stlb()
+    assert not any(key & 0xFF == asid for key, e in k.stlb.items()) and asid in k.free_asids
+    assert k.check_invariants() == []
+    key = 0x41 << 8 | asid
+    k.stlb.insert(key, (700 * k.words_per_frame, False, 700))  # a free ASID named: caught
+    assert any(b.startswith("I9: STLB slots name free ASIDs") for b in k.check_invariants())
+    k.stlb.remove(key)
+    box["done"] = True
+    system.run()

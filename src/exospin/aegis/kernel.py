@@ -173,6 +173,11 @@ class Costs:
         self.relink = 2 * p.mem_ref + p.insn
         # Breaking one binding: probe the TLB, invalidate, clear the STLB slot.
         self.unbind = p.tlb_probe + p.tlb_write + p.mem_ref
+        # Forgetting a destroyed environment's ASID in the TLB, as Unix does at exit: read
+        # every entry (a probe's cost each), invalidate those of the ASID.
+        self.tlb_flush_entry, self.tlb_flush_hit = p.tlb_probe, p.tlb_write
+        # The STLB scrub: load and test each slot's tag, clear those of the ASIDs freed.
+        self.stlb_scrub_slot, self.stlb_scrub_hit = p.mem_ref + p.insn, p.mem_ref
         self.upcall = self.exc_dispatch  # prologue/epilogue/revocation entry
         self.proc_call = p.proc_call
 
@@ -191,7 +196,8 @@ class Aegis:
     __slots__ = (
         "m", "loop", "cpu", "tlb", "memory", "tracer", "c", "words_per_frame", "page_shift",
         "quantum", "epilogue_bound", "_set_asid", "_c_pct", "_c_exc_dispatch", "_c_exc_return",
-        "caps", "stlb", "frame_owner", "frame_bindings", "envs", "by_asid", "free_asids", "slices", "succ", "slice_pos",
+        "caps", "stlb", "frame_owner", "frame_bindings", "envs", "by_asid", "free_asids", "dirty_asids",
+        "stlb_scrubs", "slices", "succ", "slice_pos",
         "current", "_root", "_next_id", "_run_start", "_slice_start", "journal", "deaths",
         "final_stats", "envs_created", "envs_destroyed", "exceptions", "upcalls", "n_pct_sync",
         "n_pct_async", "n_yields", "context_switches", "revocations", "revocations_complied",
@@ -226,8 +232,14 @@ class Aegis:
         self.frame_bindings: list[dict[int, Any]] = [{} for _ in range(nframes)]
         self.envs: dict[int, Environment] = {}
         self.by_asid: dict[int, Environment] = {}
-        # the ASIDs no environment holds, a heap: the lowest is handed out first, in O(log n)
+        # the ASIDs no environment holds and no STLB slot names, a heap: the lowest is
+        # handed out first, in O(log n)
         self.free_asids: list[int] = list(range(1, 1 << machine.profile.asid_bits))
+        # ASIDs of destroyed environments, which STLB slots may still name: they go back
+        # to free_asids when the free ones run out, after one walk of the STLB clears
+        # them all (_scrub_stlb)
+        self.dirty_asids: list[int] = []
+        self.stlb_scrubs = 0
         self.slices: list[Environment | None] = [None] * param.NSLICES
         # succ[i]: the next owned slice after slot i, cyclically (i itself if it is the only
         # one), -1 when none is owned. The kernel keeps these links as slices are allocated
@@ -357,10 +369,32 @@ class Aegis:
         self.caps.mint("slice", pos, Rights.ALL)
 
     def _alloc_asid(self) -> int:
-        """The lowest ASID no environment holds, from the heap of free ones."""
+        """The lowest ASID no environment holds and no STLB slot names, from the heap of
+        free ones; when it is empty, the ASIDs of destroyed environments are scrubbed
+        from the STLB first, all in one walk."""
+        if not self.free_asids and self.dirty_asids:
+            self._scrub_stlb()
         if not self.free_asids:
             raise ResourceExhausted("no address-space identifier left")
         return heapq.heappop(self.free_asids)
+
+    def _scrub_stlb(self) -> None:
+        """Clear every STLB slot of every ASID freed since the last scrub, in one walk of
+        the STLB (charged per slot), and make those ASIDs free again.
+
+        A destroyed environment's bindings of its own frames went with the frames
+        (``_unbind_frame``); what may be left are its bindings of frames others still
+        own, which no one can use while its ASID is not handed out again. Walking the
+        4,096-slot table at every destruction would cost more than most environments'
+        lives (about 340 µs on the ds5000); a walk when the free ASIDs run out serves up
+        to 63 destructions at once, as MIPS kernels recycle ASIDs by generation."""
+        c = self.c
+        n = self.stlb.flush_asids(self.dirty_asids)
+        self.loop.now += self.stlb.entries * c.stlb_scrub_slot + n * c.stlb_scrub_hit
+        for asid in self.dirty_asids:
+            heapq.heappush(self.free_asids, asid)
+        self.dirty_asids.clear()
+        self.stlb_scrubs += 1
 
     def env_by_id(self, eid: int) -> Environment:
         env = self.envs.get(eid) if type(eid) is int else None
@@ -919,8 +953,8 @@ class Aegis:
             self._set_slice(pos, None)
             self.caps.revoke_all("slice", pos)
         env.slices.clear()
-        self.tlb.flush_asid(env.asid)
-        self.stlb.flush_asid(env.asid)
+        n_tlb = self.tlb.flush_asid(env.asid)
+        self.loop.now += self.tlb.entries * self.c.tlb_flush_entry + n_tlb * self.c.tlb_flush_hit
         env.guaranteed.clear()
         env.entries = [None] * len(env.entries)
         env.handlers.clear()
@@ -932,7 +966,7 @@ class Aegis:
         self.caps.revoke_all("env", env.id)
         del self.envs[env.id]
         del self.by_asid[env.asid]
-        heapq.heappush(self.free_asids, env.asid)
+        self.dirty_asids.append(env.asid)  # scrubbed from the STLB before it is handed out again
         self.envs_destroyed += 1
         self.note(env, "destroy", f"env {env.id} ({env.name}) {why}; all its resources returned")
         # Anyone blocked in a synchronous PCT to it gets an error and the processor.
@@ -965,10 +999,14 @@ class Aegis:
             if o and pfn not in owned:
                 bad.append(f"I2: frame {pfn} owned by {o} in the table but by no environment")
 
+        dirty = set(self.dirty_asids)
+
         def check_binding(where: str, key: int, e: Any) -> None:
             pfn = e[2]
             env = self.by_asid.get(key & 0xFF)
             if env is None:
+                if where == "STLB" and key & 0xFF in dirty:
+                    return  # a destroyed environment's, unreachable until the scrub clears it
                 bad.append(f"I1: {where} entry for dead ASID {key & 0xFF}")
                 return
             if not self.frame_owner[pfn]:
@@ -995,10 +1033,14 @@ class Aegis:
             if holder is not None and (holder.id not in self.envs or pos not in holder.slices):
                 bad.append(f"I4: slice {pos} owned by a dead or unaware environment")
         free = self.free_asids
-        if sorted(free + list(self.by_asid)) != list(range(1, 1 << self.m.profile.asid_bits)) or any(
+        if sorted(free + self.dirty_asids + list(self.by_asid)) != list(range(1, 1 << self.m.profile.asid_bits)) or any(
             free[(i - 1) // 2] > free[i] for i in range(1, len(free))
         ):
-            bad.append("I9: the free ASIDs (a heap) and the environments' ASIDs do not partition the ASIDs")
+            bad.append("I9: the free ASIDs (a heap), the dirty ones and the environments' ASIDs do not "
+                       "partition the ASIDs")
+        named = {key & 0xFF for key, _ in self.stlb.items()}
+        if named & set(free):
+            bad.append(f"I9: STLB slots name free ASIDs {sorted(named & set(free))}")
         n = len(self.slices)
         for i in range(n):  # the successor links, recomputed the slow way
             nxt = next((j % n for j in range(i + 1, i + n + 1) if self.slices[j % n] is not None), -1)
