@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 from ..aegis import BadFrame, Capability, Syscalls
 from .paging import POLICIES, Replacement
+from .paging import check as check_paging
 
 PT_WALK_REFS = 2  # a two-level page table: directory entry, then page-table entry
 
@@ -81,10 +82,7 @@ class MiniOS:
 
     def __init__(self, sys: Syscalls, cooperative: bool = True, paging: str = "fifo",
                  max_resident: int | None = None) -> None:
-        if paging not in POLICIES:
-            raise ValueError(f"unknown page-replacement policy {paging!r} (known: {', '.join(POLICIES)})")
-        if max_resident is not None and (type(max_resident) is not int or max_resident < 1):
-            raise ValueError(f"max_resident must be a positive int or None, not {max_resident!r}")
+        check_paging(paging, max_resident)
         self.sys = sys
         self.cpu = sys.cpu
         self.cooperative = cooperative
@@ -200,9 +198,12 @@ class MiniOS:
             self.page_out(vpn)
 
     def _make_room(self) -> None:
-        """At the resident-set limit: page one page out, as the policy chooses (none, if
-        no resident page may go: the limit then gives way)."""
-        for vpn in self.resident.choose(1, self._evictable, self._unbind):
+        """At the resident-set limit: page out enough pages to make room for one more (one,
+        unless a forked child started over the limit), as the policy chooses; fewer if not
+        enough may go (shared or copy-on-write pages), and the limit then gives way."""
+        assert self.max_resident is not None
+        n = len(self.resident) - self.max_resident + 1
+        for vpn in self.resident.choose(n, self._evictable, self._unbind):
             self.page_out(vpn)
             self.self_evictions += 1
 
@@ -212,7 +213,7 @@ class MiniOS:
         self.sys.tlb_unmap(vpn << self._shift)
 
     def _evictable(self, vpn: int) -> bool:
-        """May this page be paged out to answer a revocation? (Oldest first.)"""
+        """May this page be paged out (to answer a revocation, or to make room)?"""
         return self.pt[vpn].cap is not None
 
     def page_out(self, vpn: int) -> None:

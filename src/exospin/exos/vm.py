@@ -25,8 +25,8 @@ Why it is built this way
     another process instead of freeing it under them.
 
 Interface
-    ``AddressSpace(sys, shared, pid, paging="fifo", max_resident=None)``; ``mmap``, ``munmap``, ``mprotect``,
-    ``dirty``, ``alias``, ``on_fault``; ``fork_copy(child_pid)`` and
+    ``AddressSpace(sys, shared, pid, paging="fifo", max_resident=None)``;
+    ``mmap``, ``munmap``, ``mprotect``, ``dirty``, ``alias``, ``on_fault``; ``fork_copy(child_pid)`` and
     ``adopt(pt)`` for fork; ``release()`` at exit.
 """
 

@@ -33,7 +33,7 @@ Interface
     victims for which ``evictable(vpn)`` holds; ``unbind(vpn)`` makes the next
     access to a page visible), and ``__contains__``, ``__iter__`` (in the
     order the policy keeps), ``__len__``. ``POLICIES`` names them for
-    ``System.start(..., paging=...)``.
+    ``System.start(..., paging=...)``; ``check(paging, max_resident)``.
 """
 
 from __future__ import annotations
@@ -60,4 +60,14 @@ class Replacement(Protocol):
 
 POLICIES: dict[str, type[Replacement]] = {"fifo": FIFO, "clock": Clock, "mru": MRU}
 
-__all__ = ["FIFO", "MRU", "POLICIES", "Clock", "Replacement"]
+
+def check(paging: object, max_resident: object) -> None:
+    """Refuse, by name, a policy that is not in ``POLICIES`` or a limit that is not a
+    positive int (or None: no limit)."""
+    if paging not in POLICIES:
+        raise ValueError(f"unknown page-replacement policy {paging!r} (known: {', '.join(POLICIES)})")
+    if max_resident is not None and (type(max_resident) is not int or max_resident < 1):
+        raise ValueError(f"max_resident must be a positive int or None, not {max_resident!r}")
+
+
+__all__ = ["FIFO", "MRU", "POLICIES", "Clock", "Replacement", "check"]
