@@ -81,6 +81,9 @@ Case = tuple[str, str, Callable[[Syscalls, dict[str, Any]], Callable[[], Any]], 
 
 CASES: list[Case] = [
     # frames
+    ("free_frames", "n not an int", lambda s, c: lambda: s.free_frames("3"), BadArgument, "n must be a positive int or None, not '3'"),
+    ("free_frames", "n zero", lambda s, c: lambda: s.free_frames(0), BadArgument, "n must be a positive int or None, not 0"),
+    ("free_frames", "n a bool", lambda s, c: lambda: s.free_frames(True), BadArgument, "n must be a positive int or None, not True"),
     ("frame_alloc", "not an int", lambda s, c: lambda: s.frame_alloc("7"), BadFrame, "frame number must be an int, not str"),
     ("frame_alloc", "a bool", lambda s, c: lambda: s.frame_alloc(True), BadFrame, "must be an int, not bool"),
     ("frame_alloc", "negative", lambda s, c: lambda: s.frame_alloc(-1), BadFrame, r"frame -1 is out of range \(0\.\.2047\)"),
@@ -182,7 +185,7 @@ CASES: list[Case] = [
 ]
 
 #: System calls that take no argument: there is nothing to get wrong but the count.
-NO_ARGUMENTS = ["env_id", "null", "free_frames", "free_slices", "repossession_vector"]
+NO_ARGUMENTS = ["env_id", "null", "free_slices", "repossession_vector"]
 #: ``exit(status)`` accepts any status (a number or a message): it has no bad argument.
 ANY_ARGUMENT = ["exit"]
 

@@ -258,3 +258,30 @@ def test_does_a_destroyed_borrowers_stlb_slot_stay_unreachable_until_scrubbed(sy
     k.stlb.remove(key)
     box["done"] = True
     system.run()
+
+
+def test_does_reading_the_free_frame_bitmap_cost_the_words_read(system):
+    """free_frames reads Aegis' exposed bitmap: the lowest free frames, paid per word
+    loaded up to the last one taken, and per frame's bit; no trap."""
+    p = system.machine.profile
+    bits = 8 * p.word_bytes
+
+    def body(sys):
+        taken = [sys.frame_alloc(pfn) for pfn in (0, 1, 3)]
+        loop = system.machine.loop
+        t0 = loop.now
+        lowest = sys.free_frames(5)
+        few = loop.now - t0
+        t0 = loop.now
+        every = sys.free_frames()
+        alls = loop.now - t0
+        for cap in taken:
+            sys.frame_free(cap)
+        return lowest, few, every, alls
+
+    lowest, few, every, alls = run_in_env(system, body)
+    assert lowest == [2, 4, 5, 6, 7]
+    assert few == (7 // bits + 1) * (p.mem_ref + p.insn) + 5 * 2 * p.insn
+    n = system.kernel.statistics().frames_total
+    assert every[:3] == [2, 4, 5] and len(every) == n - 3  # all but the three taken
+    assert alls == ((n - 1) // bits + 1) * (p.mem_ref + p.insn) + len(every) * 2 * p.insn

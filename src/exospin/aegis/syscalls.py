@@ -21,7 +21,7 @@ Why it is built this way
 Interface (the caller is always the current environment)
     identity       env_id(), null()
     frames         frame_alloc(pfn), frame_free(cap), frame_reserve(cap),
-                   frame_transfer(cap, env_id), free_frames(), cap_derive(cap, rights)
+                   frame_transfer(cap, env_id), free_frames(n=None), cap_derive(cap, rights)
     bindings       tlb_write(vaddr, cap, writable), tlb_unmap(vaddr),
                    guarantee(vaddr, cap, writable)
     exceptions     set_handler(kind, fn), trap(number, *args), set_context(greenlet)
@@ -36,7 +36,7 @@ Interface (the caller is always the current environment)
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import compress
+from itertools import compress, islice
 from operator import not_
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,11 @@ class Syscalls:
         self.nslices: int = param.NSLICES
         self.clock_hz: int = kernel.m.profile.clock_hz
         self._c_sys = kernel.c.syscall
+        # the exposed free-frame bitmap (free_frames): frames per word; load and test a
+        # word; test and shift out one frame's bit
+        p = kernel.m.profile
+        self._bitmap_word = 8 * p.word_bytes
+        self._c_bitmap_word, self._c_bitmap_bit = p.mem_ref + p.insn, 2 * p.insn
         # What tlb_write and yield_ read on every call (each STLB-miss upcall ends in a
         # tlb_write), kept here so that they do not walk the kernel's attributes each
         # time: objects and constants of the kernel's life.
@@ -167,11 +172,26 @@ class Syscalls:
 
     # ------------------------------------------------------------ frames
 
-    def free_frames(self) -> list[int]:
-        """The kernel's free list, exposed (Aegis exposes names, so the library OS picks)."""
+    def free_frames(self, n: int | None = None) -> list[int]:
+        """The lowest ``n`` free frames (every free frame if ``n`` is None), in order.
+
+        Aegis exposes its bookkeeping (section 3.2, "expose names", "expose
+        allocation"): which frames are free is a bitmap the kernel keeps in memory
+        that every environment may read, so that the library OS picks frames by name.
+        This is that read, done by the library OS, not a system call: it pays for the
+        words of the bitmap it loads and tests, up to the last frame it takes, and for
+        extracting each frame's bit (a test and a shift).
+        """
+        if n is not None and (type(n) is not int or n < 1):
+            raise BadArgument(f"free_frames: n must be a positive int or None, not {n!r}")
         k = self._k
-        k.loop.now += self._c_sys
-        return list(compress(range(len(k.frame_owner)), map(not_, k.frame_owner)))  # owner 0: free
+        owner = k.frame_owner
+        free = compress(range(len(owner)), map(not_, owner))  # owner 0: free
+        out = list(free) if n is None else list(islice(free, n))
+        # the words read: all of them, unless n frames were found before the end
+        last = out[-1] if n is not None and len(out) == n else len(owner) - 1
+        k.loop.now += (last // self._bitmap_word + 1) * self._c_bitmap_word + len(out) * self._c_bitmap_bit
+        return out
 
     def frame_alloc(self, pfn: int) -> Capability:
         """Allocate physical frame ``pfn`` (by name); returns a capability with all rights."""

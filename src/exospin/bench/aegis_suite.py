@@ -197,7 +197,7 @@ def tlb_refill_upcall(profile: str, n: int) -> Result:
     npages = 2 * STLB_ENTRIES  # pages i and i + STLB_ENTRIES share an STLB slot: every probe misses
 
     def setup(os_: MiniOS, sys: Syscalls, sh: dict[str, Any]) -> Callable[[int], None]:
-        free = sys.free_frames()[:nframes]
+        free = sys.free_frames(nframes)
         caps = [sys.frame_alloc(p) for p in free]
         page = sys.page_size
         vpn0 = BASE // page

@@ -272,7 +272,7 @@ def matmul_bare(profile: str, n: int) -> Result:
 
     def bare(os_: Any, sys: Any) -> None:  # a MiniOS and Aegis' Syscalls (bench imports neither layer)
         page, wb = sys.page_size, sys.word_bytes
-        caps = [sys.frame_alloc(pfn) for pfn in sys.free_frames()[:npages]]
+        caps = [sys.frame_alloc(pfn) for pfn in sys.free_frames(npages)]
         for i, cap in enumerate(caps):  # bound now: the kernel (and the library OS) manage nothing later
             sys.tlb_write(BARE_BASE + i * page, cap, True)
         # The library OS's page table stays empty: were a page ever missed in both the TLB and

@@ -45,6 +45,7 @@ from .paging import POLICIES, Replacement
 from .paging import check as check_paging
 
 PT_WALK_REFS = 2  # a two-level page table: directory entry, then page-table entry
+FREE_BATCH = 32  # free frames read from Aegis' exposed bitmap at a time (the lowest)
 
 
 @dataclass
@@ -128,7 +129,7 @@ class MiniOS:
     def _grab_frame(self) -> Capability:
         while True:
             if not self._free_hint:
-                self._free_hint = self.sys.free_frames()[::-1]  # lowest last: pop() takes it
+                self._free_hint = self.sys.free_frames(FREE_BATCH)[::-1]  # lowest last: pop() takes it
                 if not self._free_hint:
                     raise MemoryError("no free physical frame")
             pfn = self._free_hint.pop()

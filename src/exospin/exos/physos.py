@@ -64,16 +64,16 @@ class PhysOS:
     def alloc(self, n: int) -> list[int]:
         """``n`` frames, the lowest free numbers; returns their physical addresses."""
         got: list[int] = []
-        for pfn in self.sys.free_frames():
-            if len(got) == n:
-                break
-            try:
-                self.frames[pfn] = self.sys.frame_alloc(pfn)
-            except AegisError:
-                continue
-            got.append(pfn * self.page)
-        if len(got) < n:
-            raise MemoryError(f"PhysOS: only {len(got)} of {n} frames free")
+        while len(got) < n:
+            batch = self.sys.free_frames(n - len(got))  # the lowest free ones
+            if not batch:
+                raise MemoryError(f"PhysOS: only {len(got)} of {n} frames free")
+            for pfn in batch:
+                try:
+                    self.frames[pfn] = self.sys.frame_alloc(pfn)
+                except AegisError:
+                    continue  # taken since we read the bitmap: the next read will not list it
+                got.append(pfn * self.page)
         return got
 
     def release(self, addr: int) -> None:
