@@ -137,3 +137,23 @@ def test_is_a_bad_argument_refused_by_name_with_nothing_changed(spin, call, args
     with pytest.raises(error, match=match):
         getattr(k, call)(*args)
     assert k.syscall(20) == 4 and k.syscall(21) == 400 and len(k.extensions) == 2
+
+
+def test_can_a_shipped_extension_be_replaced_under_the_unix_personality() -> None:
+    """xas, which unix_as links against, replaced between two runs of a posix program:
+    unix_as is relinked to the new version and the program runs the same."""
+    from exospin.apps import APPS
+    from exospin.spin import extensions as shipped
+
+    system = boot("spin")
+    k = system.kernel
+    first = system.start(APPS["primes"], ["30"], "primes")
+    system.run()
+    unix_as = next(e for e in k.extensions if e.name == "unix_as")
+    old = next(e for e in k.extensions if e.name == "xas")
+    new = k.replace(old, shipped.source("xas"))
+    assert unix_as.resolved and new in unix_as.sources and old not in unix_as.sources
+    second = system.start(APPS["primes"], ["30"], "primes")
+    system.run()
+    assert system.exit_status(first) == system.exit_status(second) == 0
+    assert k.check_invariants() == [] and not any(system.shutdown().values())
