@@ -236,3 +236,14 @@ def test_does_bench_audit_add_py_cycles_and_leave_sim_cycles_alone(capsys: pytes
     assert audited["tlb_refill_upcall"]["py_cycles"] > audited["tlb_refill_stlb"]["py_cycles"]
     code, out, err = run(["bench", "aegis", "--quick", "--audit"], capsys)
     assert code == 0 and "py cycles" in out
+
+
+def test_does_the_spin_table_say_why_a0_has_no_target(capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(["bench", "spin", "--quick"], capsys)
+    assert code == 0
+    rows = {ln.split("│")[1].strip(): ln for ln in out.splitlines() if ln.count("│") > 2}
+    assert "none: no argument to guard" in rows["dispatch_h1_a0"]
+    assert "≤ 3× call_a1" in rows["dispatch_h1_a1"] and "≤ 3× call_a5" in rows["dispatch_h1_a5"]
+    assert "≤ 2× eq_h1" in rows["dispatch_eq_h50"] and "≤ 1.5×" in rows["in_kernel_call"]

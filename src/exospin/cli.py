@@ -292,7 +292,7 @@ def _demo_spin(args: argparse.Namespace, out: Console) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, out: Console) -> int:
-    from .bench import SUITES, TARGETS, run_suite
+    from .bench import SUITES, TARGETS, UNTARGETED, run_suite
 
     if args.suite not in SUITES:
         raise UsageError(f"unknown suite {args.suite!r} (available: {', '.join(SUITES)})")
@@ -328,6 +328,8 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
             what = "" if base == "python_call" else " " + base.removeprefix("dispatch_")
             ok = r["wall_ns"] / against <= limit
             mark = f"≤ {limit:g}×{what} " + ("[green]ok[/green]" if ok else "[red]over[/red]")
+        elif r["benchmark"] in UNTARGETED.get(args.suite, {}):
+            mark = f"[dim]{UNTARGETED[args.suite][r['benchmark']]}[/dim]"
         extra = tuple(f"{r[k]:.1f}" if k in r else "" for k, on in (("ext_cycles", ext), ("py_cycles", py)) if on)
         t.add_row(r["benchmark"], f"{r['sim_cycles']:.1f}", *extra, f"{r['sim_us']:.3f}", f"{r['wall_ns']:.0f}",
                   f"{ratio:.1f}", mark)

@@ -29,6 +29,11 @@ TARGETS: dict[str, tuple[str, float]] = {
     "dispatch_eq_h50": ("dispatch_eq_h1", 2.0),
 }
 
+#: Rows shown without a target, and why (in the target column of ``exospin bench spin``).
+UNTARGETED: dict[str, str] = {
+    "dispatch_h1_a0": "none: no argument to guard",
+}
+
 
 def run(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
     if progress is not None:
