@@ -45,6 +45,7 @@ from typing import Any
 from .. import posix
 from ..systems import PAGING as POLICIES
 from ..systems import boot
+from .plots import save
 
 PROFILE = "ds5000"
 PAGES = 48  # the process's array, in pages
@@ -148,9 +149,7 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
     axes[0].set_ylabel(f"page-ins in {result['accesses']:,} loads")
     fig.suptitle(f"ExOS page replacement chosen by the application ({result['profile']}): "
                  "the best policy depends on the program", fontsize=10)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    out = save(fig, path)
     plt.close(fig)
     return out
 

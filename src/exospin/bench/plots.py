@@ -13,13 +13,14 @@ global state, no display needed). A PNG written by Agg carries no date, so
 the same results give the same file.
 
 Interface
-    ``plot_table(table, path)``; ``COLOURS``.
+    ``plot_table(table, path)``; ``save(fig, path)`` (the figure modules use it
+    too); ``COLOURS``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .reproduce import ResultTable
@@ -76,4 +77,13 @@ def plot_table(table: ResultTable, path: Path) -> None:
     ax.set_axisbelow(True)
     ax.set_title(f"{table.title}\n{table.group.source}", fontsize=10)
     ax.legend(title="system", fontsize=8, title_fontsize=8, loc="upper left")
-    fig.savefig(path, dpi=100, metadata={"Software": None})
+    save(fig, path)
+
+
+def save(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (its folder made if need be), at 100 dpi and
+    with no software stamp, so that the same figure gives the same file."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100, metadata={"Software": None})
+    return out

@@ -45,6 +45,7 @@ from typing import Any
 
 from .. import posix
 from ..systems import boot
+from .plots import save
 
 SEED = 0  # machine seed (this experiment draws no random numbers; kept for the record)
 PROFILE = "ds5000"  # DECstation 5000/125, as in the exokernel paper
@@ -218,9 +219,7 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
                  f"{result['slices']} slices): solid = share since start, "
                  f"dots = share per {result['window_ms']:g} ms window, dashed = requested (tickets)",
                  fontsize=9.5)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    out = save(fig, path)
     plt.close(fig)
     return out
 
