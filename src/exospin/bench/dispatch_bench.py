@@ -158,6 +158,7 @@ def run(profile: str, quick: bool = False, progress: Callable[[str], None] | Non
             [guarded[h, a]] = _measure(guarded_row(h, a))
     out += [calls[a] for a in ARGS]
     out += [guarded[h, a] for h in HANDLERS for a in ARGS]
+
     def eq_row(h: int) -> _Row:
         def build(d: Dispatcher) -> Callable[[int], Any]:
             ev = Event("packet", (int,), int)

@@ -38,14 +38,13 @@ Interface
 from __future__ import annotations
 
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
 from .. import posix
 from ..systems import PAGING as POLICIES
 from ..systems import boot
-from .plots import save
+from .plots import figure_main, save
 
 PROFILE = "ds5000"
 PAGES = 48  # the process's array, in pages
@@ -155,14 +154,7 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m exospin.bench.paging_figure OUT.png", file=sys.stderr)
-        return 2
-    result = run()
-    print(table(result))
-    print(f"figure: {plot(result, args[0])}")
-    return 0
+    return figure_main("paging_figure", run, table, plot, argv)
 
 
 if __name__ == "__main__":

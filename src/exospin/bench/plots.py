@@ -13,12 +13,14 @@ global state, no display needed). A PNG written by Agg carries no date, so
 the same results give the same file.
 
 Interface
-    ``plot_table(table, path)``; ``save(fig, path)`` (the figure modules use it
-    too); ``COLOURS``.
+    ``plot_table(table, path)``; ``save(fig, path)`` and ``figure_main(...)``
+    (the figure modules use them too); ``COLOURS``.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,3 +89,18 @@ def save(fig: Any, path: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100, metadata={"Software": None})
     return out
+
+
+def figure_main(module: str, run: Callable[[], Any], table: Callable[[Any], str],
+                plot: Callable[[Any, str], Path], argv: list[str] | None) -> int:
+    """``python -m exospin.bench.<module> OUT.png``: run the experiment, print its table,
+    draw its figure."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print(f"usage: python -m exospin.bench.{module} OUT.png", file=sys.stderr)
+        return 2
+    result = run()
+    out = plot(result, args[0])
+    print(table(result))
+    print(f"figure: {out}")
+    return 0

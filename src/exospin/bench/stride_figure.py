@@ -39,13 +39,12 @@ Interface
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from .. import posix
 from ..systems import boot
-from .plots import save
+from .plots import figure_main, save
 
 SEED = 0  # machine seed (this experiment draws no random numbers; kept for the record)
 PROFILE = "ds5000"  # DECstation 5000/125, as in the exokernel paper
@@ -225,15 +224,7 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m exospin.bench.stride_figure OUT.png", file=sys.stderr)
-        return 2
-    result = run()
-    out = plot(result, args[0])
-    print(table(result))
-    print(f"figure: {out}")
-    return 0
+    return figure_main("stride_figure", run, table, plot, argv)
 
 
 if __name__ == "__main__":

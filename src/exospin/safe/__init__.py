@@ -21,6 +21,7 @@ from .verifier import (
     Verified,
     Violation,
     check,
+    module_name,
     verify,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "Violation",
     "check",
     "expression",
+    "module_name",
     "pure",
     "verify",
 ]

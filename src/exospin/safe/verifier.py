@@ -662,11 +662,16 @@ def verify(source: str, filename: str = "<extension>", *,
     safe_builtins: dict[str, Any] = {n: getattr(builtins, n) for n in ALLOWED_BUILTINS}
     safe_builtins["__build_class__"] = builtins.__build_class__
     safe_builtins["__import__"] = importer
-    stem = filename.rsplit("/", 1)[-1].removesuffix(".py")
-    namespace: dict[str, Any] = {"__builtins__": safe_builtins, "__name__": f"extension.{stem}", HOOK: b.hook}
+    namespace: dict[str, Any] = {"__builtins__": safe_builtins, "__name__": f"extension.{module_name(filename)}",
+                                 HOOK: b.hook}
     exec(code, namespace)
     b.reset()
     return Verified(filename, {n: namespace[n] for n in tops}, imports, b)
+
+
+def module_name(filename: str) -> str:
+    """An extension's name: its file's stem (``/x/count.py`` -> ``count``)."""
+    return filename.rsplit("/", 1)[-1].removesuffix(".py")
 
 
 @functools.lru_cache(maxsize=128)

@@ -58,7 +58,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..safe import DEFAULT_BUDGET, OpCosts, Verified, verify
+from ..safe import DEFAULT_BUDGET, OpCosts, Verified, module_name, verify
 
 #: The global name of a domain's "not resolved" hook inside its namespace (the
 #: stubs call it). Verified code cannot name it: it begins with '_'.
@@ -251,7 +251,7 @@ class Domain:
         A ``Verified`` is accepted only if it imports nothing: its imports were
         bound when it was loaded, and cannot be relinked.
         """
-        stem = filename.rsplit("/", 1)[-1].removesuffix(".py")
+        stem = module_name(filename)
         name = name or stem
         interface = interface or name
         if isinstance(source, Verified):

@@ -56,7 +56,8 @@ Bad extensions
 Interface
     ``Spin(machine)``; ``load(source, filename, trusted=False) -> Domain``;
     ``replace(old, source, filename=None, trusted=False) -> Domain`` (a new
-    version in its place, its dependents relinked); ``unload(domain, why)``; ``syscall(number, *args)``; ``run(until)``;
+    version in its place, its dependents relinked); ``unload(domain, why)``;
+    ``syscall(number, *args)``; ``run(until)``;
     ``sched``, ``memory``, ``dispatcher``, ``names``, ``Trap``;
     ``check_invariants()``; ``statistics()``.
 """
@@ -69,7 +70,7 @@ from typing import Any
 
 from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
-from ..safe import BudgetExceeded, OpCosts
+from ..safe import BudgetExceeded, OpCosts, module_name
 from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused
 from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, Identity, LinkError, NameServer, unresolve
 from .extern import BadExternRef, ExternStatistics, ExternTable
@@ -552,7 +553,7 @@ class Spin:
         failed (the extension is unloaded).
         """
         _check_source("load", source, filename)
-        stem = _stem(filename)
+        stem = module_name(filename)
         if any(f"spin.{stem}" in e.exports for e in self.extensions):
             raise LinkError(f"{filename}: an extension named {stem!r} is already loaded")
         d = self._link(source, filename, trusted)
@@ -579,11 +580,11 @@ class Spin:
         if not isinstance(old, Domain) or old not in self.extensions:
             what = repr(old.name) if isinstance(old, Domain) else f"{type(old).__name__} {old!r}"
             raise LinkError(f"replace: {what} is not a loaded extension")
-        iface = next(iter(old.exports))
+        iface = _iface(old)
         filename = filename if filename is not None else f"{iface.removeprefix('spin.')}.py"
         _check_source("replace", source, filename)
-        if f"spin.{_stem(filename)}" != iface:
-            raise LinkError(f"replace: {filename} would export spin.{_stem(filename)}, not {iface}")
+        if f"spin.{module_name(filename)}" != iface:
+            raise LinkError(f"replace: {filename} would export spin.{module_name(filename)}, not {iface}")
         new = self._link(source, filename, trusted)
         dependents = [e for e in self.extensions if old in e.sources]
         needed = sorted({i for e in dependents for i, (_, src) in e._bound.items() if src is old})
@@ -609,7 +610,7 @@ class Spin:
         self._run_install(d, f"{d.name} (reinstalled)")
         self._publish(d, at)
         for e in dependents:
-            self.names.link(e, next(iter(d.exports)))
+            self.names.link(e, _iface(d))
 
     def _link(self, source: str, filename: str, trusted: bool) -> Domain:
         """Verify ``source`` and make it a domain linked against everything it imports.
@@ -618,10 +619,10 @@ class Spin:
         server's authorisation procedure decides (SpinPrivileged: trusted only), then
         against the extensions already loaded (each registered under its interface).
         Nothing of it has run yet."""
-        d = Domain.create(source, filename, trusted=trusted, interface=f"spin.{_stem(filename)}",
+        d = Domain.create(source, filename, trusted=trusted, interface=f"spin.{module_name(filename)}",
                           costs=self.op_costs, clock=self.m.loop if self.charge_extensions else None)
         providers = [(SPIN_PUBLIC, self.public), (SPIN_PRIVILEGED, self.privileged)]
-        providers += [(next(iter(e.exports)), e) for e in self.extensions]
+        providers += [(_iface(e), e) for e in self.extensions]
         for name, provider in providers:
             if any(provider.provides(i)[0] for i in d.unresolved):
                 self.names.link(d, name)
@@ -651,7 +652,7 @@ class Spin:
     def _publish(self, d: Domain, at: int) -> None:
         """``d`` is a loaded extension: later extensions may link against it."""
         self.extensions.insert(at, d)
-        self.names.register(next(iter(d.exports)), d)
+        self.names.register(_iface(d), d)
         if self.m.tracer is not None:
             self.m.tracer.instant(f"load {d.name}", "extension", 0, self.m.loop.now,
                                   imports=", ".join(d.imports))
@@ -671,7 +672,7 @@ class Spin:
         if d in self.extensions:
             self.extensions.remove(d)
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
-            self.names.unregister(next(iter(d.exports)))
+            self.names.unregister(_iface(d))
             for other in self.extensions:
                 if d in other.sources:
                     unresolve(other, d)
@@ -725,9 +726,9 @@ def _check_source(call: str, source: Any, filename: Any) -> None:
                         f"not {type(source).__name__}")
 
 
-def _stem(filename: str) -> str:
-    """An extension's name: its file's stem (its interface is ``spin.<stem>``)."""
-    return filename.rsplit("/", 1)[-1].removesuffix(".py")
+def _iface(d: Domain) -> str:
+    """The interface a loaded extension exports and is registered under (``spin.<name>``)."""
+    return next(iter(d.exports))
 
 
 class ExtensionFailed(LinkError):
