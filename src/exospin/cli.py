@@ -364,7 +364,7 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
     )
 
     from .bench import SUITES
-    from .bench import reproduce as rp
+    from .bench.report import reproduce as rp
 
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
@@ -424,7 +424,7 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
 
 def cmd_spin(args: argparse.Namespace, out: Console) -> int:
     """``spin check FILE...``: ``FILE: ok`` or one linter-style line per violation."""
-    from .safe import check
+    from .verifier import check
 
     if args.spin_command != "check":
         raise UsageError("no spin command given (try: exospin spin check FILE...)")

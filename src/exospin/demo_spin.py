@@ -38,9 +38,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .apps import APPS
-from .safe import Rejected
 from .spin import ExtensionFailed, LinkError, NoSuchSyscall, Spin
 from .systems import SpinSystem, boot
+from .verifier import Rejected
 
 NULL = '''
 from spin import Trap

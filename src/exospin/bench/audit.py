@@ -16,7 +16,7 @@ What this measures
     verifier's budget hook are not system software here.
 
 The model
-    The verifier's (``safe.OpCosts``; docs/verifier.md): a call is a procedure
+    The verifier's (``verifier.OpCosts``; docs/verifier.md): a call is a procedure
     call, an attribute or item read or written a memory reference, an
     arithmetic, comparison or branch an instruction; local names are
     registers and constants immediates. Here it is applied to the bytecode
@@ -71,8 +71,8 @@ import greenlet
 
 from .. import posix
 from ..machine import Profile
-from ..safe import HOOK
 from ..spin import extensions as spin_extensions
+from ..verifier import HOOK
 
 #: the counts are packed into one integer: instructions, memory references << SHIFT,
 #: calls << 2 * SHIFT (each count stays far below 2 ** SHIFT)

@@ -55,7 +55,7 @@ class Result:
     #: a plain Python call measured interleaved with this benchmark's own runs
     python_call_ns: float = 0.0
     #: SPIN: cycles per operation of the extensions' own code under the verifier's static
-    #: cost model, measured, not in ``sim_cycles`` (safe.OpCosts; docs/verifier.md)
+    #: cost model, measured, not in ``sim_cycles`` (verifier.OpCosts; docs/verifier.md)
     ext_cycles: float | None = None
     #: with ``--audit``: cycles per operation of all the system software's own Python
     #: under the same model, measured, not in ``sim_cycles`` (bench/audit.py)

@@ -5,7 +5,7 @@ Interface: protection domains and dynamic linking (``Domain``, ``resolve``,
 procedures), externalised references (``ExternTable``), and the event
 dispatcher (``Event``, ``Dispatcher``, guards ``Eq``, orderings
 ``First``/``Last``/``Before``/``After``, authorities' ``Decision``).
-This layer imports only exospin.machine and exospin.safe.
+This layer imports only exospin.machine and exospin.verifier.
 """
 
 from .dispatcher import (

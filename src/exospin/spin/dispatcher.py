@@ -33,7 +33,7 @@ Why it is built this way
       argument carries equality guards) narrowing the list first.
 
     A guard is inlined as ``==`` (``Eq``), as its expression (a *pure* guard:
-    ``safe.expression`` knows it, see safe/pure.py), or else called.
+    ``verifier.expression`` knows it, see verifier/pure.py), or else called.
 
     SPIN's dispatch cost grew linearly with the number of guards (its
     authors named decision trees as the fix but did not build them). The
@@ -52,7 +52,7 @@ Why it is built this way
 
 Trust
     A guard is trusted to be side-effect free. ``Eq`` is declarative. A
-    predicate guard may be any callable; a function from ``safe.verify``
+    predicate guard may be any callable; a function from ``verifier.verify``
     that makes no call is side-effect free by construction (it can only
     read its arguments), anything else is trusted as kernel code is. Only a
     guard proved (or, by trusted code, declared) a pure expression is
@@ -86,7 +86,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..machine import Profile
-from ..safe import Budget, BudgetExceeded, expression
+from ..verifier import Budget, BudgetExceeded, expression
 
 __all__ = [
     "After", "Before", "Costs", "Decision", "Dispatcher", "DispatcherStats", "Eq", "Event",

@@ -58,7 +58,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..safe import DEFAULT_BUDGET, OpCosts, Verified, module_name, verify
+from ..verifier import DEFAULT_BUDGET, OpCosts, Verified, module_name, verify
 
 #: The global name of a domain's "not resolved" hook inside its namespace (the
 #: stubs call it). Verified code cannot name it: it begins with '_'.
@@ -238,7 +238,7 @@ class Domain:
                clock: Any = None) -> Domain:
         """A domain from an extension's source: verify, load, export, leave imports unresolved.
 
-        Raises ``safe.Rejected`` (with the verifier's messages) if the source is
+        Raises ``verifier.Rejected`` (with the verifier's messages) if the source is
         not in the safe subset, and ``LinkError`` if it uses an import at load
         time or imports a bare module. The exports are the extension's
         top-level functions and classes, under ``interface`` (default: the
@@ -246,7 +246,7 @@ class Domain:
         the domain "asserted safe" (for privileged interfaces).
 
         ``costs`` and ``clock``: the extension's code charges the clock for the
-        operations it performs (``safe.verify``); the kernel passes its machine's.
+        operations it performs (``verifier.verify``); the kernel passes its machine's.
 
         A ``Verified`` is accepted only if it imports nothing: its imports were
         bound when it was loaded, and cannot be relinked.

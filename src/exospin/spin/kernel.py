@@ -70,7 +70,7 @@ from typing import Any
 
 from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
-from ..safe import BudgetExceeded, OpCosts, module_name
+from ..verifier import BudgetExceeded, OpCosts, module_name
 from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused
 from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, Identity, LinkError, NameServer, unresolve
 from .extern import BadExternRef, ExternStatistics, ExternTable
@@ -184,7 +184,7 @@ class SpinStats:
     syscalls: int
     unloaded: int
     #: cycles the extensions' own code cost under the verifier's static model
-    #: (safe.OpCosts), loaded and unloaded ones; on the clock only if charged
+    #: (verifier.OpCosts), loaded and unloaded ones; on the clock only if charged
     extension_cycles: int
     dispatcher: DispatcherStats
     scheduler: SchedulerStats
@@ -196,7 +196,7 @@ class SpinStats:
 class Spin:
     def __init__(self, machine: Machine, charge_extensions: bool = False) -> None:
         """``charge_extensions``: the extensions' own code advances the clock by its static
-        cost (safe.OpCosts) as it runs. Off by default, so that SPIN is charged like the
+        cost (verifier.OpCosts) as it runs. Off by default, so that SPIN is charged like the
         other kernels, whose own Python is charged by hand for the primitives it
         performs; the static cost is measured either way (``extension_cycles``)."""
         self.m = machine
@@ -205,7 +205,7 @@ class Spin:
         p = machine.profile
 
         self.dispatcher = Dispatcher(clock=loop, profile=p)  # raises charge loop.now inline
-        #: what an extension's own code is charged per operation (safe.OpCosts)
+        #: what an extension's own code is charged per operation (verifier.OpCosts)
         self.op_costs = OpCosts(insn=p.insn, mem_ref=p.mem_ref, proc_call=p.proc_call)
         self.dispatcher.on_terminate = self._terminated
         self.sched = Scheduler(machine, self.dispatcher)

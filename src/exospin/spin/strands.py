@@ -67,7 +67,7 @@ from typing import Any
 from greenlet import getcurrent, greenlet
 
 from ..machine import NREGS, Machine
-from ..safe import BudgetExceeded
+from ..verifier import BudgetExceeded
 from .dispatcher import Dispatcher, Event
 
 #: Registers the Alpha calling standard makes callee-saved: s0-s5, fp, ra, sp

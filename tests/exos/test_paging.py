@@ -138,7 +138,7 @@ def test_is_a_bad_policy_or_limit_refused_with_a_message() -> None:
 
 def test_does_each_workload_of_the_figure_favour_a_different_policy() -> None:
     """docs/exos.md's experiment, smaller: 24 pages, 600 loads, 12 resident."""
-    from exospin.bench import paging_figure as fig
+    from exospin.bench.report import paging_figure as fig
 
     got = {w: {p: fig.measure("ds5000", w, p, 12, pages=24, n=600) for p in POLICIES}
            for w in fig.WORKLOADS}
@@ -152,7 +152,7 @@ def test_does_each_workload_of_the_figure_favour_a_different_policy() -> None:
 
 
 def test_is_the_figure_drawn_with_a_table(tmp_path) -> None:
-    from exospin.bench import paging_figure as fig
+    from exospin.bench.report import paging_figure as fig
 
     result = fig.run(pages=12, n=120, limits=(6, 9))
     assert fig.table(result, 9).splitlines()[0] == "| workload | fifo | clock | mru |"

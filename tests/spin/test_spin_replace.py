@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from exospin.safe import Rejected
 from exospin.spin import ExtensionFailed, LinkError
 from exospin.systems import boot
+from exospin.verifier import Rejected
 
 #: version 1: counts by one; system call 20 answers the count
 COUNTER_V1 = '''from spin import Trap

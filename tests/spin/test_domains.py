@@ -10,7 +10,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from exospin.safe import Rejected, verify
 from exospin.spin.domain import (
     SPIN_PRIVILEGED,
     SPIN_PUBLIC,
@@ -25,6 +24,7 @@ from exospin.spin.domain import (
     unresolve,
 )
 from exospin.spin.extern import BadExternRef, ExternTable
+from exospin.verifier import Rejected, verify
 
 SERVICE_V1 = """
 def null():

@@ -18,8 +18,8 @@ import pytest
 
 from exospin import __version__
 from exospin.bench import SUITES, BenchmarkError, Result
-from exospin.bench import reproduce as rp
-from exospin.bench.plots import plot_table
+from exospin.bench.report import reproduce as rp
+from exospin.bench.report.plots import plot_table
 from exospin.cli import main
 
 

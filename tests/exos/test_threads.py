@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from exospin import posix
-from exospin.bench import stride_figure
+from exospin.bench.report import stride_figure
 from exospin.systems import System
 
 NOTHING_LEFT = {"frames": 0, "capabilities": 0, "slices": 0, "environments": 0}

@@ -9,10 +9,10 @@ import greenlet
 from exospin.bench import audit, harness, unix_suite
 from exospin.bench.audit import Audit, Ops, in_scope, weigh
 from exospin.machine import get_profile
-from exospin.safe import OpCosts, verify
 from exospin.spin import extensions as spin_extensions
 from exospin.systems import boot
 from exospin.unix import kernel as unix_kernel
+from exospin.verifier import OpCosts, verify
 
 
 def unpack(packed: int) -> tuple[float, float, float]:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from exospin.cli import main
-from exospin.safe import BudgetExceeded, Rejected, check, verify
 from exospin.spin import extensions as spin_extensions
+from exospin.verifier import BudgetExceeded, Rejected, check, verify
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "verifier.md").read_text()
 CATALOGUE = re.findall(r"```python\n(.*?)```\n\n```\n(.*?)```", DOC, re.S)
 EXAMPLES = ROOT / "examples" / "spin"
@@ -183,7 +183,7 @@ def test_are_the_example_extensions_judged_as_their_docstrings_say(capsys):
     assert {line.split()[1] for line in lines[1:]} == {"E101", "E103", "E104", "E107", "E109", "E115"}
 
 
-# ------------------------------------------------------------------ pure expressions (safe/pure.py)
+# ------------------------------------------------------------------ pure expressions (verifier/pure.py)
 
 PURITY = """
 def pure_eq(number, args):
@@ -217,7 +217,7 @@ lam = lambda a, b: a < b
                                         ("has_default", False), ("calls", False),
                                         ("two_statements", False), ("lam", True)])
 def test_which_verified_functions_are_proved_pure_expressions(name, pure):
-    from exospin.safe import expression
+    from exospin.verifier import expression
     v = verify(PURITY.replace("lam = ", "def holder():\n    pass\n\n\nlam = "), "purity.py")
     ns = v.exports["holder"].__globals__ if name == "lam" else None
     fn = ns["lam"] if ns is not None else v.exports[name]
@@ -225,7 +225,7 @@ def test_which_verified_functions_are_proved_pure_expressions(name, pure):
 
 
 def test_is_a_pure_expression_inlined_with_the_callers_names():
-    from exospin.safe import expression
+    from exospin.verifier import expression
     v = verify(PURITY, "purity.py")
     p = expression(v.exports["pure_eq"])
     assert p is not None and p.inline(["a0", "a1"]) == "(a0 == 0 and a1[0] > -1)"
@@ -261,7 +261,7 @@ class _Clock:
     ({0: 1, 1: 1, 2: 2}, 2, 10 + 2 * 7),
 ])
 def test_is_verified_code_charged_its_static_cost_as_it_runs(table, k, cycles):
-    from exospin.safe import OpCosts
+    from exospin.verifier import OpCosts
     clock = _Clock()
     v = verify(COSTED, "costed.py", costs=OpCosts(insn=1, mem_ref=2, proc_call=4), clock=clock)
     v.exports["f"](table, k)
@@ -269,7 +269,7 @@ def test_is_verified_code_charged_its_static_cost_as_it_runs(table, k, cycles):
 
 
 def test_does_measuring_the_static_cost_leave_the_clock_alone():
-    from exospin.safe import OpCosts
+    from exospin.verifier import OpCosts
     v = verify(COSTED, "costed.py", costs=OpCosts(insn=1, mem_ref=2, proc_call=4))
     v.exports["f"]({0: 1, 1: 1, 2: 2}, 2)
     assert v.budget.spent == 24

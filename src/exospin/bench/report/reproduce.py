@@ -47,10 +47,10 @@ from typing import Any
 
 from rich.table import Table
 
-from .. import __version__
-from ..machine import get_profile
-from . import SUITES, run_suite
-from .harness import BenchmarkError
+from ... import __version__
+from ...machine import get_profile
+from .. import SUITES, run_suite
+from ..harness import BenchmarkError
 
 #: The profiles reproduce runs, in order, and whose paper each one is.
 PROFILES: dict[str, str] = {

@@ -28,7 +28,7 @@ The story
     tickets are ignored and every thread gets a third.
 
 Run
-    ``python -m exospin.bench.stride_figure docs/figures/stride.png`` writes
+    ``python -m exospin.bench.report.stride_figure docs/figures/stride.png`` writes
     the figure and prints the table of docs/exos.md. The run is
     deterministic: the same profile and parameters give the same numbers.
 
@@ -42,8 +42,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .. import posix
-from ..systems import boot
+from ... import posix
+from ...systems import boot
 from .plots import figure_main, save
 
 SEED = 0  # machine seed (this experiment draws no random numbers; kept for the record)

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exospin.machine import get_profile
-from exospin.safe import verify
 from exospin.spin import (
     After,
     Before,
@@ -23,6 +22,7 @@ from exospin.spin import (
     Refused,
     TypeMismatch,
 )
+from exospin.verifier import verify
 
 
 def ev1(**kw: Any) -> Event:
@@ -341,7 +341,7 @@ def divides(x):
 
 
 def test_is_a_verified_pure_guard_compiled_inline_and_a_calling_one_called():
-    from exospin.safe import expression
+    from exospin.verifier import expression
     v = verify(PURE_GUARDS, "guards.py")
     assert expression(v.exports["positive"]) is not None
     assert expression(v.exports["calls"]) is None  # a call: not proved pure, so called
@@ -432,7 +432,7 @@ def test_does_cancel_stop_the_straight_line_code_only_when_the_handler_ran():
 
 
 def test_can_trusted_kernel_code_mark_a_guard_pure():
-    from exospin.safe import expression, pure
+    from exospin.verifier import expression, pure
 
     @pure
     def port_is(x: int) -> bool:

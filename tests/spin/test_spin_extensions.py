@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from exospin import posix
-from exospin.safe import Rejected
 from exospin.spin import ExtensionFailed, LinkError, NotResolved
 from exospin.spin import extensions as spin_extensions
 from exospin.systems import boot
+from exospin.verifier import Rejected
 
 ECHO = '''
 from spin import Trap

@@ -27,7 +27,7 @@ The story
     deterministic, so the table and the figure are too.
 
 Run
-    ``python -m exospin.bench.paging_figure docs/figures/paging.png`` writes
+    ``python -m exospin.bench.report.paging_figure docs/figures/paging.png`` writes
     the figure and prints the table of docs/exos.md.
 
 Interface
@@ -41,9 +41,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-from .. import posix
-from ..systems import PAGING as POLICIES
-from ..systems import boot
+from ... import posix
+from ...systems import PAGING as POLICIES
+from ...systems import boot
 from .plots import figure_main, save
 
 PROFILE = "ds5000"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from exospin.demo_spin import COUNTER, GREEDY, NULL, RUNAWAY, SNOOP
-from exospin.safe import Rejected
 from exospin.spin import Denied, LinkError, NoSuchSyscall
 from exospin.systems import boot
+from exospin.verifier import Rejected
 
 
 @pytest.fixture(params=["ds5000", "alpha3000"])

@@ -1,4 +1,4 @@
-"""safe: the verifier for code downloaded into a kernel (SPIN extensions; later ASHs, UDFs, guards).
+"""verifier: the verifier for code downloaded into a kernel (SPIN extensions; later ASHs, UDFs, guards).
 
 Interface: ``check(source, filename)`` lists the violations of the safe subset
 (docs/verifier.md has the threat model and the catalogue); ``verify(...)``
