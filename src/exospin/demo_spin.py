@@ -8,9 +8,9 @@ The story:
   linked against ``spin.Trap``; its ``install()`` puts a handler behind a
   guard on the system-call event. A trap then costs the hardware's entry
   and return plus one dispatch: a procedure call into verified code.
-* A **counter** extension handles system call 1 with state of its own;
+* A **counter** extension handles system call 30 with state of its own;
   then a second version **replaces** it at run time (``Spin.replace``):
-  verified and linked first, put in the first one's place, system call 1
+  verified and linked first, put in the first one's place, system call 30
   handed over; it starts from its own state.
 * A **frames** extension hands user space a physical frame: user space
   gets an index into its table of references, never the frame; the index
@@ -46,16 +46,12 @@ NULL = '''
 from spin import Trap
 
 
-def guard(number, args):
-    return number == 0
-
-
 def handler(number, args):
     return 0
 
 
 def install():
-    return Trap.install(handler, guard)
+    return Trap.claim(0, handler)
 '''
 
 COUNTER = '''
@@ -70,7 +66,7 @@ def handler(number, args):
 
 
 def install():
-    return Trap.install(handler, lambda number, args: number == 1)
+    return Trap.claim(30, handler)
 '''
 
 SNOOP = '''
@@ -102,7 +98,7 @@ def handler(number, args):
 
 
 def install():
-    return Trap.install(handler, lambda number, args: number == 9)
+    return Trap.claim(9, handler)
 '''
 
 
@@ -173,12 +169,12 @@ def run_demo(profile: str = "alpha3000", trace: bool = False) -> SpinDemo:
     say("null_syscall", f"{n} null system calls answered {results}; {per:.0f} cycles = {m.us(per):.3f} µs each "
                         f"(trap entry and return, one dispatch)")
     k.load(COUNTER, "counter.py")
-    counts = [k.syscall(1) for _ in range(3)]
-    say("counter", f"system call 1 three times: {counts} (its own state, in its own domain)")
+    counts = [k.syscall(30) for _ in range(3)]
+    say("counter", f"system call 30 three times: {counts} (its own state, in its own domain)")
     old = next(e for e in k.extensions if e.name == "counter")
     k.replace(old, COUNTER.replace("calls[0] + 1", "calls[0] + 10"))
-    counts2 = [k.syscall(1) for _ in range(2)]
-    say("counter", f"replaced at run time by a version counting in tens: system call 1 twice: {counts2} "
+    counts2 = [k.syscall(30) for _ in range(2)]
+    say("counter", f"replaced at run time by a version counting in tens: system call 30 twice: {counts2} "
                    f"(the new version's own state; the old one is unloaded)")
     demo.ok = demo.ok and counts2 == [10, 20]
     k.load(FRAMES, "frames.py")

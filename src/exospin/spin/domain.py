@@ -524,6 +524,11 @@ class NameServer:
                             f"{self._entries[name][0].name!r})")
         self._entries[name] = (domain, authorize)
 
+    def registered(self, name: str) -> Domain | None:
+        """The domain registered as ``name`` (None if none is), without authorisation: for the kernel."""
+        entry = self._entries.get(name)
+        return entry[0] if entry is not None else None
+
     def unregister(self, name: str) -> Domain:
         if name not in self._entries:
             raise LinkError(f"name {name!r} is not registered")
