@@ -2,7 +2,7 @@
 
     exospin --version
     exospin info [--profile NAME] [--json]
-    exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE]
+    exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE]   (profile: the demo's paper's machine)
     exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick] [--audit]
     exospin reproduce [--out DIR] [--json] [--quick] [--audit]
     exospin spin check FILE...
@@ -51,8 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="boot a system and watch it work")
     demo.add_argument("system", metavar="SYSTEM", help="aegis, exos, spin or unix")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
-    demo.add_argument("--profile", choices=list(PROFILES), default="ds5000")
+    demo.add_argument("--seed", type=int, help="seed of the story (default 0); refused by a demo with no randomness (spin)")
+    demo.add_argument("--profile", choices=list(PROFILES),
+                      help="machine (default: the demo's paper's: ds5000 for aegis, exos and unix; alpha3000 for spin)")
     demo.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace-event file")
 
     bench = sub.add_parser("bench", help="run a benchmark suite")
@@ -137,7 +138,10 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
     from .demos import DEMOS as demos
 
     demo = demos[args.system]
-    report = demo.run(args.seed, args.profile, Path(args.trace) if args.trace else None)
+    if args.seed is not None and not demo.seeded:
+        raise UsageError(f"--seed: demo {demo.name} draws nothing at random, so a seed would change nothing")
+    profile = args.profile or demo.profile  # the machine of the demo's paper
+    report = demo.run(0 if args.seed is None else args.seed, profile, Path(args.trace) if args.trace else None)
     demo.render(report, out)
     return 0 if report.end.clean else 1
 

@@ -51,6 +51,7 @@ class ExosDemo:
     account: list[tuple[int, int, str]]
     expected_sum: int
     scanners: list[int]  # pids, one per page-replacement policy (PAGING)
+    edited: int  # the page the second reader edits, drawn from the seed
 
 
 def _reader(doc: int, pages: int, edit: int) -> int:
@@ -138,7 +139,7 @@ def story(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> ExosDe
     system.run()
     account = sorted(system.exos.journal, key=lambda a: a[0])
     expected = sum(x * x for x in range(2, N + 1, 2)) % 256
-    return ExosDemo(system, init, account, expected, scanners)
+    return ExosDemo(system, init, account, expected, scanners, edit)
 
 
 @dataclass(frozen=True)

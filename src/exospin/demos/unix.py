@@ -51,6 +51,7 @@ class UnixDemo:
     stray: int
     account: list[tuple[int, int, str]]
     expected_sum: int
+    edited: int  # the page the second reader edits, drawn from the seed
 
 
 def _checkpointer(argv: list[str]) -> int:
@@ -89,7 +90,7 @@ def story(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> UnixDe
     system.run()
     account = sorted(system.kernel.journal, key=lambda a: a[0])
     expected = sum(x * x for x in range(2, N + 1, 2)) % 256
-    return UnixDemo(system, init, checkpointer, stray, account, expected)
+    return UnixDemo(system, init, checkpointer, stray, account, expected, edit)
 
 
 @dataclass(frozen=True)
