@@ -234,8 +234,8 @@ class DPF:
             for field, vals in node.fields.items():
                 v = exact.get((seg, field))
                 if v is not None:  # the new filter tests this very field: one value can hold
-                    child = vals.get(v)
-                    candidates = [] if child is None else [(Atom(*field, v), child)]
+                    hit = vals.get(v)
+                    candidates = [] if hit is None else [(Atom(*field, v), hit)]
                 else:
                     candidates = [(Atom(*field, value), c) for value, c in vals.items()]
                 for a, c in candidates:

@@ -74,7 +74,7 @@ class Interpreted:
         f = Filter(self._next, owner, checked)
         self._next += 1
         self._mine[shadow.fid] = f
-        code = tuple((t.offset, t.length, t.mask, t.value if type(t) is Atom else t.shift,
+        code = tuple((t.offset, t.length, t.mask, t.value if isinstance(t, Atom) else t.shift,
                       type(t) is not Atom) for t in checked)
         self._list.append((f, code))
         self._inserts += 1
