@@ -2,8 +2,8 @@
 
 The import table (who may import whom inside exospin) is checked by parsing
 every module with ``ast``: imports under ``if TYPE_CHECKING:`` count too.
-Modules at the top of the package (systems, cli, demo, posix, ...) are the
-glue and are not restricted here.
+Modules at the top of the package (systems, cli, posix, ...) and the demos/
+package are the glue and are not restricted here.
 """
 
 from __future__ import annotations

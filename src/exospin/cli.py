@@ -2,7 +2,7 @@
 
     exospin --version
     exospin info [--profile NAME] [--json]
-    exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE]
+    exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE]   (profile: the demo's paper's machine)
     exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick] [--audit]
     exospin reproduce [--out DIR] [--json] [--quick] [--audit]
     exospin spin check FILE...
@@ -51,8 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="boot a system and watch it work")
     demo.add_argument("system", metavar="SYSTEM", help="aegis, exos, spin or unix")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
-    demo.add_argument("--profile", choices=list(PROFILES), default="ds5000")
+    demo.add_argument("--seed", type=int, help="seed of the story (default 0); refused by a demo with no randomness (spin)")
+    demo.add_argument("--profile", choices=list(PROFILES),
+                      help="machine (default: the demo's paper's: ds5000 for aegis, exos and unix; alpha3000 for spin)")
     demo.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace-event file")
 
     bench = sub.add_parser("bench", help="run a benchmark suite")
@@ -124,32 +125,8 @@ def cmd_info(args: argparse.Namespace, out: Console) -> int:
 # ------------------------------------------------------------------- demo
 
 
-def _counters(title: str, rows: list[tuple[str, object]]) -> Table:
-    t = Table(title=title, header_style="bold", show_header=False)
-    t.add_column("counter")
-    t.add_column("value", justify="right")
-    for name, val in rows:
-        t.add_row(name, str(val))
-    return t
-
-
-def _close_demo(system: Any, args: argparse.Namespace, out: Console, ok: bool = True, why: str = "",
-                held: str = "frame, capability and slice") -> int:
-    """The end of every demo: invariants, leaks (``held``: what the system hands out and
-    must get back), the trace file."""
-    bad = system.kernel.check_invariants()
-    leaked = system.shutdown()
-    if bad or any(leaked.values()) or not ok:
-        out.print(f"[red]problem: {why} invariants violated: {bad}; leaked: {leaked}[/red]")
-        return 1
-    out.print(f"All invariants hold; every {held} came back to the kernel.")
-    if args.trace:
-        system.tracer.write(args.trace)
-        out.print(f"Trace written to {args.trace}: open it in https://ui.perfetto.dev")
-    return 0
-
-
 def cmd_demo(args: argparse.Namespace, out: Console) -> int:
+    """Look the demo up (demos/), run it, render its report; 1 if it did not end clean."""
     if args.system not in DEMOS:
         if args.system in PLANNED:
             raise UsageError(f"system {args.system!r} is not built yet ({PLANNED[args.system]}); available: {', '.join(DEMOS)}")
@@ -158,134 +135,15 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
         parent = Path(args.trace).resolve().parent
         if not parent.is_dir():
             raise UsageError(f"--trace: directory {parent} does not exist")
-    if args.system == "exos":
-        return _demo_exos(args, out)
-    if args.system == "spin":
-        return _demo_spin(args, out)
-    if args.system == "unix":
-        return _demo_unix(args, out)
-    from .demo import run_demo, summary_rows
+    from .demos import DEMOS as demos
 
-    run = run_demo(seed=args.seed, profile=args.profile, trace=bool(args.trace))
-    m = run.system.machine
-    out.print(f"[bold]exospin demo aegis[/bold]: Aegis on {m.profile.description}, seed {args.seed}")
-    out.print("Two environments, each with its own library OS; 'editor' cooperates with the kernel, 'hog' does not.\n")
-    for cycles, _eid, who, text in run.account:
-        style = "dim" if who == "aegis" else "bold"
-        out.print(f"[cyan]{m.us(cycles):10.1f} µs[/cyan]  [{style}]{who:<7}[/{style}] {text}", soft_wrap=True)
-    out.print()
-    rows = summary_rows(run)
-    t = Table(title="environments", header_style="bold")
-    cols = [c for c in rows[0] if c != "fate"]
-    for col in cols:
-        t.add_column(col, justify="left" if col == "env" else "right")
-    for r in rows:
-        t.add_row(*(str(r[c]) for c in cols))
-    out.print(t)
-    for r in rows:
-        out.print(f"  env {r['env']}: {r['fate']}")
-    ks = run.system.kernel.statistics()
-    ms = m.statistics()
-    out.print(_counters("kernel and machine", [
-        ("simulated time", f"{ms.us:.1f} µs ({ms.cycles} cycles)"),
-        ("exceptions dispatched to environments", ks.exceptions),
-        ("upcalls (prologue, epilogue, revocation)", ks.upcalls),
-        ("TLB refills from the STLB / STLB misses", f"{ks.stlb_hits} / {ks.stlb_misses}"),
-        ("protected control transfers (sync)", ks.pct_sync),
-        ("directed yields", ks.yields),
-        ("context switches", ks.context_switches),
-        ("timer interrupts", ms.cpu.interrupts),
-        ("revocations asked / complied / aborted", f"{ks.revocations} / {ks.revocations_complied} / {ks.aborts}"),
-        ("frames repossessed", ks.frames_repossessed),
-    ]))
-    return _close_demo(run.system, args, out)
-
-
-def _demo_exos(args: argparse.Namespace, out: Console) -> int:
-    from .demo_exos import run_demo
-
-    d = run_demo(seed=args.seed, profile=args.profile, trace=bool(args.trace))
-    m = d.system.machine
-    out.print(f"[bold]exospin demo exos[/bold]: ExOS processes on Aegis, on {m.profile.description}, seed {args.seed}")
-    out.print("init forks two readers of a copy-on-write document, then a pipeline producer | filter | consumer; "
-              "then one scanner per page-replacement policy sweeps 12 pages with 8 resident.\n")
-    for cycles, pid, text in d.account:
-        out.print(f"[cyan]{m.us(cycles):10.1f} µs[/cyan]  [bold]pid {pid:<3}[/bold] {text}", soft_wrap=True)
-    ks = d.system.kernel.statistics()
-    status = d.system.exit_status(d.init)
-    out.print(_counters("what the kernel saw", [
-        ("simulated time", f"{m.us(m.now):.1f} µs"),
-        ("environments created (one per process)", ks.envs_created),
-        ("exceptions dispatched (TLB misses, protection faults)", ks.exceptions),
-        ("TLB refills from the STLB / STLB misses", f"{ks.stlb_hits} / {ks.stlb_misses}"),
-        ("asynchronous PCTs (pipe and exit wake-ups)", ks.pct_async),
-        ("directed and plain yields", ks.yields),
-        ("context switches", ks.context_switches),
-    ]))
-    cons = [line for line in d.account
-            if line[2].startswith("exit") and line[1] != d.init and line[1] not in d.scanners]
-    out.print(f"init exited with status {status}; the consumer's sum modulo 256 should be {d.expected_sum}: "
-              f"{cons[-1][2] if cons else '?'}")
-    scans = [d.system.exit_status(pid) for pid in d.scanners]
-    return _close_demo(d.system, args, out, ok=status == 0 and scans == [0] * len(scans),
-                       why=f"init exited with {status}, the scanners with {scans};")
-
-
-def _demo_unix(args: argparse.Namespace, out: Console) -> int:
-    from .demo_unix import run_demo
-
-    d = run_demo(seed=args.seed, profile=args.profile, trace=bool(args.trace))
-    m = d.system.machine
-    out.print(f"[bold]exospin demo unix[/bold]: a monolithic Unix kernel on {m.profile.description}, seed {args.seed}")
-    out.print("init forks two readers of a copy-on-write document, then producer | filter | consumer over pipes; "
-              "a checkpointer catches its faults as signals; a stray process faults with no handler.\n")
-    for cycles, pid, text in d.account:
-        out.print(f"[cyan]{m.us(cycles):10.1f} µs[/cyan]  [bold]pid {pid:<3}[/bold] {text}", soft_wrap=True)
-    ks = d.system.kernel.statistics()
-    calls = ", ".join(f"{n} {c}" for n, c in sorted(ks.by_syscall.items(), key=lambda x: -x[1])[:6])
-    out.print(_counters("what the kernel did", [
-        ("simulated time", f"{m.us(m.now):.1f} µs"),
-        ("system calls (the most frequent)", f"{ks.syscalls} ({calls})"),
-        ("TLB refills from the page tables / page faults", f"{ks.tlb_refills} / {ks.page_faults}"),
-        ("demand-zero pages / copy-on-write copies / modified-bit faults",
-         f"{ks.demand_zero} / {ks.cow_copies} / {ks.mod_faults}"),
-        ("signals delivered / sigreturns", f"{ks.signals} / {ks.sigreturns}"),
-        ("words copied in / out (pipes, signal frames)", f"{ks.copyin_words} / {ks.copyout_words}"),
-        ("sleeps / wakeups", f"{ks.sleeps} / {ks.wakeups}"),
-        ("context switches / preemptions", f"{ks.context_switches} / {ks.preemptions}"),
-    ]))
-    st = [d.system.exit_status(p) for p in (d.init, d.checkpointer, d.stray)]
-    cons = [line for line in d.account if line[2].startswith("exit") and line[2] != "exit 0"
-            and line[1] not in (d.init, d.checkpointer, d.stray)]
-    out.print(f"init exited with {st[0]}, the checkpointer with {st[1]}, the stray process with {st[2]}; "
-              f"the consumer's sum modulo 256 should be {d.expected_sum}: {cons[-1][2] if cons else '?'}")
-    return _close_demo(d.system, args, out, ok=st == [0, 0, 139], why=f"exit statuses {st};",
-                       held="frame, process, thread and pipe")
-
-
-def _demo_spin(args: argparse.Namespace, out: Console) -> int:
-    from .demo_spin import run_demo
-
-    d = run_demo(profile=args.profile, trace=bool(args.trace))
-    m = d.kernel.m
-    out.print(f"[bold]exospin demo spin[/bold]: SPIN on {m.profile.description}")
-    out.print("Extensions are verified, linked against the interfaces they may use, and run on events.\n")
-    for who, text in d.lines:
-        out.print(f"  [bold]{who:<12}[/bold] {text}", soft_wrap=True)
-    st = d.kernel.statistics()
-    ds = st.dispatcher
-    out.print(_counters("what the kernel saw", [
-        ("extensions linked", st.extensions),
-        ("system calls (Trap raises)", st.syscalls),
-        ("handlers run / guards evaluated", f"{ds.handlers_run} / {ds.guards_evaluated}"),
-        ("handlers terminated", ds.terminated),
-        ("simulated time", f"{m.us(m.now):.1f} µs"),
-    ]))
-    if d.ok:
-        out.print("Every extension that ran was verified; the rejected ones never ran; the runaway and "
-                  "the thief were unloaded.")
-    return _close_demo(d.system, args, out, ok=d.ok, why="the demo did not go as it should;",
-                       held="frame, address space and strand")
+    demo = demos[args.system]
+    if args.seed is not None and not demo.seeded:
+        raise UsageError(f"--seed: demo {demo.name} draws nothing at random, so a seed would change nothing")
+    profile = args.profile or demo.profile  # the machine of the demo's paper
+    report = demo.run(0 if args.seed is None else args.seed, profile, Path(args.trace) if args.trace else None)
+    demo.render(report, out)
+    return 0 if report.end.clean else 1
 
 
 # ------------------------------------------------------------------ bench

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from exospin.demo_spin import FRAMES
+from exospin.demos.spin import FRAMES
 from exospin.spin import LinkError, SyscallError
 from exospin.systems import boot
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exospin.demo_spin import COUNTER, GREEDY, NULL, RUNAWAY, SNOOP
+from exospin.demos.spin import COUNTER, GREEDY, NULL, RUNAWAY, SNOOP
 from exospin.spin import Denied, LinkError, NoSuchSyscall
 from exospin.systems import boot
 from exospin.verifier import Rejected

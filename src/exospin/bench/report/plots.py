@@ -22,10 +22,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .reproduce import ResultTable
+from .tables import MISSING, ResultTable, fmt_us
 
 #: One colour per system, the same in every plot; other systems take the fallbacks in order.
 COLOURS: dict[str, str] = {"aegis": "#1f77b4", "spin": "#2ca02c", "unix": "#7f7f7f"}
@@ -43,8 +42,6 @@ def plot_table(table: ResultTable, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.transforms import blended_transform_factory
-
-    from .reproduce import MISSING, fmt_us
 
     rows, systems = table.rows, table.systems
     n, k = len(rows), len(systems)

@@ -41,7 +41,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -51,32 +50,19 @@ from ... import __version__
 from ...machine import get_profile
 from .. import SUITES, run_suite
 from ..harness import BenchmarkError
+from .plots import plot_table
+from .tables import BASELINE, MISSING, Cell, Group, ResultTable, Row, fmt_us
 
 #: The profiles reproduce runs, in order, and whose paper each one is.
 PROFILES: dict[str, str] = {
     "ds5000": "Engler, Kaashoek and O'Toole, SOSP 1995 (Aegis/ExOS against Ultrix 4.2)",
     "alpha3000": "Bershad et al., SOSP 1995 (SPIN against DEC OSF/1)",
 }
-#: The monolithic kernel both papers compare against; ratios are to it.
-BASELINE = "unix"
 #: Column order for the systems we know; any other system follows, alphabetically.
 SYSTEM_ORDER = ("aegis", "spin", "unix")
 
 #: progress(suite, profile, benchmark): benchmark is None when a suite starts.
 Progress = Callable[[str, str, str | None], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Group:
-    """A table of the report: the benchmarks whose names match ``patterns``."""
-
-    key: str
-    title: str
-    source: str  # which paper's comparison this is
-    patterns: tuple[str, ...]
-
-    def claims(self, benchmark: str) -> bool:
-        return any(fnmatchcase(benchmark, p) for p in self.patterns)
 
 
 GROUPS: tuple[Group, ...] = (
@@ -146,54 +132,6 @@ def document(runs: list[dict[str, Any]], failed: list[dict[str, str]], quick: bo
 
 
 # -------------------------------------------------------------------- tables
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """One system's result for one benchmark under one profile."""
-
-    sim_us: float
-    sim_cycles: float
-    wall_ns: float
-    python_call_ns: float  # the plain call measured next to this benchmark (or in its run)
-    suite: str
-    py_cycles: float | None = None  # with --audit: the system software's own Python (bench/audit.py)
-
-    @property
-    def wall_x(self) -> float | None:
-        """Wall-clock time as a multiple of a plain Python call."""
-        return self.wall_ns / self.python_call_ns if self.python_call_ns > 0 else None
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    benchmark: str
-    cells: Mapping[str, Cell]
-
-    def ratio(self, system: str) -> float | None:
-        """Simulated time of ``system`` / the baseline's, when the baseline has this row."""
-        base = self.cells.get(BASELINE)
-        mine = self.cells.get(system)
-        if system == BASELINE or base is None or mine is None or base.sim_us <= 0:
-            return None
-        return mine.sim_us / base.sim_us
-
-
-@dataclass(frozen=True, slots=True)
-class ResultTable:
-    profile: str
-    group: Group
-    systems: tuple[str, ...]
-    rows: tuple[Row, ...]
-
-    @property
-    def slug(self) -> str:
-        """File-name stem of this table's plot: ``reproduce-{profile}-{group}``."""
-        return f"reproduce-{self.profile}-{self.group.key}"
-
-    @property
-    def title(self) -> str:
-        return f"{self.group.title} on {self.profile}"
 
 
 def _system_key(system: str) -> tuple[int, str]:
@@ -331,14 +269,6 @@ def markdown_audit(doc: Mapping[str, Any], profile: str) -> list[str]:
 
 # ---------------------------------------------------------------- formatting
 
-MISSING = "—"
-
-
-def fmt_us(x: float) -> str:
-    """Simulated µs, about four significant figures."""
-    return f"{x:,.0f}" if x >= 1000 else f"{x:.4g}"
-
-
 def fmt_ratio(r: float) -> str:
     return f"{r:.3g}×"
 
@@ -470,8 +400,6 @@ def markdown_report(doc: Mapping[str, Any], tables: list[ResultTable], plots: Ma
 def write_outputs(doc: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
     """Write ``results.json``, one PNG per table and ``report.md`` (linking the plots) into
     ``out_dir``, which must exist. Returns what was written, by name."""
-    from .plots import plot_table
-
     tables = build_tables(doc)
     written: dict[str, Path] = {}
     results = out_dir / "results.json"

@@ -19,19 +19,26 @@ The story (every number in it is simulated time on the chosen profile):
   bindings, takes the frames, records them in its repossession vector and
   tells it; its data on those pages is gone and its checksum shows it.
 
-Interface: ``run_demo(seed, profile, trace) -> DemoRun`` (the account,
-statistics and the tracer); the CLI prints it.
+Interface: ``DEMO`` (a ``demos.Demo``): ``DEMO.run(seed, profile, trace_path)
+-> AegisReport``, ``DEMO.render(report, console)``; ``story(seed, profile,
+trace) -> DemoRun`` is the story alone, on a live system.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .aegis import EnvStats, Syscalls
-from .exos import MiniOS, MiniOSStats
-from .systems import System, boot
+from rich.console import Console
+from rich.table import Table
+
+from ..aegis import AegisStats, EnvStats, Syscalls
+from ..exos import MiniOS, MiniOSStats
+from ..machine import MachineStats, Profile
+from ..systems import System, boot
+from .base import Demo, Ending, counters, finish, print_table, render_end
 
 BASE = 0x0040_0000
 
@@ -45,7 +52,7 @@ class DemoRun:
     names: dict[int, str] = field(default_factory=dict)
 
 
-def run_demo(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> DemoRun:
+def story(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> DemoRun:
     system = boot("aegis", profile, seed=seed, trace=trace)
     machine, kernel = system.machine, system.kernel
     page = machine.profile.page_size
@@ -147,3 +154,62 @@ def summary_rows(run: DemoRun) -> list[dict[str, Any]]:
             "repossessed": es.frames_repossessed, "fate": es.fate,
         })
     return rows
+
+
+@dataclass(frozen=True)
+class AegisReport:
+    """What ``run`` saw: the story, the kernel's and the machine's counters before shutdown."""
+
+    seed: int
+    profile: Profile
+    story: DemoRun
+    rows: list[dict[str, Any]]  # summary_rows
+    kernel: AegisStats
+    machine: MachineStats
+    end: Ending
+
+
+def run(seed: int, profile: str, trace_path: Path | None) -> AegisReport:
+    """Tell the story, read the counters, end the run (invariants, leaks, trace)."""
+    s = story(seed=seed, profile=profile, trace=trace_path is not None)
+    m = s.system.machine
+    ks, ms = s.system.kernel.statistics(), m.statistics()
+    return AegisReport(seed, m.profile, s, summary_rows(s), ks, ms, finish(s.system, trace_path))
+
+
+def render(r: AegisReport, out: Console) -> None:
+    """The account line by line, a table of the environments, the kernel's counters."""
+    p = r.profile
+    out.print(f"[bold]exospin demo aegis[/bold]: Aegis on {p.description}, seed {r.seed}")
+    out.print("Two environments, each with its own library OS; 'editor' cooperates with the kernel, 'hog' does not.\n")
+    for cycles, _eid, who, text in r.story.account:
+        style = "dim" if who == "aegis" else "bold"
+        out.print(f"[cyan]{p.us(cycles):10.1f} µs[/cyan]  [{style}]{who:<7}[/{style}] {text}", soft_wrap=True)
+    out.print()
+    t = Table(title="environments", header_style="bold")
+    cols = [c for c in r.rows[0] if c != "fate"]
+    for col in cols:
+        t.add_column(col, justify="left" if col == "env" else "right")
+    for row in r.rows:
+        t.add_row(*(str(row[c]) for c in cols))
+    print_table(out, t)
+    for row in r.rows:
+        out.print(f"  env {row['env']}: {row['fate']}")
+    ks, ms = r.kernel, r.machine
+    print_table(out, counters("kernel and machine", [
+        ("simulated time", f"{ms.us:.1f} µs ({ms.cycles} cycles)"),
+        ("exceptions dispatched to environments", ks.exceptions),
+        ("upcalls (prologue, epilogue, revocation)", ks.upcalls),
+        ("TLB refills from the STLB / STLB misses", f"{ks.stlb_hits} / {ks.stlb_misses}"),
+        ("protected control transfers (sync)", ks.pct_sync),
+        ("directed yields", ks.yields),
+        ("context switches", ks.context_switches),
+        ("timer interrupts", ms.cpu.interrupts),
+        ("revocations asked / complied / aborted", f"{ks.revocations} / {ks.revocations_complied} / {ks.aborts}"),
+        ("frames repossessed", ks.frames_repossessed),
+    ]))
+    render_end(r.end, out)
+
+
+#: On the exokernel paper's DECstation; the seed orders the editor's first touches.
+DEMO: Demo[AegisReport] = Demo("aegis", "ds5000", True, run, render)

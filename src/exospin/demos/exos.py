@@ -21,16 +21,25 @@ The story (simulated time on the chosen profile):
   the copy-on-write bookkeeping are ExOS data in user space: the kernel
   sees only environments, frames, capabilities and bindings.
 
-Interface: ``run_demo(seed, profile, trace) -> ExosDemo``; the CLI prints it.
+Interface: ``DEMO`` (a ``demos.Demo``): ``DEMO.run(seed, profile, trace_path)
+-> ExosReport``, ``DEMO.render(report, console)``; ``story(seed, profile,
+trace) -> ExosDemo`` is the story alone, on a live system. Its ``_init`` and ``N``
+are shared with ``demos.unix``, which tells the same story.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
-from . import posix
-from .systems import System, boot
+from rich.console import Console
+
+from .. import posix
+from ..aegis import AegisStats
+from ..machine import Profile
+from ..systems import System, boot
+from .base import Demo, Ending, counters, finish, pid_account, print_table, render_end
 
 N = 40  # numbers through the pipeline
 
@@ -42,6 +51,7 @@ class ExosDemo:
     account: list[tuple[int, int, str]]
     expected_sum: int
     scanners: list[int]  # pids, one per page-replacement policy (PAGING)
+    edited: int  # the page the second reader edits, drawn from the seed
 
 
 def _reader(doc: int, pages: int, edit: int) -> int:
@@ -119,7 +129,7 @@ def _scanner(argv: list[str]) -> int:
 
 
 
-def run_demo(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> ExosDemo:
+def story(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> ExosDemo:
     system = boot("aegis", profile, seed=seed, trace=trace)
     edit = random.Random(seed).randrange(4)  # which page the second reader edits
     init = system.start(_init, [str(edit)], "init")
@@ -129,4 +139,58 @@ def run_demo(seed: int = 0, profile: str = "ds5000", trace: bool = False) -> Exo
     system.run()
     account = sorted(system.exos.journal, key=lambda a: a[0])
     expected = sum(x * x for x in range(2, N + 1, 2)) % 256
-    return ExosDemo(system, init, account, expected, scanners)
+    return ExosDemo(system, init, account, expected, scanners, edit)
+
+
+@dataclass(frozen=True)
+class ExosReport:
+    """What ``run`` saw: the story, the exit statuses and the kernel's counters before shutdown."""
+
+    seed: int
+    profile: Profile
+    story: ExosDemo
+    now: int  # the clock at the end of the story, in cycles
+    kernel: AegisStats
+    init_status: int | None
+    scan_statuses: list[int | None]
+    end: Ending
+
+
+def run(seed: int, profile: str, trace_path: Path | None) -> ExosReport:
+    """Tell the story, read the counters and exit statuses, end the run."""
+    d = story(seed=seed, profile=profile, trace=trace_path is not None)
+    m = d.system.machine
+    status = d.system.exit_status(d.init)
+    scans = [d.system.exit_status(pid) for pid in d.scanners]
+    ks = d.system.kernel.statistics()
+    end = finish(d.system, trace_path, ok=status == 0 and scans == [0] * len(scans),
+                 why=f"init exited with {status}, the scanners with {scans};")
+    return ExosReport(seed, m.profile, d, m.now, ks, status, scans, end)
+
+
+def render(r: ExosReport, out: Console) -> None:
+    """The processes' journal, the kernel's counters, the pipeline's answer."""
+    p, d = r.profile, r.story
+    out.print(f"[bold]exospin demo exos[/bold]: ExOS processes on Aegis, on {p.description}, seed {r.seed}")
+    out.print("init forks two readers of a copy-on-write document, then a pipeline producer | filter | consumer; "
+              "then one scanner per page-replacement policy sweeps 12 pages with 8 resident.\n")
+    pid_account(out, p, d.account)
+    ks = r.kernel
+    print_table(out, counters("what the kernel saw", [
+        ("simulated time", f"{p.us(r.now):.1f} µs"),
+        ("environments created (one per process)", ks.envs_created),
+        ("exceptions dispatched (TLB misses, protection faults)", ks.exceptions),
+        ("TLB refills from the STLB / STLB misses", f"{ks.stlb_hits} / {ks.stlb_misses}"),
+        ("asynchronous PCTs (pipe and exit wake-ups)", ks.pct_async),
+        ("directed and plain yields", ks.yields),
+        ("context switches", ks.context_switches),
+    ]))
+    cons = [line for line in d.account
+            if line[2].startswith("exit") and line[1] != d.init and line[1] not in d.scanners]
+    out.print(f"init exited with status {r.init_status}; the consumer's sum modulo 256 should be "
+              f"{d.expected_sum}: {cons[-1][2] if cons else '?'}")
+    render_end(r.end, out)
+
+
+#: On the exokernel paper's DECstation; the seed picks the page the second reader edits.
+DEMO: Demo[ExosReport] = Demo("exos", "ds5000", True, run, render)
