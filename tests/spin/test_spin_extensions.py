@@ -232,4 +232,4 @@ def test_does_an_ended_strand_stop_counting_as_its_extensions(spin: Any) -> None
     blocked = kt["fork"](k.sched.block, ())
     spin.run()
     k.unload(d, "test")  # what is still running is killed as before
-    assert blocked.done and d.uid not in k._owned
+    assert blocked.done and k.remaining(d) == []

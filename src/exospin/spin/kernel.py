@@ -64,9 +64,10 @@ Interface
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 from ..machine import Machine
@@ -194,6 +195,8 @@ class _Owned:
     #: in creation order; each dropped when it ends
     strands: dict[Strand, None] = field(default_factory=dict)
     packages: list[Package] = field(default_factory=list)
+    #: frames and address spaces it allocated and has not given back (in allocation order)
+    resources: dict[Frame | Context, None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +266,10 @@ class Spin:
         self._live: set[int] = set()
         #: the domain each running strand is credited to
         self._makers: dict[Strand, Domain] = {}
+        #: the domain each live frame or address space a domain allocated is credited to
+        self._holders: dict[Frame | Context, Domain] = {}
+        #: every domain unloaded so far: the unload invariant is checked against each
+        self._gone: list[Domain] = []
         self._refs: dict[str, EventRef] = {}
         mem = self.memory
         public: dict[str, dict[str, Any]] = {
@@ -278,11 +285,13 @@ class Spin:
                 "uninstall": self._uninstall, "DEFAULT_PRIORITY": DEFAULT_PRIORITY,
             },
             "spin.PhysAddr": {**{k: v for k, v in mem.physaddr.items() if k != "Reclaim"},
+                              "allocate": self._frame_allocate, "deallocate": self._frame_deallocate,
                               "on_reclaim": self._on_reclaim},
             "spin.VirtAddr": dict(mem.virtaddr),
             "spin.Translation": {
                 **{k: v for k, v in mem.translation.items() if not k[0].isupper()},
-                "destroy": self._destroy_space, "uninstall": self._uninstall,
+                "create": self._space_create, "destroy": self._destroy_space,
+                "uninstall": self._uninstall,
                 "on_page_not_present": self._on_ctx_event(mem.PageNotPresent),
                 "on_protection_fault": self._on_ctx_event(mem.ProtectionFault),
                 "on_bad_address": self._on_ctx_event(mem.BadAddress),
@@ -374,9 +383,8 @@ class Spin:
     def _refuse_result(self, number: int, owner: Domain | None, e: BaseException) -> Any:
         """The answer to system call ``number`` cannot go to user space: terminate its handler
         (the dispatcher's failure handling: logged, uninstalled, its extension unloaded)."""
-        mine = [h for h in self.Trap.handlers if h.installer is owner
-                and any(type(g) is Eq and g.index == 0 and g.value == number for g in h.guards)]
-        if owner is None or not mine:
+        mine = [h for h in self.Trap.handlers if owner is not None and h.installer is owner]
+        if not mine:
             raise RuntimeError(f"system call {number}: the kernel's own result was refused: {e}")
         self.dispatcher.terminate(mine[0], e)
         why = "budget exceeded" if isinstance(e, BudgetExceeded) else str(e)
@@ -411,6 +419,33 @@ class Spin:
         """spin.Translation.destroy: the space goes, and with it its application's table."""
         self.memory.destroy(ctx)
         self.extern.pop(ctx, None)
+        self._given_back(ctx)
+
+    def _space_create(self, name: str = "") -> Context:
+        """spin.Translation.create: a new address space, credited to the domain whose code
+        asked (destroyed when it is unloaded, if it has not destroyed it itself)."""
+        return self._credit(self.memory.create(name))
+
+    def _frame_allocate(self) -> Frame:
+        """spin.PhysAddr.allocate: a zeroed frame, credited like an address space."""
+        return self._credit(self.memory.allocate())
+
+    def _frame_deallocate(self, frame: Frame) -> None:
+        """spin.PhysAddr.deallocate: the frame goes back (and is no longer its allocator's)."""
+        self.memory.deallocate(frame)
+        self._given_back(frame)
+
+    def _credit(self, r: Any) -> Any:
+        d = self._running()
+        if d is not None:
+            self._holders[r] = d
+            self._owned_by(d).resources[r] = None
+        return r
+
+    def _given_back(self, r: Frame | Context) -> None:
+        d = self._holders.pop(r, None)
+        if d is not None and d.uid in self._owned:
+            self._owned[d.uid].resources.pop(r, None)
 
     @property
     def syscalls(self) -> int:
@@ -481,7 +516,7 @@ class Spin:
         starts at its own function), or None: only the kernel's code is running. Everything
         a domain makes is credited to it, at load time or at run time, by whatever path it
         got there. An unloaded domain may make nothing."""
-        f = sys._getframe(2)
+        f: FrameType | None = sys._getframe(2)
         spaces = self._namespaces
         while f is not None:
             d = spaces.get(id(f.f_globals))
@@ -766,9 +801,10 @@ class Spin:
         run time; extensions linked against it are unlinked (they stop). Then check that
         nothing ``d`` owned remains (a RuntimeError if something does: a kernel bug)."""
         self._live.discard(d.uid)
-        own = self._owned.pop(d.uid, None) or _Owned()
+        own = self._owned_by(d)  # kept (emptied) after the unload: remaining() reads it
         for h in list(own.handlers):
             self.dispatcher.uninstall(h)
+        own.handlers.clear()
         self._trap_authority.release(d)
         for p in own.packages:
             p._live = False
@@ -779,6 +815,15 @@ class Spin:
                 last = s  # killing it ends this call: after everything else
             elif not s.done:
                 self.sched.kill(s, f"extension {d.name} unloaded")
+        own.strands.clear()
+        for r in list(own.resources):  # what it allocated and kept: given back
+            self._holders.pop(r, None)
+            if r._live:
+                if isinstance(r, Frame):
+                    self.memory.deallocate(r)
+                else:
+                    self._destroy_space(r)
+        own.resources.clear()
         if d in self.extensions:
             self.extensions.remove(d)
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
@@ -787,6 +832,7 @@ class Spin:
                 if d in other.sources:
                     unresolve(other, d)
         self.unloaded.append((d.name, why))
+        self._gone.append(d)
         if self.m.tracer is not None:
             self.m.tracer.instant(f"unload {d.name}", "extension", 0, self.m.loop.now, why=why)
         left = self.remaining(d, spare=last)
@@ -804,9 +850,13 @@ class Spin:
         left += [f"strand {s.name!r}" for s in self.sched.strands.values()
                  if s is not spare and (self._makers.get(s) is d
                                         or (d.budget is not None and s._budget is d.budget))]
+        left += [f"{'frame' if isinstance(r, Frame) else 'address space'} {r!r}"
+                 for r, o in self._holders.items() if o is d and r._live]
         o = self._owned.get(d.uid)
         if o is not None and d.uid not in self._live:
             left += [f"thread package {p.name!r}" for p in o.packages if p._live]
+            left += [f"its record of {len(o.handlers)} handler(s), {len(o.strands)} strand(s) and "
+                     f"{len(o.resources)} resource(s)"] if o.handlers or o.strands or o.resources else []
         if d.uid in self._live or d in self.extensions or self.names.registered(_iface(d)) is d:
             left.append("its place among the loaded extensions")
         return left
@@ -846,6 +896,9 @@ class Spin:
         for s, o in self._makers.items():
             if not s.done and o.uid not in live:
                 bad.append(f"strand {s.name!r} belongs to {o.name}, which is unloaded")
+        for d in self._gone:  # the unload invariant, for every domain unloaded so far
+            if d.uid not in live:
+                bad += [f"{d.name} was unloaded but {what} remains" for what in self.remaining(d)]
         sched = self.sched
         filled = [p for p, q in enumerate(sched.ready) if q]
         if sched._nonempty != sum(1 << p for p in filled) or sched._top != (filled[-1] if filled else -1):
