@@ -37,6 +37,14 @@ What is simplified
       linking.)
     * Interface objects are immutable (``__slots__ = ()``); their members are
       the exporter's own objects.
+    * An extension's exported class is *frozen* the first time it is linked
+      into another domain (``freeze``): its list, set, dict and bytearray
+      attributes become tuple, frozenset, read-only mapping and bytes (the
+      exporter's own code sees them frozen too), its nested classes are
+      frozen, and a class holding anything else that could be changed (an
+      object) is refused with a ``LinkError``. Verified code cannot assign
+      or delete a class's attributes at all (verifier/ownership.py), so a
+      frozen class is the same for every domain for ever.
     * Only functions without free variables can be stubbed; the module-level
       functions and methods of an extension have none.
 
@@ -401,6 +409,84 @@ class Domain:
             delattr(type(pkg), member)
 
 
+#: Values a frozen class may hold as they are: they cannot be changed by anyone.
+_IMMUTABLE: tuple[type, ...] = (type(None), bool, int, float, complex, str, bytes, range,
+                                type(Ellipsis), types.FunctionType)
+
+
+def _frozen_value(v: Any, where: str, plan: dict[type, dict[str, Any]]) -> Any:
+    """``v`` as a frozen class holds it: immutable containers of immutable values."""
+    t = type(v)
+    if t in _IMMUTABLE:
+        return v
+    if isinstance(v, type):
+        if str(v.__module__).startswith(_EXTENSION_MODULE):
+            _plan(v, plan)
+        return v
+    if t is tuple or t is list:
+        return tuple(_frozen_value(x, where, plan) for x in v)
+    if t is frozenset or t is set:
+        return frozenset(_frozen_value(x, where, plan) for x in v)
+    if t is dict or t is types.MappingProxyType:
+        return types.MappingProxyType({k: _frozen_value(x, where, plan) for k, x in v.items()})
+    if t is bytearray:
+        return bytes(v)
+    raise LinkError(f"{where} holds an object of class {t.__qualname__!r}, which another domain "
+                    f"could change: an exported class may hold only constants, functions, classes "
+                    f"and containers of them (share objects through functions)")
+
+
+def _plan(cls: type, plan: dict[type, dict[str, Any]]) -> None:
+    """Add to ``plan`` what freezing ``cls`` (its bases and nested classes) replaces."""
+    if cls in plan or cls.__dict__.get(_FROZEN) is True:
+        return
+    plan[cls] = changes = {}
+    for base in cls.__mro__[1:]:  # what it inherits is read through it
+        if str(base.__module__).startswith(_EXTENSION_MODULE):
+            _plan(base, plan)
+    for name, v in list(vars(cls).items()):
+        if name.startswith("__"):
+            continue  # the interpreter's own (__module__, __dict__, ...) and __init__
+        f = _frozen_value(v, f"class {cls.__qualname__}, attribute {name!r},", plan)
+        if f is not v:
+            changes[name] = f
+
+
+def _apply(plan: dict[type, dict[str, Any]]) -> None:
+    for c, changes in plan.items():
+        for name, f in changes.items():
+            setattr(c, name, f)
+        setattr(c, _FROZEN, True)
+
+
+def freeze(cls: type) -> None:
+    """Make the extension class ``cls`` the same for every domain for ever (see the module
+    note): its containers become immutable, its bases and nested classes frozen.
+    Idempotent; raises ``LinkError``, changing nothing, if any of them holds an object."""
+    plan: dict[type, dict[str, Any]] = {}
+    _plan(cls, plan)
+    _apply(plan)
+
+
+#: The attribute a frozen class carries (verified code cannot name it).
+_FROZEN = "__frozen__"
+#: The module name of an extension's classes (the verifier loads it as ``extension.<name>``).
+_EXTENSION_MODULE = "extension."
+
+
+def _freeze_exports(source: Domain) -> None:
+    """Freeze every class a verified domain exports: it is being linked into another
+    (all or nothing: a ``LinkError`` changes none of them)."""
+    if not source.language_safe:
+        return
+    plan: dict[type, dict[str, Any]] = {}
+    for members in source._interfaces.values():
+        for v in members.values():
+            if isinstance(v, type):
+                _plan(v, plan)
+    _apply(plan)
+
+
 def resolve(source: Domain, target: Domain) -> tuple[str, ...]:
     """Link ``target``'s unresolved imports against ``source``'s exports; returns what was linked.
 
@@ -412,6 +498,8 @@ def resolve(source: Domain, target: Domain) -> tuple[str, ...]:
     """
     missing = target.unresolved
     linked: list[str] = []
+    if any(source.provides(imp)[0] for imp in missing) and source is not target:
+        _freeze_exports(source)  # shared from now on: the same for every domain (LinkError if not)
     for imp in missing:
         ok, value = source.provides(imp)
         if ok:

@@ -362,14 +362,15 @@ class Spin:
         owner = self._trap_authority.owners.get(number)
         hook = owner.budget.hook if owner is not None and owner.budget is not None else None
         caps, ext, left = CAPABILITIES, self._externalize, [MAX_RESULT_ITEMS]
+        who = owner.name if owner is not None else "the kernel"
 
         def convert(t: tuple[Any, ...], depth: int) -> tuple[Any, ...]:
             if depth > MAX_RESULT_DEPTH:
-                raise ValueError(f"system call {number}: its result is nested more than "
-                                 f"{MAX_RESULT_DEPTH} tuples deep")
+                raise ValueError(f"system call {number}: the result of {who} is nested more "
+                                 f"than {MAX_RESULT_DEPTH} tuples deep")
             left[0] -= len(t)
             if left[0] < 0:
-                raise ValueError(f"system call {number}: its result has more than "
+                raise ValueError(f"system call {number}: the result of {who} has more than "
                                  f"{MAX_RESULT_ITEMS} items")
             if hook is not None:
                 hook(0)
@@ -388,8 +389,9 @@ class Spin:
             raise RuntimeError(f"system call {number}: the kernel's own result was refused: {e}")
         self.dispatcher.terminate(mine[0], e)
         why = "budget exceeded" if isinstance(e, BudgetExceeded) else str(e)
-        raise NoSuchSyscall(f"system call {number}: the result of {owner.name} was refused ({why}); "
-                            f"{owner.name} was unloaded")
+        name = mine[0].installer.name
+        raise NoSuchSyscall(f"system call {number}: the result of {name} was refused ({why}); "
+                            f"{name} was unloaded")
 
     def _externalize(self, obj: Any) -> int:
         """spin.User.externalize: the index the calling application will name ``obj`` by."""
