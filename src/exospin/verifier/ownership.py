@@ -53,6 +53,8 @@ from typing import Any
 
 #: The injected hook's name in an extension's namespace (verified code cannot name it).
 OWN_HOOK = "__own__"
+#: The name of the set of the extension's classes in its namespace (the inline test reads it).
+OWN_CLASSES = "__own_classes__"
 
 
 def _dotted(node: ast.expr) -> tuple[str | None, str]:
@@ -97,13 +99,25 @@ def check_stores(tree: ast.Module) -> list[tuple[ast.AST, str]]:
 
 
 class _GuardStores(ast.NodeTransformer):
-    """``x.a = v`` -> ``__own__(x, 'a').a = v`` (and the same for ``+=`` and ``del``)."""
+    """``x.a = v`` -> ``__own__(x, 'a').a = v`` (and the same for ``+=`` and ``del``).
+
+    When the object is a plain name (``self.a = v``, the common case), the test is
+    inlined instead: ``(x if x.__class__ in __own_classes__ else __own__(x, 'a')).a = v``
+    (evaluating a name twice has no effect; the hook then only raises). A call costs
+    about as much as the store itself; the inline test is a load and a set lookup."""
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         self.generic_visit(node)
         if isinstance(node.ctx, ast.Store | ast.Del):
-            call = ast.Call(ast.Name(OWN_HOOK, ast.Load()), [node.value, ast.Constant(node.attr)], [])
-            node.value = ast.copy_location(call, node.value)
+            obj = node.value
+            call = ast.Call(ast.Name(OWN_HOOK, ast.Load()), [obj, ast.Constant(node.attr)], [])
+            if isinstance(obj, ast.Name):
+                mine = ast.Compare(ast.Attribute(ast.Name(obj.id, ast.Load()), "__class__", ast.Load()),
+                                   [ast.In()], [ast.Name(OWN_CLASSES, ast.Load())])
+                guarded: ast.expr = ast.IfExp(mine, ast.Name(obj.id, ast.Load()), call)
+            else:
+                guarded = call
+            node.value = ast.copy_location(guarded, obj)
         return node
 
 

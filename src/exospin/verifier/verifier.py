@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ownership import OWN_HOOK, OwnClasses, check_stores, guard_stores
+from .ownership import OWN_CLASSES, OWN_HOOK, OwnClasses, check_stores, guard_stores
 from .pure import register_module
 
 #: Builtins verified code may use. Each is a pure function or a constructor of
@@ -667,7 +667,8 @@ def verify(source: str, filename: str = "<extension>", *,
     safe_builtins["__build_class__"] = own.build_class
     safe_builtins["__import__"] = importer
     namespace: dict[str, Any] = {"__builtins__": safe_builtins, "__name__": f"extension.{module_name(filename)}",
-                                 HOOK: b.hook, OWN_HOOK: own.hook}
+                                 HOOK: b.hook, OWN_HOOK: own.hook,
+                                 OWN_CLASSES: own.classes}
     exec(code, namespace)
     b.reset()
     return Verified(filename, {n: namespace[n] for n in tops}, imports, b)
