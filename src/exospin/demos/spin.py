@@ -5,9 +5,14 @@ The story:
 * SPIN boots with its dispatcher, its name server, and the SpinPublic and
   SpinPrivileged interfaces.
 * A **null system call** extension is verified, becomes a domain, and is
-  linked against ``spin.Trap``; its ``install()`` puts a handler behind a
-  guard on the system-call event. A trap then costs the hardware's entry
-  and return plus one dispatch: a procedure call into verified code.
+  linked against ``spin.Trap``; its ``install()`` claims system call 0 on
+  the system-call event (an equality guard the dispatcher indexes). A trap
+  then costs the hardware's entry and return plus one dispatch: a procedure
+  call into verified code.
+  (Every extension of the story claims its numbers: a handler behind a
+  guard of its own runs only on numbers its domain claimed, docs/spin.md,
+  "Authority and isolation". So the counter moved from system call 1, which
+  the Unix extension also claims, to 30.)
 * A **counter** extension handles system call 30 with state of its own;
   then a second version **replaces** it at run time (``Spin.replace``):
   verified and linked first, put in the first one's place, system call 30
