@@ -14,7 +14,7 @@ def test_does_a_result_too_deep_or_too_large_terminate_the_extension_that_return
     assert out.survived, out.describe()
     v = out.verdict
     assert v["contained"] is True, v
-    assert "the result of deep is nested more than 32 tuples deep" in v["deep"]
+    assert "the result of deep is nested more than 32 containers deep" in v["deep"]
     assert "the result of wide has more than 4096 items" in v["wide"]
     assert set(v["unloaded"]) == {"deep", "wide"} and v["loaded"] == ["victim"]
     assert v["victim"] == "('victim', (1, (2, (3,))))"

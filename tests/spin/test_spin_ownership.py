@@ -235,3 +235,21 @@ def test_can_an_unloaded_domains_code_still_make_anything() -> None:
     with pytest.raises(Exception, match="late is unloaded: it may not install, claim or create anything"):
         late()
     assert 5 not in k._trap_authority.owners and k.remaining(d) == []
+
+
+def test_does_a_result_in_a_list_or_dict_reach_user_space_converted_and_copied() -> None:
+    k = boot("spin", "ds5000").kernel
+    k.load("from spin import PhysAddr, Trap\n\nmine = []\n\n"
+           "def give(n, a):\n    if not mine:\n        mine.append(PhysAddr.allocate())\n"
+           "    return (mine, {'frame': mine[0]})\n\n"
+           "def check(n, a):\n    return len(mine)\n\n"
+           "def deep(n, a):\n    r = []\n    for i in range(100):\n        r = [r]\n    return r\n\n"
+           "def install():\n    Trap.claim(1, give)\n    Trap.claim(2, check)\n    Trap.claim(3, deep)\n",
+           "giver.py")
+    frames, by_name = k.syscall(1)
+    assert frames == [1] and by_name == {"frame": 1}  # indexes in the caller's table, not frames
+    frames.append("user space's own")
+    assert k.syscall(2) == 1  # the extension's list was copied, not handed out
+    with pytest.raises(NoSuchSyscall, match=r"the result of giver is nested more than 32 containers deep"):
+        k.syscall(3)
+    assert not k.extensions

@@ -180,8 +180,12 @@ CAPABILITIES: frozenset[type] = frozenset({Strand, Frame, Context, Binding, Even
                                            Identity, Event, Handler})
 
 
+#: what the trap converts on its way to user space: capabilities, and the containers that
+#: may hold them (one set lookup on the hot path)
+CONVERTED: frozenset[type] = CAPABILITIES | {tuple, list, dict}
+
 #: A system call's result goes to user space converted (capabilities as indexes) only if it
-#: is at most this many tuples deep and has at most this many items in all; beyond, the
+#: is at most this many containers deep and has at most this many items in all; beyond, the
 #: extension that answered is terminated (its result is refused)
 MAX_RESULT_DEPTH = 32
 MAX_RESULT_ITEMS = 4096
@@ -329,14 +333,14 @@ class Spin:
         result is the answer, a kernel object in it externalised. A closure: it is the hot
         path of every system call (one set lookup on the result's type)."""
         loop, trap, c, count = self.m.loop, self.Trap, self._c_trap, self._syscalls
-        caps, out = CAPABILITIES, self._to_user
+        caps, out = CONVERTED, self._to_user
 
         def syscall(number: int, *args: Any) -> Any:
             count[0] += 1
             loop.now += c
             r = trap.raise_(number, args)
             t = r.__class__
-            return out(number, r) if t in caps or t is tuple else r
+            return out(number, r) if t in caps else r
         return syscall
 
     # ------------------------------------------------------------ references in user space
@@ -353,29 +357,38 @@ class Spin:
     def _to_user(self, number: int, r: Any) -> Any:
         """System call ``number``'s result as user space gets it: capabilities as indexes.
 
-        A tuple is converted under its answering extension's budget (one tick per tuple)
-        and failure handling: one nested deeper than MAX_RESULT_DEPTH or with more than
+        A tuple, list or dict is converted (copied: user space never holds the extension's
+        own container) under its answering extension's budget (one tick per container) and
+        failure handling: one nested deeper than MAX_RESULT_DEPTH or with more than
         MAX_RESULT_ITEMS items in all is refused, the extension is terminated (and
         unloaded), and the caller gets NoSuchSyscall naming it."""
-        if r.__class__ is not tuple:
+        if r.__class__ in CAPABILITIES:
             return self._externalize(r)
         owner = self._trap_authority.owners.get(number)
         hook = owner.budget.hook if owner is not None and owner.budget is not None else None
-        caps, ext, left = CAPABILITIES, self._externalize, [MAX_RESULT_ITEMS]
+        caps, convertible, ext, left = CAPABILITIES, CONVERTED, self._externalize, [MAX_RESULT_ITEMS]
         who = owner.name if owner is not None else "the kernel"
 
-        def convert(t: tuple[Any, ...], depth: int) -> tuple[Any, ...]:
+        def convert(t: Any, depth: int) -> Any:
             if depth > MAX_RESULT_DEPTH:
                 raise ValueError(f"system call {number}: the result of {who} is nested more "
-                                 f"than {MAX_RESULT_DEPTH} tuples deep")
-            left[0] -= len(t)
+                                 f"than {MAX_RESULT_DEPTH} containers deep")
+            c = t.__class__
+            left[0] -= 2 * len(t) if c is dict else len(t)
             if left[0] < 0:
                 raise ValueError(f"system call {number}: the result of {who} has more than "
                                  f"{MAX_RESULT_ITEMS} items")
             if hook is not None:
                 hook(0)
-            return tuple(convert(x, depth + 1) if x.__class__ is tuple
-                         else ext(x) if x.__class__ in caps else x for x in t)
+            d = depth + 1
+            if c is dict:
+                return {one(k, d): one(v, d) for k, v in t.items()}
+            items = [one(x, d) for x in t]
+            return tuple(items) if c is tuple else items
+
+        def one(x: Any, depth: int) -> Any:
+            c = x.__class__
+            return x if c not in convertible else ext(x) if c in caps else convert(x, depth)
         try:
             return convert(r, 1)
         except (ValueError, BudgetExceeded) as e:
