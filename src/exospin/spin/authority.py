@@ -34,6 +34,14 @@ What this models
     a library OS) is not restricted: authorities bound what *domains* can
     receive.
 
+    Events to come plug in the same way: a packet event keyed by an
+    endpoint, or a file system's events keyed by an open file, get a
+    ``SpaceAuthority`` over that key's type (a handler only behind the
+    kernel's equality guard on a key its domain holds), or an owner table
+    like the Trap's where keys are claimed (port numbers); an event whose
+    answer belongs to one domain names its combiner. ``PhysAddr.Reclaim``
+    (a count of frames, nobody's data; results summed) needs none.
+
 Why it is built this way
     The guards an authority recognises as the kernel's are objects verified
     code cannot make: ``Eq`` is not exported, and the package guards are

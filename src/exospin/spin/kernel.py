@@ -15,7 +15,18 @@ What this models
     program enters the kernel with ``syscall(number, *args)``: the trap
     entry and return are charged, and the raise dispatches to whichever
     extension claimed the number. The trap's *authority* hands out numbers:
-    a number claimed by one domain is refused to every other.
+    a number claimed by one domain is refused to every other, and a handler
+    installed on the trap some other way runs only on its own domain's
+    numbers (authority.py).
+
+Ownership
+    Everything a domain makes (a handler, a claim, a thread package, a
+    strand, a frame, an address space), at load time or at run time, is
+    credited to the domain whose code is running (``_running``: the
+    innermost domain code on the stack) and removed, released, revoked,
+    killed or given back when it is unloaded; ``unload`` then checks that
+    nothing of it remains (``remaining``), and ``check_invariants`` checks
+    it again for every domain unloaded so far.
 
 Capabilities
     A kernel object handed to an extension (a strand, a frame, an address
@@ -59,7 +70,7 @@ Interface
     version in its place, its dependents relinked); ``unload(domain, why)``;
     ``syscall(number, *args)``; ``run(until)``;
     ``sched``, ``memory``, ``dispatcher``, ``names``, ``Trap``;
-    ``check_invariants()``; ``statistics()``.
+    ``remaining(domain)``; ``check_invariants()``; ``statistics()``.
 """
 
 from __future__ import annotations
