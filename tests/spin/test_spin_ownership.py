@@ -18,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exospin.spin import NoSuchSyscall
+from exospin.spin import NoSuchSyscall, NotResolved
+from exospin.spin import extensions as spin_extensions
 from exospin.spin.domain import Domain, LinkError, resolve
 from exospin.spin.kernel import Spin
 from exospin.systems import boot
@@ -226,15 +227,33 @@ def test_does_the_kernel_export_only_functions_and_constants() -> None:
                 assert ok, f"{iface}.{name} is {type(v).__name__}"
 
 
-def test_can_an_unloaded_domains_code_still_make_anything() -> None:
+def test_can_an_unloaded_domains_code_still_run_or_make_anything() -> None:
     k = boot("spin", "ds5000").kernel
     d = k.load("from spin import Trap\n\ndef h(n, a):\n    return 0\n\n"
-               "def late():\n    return Trap.claim(5, h)\n\ndef install():\n    Trap.claim(4, h)\n", "late.py")
+               "def late():\n    return Trap.claim(5, h)\n\n"
+               "def make():\n    return lambda: Trap.claim(6, h)\n\n"
+               "def install():\n    Trap.claim(4, h)\n", "late.py")
     late = d.exports["spin.late"]["late"]
+    made = d.exports["spin.late"]["make"]()  # a function it made at run time: not stopped
     k.unload(d, "test")
-    with pytest.raises(Exception, match="late is unloaded: it may not install, claim or create anything"):
+    with pytest.raises(NotResolved, match=r"domain 'late' was unloaded: late\(\) cannot run"):
         late()
-    assert 5 not in k._trap_authority.owners and k.remaining(d) == []
+    with pytest.raises(PermissionError, match="late is unloaded: it may not install, claim or create"):
+        made()
+    assert not {4, 5, 6} & set(k._trap_authority.owners) and k.remaining(d) == []
+
+
+def test_is_a_strand_running_an_unloaded_domains_code_killed_whoever_made_it() -> None:
+    k = boot("spin", "ds5000").kernel
+    k.load(spin_extensions.source("kthreads"), "kthreads.py")
+    d = k.load("from spin import Strand\nfrom spin.kthreads import fork\n\n"
+               "def sleep():\n    Strand.block()\n\n"
+               "def install():\n    fork(sleep, ())\n", "worker.py")
+    k.run()
+    (s,) = k.sched.strands.values()
+    assert k._makers[s].name == "kthreads"  # kthreads' code made it, for the worker's function
+    k.unload(d, "test")
+    assert s.done and not k.sched.strands and k.remaining(d) == []
 
 
 def test_does_a_result_in_a_list_or_dict_reach_user_space_converted_and_copied() -> None:

@@ -53,7 +53,8 @@ Interface
     ``Domain.kernel(name, {"spin.Trap": {"install": fn}})`` for interfaces
     written in trusted Python; ``resolve``, ``combine``, ``unresolve``;
     ``Domain.resolved``, ``Domain.exports``, ``Domain.interface(name)``,
-    ``Domain.identity``, ``Domain.statistics()``.
+    ``Domain.identity``, ``Domain.statistics()``; ``retire()`` / ``revive()``
+    (the kernel stops an unloaded domain's functions, and starts them again).
 """
 
 from __future__ import annotations
@@ -236,6 +237,7 @@ class Domain:
         self._packages: dict[str, Any] = {}  # module name -> its per-domain stand-in
         self._code: dict[types.FunctionType, tuple[types.CodeType, types.CodeType]] = {}
         self._resolves = self._unresolves = self._refused = 0
+        self._retired = False  # unloaded by the kernel: its code does not run
 
     # ------------------------------------------------------------ creation
 
@@ -378,8 +380,22 @@ class Domain:
 
     def _refuse(self, function: str) -> Any:
         self._refused += 1
+        if self._retired:
+            raise NotResolved(f"domain {self.name!r} was unloaded: {function}() cannot run")
         raise NotResolved(f"domain {self.name!r} is not resolved: {function}() cannot run; "
                           f"missing {', '.join(self.unresolved)}")
+
+    def retire(self) -> None:
+        """The kernel unloaded this domain: its functions stop (a call raises ``NotResolved``,
+        whoever still holds them) until ``revive``."""
+        self._retired = True
+        self._stop()
+
+    def revive(self) -> None:
+        """Undo ``retire`` (a failed replace puts the old version back)."""
+        self._retired = False
+        if self.resolved:
+            self._start()
 
     def _stop(self) -> None:
         for f, (_, stub) in self._code.items():
@@ -511,7 +527,7 @@ def resolve(source: Domain, target: Domain) -> tuple[str, ...]:
         raise LinkError(f"resolve({source.name!r}, {target.name!r}) links {what}; "
                         f"{source.name!r} exports {', '.join(sorted(source.exports)) or 'nothing'}")
     target._resolves += 1
-    if target.resolved:
+    if target.resolved and not target._retired:
         target._start()
     return tuple(linked)
 

@@ -24,9 +24,11 @@ Ownership
     strand, a frame, an address space), at load time or at run time, is
     credited to the domain whose code is running (``_running``: the
     innermost domain code on the stack) and removed, released, revoked,
-    killed or given back when it is unloaded; ``unload`` then checks that
-    nothing of it remains (``remaining``), and ``check_invariants`` checks
-    it again for every domain unloaded so far.
+    killed or given back when it is unloaded, and its functions stop
+    (``Domain.retire``: whoever still holds one gets ``NotResolved``; a
+    strand running its code is killed, whoever made it); ``unload`` then
+    checks that nothing of it remains (``remaining``), and
+    ``check_invariants`` checks it again for every domain unloaded so far.
 
 Capabilities
     A kernel object handed to an extension (a strand, a frame, an address
@@ -800,6 +802,7 @@ class Spin:
     def _run_install(self, d: Domain, filename: str) -> None:
         """Run ``d``'s install(); if it fails, unload ``d`` and raise ``ExtensionFailed``."""
         self._live.add(d.uid)
+        d.revive()  # (a domain put back after a failed replace runs again)
         try:
             for members in d.exports.values():
                 install = members.get("install")
@@ -842,6 +845,12 @@ class Spin:
             elif not s.done:
                 self.sched.kill(s, f"extension {d.name} unloaded")
         own.strands.clear()
+        ns = d._namespace
+        for s in [s for s in self.sched.strands.values() if ns and _code_of(s) is ns]:
+            if s is running:  # another domain's strand running d's code (kthreads.fork)
+                last = s
+            elif not s.done:
+                self.sched.kill(s, f"its code's extension {d.name} was unloaded")
         for r in list(own.resources):  # what it allocated and kept: given back
             self._holders.pop(r, None)
             if r._live:
@@ -861,6 +870,7 @@ class Spin:
         self._gone.append(d)
         if self.m.tracer is not None:
             self.m.tracer.instant(f"unload {d.name}", "extension", 0, self.m.loop.now, why=why)
+        d.retire()  # its functions stop, whoever holds them
         left = self.remaining(d, spare=last)
         if left:
             raise RuntimeError(f"kernel invariant: unloading {d.name} left {'; '.join(left)}")
@@ -873,8 +883,9 @@ class Spin:
         left = [f"its handler {h!r}" for ev in self.dispatcher.events for h in ev.handlers
                 if h.installer is d]
         left += [f"system call {n}" for n, o in self._trap_authority.owners.items() if o is d]
+        ns = d._namespace
         left += [f"strand {s.name!r}" for s in self.sched.strands.values()
-                 if s is not spare and (self._makers.get(s) is d
+                 if s is not spare and (self._makers.get(s) is d or (ns and _code_of(s) is ns)
                                         or (d.budget is not None and s._budget is d.budget))]
         left += [f"{'frame' if isinstance(r, Frame) else 'address space'} {r!r}"
                  for r, o in self._holders.items() if o is d and r._live]
@@ -945,6 +956,11 @@ def _check_source(call: str, source: Any, filename: Any) -> None:
     if type(source) is not str:
         raise TypeError(f"{call}: {filename}: the extension must be Python source (str), "
                         f"not {type(source).__name__}")
+
+
+def _code_of(s: Strand) -> Any:
+    """The globals of the function strand ``s`` runs: a domain's namespace if it is its code."""
+    return getattr(s._fn, "__globals__", None)
 
 
 def _iface(d: Domain) -> str:
