@@ -577,7 +577,8 @@ class Spin:
         return Binding(h)
 
     def _trap_install(self, handler: Any, guard: Any = None) -> Binding:
-        """spin.Trap.install: put ``handler(number, args)`` on the trap, behind ``guard``."""
+        """spin.Trap.install: put ``handler(number, args)`` on the trap, behind ``guard``; the
+        trap's authority adds its own guard: it runs only on numbers its domain claimed."""
         return self._install(self.Trap, handler, [guard] if guard is not None else [])
 
     def _trap_claim(self, number: int, handler: Any, refs: Any = ()) -> Binding:
