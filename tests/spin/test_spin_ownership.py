@@ -241,6 +241,11 @@ def test_can_an_unloaded_domains_code_still_run_or_make_anything() -> None:
     with pytest.raises(PermissionError, match="late is unloaded: it may not install, claim or create"):
         made()
     assert not {4, 5, 6} & set(k._trap_authority.owners) and k.remaining(d) == []
+    plain = k.load("def f():\n    return 1\n", "plain.py")  # imports nothing: stopped too
+    f = plain.exports["spin.plain"]["f"]
+    k.unload(plain, "test")
+    with pytest.raises(NotResolved, match=r"domain 'plain' was unloaded: f\(\) cannot run"):
+        f()
 
 
 def test_is_a_strand_running_an_unloaded_domains_code_killed_whoever_made_it() -> None:

@@ -389,6 +389,10 @@ class Domain:
         """The kernel unloaded this domain: its functions stop (a call raises ``NotResolved``,
         whoever still holds them) until ``revive``."""
         self._retired = True
+        if not self._code and self._namespace:  # it imports nothing: no stubs made yet
+            self._namespace[UNRESOLVED_HOOK] = self._refuse
+            self._code = {f: (f.__code__, _stub_code(f.__qualname__))
+                          for f in _functions(self._namespace) if not f.__code__.co_freevars}
         self._stop()
 
     def revive(self) -> None:
