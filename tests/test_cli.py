@@ -1,4 +1,4 @@
-"""The command line, as a user and a script see it (shapes in CONTRACTS.md)."""
+"""The command line, as a user and a script see it (shapes in docs/contracts.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from contract_schemas import validate
 from exospin import __version__
 from exospin.cli import main
 
@@ -178,6 +179,7 @@ def test_does_bench_spin_run_what_spin_has_so_far(capsys: pytest.CaptureFixture[
     code, out, err = run(["bench", "spin", "--quick", "--json"], capsys)
     assert code == 0, err
     doc = json.loads(out)
+    validate(doc, "bench")  # docs/schemas/bench.schema.json, ext_cycles included
     names = {r["benchmark"] for r in doc["results"]}
     assert {"in_kernel_call", "dispatch_call_a1", "dispatch_h50_a5", "dispatch_eq_h50"} <= names
     assert all(r["system"] == "spin" and r["sim_cycles"] > 0 for r in doc["results"])

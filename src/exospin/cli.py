@@ -1,4 +1,4 @@
-"""The ``exospin`` command line (shapes in CONTRACTS.md).
+"""The ``exospin`` command line (shapes in docs/contracts.md).
 
     exospin --version
     exospin info [--profile NAME] [--json]
@@ -27,7 +27,7 @@ from . import __version__
 from .machine import PROFILES, get_profile
 from .terminal import print_table
 
-#: Systems named by CONTRACTS.md, and the demos that exist so far.
+#: Systems named by docs/contracts.md, and the demos that exist so far.
 DEMOS = ("aegis", "exos", "spin", "unix")
 PLANNED: dict[str, str] = {}
 
