@@ -7,7 +7,8 @@ heading of its document)? And does each repository path the prose names
 backticks such as ``unix/kernel.py``; a ``*`` is a glob that must match)
 exist? A path in backticks is looked up
 from the repository's root, from ``src/exospin/`` (the docs name modules by
-their layer, ``bench/audit.py``) and from the document's own folder. Fenced
+their layer, ``bench/audit.py``), from ``tests/`` (``verifier/test_verifier.py``)
+and from the document's own folder. Fenced
 code blocks are left out: they hold commands and code, not references.
 """
 
@@ -43,7 +44,7 @@ def anchors(doc: Path) -> set[str]:
 
 def where(doc: Path, path: str) -> Path | None:
     """Where ``path`` (a glob if it has ``*``) is, or None."""
-    for base in (ROOT, ROOT / "src" / "exospin", doc.parent):
+    for base in (ROOT, ROOT / "src" / "exospin", ROOT / "tests", doc.parent):
         found = sorted(base.glob(path)) if "*" in path else [base / path] if (base / path).exists() else []
         if found:
             return found[0]
