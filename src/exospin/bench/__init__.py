@@ -1,7 +1,7 @@
 """Benchmark suites, the report and plots. Reads only ``statistics()`` and the clock.
 
 ``SUITES`` maps a suite name to (the system it measures, its runner).
-``run_suite(name, profile, quick)`` returns the ``--json`` document of CONTRACTS.md.
+``run_suite(name, profile, quick)`` returns the ``--json`` document of docs/contracts.md.
 """
 
 from __future__ import annotations

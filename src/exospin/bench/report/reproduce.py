@@ -126,7 +126,7 @@ def _relay(progress: Progress | None, suite: str, profile: str) -> Callable[[str
 
 def document(runs: list[dict[str, Any]], failed: list[dict[str, str]], quick: bool,
              profiles: Iterable[str] = tuple(PROFILES)) -> dict[str, Any]:
-    """The ``--json`` document: CONTRACTS.md's ``runs`` shape, plus ``quick``, the
+    """The ``--json`` document: docs/contracts.md's ``runs`` shape, plus ``quick``, the
     ``profiles`` run and the ``failed`` suites (empty when all went well)."""
     return {"exospin": __version__, "quick": quick, "profiles": list(profiles), "runs": runs, "failed": failed}
 
