@@ -143,7 +143,7 @@ class ExOS:
         self._record_end(status, message)
         parent = self.shared.procs.get(self.entry.parent)
         if parent is not None and parent.waiting:
-            self._wake(parent.pid)
+            self.notify(parent.pid)
 
     def _record_end(self, status: int, message: str) -> None:
         e = self.entry
@@ -165,8 +165,9 @@ class ExOS:
         re-checks what its threads wait for when it next looks."""
         self.wakeups += 1
 
-    def _wake(self, pid: int) -> None:
-        """Wake process ``pid`` if it sleeps: donate it the rest of our slice."""
+    def notify(self, pid: int) -> None:
+        """Wake process ``pid`` if it sleeps: donate it the rest of our slice. Nothing
+        if it has ended (IPC's hook, ipc.IpcProcess; ``wake`` is the checked call)."""
         e = self.shared.procs.get(pid)
         if e is None or e.state != "running" or pid == self.pid:
             return
@@ -360,7 +361,7 @@ class ExOS:
     def wake(self, pid: int) -> None:
         if type(pid) is not int or pid not in self.shared.procs:
             raise PosixError("ESRCH", f"wake: no process {pid!r}")
-        self._wake(pid)
+        self.notify(pid)
 
     def rpc_register(self, n: int, fn: Callable[..., Any]) -> None:
         ipc.rpc_register(self, n, fn)
