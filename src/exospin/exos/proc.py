@@ -62,7 +62,7 @@ class ExecRequest(BaseException):
         self.argv = argv
 
 
-class ExOS:
+class ExOS(posix.MachineBinding):
     """One process: its address space, threads, descriptors, and its view of the table."""
 
     def __init__(self, sys: Syscalls, shared: ExOSShared, pid: int, policy: Policy | None = None,
@@ -291,18 +291,6 @@ class ExOS:
             return self.vm.alias(vaddr)
         except ValueError as e:
             raise PosixError("EINVAL", str(e)) from None
-
-    @posix.machine_code
-    def load(self, vaddr: int) -> int:
-        return self.cpu.load(vaddr)
-
-    @posix.machine_code
-    def store(self, vaddr: int, value: int) -> None:
-        self.cpu.store(vaddr, value)
-
-    @posix.machine_code
-    def compute(self, n: int) -> None:
-        self.cpu.compute(n)
 
     def page_size(self) -> int:
         return self.sys.page_size
