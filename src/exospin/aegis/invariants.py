@@ -1,10 +1,11 @@
 """The kernel's invariants, checked from its state.
 
 What this models
-    What must hold of Aegis between any two operations (docs/invariants.md,
-    I1-I12): every binding in the TLB, the software TLB and the guaranteed
-    mappings names a frame its environment holds a live capability for, with
-    the rights it grants (secure bindings, Engler et al., section 3); each
+    What must hold of Aegis between any two operations, as far as the
+    kernel's state can show it (docs/invariants.md: I1-I4, I6, I9, I12):
+    every binding in the TLB, the software TLB and the guaranteed mappings
+    names a frame its environment holds a live capability for, with the
+    rights it grants (secure bindings, Engler et al., section 3); each
     frame has one owner, and the owner table and the environments agree; no
     capability outlives its frame; each slice is held by a live environment
     that knows it; the ASIDs are partitioned between the free, the dirty and
