@@ -3,7 +3,7 @@
 What this models
     ``sysent[]`` of a BSD kernel: each entry names a call, the function that
     implements it and how many arguments it takes. ``Unix._syscall`` (the
-    generic path in kernel.py) saves the trap frame, indexes this table,
+    generic path in traps.py) saves the trap frame, indexes this table,
     checks the argument count, fetches the arguments (registers a0-a3, then
     the user stack) and calls the entry with the kernel and the calling
     thread; the entry checks each argument before it changes anything and
