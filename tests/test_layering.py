@@ -243,14 +243,25 @@ def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(circles)
 
 
+#: Import circles tolerated for a while, each (its modules, sorted) with the reason, as
+#: KNOWN_VIOLATIONS: test_are_the_known_circles_still_there makes the list shrink. Empty.
+KNOWN_CIRCLES: dict[tuple[str, ...], str] = {}
+
+
 def test_do_the_modules_of_exospin_import_one_another_in_no_circle():
     # Every layer, spin/ included: a circle is broken by moving what both sides need
     # into a module that imports neither (aegis/messages.py, unix/coremap.py, a Protocol).
     graph = import_graph(SRC)
-    circles = import_circles(graph)
+    circles = [c for c in import_circles(graph) if tuple(c) not in KNOWN_CIRCLES]
     assert not circles, "import circles:\n" + "\n".join(
         " <-> ".join(c) + "\n    " + "; ".join(f"{m} imports {sorted(graph[m] & set(c))}" for m in c)
         for c in circles)
+
+
+def test_are_the_known_circles_still_there():
+    found = {tuple(c) for c in import_circles(import_graph(SRC))}
+    fixed = [c for c in KNOWN_CIRCLES if c not in found]
+    assert not fixed, f"broken, so remove from KNOWN_CIRCLES: {fixed}"
 
 
 def test_does_the_circle_finder_see_circles_through_type_checking_and_functions(tmp_path):
