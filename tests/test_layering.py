@@ -126,38 +126,6 @@ def test_does_exos_use_only_the_public_names_of_aegis():
                 assert target == "exospin.aegis", f"{module_name(path)} reaches into {target}"
 
 
-def test_does_the_layering_check_see_relative_imports():
-    # The checker itself: machine/cpu.py imports .events under TYPE_CHECKING, aegis
-    # imports ..machine, and bench imports the root package for __version__.
-    assert "exospin.machine.events" in imported_modules(SRC / "machine" / "cpu.py")
-    assert "exospin.machine" in imported_modules(SRC / "aegis" / "kernel.py")
-    bench = [t for p in (SRC / "bench").rglob("*.py") for t in imported_modules(p)]
-    assert "exospin" in bench
-
-
-PUBLIC_LAYERS = ["exospin.machine", "exospin.aegis", "exospin.exos", "exospin.verifier", "exospin.spin", "exospin.unix"]
-
-
-@pytest.mark.parametrize("name", PUBLIC_LAYERS)
-def test_does_every_name_in_all_exist_and_appear_once(name):
-    mod = importlib.import_module(name)
-    names = list(mod.__all__)
-    assert len(names) == len(set(names)), f"exported twice: {sorted(n for n in names if names.count(n) > 1)}"
-    missing = [n for n in names if not hasattr(mod, n)]
-    assert not missing, missing
-    public = {n for n, v in vars(mod).items() if not n.startswith("_") and not inspect.ismodule(v)
-              and n != "annotations"}
-    assert public == set(names), f"public but not in __all__: {sorted(public - set(names))}"
-
-
-def test_is_every_public_name_exported_by_one_layer_only():
-    seen: dict[str, str] = {}
-    for name in PUBLIC_LAYERS:
-        for n in importlib.import_module(name).__all__:
-            assert n not in seen, f"{n} is exported by both {seen[n]} and {name}"
-            seen[n] = name
-
-
 # ------------------------------------------------------------ import circles
 
 
@@ -287,3 +255,35 @@ def test_does_the_circle_finder_see_circles_through_type_checking_and_functions(
     assert import_circles(graph) == [["pkg.a", "pkg.b"], ["pkg.c", "pkg.sub", "pkg.sub.d"]]
     (pkg / "b.py").write_text("")  # the first circle broken
     assert import_circles(import_graph(pkg)) == [["pkg.c", "pkg.sub", "pkg.sub.d"]]
+
+
+def test_does_the_layering_check_see_relative_imports():
+    # The checker itself: machine/cpu.py imports .events under TYPE_CHECKING, aegis
+    # imports ..machine, and bench imports the root package for __version__.
+    assert "exospin.machine.events" in imported_modules(SRC / "machine" / "cpu.py")
+    assert "exospin.machine" in imported_modules(SRC / "aegis" / "kernel.py")
+    bench = [t for p in (SRC / "bench").rglob("*.py") for t in imported_modules(p)]
+    assert "exospin" in bench
+
+
+PUBLIC_LAYERS = ["exospin.machine", "exospin.aegis", "exospin.exos", "exospin.verifier", "exospin.spin", "exospin.unix"]
+
+
+@pytest.mark.parametrize("name", PUBLIC_LAYERS)
+def test_does_every_name_in_all_exist_and_appear_once(name):
+    mod = importlib.import_module(name)
+    names = list(mod.__all__)
+    assert len(names) == len(set(names)), f"exported twice: {sorted(n for n in names if names.count(n) > 1)}"
+    missing = [n for n in names if not hasattr(mod, n)]
+    assert not missing, missing
+    public = {n for n, v in vars(mod).items() if not n.startswith("_") and not inspect.ismodule(v)
+              and n != "annotations"}
+    assert public == set(names), f"public but not in __all__: {sorted(public - set(names))}"
+
+
+def test_is_every_public_name_exported_by_one_layer_only():
+    seen: dict[str, str] = {}
+    for name in PUBLIC_LAYERS:
+        for n in importlib.import_module(name).__all__:
+            assert n not in seen, f"{n} is exported by both {seen[n]} and {name}"
+            seen[n] = name
