@@ -32,6 +32,8 @@ Errors
 
 Interface
     see ``__all__``; an application is a function ``main(argv) -> int``.
+    For the systems: a process object implements :class:`Process` and may
+    inherit :class:`MachineBinding`; its mutexes subclass :class:`Mutex`.
 """
 
 from __future__ import annotations
@@ -123,6 +125,70 @@ def _p() -> Process:
 def bind(process: Process) -> None:
     """Make ``process`` the current one in this context (systems call this, apps do not)."""
     _current.set(process)
+
+
+# ------------------------------------------- shared by the systems' libraries
+
+
+class Processor(Protocol):
+    """The user-mode instructions of the machine's processor (``machine.CPU`` is one)."""
+
+    def load(self, vaddr: int) -> int: ...
+    def store(self, vaddr: int, value: int) -> None: ...
+    def compute(self, n: int) -> None: ...
+
+
+class _HasProcessor(Protocol):
+    @property
+    def cpu(self) -> Processor: ...
+
+
+class MachineBinding:
+    """``load``, ``store`` and ``compute`` of a :class:`Process`: straight to its
+    processor ``cpu``, and marked as the machine's (``machine_code``), not the system's.
+
+    Every system's process object binds them the same way, so each inherits them
+    from here (ExOS, Unix's libc) and sets ``self.cpu``. They stay separate kernels:
+    this is user-level plumbing, and reaches no kernel.
+    """
+
+    __slots__ = ()
+
+    @machine_code
+    def load(self: _HasProcessor, vaddr: int) -> int:
+        return self.cpu.load(vaddr)
+
+    @machine_code
+    def store(self: _HasProcessor, vaddr: int, value: int) -> None:
+        self.cpu.store(vaddr, value)
+
+    @machine_code
+    def compute(self: _HasProcessor, n: int) -> None:
+        self.cpu.compute(n)
+
+
+_M = TypeVar("_M", bound="Mutex")
+
+
+class Mutex:
+    """What ``mutex()`` returns on a system: ``acquire()``, ``release()``, and ``with m:``
+    for the two. A system's mutex (ExOS threads, Unix kernel threads, Unix user threads)
+    subclasses it and defines ``acquire`` and ``release``; the context manager is this one."""
+
+    __slots__ = ()
+
+    def acquire(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define acquire()")
+
+    def release(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define release()")
+
+    def __enter__(self: _M) -> _M:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 # ------------------------------------------------------------- processes
@@ -301,4 +367,5 @@ __all__ = [
     "mprotect", "munmap", "mutex", "on_fault", "page_size", "pipe", "read", "rpc_call",
     "rpc_register", "shm_open", "store", "wait_word", "wake",
     "thread_create", "thread_join", "thread_yield", "time_us", "wait", "word_size", "write",
+    "MachineBinding", "Mutex", "Processor",
 ]

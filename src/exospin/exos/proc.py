@@ -62,7 +62,7 @@ class ExecRequest(BaseException):
         self.argv = argv
 
 
-class ExOS:
+class ExOS(posix.MachineBinding):
     """One process: its address space, threads, descriptors, and its view of the table."""
 
     def __init__(self, sys: Syscalls, shared: ExOSShared, pid: int, policy: Policy | None = None,
@@ -143,7 +143,7 @@ class ExOS:
         self._record_end(status, message)
         parent = self.shared.procs.get(self.entry.parent)
         if parent is not None and parent.waiting:
-            self._wake(parent.pid)
+            self.notify(parent.pid)
 
     def _record_end(self, status: int, message: str) -> None:
         e = self.entry
@@ -165,8 +165,9 @@ class ExOS:
         re-checks what its threads wait for when it next looks."""
         self.wakeups += 1
 
-    def _wake(self, pid: int) -> None:
-        """Wake process ``pid`` if it sleeps: donate it the rest of our slice."""
+    def notify(self, pid: int) -> None:
+        """Wake process ``pid`` if it sleeps: donate it the rest of our slice. Nothing
+        if it has ended (IPC's hook, ipc.IpcProcess; ``wake`` is the checked call)."""
         e = self.shared.procs.get(pid)
         if e is None or e.state != "running" or pid == self.pid:
             return
@@ -291,18 +292,6 @@ class ExOS:
         except ValueError as e:
             raise PosixError("EINVAL", str(e)) from None
 
-    @posix.machine_code
-    def load(self, vaddr: int) -> int:
-        return self.cpu.load(vaddr)
-
-    @posix.machine_code
-    def store(self, vaddr: int, value: int) -> None:
-        self.cpu.store(vaddr, value)
-
-    @posix.machine_code
-    def compute(self, n: int) -> None:
-        self.cpu.compute(n)
-
     def page_size(self) -> int:
         return self.sys.page_size
 
@@ -360,7 +349,7 @@ class ExOS:
     def wake(self, pid: int) -> None:
         if type(pid) is not int or pid not in self.shared.procs:
             raise PosixError("ESRCH", f"wake: no process {pid!r}")
-        self._wake(pid)
+        self.notify(pid)
 
     def rpc_register(self, n: int, fn: Callable[..., Any]) -> None:
         ipc.rpc_register(self, n, fn)

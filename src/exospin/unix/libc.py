@@ -78,8 +78,8 @@ def _sigtramp(sig: int, code: int, vaddr: int, write: bool, value: int, frame: i
 _SIGRETURN = NUMBERS["sigreturn"]
 
 
-class KMutex:
-    """A mutex of kernel threads: lock and unlock are system calls."""
+class KMutex(posix.Mutex):
+    """A mutex of kernel threads: lock and unlock are system calls (``with m:`` from posix.Mutex)."""
 
     def __init__(self, proc: UnixProcess) -> None:
         self._p = proc
@@ -90,13 +90,6 @@ class KMutex:
 
     def release(self) -> None:
         self._p._sys(NUMBERS["mutex_unlock"], self.id)
-
-    def __enter__(self) -> KMutex:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 class KCondition:
@@ -117,7 +110,7 @@ class KCondition:
         self._p._sys(NUMBERS["cond_signal"], self.id, True)
 
 
-class UnixProcess:
+class UnixProcess(posix.MachineBinding):
     """One process as its program sees it (implements :class:`exospin.posix.Process`)."""
 
     SIGFPE, SIGBUS, SIGSEGV = SIGFPE, SIGBUS, SIGSEGV  # for ``signal``, without importing the layer
@@ -221,18 +214,6 @@ class UnixProcess:
 
     def alias(self, vaddr: int) -> int:
         return cast(int, self._sys(NUMBERS["alias"], vaddr))
-
-    @posix.machine_code
-    def load(self, vaddr: int) -> int:
-        return self.cpu.load(vaddr)
-
-    @posix.machine_code
-    def store(self, vaddr: int, value: int) -> None:
-        self.cpu.store(vaddr, value)
-
-    @posix.machine_code
-    def compute(self, n: int) -> None:
-        self.cpu.compute(n)
 
     def page_size(self) -> int:
         return self.k.page
