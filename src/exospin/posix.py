@@ -30,15 +30,31 @@ Errors
     a readable message. A fault the process does not handle ends it, with a
     message, and only it.
 
+How a process ends
+    It *exits* (``main`` returns a status or calls ``exit``; any status,
+    3 as well as 0, is an exit), it *crashes* (an exception escapes the
+    application: status 1) or it is *killed* (the system ends it: a fault
+    with no handler, status 139 = 128 + SIGSEGV; the kernel destroying it).
+    Each system's runtime (the code that calls ``main``: ExOS, Unix' libc,
+    SPIN's libunix with its unix_as extension) records a crash or a kill as
+    a :class:`Failure` in the log the process was started with (a child
+    inherits its parent's, as it inherits stderr); a crash keeps the
+    exception and the frames of the application it went through
+    (``application_frames``). ``run()`` of every system reports them on
+    stderr and ``run(check=True)`` raises :class:`ProgramFailed`.
+
 Interface
     see ``__all__``; an application is a function ``main(argv) -> int``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import traceback as _tb
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from types import CodeType
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import CodeType, TracebackType
 from typing import Any, Protocol, TypeVar
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -67,6 +83,101 @@ class PosixError(Exception):
     def __init__(self, errno: str, message: str) -> None:
         super().__init__(f"{errno}: {message}")
         self.errno = errno
+
+
+# ------------------------------------------------------- how a process ends
+
+_HERE = Path(__file__).resolve().parent
+#: The system software: a frame in these files is the simulator's, not the application's.
+_SYSTEM_CODE = tuple(f"{_HERE / d}/" for d in ("machine", "aegis", "exos", "spin", "unix", "verifier", "net")) + \
+    tuple(str(_HERE / f) for f in ("posix.py", "systems.py"))
+
+#: The signals whose numbers the systems' kills give as status 128 + n (Ultrix' numbers).
+SIGNALS = {8: "SIGFPE", 9: "SIGKILL", 10: "SIGBUS", 11: "SIGSEGV"}
+
+
+def application_frames(tb: TracebackType | None) -> _tb.StackSummary:
+    """The frames of traceback ``tb`` that are the application's: every frame outside
+    the system software (the machine, the kernels, the library OSes, this module)."""
+    return _tb.StackSummary.extract(
+        (f, line) for f, line in _tb.walk_tb(tb) if not f.f_code.co_filename.startswith(_SYSTEM_CODE))
+
+
+@dataclass(frozen=True, eq=False)
+class Failure:
+    """A process that died abnormally: it crashed (``exception`` is what escaped the
+    application, ``traceback`` the application's frames it went through) or the
+    system killed it (``exception`` is None; ``reason`` is the system's message)."""
+
+    pid: int
+    program: str
+    status: int
+    reason: str  # "KeyError: 'x'" for a crash; the system's message for a kill
+    exception: BaseException | None = None
+    traceback: _tb.StackSummary = field(default_factory=_tb.StackSummary)
+
+    @classmethod
+    def crash(cls, pid: int, program: str, exc: BaseException, status: int = 1) -> Failure:
+        """The record of ``exc`` escaping ``program`` (status 1, as a C runtime gives)."""
+        return cls(pid, program, status, f"{type(exc).__name__}: {exc}", exc, application_frames(exc.__traceback__))
+
+    @property
+    def kind(self) -> str:
+        """``crashed`` or ``killed``."""
+        return "killed" if self.exception is None else "crashed"
+
+    @property
+    def signal(self) -> str | None:
+        """The signal a kill's status stands for (128 + n), if it is one of ``SIGNALS``."""
+        return SIGNALS.get(self.status - 128) if self.exception is None else None
+
+    def headline(self) -> str:
+        """One line: the pid, the program, how it died and its exit status."""
+        who = f"pid {self.pid} ({self.program})"
+        if self.exception is not None:
+            return f"{who} crashed: {self.reason} (exit status {self.status})"
+        sig = self.signal
+        if sig is None:
+            return f"{who} killed: {self.reason} (exit status {self.status})"
+        reason = self.reason.removeprefix(f"{sig}: ")
+        return f"{who} killed by {sig}: {reason} (exit status {self.status})"
+
+    def report(self) -> str:
+        """The headline; for a crash then the application's traceback, as Python prints one."""
+        if self.exception is None:
+            return self.headline()
+        frames = "".join(self.traceback.format())
+        exc = "".join(_tb.format_exception_only(type(self.exception), self.exception))
+        return f"{self.headline()}\nTraceback (most recent call last):\n{frames}{exc}".rstrip("\n")
+
+
+def format_failures(failures: Iterable[Failure]) -> str:
+    """Every failure's report, its headline prefixed ``exospin:`` (what ``run()`` prints)."""
+    return "\n".join(f"exospin: {f.report()}" for f in failures)
+
+
+class ProgramFailed(Exception):
+    """``run(check=True)`` found processes that crashed or were killed (``failures``)."""
+
+    def __init__(self, failures: Iterable[Failure]) -> None:
+        self.failures = tuple(failures)
+        n = len(self.failures)
+        super().__init__(f"{n} process{'es' if n != 1 else ''} failed:\n{format_failures(self.failures)}")
+
+
+def crashed(log: list[Failure] | None, pid: int, program: str, exc: BaseException) -> str:
+    """A runtime's record of a crash: append it to ``log`` (if the process has one);
+    return the message the system keeps with the status (``died: KeyError: 'x'``)."""
+    f = Failure.crash(pid, program, exc)
+    if log is not None:
+        log.append(f)
+    return f"died: {f.reason}"
+
+
+def killed(log: list[Failure] | None, pid: int, program: str, status: int, reason: str) -> None:
+    """A runtime's record of a kill by the system (no traceback: the application did not raise)."""
+    if log is not None:
+        log.append(Failure(pid, program, status, reason))
 
 
 Program = Callable[..., Any]
@@ -296,8 +407,9 @@ def time_us() -> float:
 
 
 __all__ = [
-    "MACHINE_CODE", "PROT_NONE", "PROT_READ", "PROT_RW", "PROT_WRITE", "PosixError", "Process", "alias", "bind",
-    "close", "compute", "condition", "dirty", "exec", "exit", "fork", "getpid", "load", "machine_code", "mmap",
+    "MACHINE_CODE", "PROT_NONE", "PROT_READ", "PROT_RW", "PROT_WRITE", "SIGNALS", "Failure", "PosixError", "Process",
+    "ProgramFailed", "alias", "application_frames", "bind", "close", "compute", "condition", "crashed", "dirty", "exec",
+    "exit", "fork", "format_failures", "getpid", "killed", "load", "machine_code", "mmap",
     "mprotect", "munmap", "mutex", "on_fault", "page_size", "pipe", "read", "rpc_call",
     "rpc_register", "shm_open", "store", "wait_word", "wake",
     "thread_create", "thread_join", "thread_yield", "time_us", "wait", "word_size", "write",

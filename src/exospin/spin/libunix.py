@@ -15,7 +15,13 @@ Why it is built this way
     into ``errno``. What a C runtime does is here too: the process's first
     function (``process_main``) binds the process, runs the program, turns
     ``exec`` into a fresh start and any exception into ``exit(1)``, and a
-    user fault handler that raises ends the process the same way.
+    user fault handler that raises ends the process the same way. It also
+    writes what stderr would show: a crash (with the application's
+    traceback) or a kill of its strand (the kernel's reason, status 139 as
+    the extension gives) is appended to the process's ``log`` as a
+    ``posix.Failure``; a child inherits the log. The runtime learns its pid
+    from the cell its parent (or the boot code) fills in with what fork
+    returned, so that reporting costs no system call.
 
     Mutexes and condition variables are user-level, with a kernel sleep
     queue when they must wait: between two system calls user code cannot
@@ -23,7 +29,7 @@ Why it is built this way
     traps), so testing and sleeping need no atomic instruction here.
 
 Interface
-    ``process_main(kernel, fn, args)`` (a strand's body); ``SpinProcess``.
+    ``process_main(kernel, fn, args, name, log, ident)`` (a strand's body); ``SpinProcess``.
 """
 
 from __future__ import annotations
@@ -34,12 +40,14 @@ from typing import Any
 from .. import posix
 from ..posix import PosixError
 from .kernel import Spin, SyscallError
+from .strands import StrandExit
 
 # the system-call numbers the unix_as extension claims (its SYS_* constants)
 SYS_FORK, SYS_EXEC, SYS_EXIT, SYS_WAIT, SYS_PIPE, SYS_READ, SYS_WRITE, SYS_CLOSE = range(1, 9)
 SYS_SHM_OPEN, SYS_MMAP, SYS_MUNMAP, SYS_MPROTECT, SYS_ON_FAULT, SYS_DIRTY, SYS_ALIAS = range(9, 16)
 SYS_THREAD_CREATE, SYS_THREAD_JOIN, SYS_THREAD_YIELD, SYS_SLEEP_WORD, SYS_WAKE = range(16, 21)
 SYS_RPC_REGISTER, SYS_RPC_CALL, SYS_SLEEP, SYS_WAKEUP, SYS_GETPID = range(21, 26)
+KILLED = 139  # the status unix_as gives a process whose main strand is killed
 
 
 class ExecRequest(Exception):
@@ -55,9 +63,13 @@ def _status(result: Any) -> int:
     return result if type(result) is int else 0
 
 
-def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    """The first function of every process (crt0): run the program, then exit."""
-    proc = SpinProcess(kernel)
+def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...], name: str = "process",
+                 log: list[posix.Failure] | None = None, ident: list[int] | None = None) -> None:
+    """The first function of every process (crt0): run the program, then exit. A crash
+    or a kill is appended to ``log`` under the pid in ``ident[0]`` and ``name``."""
+    proc = SpinProcess(kernel, log)
+    who = ident if ident is not None else [0]
+    me = kernel.sched.current
     posix.bind(proc)
     status, message = 0, ""
     while True:
@@ -66,13 +78,16 @@ def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...]) ->
         except ExecRequest as req:
             proc.call(SYS_EXEC)
             fn, args = req.program, (req.argv,)
+            name = getattr(fn, "__name__", "program")
             continue
-        except PosixError as e:
-            status, message = 1, f"died: PosixError: {e}"
+        except StrandExit:  # exit() (ours or a thread's), or the kernel killed our strand
+            if not proc.exited and me is not None and me.error is not None:
+                posix.killed(log, who[0], name, KILLED, me.error)
+            raise
         except Exception as e:  # the program raised: the process dies, only it
-            status, message = 1, f"died: {type(e).__name__}: {e}"
+            status, message = 1, posix.crashed(log, who[0], name, e)
         break
-    proc.call(SYS_EXIT, status, message)
+    proc.exit(status, message)
 
 
 def thread_main(proc: SpinProcess, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -141,8 +156,10 @@ class Condition:
 class SpinProcess:
     """posix.Process on SPIN: one per process (threads share it)."""
 
-    def __init__(self, kernel: Spin) -> None:
+    def __init__(self, kernel: Spin, log: list[posix.Failure] | None = None) -> None:
         self.kernel = kernel
+        self.log = log  # where a crash or a kill is recorded (posix.Failure), as on stderr
+        self.exited = False  # one of its strands called exit: a kill of the others is that exit
         m = kernel.m
         cpu = m.cpu
         self.load = cpu.load  # type: ignore[method-assign]
@@ -167,15 +184,20 @@ class SpinProcess:
     def fork(self, fn: Callable[..., Any], *args: Any) -> int:
         if not callable(fn):
             raise PosixError("EINVAL", f"fork: fn must be callable, not {type(fn).__name__}")
-        return int(self.call(SYS_FORK, process_main, (self.kernel, fn, args)))
+        ident = [0]
+        pid = int(self.call(SYS_FORK, process_main, (self.kernel, fn, args, getattr(fn, "__name__", "child"),
+                                                     self.log, ident)))
+        ident[0] = pid
+        return pid
 
     def exec(self, program: Callable[..., Any], argv: list[str]) -> None:
         if not callable(program):
             raise PosixError("EINVAL", f"exec: program must be callable, not {type(program).__name__}")
         raise ExecRequest(program, argv)
 
-    def exit(self, status: int) -> None:
-        self.call(SYS_EXIT, status, "")
+    def exit(self, status: int, message: str = "") -> None:
+        self.exited = True
+        self.call(SYS_EXIT, status, message)
 
     def wait(self, pid: int = -1) -> tuple[int, int]:
         r = self.call(SYS_WAIT, pid)
