@@ -53,8 +53,7 @@ import traceback as _tb
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import CodeType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import Any, Protocol, TypeVar
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -87,20 +86,33 @@ class PosixError(Exception):
 
 # ------------------------------------------------------- how a process ends
 
-_HERE = Path(__file__).resolve().parent
-#: The system software: a frame in these files is the simulator's, not the application's.
-_SYSTEM_CODE = tuple(f"{_HERE / d}/" for d in ("machine", "aegis", "exos", "spin", "unix", "verifier", "net")) + \
-    tuple(str(_HERE / f) for f in ("posix.py", "systems.py"))
+#: The system software, by package: a frame of code in ``exospin.<one of these>`` is the
+#: simulator's, not the application's; so is one in ``extension.*`` (SPIN's extensions,
+#: as the verifier names them).
+_SYSTEM_PACKAGES = frozenset({"machine", "aegis", "exos", "spin", "unix", "verifier", "net", "posix", "systems"})
 
-#: The signals whose numbers the systems' kills give as status 128 + n (Ultrix' numbers).
+
+def _is_system(frame: FrameType) -> bool:
+    name = frame.f_globals.get("__name__")
+    if not isinstance(name, str):
+        return False
+    top, _, rest = name.partition(".")
+    return top == "extension" or (top == "exospin" and rest.partition(".")[0] in _SYSTEM_PACKAGES)
+
+
+#: The signals a kill's reason may start with (``"SIGSEGV: ..."``, as Unix' kernel says), by number.
 SIGNALS = {8: "SIGFPE", 9: "SIGKILL", 10: "SIGBUS", 11: "SIGSEGV"}
 
 
-def application_frames(tb: TracebackType | None) -> _tb.StackSummary:
+def application_frames(tb: TracebackType | None, outer: FrameType | None = None) -> _tb.StackSummary:
     """The frames of traceback ``tb`` that are the application's: every frame outside
-    the system software (the machine, the kernels, the library OSes, this module)."""
+    the system software (the machine, the kernels, the library OSes, this module).
+    ``outer``: the frame that caught the exception before it unwound the stack (a
+    handler upcalled inside a fault), whose callers come first."""
+    frames = [*reversed(list(_tb.walk_stack(outer)))] if outer is not None else []
+    frames += _tb.walk_tb(tb)
     return _tb.StackSummary.extract(
-        (f, line) for f, line in _tb.walk_tb(tb) if not f.f_code.co_filename.startswith(_SYSTEM_CODE))
+        (f, line) for f, line in frames if not _is_system(f))
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,9 +129,15 @@ class Failure:
     traceback: _tb.StackSummary = field(default_factory=_tb.StackSummary)
 
     @classmethod
-    def crash(cls, pid: int, program: str, exc: BaseException, status: int = 1) -> Failure:
-        """The record of ``exc`` escaping ``program`` (status 1, as a C runtime gives)."""
-        return cls(pid, program, status, f"{type(exc).__name__}: {exc}", exc, application_frames(exc.__traceback__))
+    def crash(cls, pid: int, program: str, exc: BaseException, status: int = 1,
+              outer: FrameType | None = None) -> Failure:
+        """The record of ``exc`` escaping ``program`` (status 1, as a C runtime gives);
+        ``outer`` as for ``application_frames``. If no frame is the application's, the
+        exception began in the system software (a bug there): every frame is kept."""
+        frames = application_frames(exc.__traceback__, outer)
+        if not frames:
+            frames = _tb.StackSummary.extract(_tb.walk_tb(exc.__traceback__))
+        return cls(pid, program, status, f"{type(exc).__name__}: {exc}", exc, frames)
 
     @property
     def kind(self) -> str:
@@ -128,8 +146,9 @@ class Failure:
 
     @property
     def signal(self) -> str | None:
-        """The signal a kill's status stands for (128 + n), if it is one of ``SIGNALS``."""
-        return SIGNALS.get(self.status - 128) if self.exception is None else None
+        """The signal that killed it, if the system's reason names one of ``SIGNALS``."""
+        sig = self.reason.partition(":")[0]
+        return sig if self.exception is None and sig in SIGNALS.values() else None
 
     def headline(self) -> str:
         """One line: the pid, the program, how it died and its exit status."""
@@ -139,8 +158,7 @@ class Failure:
         sig = self.signal
         if sig is None:
             return f"{who} killed: {self.reason} (exit status {self.status})"
-        reason = self.reason.removeprefix(f"{sig}: ")
-        return f"{who} killed by {sig}: {reason} (exit status {self.status})"
+        return f"{who} killed by {sig}:{self.reason.partition(':')[2]} (exit status {self.status})"
 
     def report(self) -> str:
         """The headline; for a crash then the application's traceback, as Python prints one."""
@@ -165,10 +183,11 @@ class ProgramFailed(Exception):
         super().__init__(f"{n} process{'es' if n != 1 else ''} failed:\n{format_failures(self.failures)}")
 
 
-def crashed(log: list[Failure] | None, pid: int, program: str, exc: BaseException) -> str:
+def crashed(log: list[Failure] | None, pid: int, program: str, exc: BaseException,
+            outer: FrameType | None = None) -> str:
     """A runtime's record of a crash: append it to ``log`` (if the process has one);
     return the message the system keeps with the status (``died: KeyError: 'x'``)."""
-    f = Failure.crash(pid, program, exc)
+    f = Failure.crash(pid, program, exc, outer=outer)
     if log is not None:
         log.append(f)
     return f"died: {f.reason}"

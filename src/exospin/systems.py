@@ -155,9 +155,11 @@ class System:
     def shutdown(self) -> dict[str, int]:
         """Destroy every environment; return what is still held (all zero unless something leaked)."""
         k = self.kernel
+        seen = len(self.exos.failures)
         for eid in list(k.envs):
             if eid in k.envs:
                 k.destroy(eid, "shut down")
+        del self.exos.failures[seen:]  # what shutting down kills has not failed
         s = k.statistics()
         return {"frames": s.frames_owned, "capabilities": s.caps_live, "slices": s.slices_owned, "environments": s.envs}
 
@@ -227,8 +229,10 @@ class SpinSystem:
         """Kill every strand, collect every process; return what is still held (all zero
         unless something leaked)."""
         k = self.kernel
+        seen = len(self.log)
         for s in list(k.sched.strands.values()):
             k.sched.kill(s, "shut down")
+        del self.log[seen:]  # what shutting down kills has not failed
         held: dict[str, int] = {}
         if self.unix is not None:
             for pid in self._unix("pids"):

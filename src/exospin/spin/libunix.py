@@ -15,7 +15,7 @@ Why it is built this way
     into ``errno``. What a C runtime does is here too: the process's first
     function (``process_main``) binds the process, runs the program, turns
     ``exec`` into a fresh start and any exception into ``exit(1)``, and a
-    user fault handler that raises ends the process the same way. It also
+    user fault handler or a thread that raises ends the process the same way. It also
     writes what stderr would show: a crash (with the application's
     traceback) or a kill of its strand (the kernel's reason, status 139 as
     the extension gives) is appended to the process's ``log`` as a
@@ -34,6 +34,7 @@ Interface
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -68,7 +69,7 @@ def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...], na
     """The first function of every process (crt0): run the program, then exit. A crash
     or a kill is appended to ``log`` under the pid in ``ident[0]`` and ``name``."""
     proc = SpinProcess(kernel, log)
-    who = ident if ident is not None else [0]
+    proc.name, proc.ident = name, ident if ident is not None else [0]
     me = kernel.sched.current
     posix.bind(proc)
     status, message = 0, ""
@@ -78,21 +79,26 @@ def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...], na
         except ExecRequest as req:
             proc.call(SYS_EXEC)
             fn, args = req.program, (req.argv,)
-            name = getattr(fn, "__name__", "program")
+            proc.name = getattr(fn, "__name__", "program")
             continue
         except StrandExit:  # exit() (ours or a thread's), or the kernel killed our strand
             if not proc.exited and me is not None and me.error is not None:
-                posix.killed(log, who[0], name, KILLED, me.error)
+                posix.killed(log, proc.ident[0], proc.name, KILLED, me.error)
             raise
         except Exception as e:  # the program raised: the process dies, only it
-            status, message = 1, posix.crashed(log, who[0], name, e)
+            status, message = 1, posix.crashed(log, proc.ident[0], proc.name, e)
         break
     proc.exit(status, message)
 
 
 def thread_main(proc: SpinProcess, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """A thread's strand: an exception escaping ``fn`` ends the process, as on Unix and ExOS."""
     posix.bind(proc)
-    return fn(*args)
+    try:
+        return fn(*args)
+    except Exception as e:
+        proc.exit(1, posix.crashed(proc.log, proc.ident[0], proc.name, e))
+        return None
 
 
 class Mutex:
@@ -160,6 +166,8 @@ class SpinProcess:
         self.kernel = kernel
         self.log = log  # where a crash or a kill is recorded (posix.Failure), as on stderr
         self.exited = False  # one of its strands called exit: a kill of the others is that exit
+        self.name = "process"  # its program's, and its pid (ident[0]), for the failure log
+        self.ident = [0]
         m = kernel.m
         cpu = m.cpu
         self.load = cpu.load  # type: ignore[method-assign]
@@ -241,7 +249,8 @@ class SpinProcess:
             try:
                 return handler(vaddr, write)
             except Exception as e:  # a broken handler ends its process, as a crash would
-                self.call(SYS_EXIT, 1, f"died in its fault handler: {type(e).__name__}: {e}")
+                posix.crashed(self.log, self.ident[0], self.name, e, outer=sys._getframe())  # the faulting code's too
+                self.exit(1, f"died in its fault handler: {type(e).__name__}: {e}")
         self.call(SYS_ON_FAULT, upcalled)
 
     def dirty(self, vaddr: int) -> bool:
