@@ -255,3 +255,14 @@ def test_is_a_crash_after_exec_reported_under_the_new_program(make: Factory) -> 
     s.run(until_us=RUN_US, report=False)
     [f] = s.failures()
     assert (f.pid, f.program, f.reason) == (pid, "after_exec", "RuntimeError: exec'd with ['x']")
+
+
+@pytest.mark.parametrize("options", [{"check": 1}, {"report": "no"}, {"expect": 3}, {"expect": "3"},
+                                     {"expect": [1.5]}])
+def test_are_bad_run_options_refused_before_anything_runs(make: Factory, options: dict[str, Any]) -> None:
+    s = make()
+    s.start(raiser, [])
+    before = s.machine.now
+    with pytest.raises(TypeError, match="^run: "):
+        s.run(until_us=RUN_US, **options)
+    assert s.machine.now == before and s.failures() == []

@@ -58,6 +58,16 @@ SYSTEMS: dict[str, str] = {
 Program = Callable[[MiniOS, Syscalls], Any]
 
 
+def _run_options(check: Any, report: Any, expect: Any) -> None:
+    """Refuse bad options to ``run()`` before it runs anything."""
+    for name, v in (("check", check), ("report", report)):
+        if type(v) is not bool:
+            raise TypeError(f"run: {name} must be True or False, not {v!r}")
+    if not isinstance(expect, Collection) or isinstance(expect, (str, bytes)) or \
+            not all(type(p) is int for p in expect):
+        raise TypeError(f"run: expect must be a collection of pids (ints), not {expect!r}")
+
+
 def _after_run(log: list[Failure], seen: int, check: bool, report: bool, expect: Collection[int]) -> int:
     """What ``run()`` does once the system stops: raise (``check``) or print on stderr
     (``report``) the failures of ``log`` past the first ``seen`` whose pids are not in
@@ -81,7 +91,7 @@ class System:
     libos: dict[int, Any] = field(default_factory=dict)
     exos: ExOSShared = field(default_factory=ExOSShared)  # the ExOS shared segment
     started: dict[int, int] = field(default_factory=dict)  # pid -> environment, for start()
-    seen: int = 0  # how many of the ExOS processes' failures run() has reported
+    reported: int = 0  # how many of the ExOS processes' failures run() has reported
 
     def spawn(
         self,
@@ -147,9 +157,10 @@ class System:
             expect: Collection[int] = ()) -> float:
         """Run until no environment can run (or ``until_us`` of simulated time); returns µs.
         Then report the processes that failed meanwhile (see the module's docstring)."""
+        _run_options(check, report, expect)
         until = None if until_us is None else self.machine.profile.cycles_for_us(until_us)
         us = self.machine.us(self.kernel.run(until))
-        self.seen = _after_run(self.exos.failures, self.seen, check, report, expect)
+        self.reported = _after_run(self.exos.failures, self.reported, check, report, expect)
         return us
 
     def shutdown(self) -> dict[str, int]:
@@ -180,7 +191,7 @@ class SpinSystem:
     unix: dict[str, Any] | None = None  # the unix_as extension's exports, once loaded
     unix_domain: Domain | None = None
     log: list[Failure] = field(default_factory=list)  # the processes that crashed or were killed
-    seen: int = 0  # how many of them run() has reported
+    reported: int = 0  # how many of them run() has reported
 
     def _unix(self, fn: str, *args: Any) -> Any:
         """Call the Unix extension's exported ``fn`` from the boot code (a fresh budget)."""
@@ -220,9 +231,10 @@ class SpinSystem:
             expect: Collection[int] = ()) -> float:
         """Run until no strand can run (or ``until_us`` of simulated time); returns µs.
         Then report the processes that failed meanwhile (see the module's docstring)."""
+        _run_options(check, report, expect)
         until = None if until_us is None else self.machine.profile.cycles_for_us(until_us)
         us = self.machine.us(self.kernel.run(until))
-        self.seen = _after_run(self.log, self.seen, check, report, expect)
+        self.reported = _after_run(self.log, self.reported, check, report, expect)
         return us
 
     def shutdown(self) -> dict[str, int]:
@@ -255,7 +267,7 @@ class UnixSystem:
     kernel: Unix
     tracer: Tracer | None = None
     log: list[Failure] = field(default_factory=list)  # the processes that crashed or were killed
-    seen: int = 0  # how many of them run() has reported
+    reported: int = 0  # how many of them run() has reported
 
     def start(self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "") -> int:
         """Start ``program(argv)`` as a new process; returns its pid (status: ``exit_status``)."""
@@ -273,9 +285,10 @@ class UnixSystem:
             expect: Collection[int] = ()) -> float:
         """Run until no thread can run (or ``until_us`` of simulated time); returns µs.
         Then report the processes that failed meanwhile (see the module's docstring)."""
+        _run_options(check, report, expect)
         until = None if until_us is None else self.machine.profile.cycles_for_us(until_us)
         us = self.machine.us(self.kernel.run(until))
-        self.seen = _after_run(self.log, self.seen, check, report, expect)
+        self.reported = _after_run(self.log, self.reported, check, report, expect)
         return us
 
     def shutdown(self) -> dict[str, int]:
