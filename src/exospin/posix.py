@@ -162,7 +162,7 @@ class Failure:
 
     def report(self) -> str:
         """The headline; for a crash then the application's traceback, as Python prints one."""
-        if self.exception is None:
+        if self.exception is None or not self.traceback:
             return self.headline()
         frames = "".join(self.traceback.format())
         exc = "".join(_tb.format_exception_only(type(self.exception), self.exception))
