@@ -266,3 +266,21 @@ def test_are_bad_run_options_refused_before_anything_runs(make: Factory, options
     with pytest.raises(TypeError, match="^run: "):
         s.run(until_us=RUN_US, **options)
     assert s.machine.now == before and s.failures() == []
+
+
+def touch(vaddr: int) -> None:
+    posix.store(vaddr, 1)  # a read-only page, no handler
+
+
+def faulting_thread(argv: list[str]) -> int:
+    posix.thread_join(posix.thread_create(touch, posix.mmap(1, posix.PROT_READ)))
+    return 4
+
+
+def test_does_a_fault_in_a_thread_kill_and_report_its_process(make: Factory) -> None:
+    s = make()
+    pid = s.start(faulting_thread, [])
+    s.run(until_us=RUN_US, report=False)
+    assert s.exit_status(pid) == 139  # not 4: a fault the process does not handle ends it
+    [f] = s.failures()
+    assert (f.pid, f.program, f.kind, f.status) == (pid, "faulting_thread", "killed", 139)

@@ -15,7 +15,8 @@ Why it is built this way
     into ``errno``. What a C runtime does is here too: the process's first
     function (``process_main``) binds the process, runs the program, turns
     ``exec`` into a fresh start and any exception into ``exit(1)``, and a
-    user fault handler or a thread that raises ends the process the same way. It also
+    user fault handler or a thread that raises, or a thread whose strand the
+    kernel kills for a fault, ends the process the same way. It also
     writes what stderr would show: a crash (with the application's
     traceback) or a kill of its strand (the kernel's reason, status 139 as
     the extension gives) is appended to the process's ``log`` as a
@@ -41,7 +42,7 @@ from typing import Any
 from .. import posix
 from ..posix import PosixError
 from .kernel import Spin, SyscallError
-from .strands import StrandExit
+from .strands import Strand, StrandExit
 
 # the system-call numbers the unix_as extension claims (its SYS_* constants)
 SYS_FORK, SYS_EXEC, SYS_EXIT, SYS_WAIT, SYS_PIPE, SYS_READ, SYS_WRITE, SYS_CLOSE = range(1, 9)
@@ -82,8 +83,7 @@ def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...], na
             proc.name = getattr(fn, "__name__", "program")
             continue
         except StrandExit:  # exit() (ours or a thread's), or the kernel killed our strand
-            if not proc.exited and me is not None and me.error is not None:
-                posix.killed(log, proc.ident[0], proc.name, KILLED, me.error)
+            proc.unwound(me)
             raise
         except Exception as e:  # the program raised: the process dies, only it
             status, message = 1, posix.crashed(log, proc.ident[0], proc.name, e)
@@ -92,10 +92,16 @@ def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...], na
 
 
 def thread_main(proc: SpinProcess, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    """A thread's strand: an exception escaping ``fn`` ends the process, as on Unix and ExOS."""
+    """A thread's strand: an exception escaping ``fn``, or a kill of the strand (a fault no
+    handler fixed), ends the process, as on Unix and ExOS."""
+    me = proc.kernel.sched.current
     posix.bind(proc)
     try:
         return fn(*args)
+    except StrandExit:
+        if me is not None and proc.kernel.sched.current is me and proc.unwound(me):  # killed where
+            proc.call(SYS_EXIT, KILLED, me.error)  # it ran (a fault); unix_as ends only a main strand's
+        raise
     except Exception as e:
         proc.exit(1, posix.crashed(proc.log, proc.ident[0], proc.name, e))
         return None
@@ -202,6 +208,16 @@ class SpinProcess:
         if not callable(program):
             raise PosixError("EINVAL", f"exec: program must be callable, not {type(program).__name__}")
         raise ExecRequest(program, argv)
+
+    def unwound(self, me: Strand | None) -> bool:
+        """Strand ``me`` of this process is unwinding (StrandExit): after an exit, or because
+        the kernel killed it (its ``error`` says why). The first kill is the process's end,
+        with status 139: it is recorded (True); the others are that end, or an exit."""
+        if self.exited or me is None or me.error is None:
+            return False
+        self.exited = True
+        posix.killed(self.log, self.ident[0], self.name, KILLED, me.error)
+        return True
 
     def exit(self, status: int, message: str = "") -> None:
         self.exited = True
