@@ -284,3 +284,27 @@ def test_does_a_fault_in_a_thread_kill_and_report_its_process(make: Factory) -> 
     assert s.exit_status(pid) == 139  # not 4: a fault the process does not handle ends it
     [f] = s.failures()
     assert (f.pid, f.program, f.kind, f.status) == (pid, "faulting_thread", "killed", 139)
+
+
+def sys_exits(argv: list[str]) -> int:
+    import sys
+    if argv == ["thread"]:
+        posix.thread_join(posix.thread_create(sys.exit, 6))
+    if argv == ["handler"]:
+        posix.on_fault(lambda vaddr, write: sys.exit(7))
+        posix.store(posix.mmap(1, posix.PROT_READ), 1)
+    sys.exit("no status, a message" if argv == ["message"] else 5)
+
+
+@pytest.mark.parametrize("how, status", [([], 5), (["thread"], 6), (["handler"], 7), (["message"], 1)])
+def test_is_sys_exit_in_an_application_its_exit(make: Factory, how: list[str], status: int) -> None:
+    """sys.exit(n) ends the process with n, as in Python, not the simulator; a message is a crash."""
+    s = make()
+    pid = s.start(sys_exits, how)
+    s.run(until_us=RUN_US, report=False)
+    assert s.exit_status(pid) == status
+    if how == ["message"]:
+        [f] = s.failures()
+        assert f.reason == "SystemExit: no status, a message" and f.traceback[-1].name == "sys_exits"
+    else:
+        assert s.failures() == []

@@ -31,8 +31,8 @@ Errors
     message, and only it.
 
 How a process ends
-    It *exits* (``main`` returns a status or calls ``exit``; any status,
-    3 as well as 0, is an exit), it *crashes* (an exception escapes the
+    It *exits* (``main`` returns a status or calls ``exit``, or
+    ``sys.exit``; any status, 3 as well as 0, is an exit), it *crashes* (an exception escapes the
     application: status 1) or it is *killed* (the system ends it: a fault
     with no handler, status 139 = 128 + SIGSEGV; the kernel destroying it).
     Each system's runtime (the code that calls ``main``: ExOS, Unix' libc,
@@ -191,6 +191,17 @@ def crashed(log: list[Failure] | None, pid: int, program: str, exc: BaseExceptio
     if log is not None:
         log.append(f)
     return f"died: {f.reason}"
+
+
+def system_exit(log: list[Failure] | None, pid: int, program: str, e: SystemExit) -> tuple[int, str]:
+    """What ``sys.exit(code)`` in an application means, as (status, message): ``exit(code)``
+    for an int code (0 for None); any other code is a message Python would print before
+    exiting with 1: a crash, recorded as ``crashed`` does."""
+    if e.code is None:
+        return 0, ""
+    if type(e.code) is int:
+        return e.code, ""
+    return 1, crashed(log, pid, program, e)
 
 
 def killed(log: list[Failure] | None, pid: int, program: str, status: int, reason: str) -> None:
@@ -430,6 +441,6 @@ __all__ = [
     "ProgramFailed", "alias", "application_frames", "bind", "close", "compute", "condition", "crashed", "dirty", "exec",
     "exit", "fork", "format_failures", "getpid", "killed", "load", "machine_code", "mmap",
     "mprotect", "munmap", "mutex", "on_fault", "page_size", "pipe", "read", "rpc_call",
-    "rpc_register", "shm_open", "store", "wait_word", "wake",
+    "rpc_register", "shm_open", "store", "system_exit", "wait_word", "wake",
     "thread_create", "thread_join", "thread_yield", "time_us", "wait", "word_size", "write",
 ]

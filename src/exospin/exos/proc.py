@@ -124,6 +124,8 @@ class ExOS:
             self._record_end(-9, "destroyed by the kernel")
             posix.killed(log, self.pid, name, -9, "destroyed by the kernel")
             raise
+        except SystemExit as e:  # sys.exit(n) in the application: exit(n)
+            status, message = posix.system_exit(log, self.pid, name, e)
         except Exception as e:  # the program raised: the process dies, only it
             status, message = 1, posix.crashed(log, self.pid, name, e)
         self._finish(status, message)

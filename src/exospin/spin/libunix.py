@@ -85,6 +85,8 @@ def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...], na
         except StrandExit:  # exit() (ours or a thread's), or the kernel killed our strand
             proc.unwound(me)
             raise
+        except SystemExit as e:  # sys.exit(n) in the application: exit(n)
+            status, message = posix.system_exit(log, proc.ident[0], proc.name, e)
         except Exception as e:  # the program raised: the process dies, only it
             status, message = 1, posix.crashed(log, proc.ident[0], proc.name, e)
         break
@@ -102,6 +104,9 @@ def thread_main(proc: SpinProcess, fn: Callable[..., Any], args: tuple[Any, ...]
         if me is not None and proc.kernel.sched.current is me and proc.unwound(me):  # killed where
             proc.call(SYS_EXIT, KILLED, me.error)  # it ran (a fault); unix_as ends only a main strand's
         raise
+    except SystemExit as e:  # sys.exit(n) in any thread: exit(n)
+        proc.exit(*posix.system_exit(proc.log, proc.ident[0], proc.name, e))
+        return None
     except Exception as e:
         proc.exit(1, posix.crashed(proc.log, proc.ident[0], proc.name, e))
         return None
@@ -264,6 +269,8 @@ class SpinProcess:
         def upcalled(vaddr: int, write: bool) -> Any:
             try:
                 return handler(vaddr, write)
+            except SystemExit as e:  # sys.exit(n) in the handler: exit(n)
+                self.exit(*posix.system_exit(self.log, self.ident[0], self.name, e))
             except Exception as e:  # a broken handler ends its process, as a crash would
                 posix.crashed(self.log, self.ident[0], self.name, e, outer=sys._getframe())  # the faulting code's too
                 self.exit(1, f"died in its fault handler: {type(e).__name__}: {e}")

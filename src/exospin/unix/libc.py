@@ -163,6 +163,8 @@ class UnixProcess:
         except ThreadExit:
             self._ended()
             raise
+        except SystemExit as e:  # sys.exit(n) in the application: exit(n)
+            status, message = posix.system_exit(self.log, self.pid, self.name, e)
         except Exception as e:  # the program raised: the process dies, only it
             status, message = 1, posix.crashed(self.log, self.pid, self.name, e)
         self._sys(NUMBERS["exit"], status, message)
@@ -280,6 +282,9 @@ class UnixProcess:
             except ThreadExit:
                 me._ended()
                 raise
+            except SystemExit as e:  # sys.exit(n) in any thread: exit(n)
+                me._sys(NUMBERS["exit"], *posix.system_exit(me.log, me.pid, me.name, e))
+                return
             except Exception as e:  # an uncaught exception in any thread ends the process
                 me._sys(NUMBERS["exit"], 1, posix.crashed(me.log, me.pid, me.name, e))
                 return
@@ -344,6 +349,9 @@ class UnixProcess:
             except ThreadExit:
                 self._ended()
                 raise
+            except SystemExit as e:  # sys.exit(n) in a procedure: exit(n)
+                self._sys(NUMBERS["exit"], *posix.system_exit(self.log, self.pid, self.name, e))
+                return
             except Exception as e:  # the procedure failed: the server process dies
                 self._sys(NUMBERS["exit"], 1, posix.crashed(self.log, self.pid, self.name, e))
                 return
