@@ -49,7 +49,7 @@ SYS_FORK, SYS_EXEC, SYS_EXIT, SYS_WAIT, SYS_PIPE, SYS_READ, SYS_WRITE, SYS_CLOSE
 SYS_SHM_OPEN, SYS_MMAP, SYS_MUNMAP, SYS_MPROTECT, SYS_ON_FAULT, SYS_DIRTY, SYS_ALIAS = range(9, 16)
 SYS_THREAD_CREATE, SYS_THREAD_JOIN, SYS_THREAD_YIELD, SYS_SLEEP_WORD, SYS_WAKE = range(16, 21)
 SYS_RPC_REGISTER, SYS_RPC_CALL, SYS_SLEEP, SYS_WAKEUP, SYS_GETPID = range(21, 26)
-KILLED = 139  # the status unix_as gives a process whose main strand is killed
+KILLED = 139  # the status of a process whose strand the kernel kills (unix_as' KILLED)
 
 
 class ExecRequest(Exception):
