@@ -17,7 +17,9 @@ Why it is built this way
     address space is released and the process table updated. A process
     that dies some other way (an exception, a fault it does not handle, the
     kernel destroying it) is recorded the same way, with a message, and its
-    parent's ``wait`` sees it. Waiting is a blocked thread. A process with
+    parent's ``wait`` sees it; a crash (with the application's traceback) or
+    a kill is also appended to the shared segment's ``failures``, which the
+    boot code reports after ``run()``. Waiting is a blocked thread. A process with
     nothing to run gives up the processor; the event it waits for wakes it
     by asynchronous protected control transfer (entry point 0).
 
@@ -97,6 +99,7 @@ class ExOS(posix.MachineBinding):
         """The whole life of the process: run the program (and any it execs), then exit."""
         self._bind()
         status, message = 0, ""
+        name, log = self.entry.name, self.shared.failures
         try:
             while True:
                 try:
@@ -104,21 +107,27 @@ class ExOS(posix.MachineBinding):
                     status = result if type(result) is int else 0
                     break
                 except ExecRequest as req:
-                    self.note(f"exec {getattr(req.program, '__name__', 'program')} {req.argv}")
+                    name = getattr(req.program, "__name__", "program")
+                    self.note(f"exec {name} {req.argv}")
                     self.vm.release()
                     self.vm = self._fresh_vm()
                     self.threads = Threads(self.sys, self._bind, type(self.threads.policy)())
                     program, args = req.program, (req.argv,)
         except ProcessExit as e:
             status, message = e.status, e.message
+            if message:  # not exit(): the library OS ended it (a fault with no handler)
+                posix.killed(log, self.pid, name, status, message)
         except EnvironmentKilled:
             self.vm.forget()
             for f in self.fds.values():
                 f.close(self)
             self._record_end(-9, "destroyed by the kernel")
+            posix.killed(log, self.pid, name, -9, "destroyed by the kernel")
             raise
+        except SystemExit as e:  # sys.exit(n) in the application: exit(n)
+            status, message = posix.system_exit(log, self.pid, name, e)
         except Exception as e:  # the program raised: the process dies, only it
-            status, message = 1, f"died: {type(e).__name__}: {e}"
+            status, message = 1, posix.crashed(log, self.pid, name, e)
         self._finish(status, message)
         return status
 
