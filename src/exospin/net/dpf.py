@@ -48,12 +48,18 @@ Why it is built this way
       where the new filter tests the hashed field), so installing the N-th
       connection filter does not compare it with N - 1 others. Filters of
       one owner may overlap; a packet then goes to the first in trie order.
+    * Byte compares. An atom whose mask is all ones is compiled as a compare
+      of the packet's bytes with the value's (``p[12:14] == v0``), and a
+      hashed field of full mask is looked up by its bytes: a slice past the
+      packet's end is shorter, so it is unequal (finds no key) and needs no
+      separate bounds test. Other atoms load the field as an int after a
+      bounds test. The packet must be ``bytes`` (hashable slices).
     * Counting, not charging. Each test the compiled code makes adds its
       cost in primitives to a local (atoms.py), returned with the verdict;
       the caller charges its clock.
 
 Interface
-    ``d = DPF()``; ``d.insert(owner, tests) -> Filter`` (raises FilterError or
+    ``d = DPF(rule_only=False)``; ``d.insert(owner, tests) -> Filter`` (raises FilterError or
     Overlap; nothing changes then); ``d.delete(filter)``; ``d.demux(packet)
     -> (Filter | None, work)``; ``d.filters``; ``d.source()`` (the generated
     code, for reading); ``d.statistics()``.
@@ -145,7 +151,11 @@ def _reject(p: bytes) -> tuple[Filter | None, int]:
 class DPF:
     """The merged, compiled packet-filter trie."""
 
-    def __init__(self) -> None:
+    def __init__(self, rule_only: bool = False) -> None:
+        """``rule_only``: keep the trie and apply its checks and overlap rule, but never
+        compile it (``demux`` rejects every packet): how the interpreted baseline applies
+        DPF's rule without paying for code it never runs."""
+        self._rule_only = rule_only
         self._root = _Node()
         self._filters: dict[int, Filter] = {}
         self._next = 1
@@ -253,7 +263,7 @@ class DPF:
         self._rebuilds += 1
         self._hashes = 0
         self._src = []
-        if not self._filters:
+        if not self._filters or self._rule_only:
             self.demux = _reject
             return
         self.demux = self._compile(self._root, 0, "demux")
@@ -297,36 +307,54 @@ class DPF:
                 continue
             assert type(t) is Atom
             field = (t.offset, t.length, t.mask)
-            load = _masked(_load(base, t.offset, t.length), t.mask, t.length)
+            if field in done:
+                continue
+            full = t.mask == _FULL[t.length]
             if field not in hashed:
                 v = f"v{len(env)}"
-                env[v] = t.value
-                bound = f"n > {base}{end} and " if t.mask else ""
-                test = f"{load} == {v}" if t.mask else ""
-                cond = (bound + test) if t.mask else f"n > {base}{end}"
+                if full:  # the bytes themselves: a slice past the end is shorter, so unequal
+                    env[v] = t.value.to_bytes(t.length, "big")
+                    cond = f"{_slice(base, t.offset, t.length)} == {v}"
+                elif t.mask:
+                    env[v] = t.value
+                    cond = f"n > {base}{end} and {_masked(_load(base, t.offset, t.length), t.mask, t.length)} == {v}"
+                else:
+                    cond = f"n > {base}{end}"
                 out += [pad + f"k += {_atom_cost(t)}", pad + f"if {cond}:"]
                 self._emit(child, depth, ind + 4, out, env)
-                continue
-            if field in done:
                 continue
             done.add(field)
             self._hashes += 1
             vals = node.fields[field]
-            leaves = {v: c.accepts[0] for v, c in vals.items() if c.leaf}
-            subs = {v: self._compile(c, depth, "sub") for v, c in vals.items() if not c.leaf}
+            # keys: the field's bytes when the mask is full (see below), else its int
+            size = t.length if full else 0
+            leaves: dict[int | bytes, Filter] = {}
+            subs: dict[int | bytes, Any] = {}
+            for v, c in vals.items():
+                key = v.to_bytes(size, "big") if size else v
+                if c.edges:
+                    subs[key] = self._compile(c, depth, "sub")
+                else:
+                    leaves[key] = c.accepts[0]
             j = len(env)
-            out += [pad + f"k += {_hash_cost(t.mask, t.length)}", pad + f"if n > {base}{end}:",
-                    pad + f"    x = {load}"]
+            out.append(pad + f"k += {_hash_cost(t.mask, t.length)}")
+            if full:  # keyed by the field's bytes: a slice past the end is shorter, no key
+                inner = pad
+                out.append(inner + f"x = {_slice(base, t.offset, t.length)}")
+            else:
+                inner = pad + "    "
+                out += [pad + f"if n > {base}{end}:",
+                        inner + f"x = {_masked(_load(base, t.offset, t.length), t.mask, t.length)}"]
             if leaves:
                 env[f"L{j}"] = leaves.get
-                out += [pad + f"    r = L{j}(x)", pad + "    if r is not None:",
-                        pad + f"        return r, k + {_ACCEPT_COST}"]
+                out += [inner + f"r = L{j}(x)", inner + "if r is not None:",
+                        inner + f"    return r, k + {_ACCEPT_COST}"]
             if subs:
                 env[f"S{j}"] = subs.get
                 args = "".join(f", b{i}" for i in range(1, depth + 1))
-                out += [pad + f"    s = S{j}(x)", pad + "    if s is not None:",
-                        pad + f"        r, w = s(p, n{args})", pad + "        k += w",
-                        pad + "        if r is not None:", pad + "            return r, k"]
+                out += [inner + f"s = S{j}(x)", inner + "if s is not None:",
+                        inner + f"    r, w = s(p, n{args})", inner + "    k += w",
+                        inner + "    if r is not None:", inner + "        return r, k"]
         if node.accepts:
             f = f"F{len(env)}"
             env[f] = node.accepts[0]
@@ -355,6 +383,11 @@ def _load(base: str, off: int, length: int) -> str:
         return f"(p[{base}{off}] << 8 | p[{base}{off + 1}])"
     return (f"(p[{base}{off}] << 24 | p[{base}{off + 1}] << 16 | p[{base}{off + 2}] << 8 "
             f"| p[{base}{off + 3}])")
+
+
+def _slice(base: str, off: int, length: int) -> str:
+    """The expression slicing ``length`` bytes at ``base + off`` (shorter past the end)."""
+    return f"p[{base}{off}:{base}{off + length}]"
 
 
 def _masked(load: str, mask: int, length: int) -> str:
