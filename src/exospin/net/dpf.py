@@ -13,14 +13,15 @@ What this models
     not on the number of filters.
 
 Why it is built this way
-    * The trie. A node holds its out-going edges in insertion order, each a
-      test (an Atom or a Shift, relative to the node's base) leading to a
-      child, and the filters that end at it. Inserting a filter walks its
-      tests from the root, sharing every edge that is already there. A
-      packet may satisfy several edges of a node (tests on different
-      fields): they are tried in order, and a child that fails falls through
-      to the next edge, so the compiled code is nested ``if`` statements
-      with no backtracking machinery. Children are tried before the filters
+    * The trie. A node holds its out-going edges, each a test (an Atom or a
+      Shift, relative to the node's base) leading to a child, and the
+      filters that end at it. Inserting a filter walks its tests from the
+      root, sharing every edge that is already there. A packet may satisfy
+      several edges of a node (tests on different fields): they are tried
+      in insertion order, the edges of one field together at the place of
+      its first (at most one of them holds), and a child that fails falls
+      through to the next edge, so the compiled code is nested ``if``
+      statements with no backtracking machinery. Children are tried before the filters
       ending at a node (the longer, more specific filter first).
     * Hash tables. At least ``HASH_MIN`` edges of a node that test the same
       field (offset, length, mask) with different values are mutually
@@ -101,11 +102,14 @@ class _Node:
     """A trie node: edges in insertion order, the same atoms grouped by field, the
     filters ending here."""
 
-    __slots__ = ("edges", "fields", "accepts")
+    __slots__ = ("edges", "fields", "order", "accepts")
 
     def __init__(self) -> None:
         self.edges: dict[Test, _Node] = {}
         self.fields: dict[Field, dict[int, _Node]] = {}
+        #: what the compiled code tries, in order: each shift, and each field (all its
+        #: values together, at the place of its first edge)
+        self.order: dict[Shift | Field, None] = {}
         self.accepts: list[Filter] = []
 
     def child(self, t: Test) -> _Node:
@@ -113,7 +117,12 @@ class _Node:
         if node is None:
             node = self.edges[t] = _Node()
             if type(t) is Atom:
-                self.fields.setdefault((t.offset, t.length, t.mask), {})[t.value] = node
+                key = (t.offset, t.length, t.mask)
+                self.fields.setdefault(key, {})[t.value] = node
+                self.order.setdefault(key, None)
+            else:
+                assert type(t) is Shift
+                self.order[t] = None
         return node
 
     def drop(self, t: Test) -> None:
@@ -124,10 +133,10 @@ class _Node:
             del vals[t.value]
             if not vals:
                 del self.fields[key]
-
-    @property
-    def leaf(self) -> bool:
-        return not self.edges
+                del self.order[key]
+        else:
+            assert type(t) is Shift
+            del self.order[t]
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,58 +302,55 @@ class DPF:
     def _emit(self, node: _Node, depth: int, ind: int, out: list[str], env: dict[str, Any]) -> None:
         pad = " " * ind
         base = "" if depth == 0 else f"b{depth} + "
-        hashed = {f for f, vals in node.fields.items() if len(vals) >= HASH_MIN}
-        done: set[Field] = set()
-        for t, child in node.edges.items():
-            end = t.offset + t.length - 1
-            if type(t) is Shift:
+        for key in node.order:
+            if type(key) is Shift:
+                t = key
                 load = _load(base, t.offset, t.length)
                 nb = f"b{depth + 1}"
                 shifted = f"(({load} & {t.mask:#x}) << {t.shift})"
-                out += [pad + f"k += {_SHIFT_COST}", pad + f"if n > {base}{end}:",
+                out += [pad + f"k += {_SHIFT_COST}", pad + f"if n > {base}{t.offset + t.length - 1}:",
                         pad + f"    {nb} = " + (f"b{depth} + {shifted}" if depth else shifted)]
-                self._emit(child, depth + 1, ind + 4, out, env)
+                self._emit(node.edges[t], depth + 1, ind + 4, out, env)
                 continue
-            assert type(t) is Atom
-            field = (t.offset, t.length, t.mask)
-            if field in done:
+            assert type(key) is tuple
+            off, length, mask = key
+            vals = node.fields[key]
+            end = off + length - 1
+            full = mask == _FULL[length]
+            if len(vals) < HASH_MIN:  # compared in line, one value after the other
+                for value, child in vals.items():
+                    v = f"v{len(env)}"
+                    if full:  # the bytes themselves: a slice past the end is shorter, so unequal
+                        env[v] = value.to_bytes(length, "big")
+                        cond = f"{_slice(base, off, length)} == {v}"
+                    elif mask:
+                        env[v] = value
+                        cond = f"n > {base}{end} and {_masked(_load(base, off, length), mask, length)} == {v}"
+                    else:
+                        cond = f"n > {base}{end}"
+                    out += [pad + f"k += {_atom_cost(Atom(off, length, mask, value))}", pad + f"if {cond}:"]
+                    self._emit(child, depth, ind + 4, out, env)
                 continue
-            full = t.mask == _FULL[t.length]
-            if field not in hashed:
-                v = f"v{len(env)}"
-                if full:  # the bytes themselves: a slice past the end is shorter, so unequal
-                    env[v] = t.value.to_bytes(t.length, "big")
-                    cond = f"{_slice(base, t.offset, t.length)} == {v}"
-                elif t.mask:
-                    env[v] = t.value
-                    cond = f"n > {base}{end} and {_masked(_load(base, t.offset, t.length), t.mask, t.length)} == {v}"
-                else:
-                    cond = f"n > {base}{end}"
-                out += [pad + f"k += {_atom_cost(t)}", pad + f"if {cond}:"]
-                self._emit(child, depth, ind + 4, out, env)
-                continue
-            done.add(field)
             self._hashes += 1
-            vals = node.fields[field]
             # keys: the field's bytes when the mask is full (see below), else its int
-            size = t.length if full else 0
+            size = length if full else 0
             leaves: dict[int | bytes, Filter] = {}
             subs: dict[int | bytes, Any] = {}
-            for v, c in vals.items():
-                key = v.to_bytes(size, "big") if size else v
+            for value, c in vals.items():
+                k = value.to_bytes(size, "big") if size else value
                 if c.edges:
-                    subs[key] = self._compile(c, depth, "sub")
+                    subs[k] = self._compile(c, depth, "sub")
                 else:
-                    leaves[key] = c.accepts[0]
+                    leaves[k] = c.accepts[0]
             j = len(env)
-            out.append(pad + f"k += {_hash_cost(t.mask, t.length)}")
+            out.append(pad + f"k += {_hash_cost(mask, length)}")
             if full:  # keyed by the field's bytes: a slice past the end is shorter, no key
                 inner = pad
-                out.append(inner + f"x = {_slice(base, t.offset, t.length)}")
+                out.append(inner + f"x = {_slice(base, off, length)}")
             else:
                 inner = pad + "    "
                 out += [pad + f"if n > {base}{end}:",
-                        inner + f"x = {_masked(_load(base, t.offset, t.length), t.mask, t.length)}"]
+                        inner + f"x = {_masked(_load(base, off, length), mask, length)}"]
             if leaves:
                 env[f"L{j}"] = leaves.get
                 out += [inner + f"r = L{j}(x)", inner + "if r is not None:",

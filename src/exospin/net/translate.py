@@ -56,12 +56,43 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .atoms import Atom, Filter, FilterError, Shift, Test, check_filter, contradict
 from .cbpf import (
-    ABS, ADD, ALU, AND, DIV, IMM, IND, JA, JEQ, JGE, JGT, JMP, JSET, LD, LDX, LEN, LSH, MEM, MISC,
-    MOD, MSH, MUL, NEG, OR, RET, RET_A, RSH, ST, STX, SUB, TXA, XOR, Insn, check, tcpdump,
+    ABS,
+    ADD,
+    ALU,
+    AND,
+    DIV,
+    IMM,
+    IND,
+    JA,
+    JEQ,
+    JGE,
+    JGT,
+    JSET,
+    LD,
+    LDX,
+    LSH,
+    MEM,
+    MISC,
+    MOD,
+    MSH,
+    MUL,
+    NEG,
+    OR,
+    RET,
+    RET_A,
+    RSH,
+    ST,
+    STX,
+    SUB,
+    TXA,
+    XOR,
+    Insn,
+    check,
+    tcpdump,
 )
 
 #: The most accepting paths one program may have (each becomes a filter).
@@ -112,8 +143,9 @@ class _Opaque:
 _Value = _Const | _Field | _HeaderLen | _Opaque
 
 
-@dataclass(frozen=True, slots=True)
-class _Path:
+class _Path(NamedTuple):
+    """One path's state so far (a NamedTuple: ``_replace`` is the walk's hot operation)."""
+
     a: _Value
     x: _Value
     mem: tuple[_Value, ...]
@@ -176,20 +208,20 @@ class _Walk:
 
     def load(self, path: _Path, pc: int, i: Insn, size: int, mode: int) -> tuple[_Path, _Value]:
         if mode == ABS:
-            return replace(path, reads=(*path.reads, (0, i.k, size))), _Field(0, i.k, size, (1 << 8 * size) - 1, 0)
+            return path._replace(reads=(*path.reads, (0, i.k, size))), _Field(0, i.k, size, (1 << 8 * size) - 1, 0)
         x = path.x  # IND
         if type(x) is _Const:
             off = (x.v + i.k) & _U32
-            return replace(path, reads=(*path.reads, (0, off, size))), _Field(0, off, size, (1 << 8 * size) - 1, 0)
+            return path._replace(reads=(*path.reads, (0, off, size))), _Field(0, off, size, (1 << 8 * size) - 1, 0)
         if type(x) is _HeaderLen:
             if path.shift is not None and path.shift != x.off:
-                return replace(path, taint=f"{_where(pc, i)}: a second header-length shift (4*([{x.off}]&0xf) "
+                return path._replace(taint=f"{_where(pc, i)}: a second header-length shift (4*([{x.off}]&0xf) "
                                                 f"after 4*([{path.shift}]&0xf)); a DPF filter has one per path"), \
                     _Opaque("a load through a second shift")
-            p = replace(path, shift=x.off, reads=(*path.reads, (1, i.k, size)))
+            p = path._replace(shift=x.off, reads=(*path.reads, (1, i.k, size)))
             return p, _Field(1, i.k, size, (1 << 8 * size) - 1, 0)
         why = x.why if type(x) is _Opaque else "a field"
-        return replace(path, taint=f"{_where(pc, i)}: an indirect load indexed by {why}, not by a "
+        return path._replace(taint=f"{_where(pc, i)}: an indirect load indexed by {why}, not by a "
                                    "header length 4*([k]&0xf) or a constant"), _Opaque("an indirect load")
 
     def step(self, pc: int, path: _Path) -> list[tuple[int, _Path]]:
@@ -211,7 +243,7 @@ class _Walk:
                     a = path.mem[i.k]
                 else:  # LEN
                     a = _Opaque(f"the packet's length ({_where(pc, i)}); DPF atoms test bytes, not lengths")
-                path = replace(path, a=a)
+                path = path._replace(a=a)
             elif cls == LDX:
                 mode = i.code & 0xE0
                 x: _Value
@@ -220,31 +252,31 @@ class _Walk:
                 elif mode == MEM:
                     x = path.mem[i.k]
                 elif mode == MSH:
-                    path = replace(path, reads=(*path.reads, (0, i.k, 1)))
+                    path = path._replace(reads=(*path.reads, (0, i.k, 1)))
                     x = _HeaderLen(i.k)
                 else:  # LEN
                     x = _Opaque(f"the packet's length ({_where(pc, i)})")
-                path = replace(path, x=x)
+                path = path._replace(x=x)
             elif cls in (ST, STX):
                 mem = list(path.mem)
                 mem[i.k] = path.a if cls == ST else path.x
-                path = replace(path, mem=tuple(mem))
+                path = path._replace(mem=tuple(mem))
             elif cls == ALU:
-                path = replace(path, a=self.alu(path, pc, i))
+                path = path._replace(a=self.alu(path, pc, i))
             elif cls == MISC:
                 if i.code & 0xF8 == TXA:
                     a = path.x
                     if type(a) is _HeaderLen:
                         a = _Opaque(f"the header length as a value ({_where(pc, i)})")
-                    path = replace(path, a=a)
+                    path = path._replace(a=a)
                 else:  # TAX
-                    path = replace(path, x=path.a)
+                    path = path._replace(x=path.a)
             elif cls == RET:
                 if i.code & RET_A:
                     a = path.a
                     if type(a) is not _Const:
                         if path.taint is None:
-                            path = replace(path, taint=f"{_where(pc, i)}: returns the accumulator, "
+                            path = path._replace(taint=f"{_where(pc, i)}: returns the accumulator, "
                                                        "which depends on the packet")
                         self.accept(path, pc)
                         return []
@@ -309,7 +341,7 @@ class _Walk:
             why = f"a range test ({name} {i.k:#x}) on a packet field ({_where(pc, i)}); atoms test equality"
             if type(src) is not _Const:
                 why = f"a compare of a packet field with X ({_where(pc, i)})"
-        tainted = path if path.taint is not None else replace(path, taint=why)
+        tainted = path if path.taint is not None else path._replace(taint=why)
         return [(yes, tainted), (no, tainted)] if yes != no else [(yes, tainted)]
 
     def field_branch(self, pc: int, i: Insn, path: _Path, f: _Field, k: int, op: int,
@@ -320,7 +352,7 @@ class _Walk:
             if atom is None:  # never equal: only the false branch, with nothing learnt
                 return [(no, path)]
             out.append((yes, self.add(path, f.seg, atom)))
-            out.append((no, replace(path, negations=(*path.negations, (f.seg, atom, pc)))))
+            out.append((no, path._replace(negations=(*path.negations, (f.seg, atom, pc)))))
         else:  # JSET: ((load & mask) >> rsh) & k != 0
             bits = f.mask & ((k << f.rsh) & ((1 << 8 * f.length) - 1)) & ~((1 << f.rsh) - 1)
             if not bits:
@@ -329,12 +361,12 @@ class _Walk:
             if bits & (bits - 1) == 0:  # one bit: set is an atom too
                 out.append((yes, self.add(path, f.seg, Atom(f.off, f.length, bits, bits))))
             else:
-                out.append((yes, replace(path, negations=(*path.negations, (f.seg, clear, pc)))))
+                out.append((yes, path._replace(negations=(*path.negations, (f.seg, clear, pc)))))
             out.append((no, self.add(path, f.seg, clear)))
         return [(t, p) for t, p in out if p is not None]
 
     def add(self, path: _Path, seg: int, atom: Atom) -> _Path:
-        return replace(path, atoms=(*path.atoms, (seg, atom)))
+        return path._replace(atoms=(*path.atoms, (seg, atom)))
 
     def accept(self, path: _Path, pc: int) -> None:
         """Record an accepting path: its filter and the negations its atoms leave open."""
