@@ -141,6 +141,8 @@ class _Row:
             if owner != e:
                 raise BenchmarkError(f"{self.name}: frame for endpoint {e} went to {owner!r}")
             cum.append(cum[-1] + costs.cycles(work))
+        #: simulated cycles of the first k frames, k = 0..n (exact: the engines are deterministic)
+        self.cum = cum
         clock = _Clock()
 
         def loop(k: int) -> None:
