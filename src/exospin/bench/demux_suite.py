@@ -18,9 +18,10 @@ The filters. Endpoint i is ``ip and udp and ip dst host 10.0.0.2 and udp dst
 port 7000+i``, one owner each: libpcap compiles it to the cBPF program the
 bpf rows run, and net/translate.py turns that program into the DPF filter the
 dpf and interp rows install (so all three take the same frames). The frames
-are real Ethernet/IPv4/UDP frames built with dpkt, one per endpoint, each
-classified in turn: the interpreted engines try (N + 1) / 2 filters on
-average. Before timing, every frame is classified once and must reach its own
+are real Ethernet/IPv4/UDP frames built with dpkt, one to each of ``SAMPLE``
+(20) endpoints spread evenly over the N (every endpoint when N <= 20),
+classified in turn, whatever the number of iterations: the interpreted
+engines try about (N + 1) / 2 filters on average. Before timing, every frame is classified once and must reach its own
 endpoint (BenchmarkError otherwise).
 
 Two clocks. ``sim_cycles`` is the work each engine counts (memory
@@ -67,6 +68,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "demux_dpf_n1000": ("demux_dpf_n10", 1.5),
 }
 HOST, CLIENT, PORT0 = "10.0.0.2", "10.0.0.1", 7000
+#: endpoints the frames of a row go to, spread evenly over the N (all of them if N is fewer)
+SAMPLE = 20
 #: repeats of each timed loop, best taken: two more than the harness' three, as a DPF row's
 #: loop is a few milliseconds and one descheduling would spoil a whole repeat
 REPEATS = harness.REPEATS + 2
@@ -127,10 +130,12 @@ class _Row:
         self.n = n
         costs = DemuxCosts.from_profile(self.prof)
         engine = _engine(kind, filters)
-        # frame j goes to endpoint spread(j): every endpoint in turn if n >= N, else n
-        # endpoints spread evenly (the mean filters an interpreter tries stays about (N + 1) / 2)
-        ends = [i % filters for i in range(n)] if n >= filters else \
-            [(2 * j + 1) * filters // (2 * n) for j in range(n)]
+        # the frames go to SAMPLE endpoints spread evenly (every endpoint when N <= SAMPLE), in
+        # turn: the same frames whatever n, so --quick gives the same simulated cycles
+        m = min(filters, SAMPLE)
+        if n % m:
+            raise ValueError(f"{self.name}: {n} frames is not a multiple of the {m} endpoints sampled")
+        ends = [(2 * (j % m) + 1) * filters // (2 * m) for j in range(n)]
         frames = {e: frame(e) for e in set(ends)}
         seq = [frames[e] for e in ends]
         demux = engine.demux
@@ -188,5 +193,6 @@ def run(profile: str, quick: bool = False, progress: Callable[[str], None] | Non
             note(name)
             # the interpreted engines' time grows with N: fewer frames (spread over the endpoints)
             per = base * (10 if kind == "interp" else 5) // max(f, 10)
-            [out[name]] = _measure(_Row(kind, f, profile, max(per, 10)))
+            m = min(f, SAMPLE)
+            [out[name]] = _measure(_Row(kind, f, profile, max(m, per // m * m)))
     return [out[f"demux_{kind}_n{f}"] for kind in ENGINES for f in FILTERS]
