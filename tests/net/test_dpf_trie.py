@@ -215,7 +215,7 @@ _packets = st.one_of(st.binary(max_size=10), st.builds(lambda h, t: h + t, st.sa
     [b"\x01", b"\x02\x00", b"\x01\x01"]), st.binary(min_size=0, max_size=8)))
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(_filter_sets(),
        st.lists(_packets, min_size=1, max_size=20),
        st.randoms(use_true_random=False))

@@ -68,6 +68,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "demux_dpf_n1000": ("demux_dpf_n10", 1.5),
 }
 HOST, CLIENT, PORT0 = "10.0.0.2", "10.0.0.1", 7000
+#: frames each DPF row classifies per repeat (and interp_n10, measured with them); the
+#: interpreted rows classify fewer as N grows
+FRAMES, QUICK_FRAMES = 20_000, 2_000
 #: endpoints the frames of a row go to, spread evenly over the N (all of them if N is fewer)
 SAMPLE = 20
 #: repeats of each timed loop, best taken: two more than the harness' three, as a DPF row's
@@ -173,7 +176,7 @@ def _measure(*rows: _Row) -> list[Result]:
 
 
 def run(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
-    base = 2_000 if quick else 20_000
+    base = QUICK_FRAMES if quick else FRAMES
 
     def note(name: str) -> None:
         if progress is not None:
