@@ -320,6 +320,8 @@ class _Walk:
 
     def branch(self, pc: int, i: Insn, path: _Path, op: int) -> list[tuple[int, _Path]]:
         yes, no = pc + 1 + i.jt, pc + 1 + i.jf
+        if yes == no:  # both ways lead to the same place: the test decides nothing
+            return [(yes, path)]
         a = path.a
         src: _Value = path.x if i.code & 0x08 else _Const(i.k)
         if type(src) is _HeaderLen:
@@ -342,7 +344,7 @@ class _Walk:
             if type(src) is not _Const:
                 why = f"a compare of a packet field with X ({_where(pc, i)})"
         tainted = path if path.taint is not None else path._replace(taint=why)
-        return [(yes, tainted), (no, tainted)] if yes != no else [(yes, tainted)]
+        return [(yes, tainted), (no, tainted)]
 
     def field_branch(self, pc: int, i: Insn, path: _Path, f: _Field, k: int, op: int,
                      yes: int, no: int) -> list[tuple[int, _Path]]:
