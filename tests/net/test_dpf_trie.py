@@ -264,3 +264,20 @@ def test_does_a_packet_that_fails_a_hashed_branch_fall_through_to_the_next_edge(
     # port 2's branch is taken and fails at byte 6; the next edge of the node takes it
     assert d.demux(bytes([1, 0, 0, 0, 0, 2, 5]))[0] is side
     assert d.demux(bytes([1, 0, 0, 0, 0, 2, 6]))[0] is None
+
+
+def test_does_the_deepest_filter_compile_and_match():
+    # MAX_TESTS tests, a third of them shifts (by 0): the generated code nests one block per test
+    from exospin.net import MAX_TESTS
+    tests: list[Test] = [Atom(i, 1, 0xFF, i % 7) if i % 3 else Shift(0, 1, 0, 0) for i in range(MAX_TESTS - 1)]
+    d = DPF()
+    f = d.insert("a", [*tests, Atom(40, 1, 0xFF, 1)])
+    for v in range(HASH_MIN):  # and a hash table at the bottom, behind every shift
+        d.insert(v, [*tests, Atom(40, 1, 0xFF, 10 + v)])
+    p = bytearray(64)
+    for i in range(MAX_TESTS - 1):
+        p[i] = i % 7 if i % 3 else 0
+    p[40] = 1
+    assert d.demux(bytes(p))[0] is f
+    p[40] = 12
+    assert d.demux(bytes(p))[0].owner == 2 and d.statistics().hash_tables == 1
