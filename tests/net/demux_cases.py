@@ -10,10 +10,15 @@ port test implies "not a later fragment", as libpcap's does).
 Frames are real Ethernet/IPv4/UDP or TCP frames (with IP options, fragments,
 truncation), ARP and IPv6 frames, and random bytes, drawn from small pools of
 hosts and ports so that filters and frames meet often.
+
+``matches(tests, frame)`` is the plain definition of a DPF filter (atoms.py),
+the reference the engines are checked against; ``satisfy(tests, rnd)`` edits
+random bytes into a frame a filter takes.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import dpkt
@@ -115,3 +120,36 @@ frames = st.one_of(
     st.integers(0, 1).map(other_frame),
     st.binary(max_size=80),
 )
+
+
+def matches(tests: tuple[Test, ...] | list[Test], p: bytes) -> bool:
+    """The reference semantics of a DPF filter, written plainly (atoms.py's definition)."""
+    base = 0
+    for t in tests:
+        o = base + t.offset
+        if o + t.length > len(p):
+            return False
+        x = int.from_bytes(p[o:o + t.length], "big")
+        if type(t) is Atom:
+            if x & t.mask != t.value:
+                return False
+        else:
+            base += (x & t.mask) << t.shift
+    return True
+
+
+def satisfy(tests: list[Test], rnd: random.Random, size: int = 10, start: bytes | None = None) -> bytes:
+    """A packet of ``size`` random bytes (or ``start``) edited so that it satisfies
+    ``tests``, as far as it can."""
+    p = bytearray(rnd.randrange(256) for _ in range(size)) if start is None else bytearray(start)
+    base = 0
+    for t in tests:
+        o = base + t.offset
+        if o + t.length > size:
+            break
+        if type(t) is Atom:
+            x = int.from_bytes(p[o:o + t.length], "big") & ~t.mask | t.value
+            p[o:o + t.length] = x.to_bytes(t.length, "big")
+        else:
+            base += (int.from_bytes(p[o:o + t.length], "big") & t.mask) << t.shift
+    return bytes(p)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pcapy
 import pytest
-from demux_cases import Spec, frames, other_frame, udp_frame
+from demux_cases import Spec, frames, other_frame, satisfy, udp_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_dpf_trie import satisfy
 
 from exospin.net import DPF, Atom, FilterError, Overlap, Shift
 from exospin.net.cbpf import (

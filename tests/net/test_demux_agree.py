@@ -11,11 +11,11 @@ expression libpcap's own filter (``BPFProgram.filter``) accepts.
 from __future__ import annotations
 
 import pcapy
-from demux_cases import Spec, frames, specs, udp_frame
+from demux_cases import Spec, frames, matches, specs, udp_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exospin.net import DPF, Overlap, Test
+from exospin.net import DPF, Overlap
 from exospin.net.cbpf import BPFDemux, Program, tcpdump
 from exospin.net.interp import Interpreted
 
@@ -28,23 +28,6 @@ def programs(expr: str) -> tuple[Program, pcapy.BPFProgram]:
         _compiled[expr] = (Program(tcpdump(expr)),
                            pcapy.compile(pcapy.DLT_EN10MB, 65535, expr, 1, 0xFFFFFFFF))
     return _compiled[expr]
-
-
-def matches(tests: tuple[Test, ...] | list[Test], p: bytes) -> bool:
-    """The reference semantics of a DPF filter, written plainly (atoms.py's definition)."""
-    from exospin.net import Atom
-    base = 0
-    for t in tests:
-        o = base + t.offset
-        if o + t.length > len(p):
-            return False
-        x = int.from_bytes(p[o:o + t.length], "big")
-        if type(t) is Atom:
-            if x & t.mask != t.value:
-                return False
-        else:
-            base += (x & t.mask) << t.shift
-    return True
 
 
 @settings(max_examples=60, deadline=None)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
-from demux_cases import Spec, udp_frame
+from demux_cases import Spec, matches, satisfy, udp_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_demux_agree import matches
 
 from exospin.net import DPF, HASH_MIN, Atom, FilterError, Overlap, Shift, Test, unpack
 from exospin.net.dpf import _ACCEPT_COST, _SHIFT_COST, _atom_cost, _hash_cost
@@ -191,23 +188,6 @@ def _filter_sets(draw: st.DrawFn) -> list[tuple[int, list[Test]]]:
     side = [(200 + w, [*pre, Atom(6, 1, 0xFF, w)]) for w in draw(st.lists(st.integers(0, 9), max_size=3, unique=True))]
     others = draw(st.lists(st.tuples(st.integers(0, 3), _random), max_size=10))
     return draw(st.permutations(group + side + others))
-
-
-def satisfy(tests: list[Test], rnd: random.Random, size: int = 10, start: bytes | None = None) -> bytes:
-    """A packet of ``size`` random bytes (or ``start``) edited so that it satisfies
-    ``tests``, as far as it can."""
-    p = bytearray(rnd.randrange(256) for _ in range(size)) if start is None else bytearray(start)
-    base = 0
-    for t in tests:
-        o = base + t.offset
-        if o + t.length > size:
-            break
-        if type(t) is Atom:
-            x = int.from_bytes(p[o:o + t.length], "big") & ~t.mask | t.value
-            p[o:o + t.length] = x.to_bytes(t.length, "big")
-        else:
-            base += (int.from_bytes(p[o:o + t.length], "big") & t.mask) << t.shift
-    return bytes(p)
 
 
 # packets of a few bytes, often with a first byte the prefixes want
