@@ -73,10 +73,12 @@ def test_is_udp_dst_port_two_filters_ipv4_with_its_shift_and_ipv6():
 
 
 @pytest.mark.parametrize("expr, reason", [
-    ("ip and not udp", "instruction 3 (0x0015, 1, 0, 0x11): it needs not ([23:1] == 0x11), a negation"),
+    # (the instruction numbers come from libpcap's optimiser, so only the reasons are pinned)
+    ("ip and not udp", "it needs not ([23:1] == 0x11), a negation"),
     ("ip[0] != 0x45", "needs not ([14:1] == 0x45)"),
     ("portrange 7000-7002", "a range test (>= 0x1b58) on a packet field"),
     ("greater 100", "the packet's length (instruction 0 (0x0080, 0, 0, 0x0)); DPF atoms test bytes, not lengths"),
+    ("ip and not udp", "instruction "),  # the refusal names the instruction
     ("ip[2:2] - 20 > 40", "arithmetic (sub) on a packet field"),
     ("ip multicast", "a range test (>= 0xe0)"),
     ("tcp[tcpflags] & (tcp-syn|tcp-ack) != 0", "needs not ([27:1] & 0x12 == 0x0) (after the header-length shift)"),
