@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace-event file")
 
     bench = sub.add_parser("bench", help="run a benchmark suite")
-    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin or unix")
+    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin, unix or demux")
     bench.add_argument("--profile", choices=list(PROFILES), default="ds5000")
     bench.add_argument("--json", action="store_true", help="one JSON document on stdout")
     bench.add_argument("--out", metavar="DIR", help="also write the JSON document into DIR")

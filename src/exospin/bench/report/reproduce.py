@@ -78,6 +78,9 @@ GROUPS: tuple[Group, ...] = (
           ("fork_join_*", "ping_pong_*")),
     Group("dispatch", "Event dispatch", "SPIN paper §5 and Pardyak & Bershad, OSDI 1996",
           ("dispatch_*",)),
+    Group("demux", "Packet demultiplexing, one frame among N filters",
+          "DPF paper (Engler & Kaashoek, SIGCOMM 1996) §5: DPF vs an MPF-style interpreter and cBPF",
+          ("demux_*",)),
 )
 OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
