@@ -202,6 +202,7 @@ class Aegis:
         "final_stats", "envs_created", "envs_destroyed", "exceptions", "upcalls", "n_pct_sync",
         "n_pct_async", "n_yields", "context_switches", "revocations", "revocations_complied",
         "aborts", "frames_repossessed", "epilogue_overruns", "syscalls", "_wake", "_refill_counts",
+        "irq_handlers",
     )
 
     _refill_counts: Callable[[], tuple[int, int]]  # (hits, misses) of the refill path
@@ -271,6 +272,8 @@ class Aegis:
         self.aborts = 0
         self.frames_repossessed = 0
         self.epilogue_overruns = 0
+        #: device interrupts other than the timer's (a NIC's receive interrupt): irq -> handler
+        self.irq_handlers: dict[int, Callable[[int], None]] = {}
         # install the vectors: the kernel now owns the machine
         self.cpu.install_vectors(self._make_refill(), self._exception, self._interrupt)
         self.cpu.kernel_mode = False
@@ -608,6 +611,10 @@ class Aegis:
     def _interrupt(self, irq: int) -> None:
         if irq == IRQ_TIMER:
             self._slice_end()
+            return
+        h = self.irq_handlers.get(irq)
+        if h is not None:
+            h(irq)
 
     def _slice_end(self) -> None:
         """The timer fired: the running environment's epilogue, then the next slice."""

@@ -214,6 +214,8 @@ class Unix:
         self._next_pipe = 1
         self._stopping = False
         self._armed = False
+        #: device interrupts other than the timer's (a NIC's receive interrupt): irq -> handler
+        self.irq_handlers: dict[int, Callable[[int], None]] = {}
         self.journal: list[tuple[int, int, str]] = []  # (cycles, pid, text): rare events only
         self.ended: dict[int, tuple[int, str]] = {}  # pid -> (status, message), kept after reaping
         # counters
@@ -544,8 +546,14 @@ class Unix:
 
     def _interrupt(self, irq: int) -> None:
         """The timer (the CPU charged the trap and the acknowledge): hardclock; at the end
-        of the quantum the running thread goes to the back of the run queue."""
+        of the quantum the running thread goes to the back of the run queue. Another
+        device's interrupt (a NIC's) goes to its handler and leaves the timer as it is."""
         self.interrupts += 1
+        if irq != IRQ_TIMER:
+            h = self.irq_handlers.get(irq)
+            if h is not None:
+                h(irq)
+            return
         self._armed = False
         t = self.current
         if irq != IRQ_TIMER or t is None or getcurrent() is self._root:
