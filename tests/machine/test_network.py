@@ -375,3 +375,77 @@ def test_can_an_independent_reader_open_the_pcap(tmp_path):
     captured = net.link.captured
     assert [s * 1_000_000 + us for (s, us), _ in seen] == [ps // 1_000_000 for ps, _ in captured]
     assert path.read_bytes() == pcap_bytes(captured)
+
+
+def _busy(argv):
+    from exospin import posix
+
+    for _ in range(400):
+        posix.compute(50)
+    return 0
+
+
+@pytest.mark.parametrize("link", sorted(LINKS))
+def test_are_frames_taken_at_the_next_boundary_when_both_machines_are_busy(link):
+    # the same frames with the receiver idle and with both machines running a program:
+    # busy, each arrives no earlier, and at the latest one charge (a compute(50), an
+    # interrupt path) later; the programs finish on both machines
+    def once(busy):
+        net = network(["aegis", "unix"], link=link)
+        rx = Receiver(net.systems[1], net.nics[1], buffers=4)
+        pids = [s.start(_busy) for s in net.systems] if busy else []
+        for i in range(4):
+            _send_at(net, 2000 + 2500 * i, _frame(net, payload=bytes(100 * i)), slot=i)
+        net.run()
+        assert all(s.exit_status(p) == 0 for s, p in zip(net.systems, pids, strict=False))
+        return [t for t, _ in rx.got], [d for _, d in rx.got], net.statistics()["world"].resumes
+
+    idle_t, idle_d, _ = once(False)
+    busy_t, busy_d, resumes = once(True)
+    assert busy_d == idle_d and len(busy_d) == 4
+    assert all(0 <= b - a <= 400 for a, b in zip(idle_t, busy_t, strict=True)), (idle_t, busy_t)
+    assert resumes > 4  # the two machines were interleaved, not run one after the other
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_sends = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 20_000), st.integers(0, 1400)),
+                  min_size=1, max_size=8)
+
+
+@settings(max_examples=15, deadline=None)
+@given(sends=_sends, link=st.sampled_from(sorted(LINKS)))
+def test_is_every_frame_delivered_in_order_after_the_lookahead_and_the_same_twice(sends, link):
+    sends = [(s, d, t, n) for s, d, t, n in sends if s != d]
+
+    def once():
+        net = network(["aegis", "spin", "unix"], link=link)
+        rxs = [Receiver(sy, nic, buffers=8) for sy, nic in zip(net.systems, net.nics, strict=True)]
+        slots = [0, 0, 0]
+        for s, d, t, n in sends:
+            _send_at(net, t, _frame(net, payload=bytes([slots[s]]) + bytes(n), src=s, dst=d), src=s, slot=slots[s])
+            slots[s] += 1
+        net.run()
+        return net, rxs
+
+    net, rxs = once()
+    spec = get_link(link)
+    hz = 25_000_000
+    for d, rx in enumerate(rxs):
+        mine = [(s, t, n) for s, dd, t, n in sends if dd == d]
+        assert len(rx.got) == len(mine)
+        for (at, data) in rx.got:
+            p = parse(data)
+            s = p.ip.src[3] - 1
+            # a frame sent at t cannot be taken before t plus the lookahead
+            earliest = min(t for ss, t, _ in mine if ss == s)
+            assert at * PS_PER_S // hz >= earliest * PS_PER_S // hz + spec.lookahead_ps()
+        for s in range(3):  # from one sender, in the order it sent (by time, then as scheduled)
+            seq = [parse(data).udp.payload[0] for _, data in rx.got if parse(data).ip.src[3] - 1 == s]
+            sent = [(t, i) for i, (ss, t) in enumerate((ss, t) for ss, _, t, _ in sends if ss == s)]
+            order = [i for _, i in sorted(sent)]
+            mine_from_s = [i for i, (ss, dd, _, _) in enumerate(x for x in sends if x[0] == s) if dd == d]
+            assert seq == [i for i in order if i in mine_from_s]
+    again = once()[1]
+    assert [rx.got for rx in rxs] == [rx.got for rx in again]

@@ -71,13 +71,15 @@ class WorldStats:
 
 
 class _Node:
-    __slots__ = ("index", "machine", "hz", "g", "state", "run", "system", "until", "inbox", "next_local", "sync")
+    __slots__ = ("index", "machine", "hz", "g", "here", "state", "run", "system", "until", "inbox", "next_local",
+                 "sync")
 
     def __init__(self, index: int, machine: Machine) -> None:
         self.index = index
         self.machine = machine
         self.hz = machine.profile.clock_hz
-        self.g: Any = None
+        self.g: Any = None  # the machine's greenlet: its kernel's root
+        self.here: Any = None  # where it gave the simulator back (its root, or an environment's)
         self.state = _READY
         self.run: Callable[[Any, int | None], int] | None = None
         self.system: Any = None
@@ -148,7 +150,7 @@ class World:
                 self._drive(node)
 
         node.run = run  # type: ignore[assignment]
-        node.g = greenlet(body)
+        node.g = node.here = greenlet(body)
         self._coord = getcurrent()
         node.g.switch()
         return node.system  # type: ignore[no-any-return]
@@ -225,7 +227,7 @@ class World:
                 best.sync = loop.schedule(best.floor_cycles(horizon), self._sync, best)
                 loop.background += 1
             self.resumes += 1
-            best.g.switch()
+            best.here.switch()
             ev = best.sync
             if ev is not None:
                 best.sync = None
@@ -241,6 +243,12 @@ class World:
         node.sync = None
         d = loop.deadline  # the next event after this one
         node.next_local = NEVER if d >= INFINITY else node.ps(d)
+        self._yield(node)
+
+    def _yield(self, node: _Node) -> None:
+        """Give the simulator back to the world from wherever ``node`` is running (its
+        root, or deep in one of its environments): it resumes exactly there."""
+        node.here = getcurrent()
         self._coord.switch()
 
     def _drive(self, node: _Node) -> None:
@@ -251,7 +259,7 @@ class World:
         node.run(node.system, node.until)
         if node.until is not None and loop.now >= node.until:
             node.state = _DONE
-            self._coord.switch()
+            self._yield(node)
             return
         # nothing can run: wait for the machine's next event, or a frame
         node.state = _IDLE
@@ -259,7 +267,7 @@ class World:
         nxt = loop.next_time(sync)
         if nxt >= INFINITY or (sync is not None and not sync.cancelled and nxt >= sync.time):
             node.next_local = NEVER if nxt >= INFINITY else node.ps(nxt)
-            self._coord.switch()  # (the clock stays where the machine went idle)
+            self._yield(node)  # (the clock stays where the machine went idle)
         else:
             loop.skip_to_next()
 
