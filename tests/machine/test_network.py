@@ -12,6 +12,8 @@ neither advance nor hang.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exospin.machine import (
     ATM,
@@ -406,9 +408,6 @@ def test_are_frames_taken_at_the_next_boundary_when_both_machines_are_busy(link)
     assert all(0 <= b - a <= 400 for a, b in zip(idle_t, busy_t, strict=True)), (idle_t, busy_t)
     assert resumes > 4  # the two machines were interleaved, not run one after the other
 
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _sends = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 20_000), st.integers(0, 1400)),
                   min_size=1, max_size=8)
