@@ -135,10 +135,26 @@ class NIC:
         self.tx_ring = tx_ring
         p = machine.profile
         self._hz = p.clock_hz
-        self._c_read = p.io_read
-        self._c_write = p.io_write
-        self._c_mem = p.mem_ref
-        self._cell_refs = 48 // p.word_bytes  # loads or stores of one cell's payload in memory
+        # the figures the paths below use, read once (the spec's lookups are dict probes)
+        f = {k: v.value for k, v in ctl.figures.items()}
+        self._dma = ctl.dma
+        self._max_frame = spec.max_frame
+        self._pad_to = spec.pad_to
+        self._gap_ps = spec.gap_ps()
+        self._c_post = f["post_writes"] * p.io_write
+        self._c_ack = f["ack_reads"] * p.io_read + f["ack_writes"] * p.io_write
+        self._c_rx = f["rx_reads"] * p.io_read
+        self._c_tx = f["tx_writes"] * p.io_write
+        if ctl.dma:
+            self._xfer_ps = f["transfer_ns"] * 1000
+            self._xfer_bytes = f["transfer_bytes"]
+            self._fifo_bytes, self._burst_bytes = f["fifo_bytes"], f["burst_bytes"]
+            self._desc_xfers, self._status_xfers = f["descriptor_transfers"], f["status_transfers"]
+        else:
+            cell_refs = 48 // p.word_bytes  # loads or stores of one cell's payload in memory
+            self._c_cell_rx = f["cell_words"] * p.io_read + cell_refs * p.mem_ref
+            self._c_cell_tx = f["cell_words"] * p.io_write + cell_refs * p.mem_ref
+            self._fifo_max = f["fifo_cells"]
         self._posted: deque[tuple[int, int, int]] = deque()  # (pfn, offset, size), oldest first
         self._ready: deque[RxFrame] = deque()  # LANCE: written, not yet taken
         self._fifo: deque[bytes] = deque()  # TCA-100: frames whose cells wait in the FIFO
@@ -188,25 +204,23 @@ class NIC:
         if len(self._posted) + len(self._ready) >= self.rx_ring:
             raise NICError(f"post_rx: the receive ring is full ({self.rx_ring} buffers posted or unread)")
         self._posted.append((pfn, offset, size))
-        self.machine.loop.now += self.controller.post_writes * self._c_write
+        self.machine.loop.now += self._c_post
 
     def ack(self) -> int:
         """Acknowledge the interrupt (read the cause, clear it); returns the frames ready to
         take. The interface may interrupt again."""
-        ctl = self.controller
-        self.machine.loop.now += ctl.ack_reads * self._c_read + ctl.ack_writes * self._c_write
+        self.machine.loop.now += self._c_ack
         self.pending = False
-        return len(self._ready) if ctl.dma else len(self._fifo)
+        return len(self._ready) if self._dma else len(self._fifo)
 
     def receive(self) -> RxFrame | None:
         """The next received frame, in the buffer it landed in (the buffer leaves the ring:
         post it again to reuse it); None if none is ready (TCA-100: or no buffer is posted)."""
-        ctl = self.controller
         loop = self.machine.loop
-        if ctl.dma:
+        if self._dma:
             if not self._ready:
                 return None
-            loop.now += ctl.rx_reads * self._c_read
+            loop.now += self._c_rx
             return self._ready.popleft()
         if not self._fifo or not self._posted:
             return None
@@ -214,7 +228,7 @@ class NIC:
         pfn, offset, size = self._posted[0]
         cells = self.spec.cells(len(frame))
         # read the status, then each cell's words out of the FIFO, storing the payload's
-        loop.now += ctl.rx_reads * self._c_read + cells * (ctl.cell_words * self._c_read + self._cell_refs * self._c_mem)
+        loop.now += self._c_rx + cells * self._c_cell_rx
         self._fifo.popleft()
         self._fifo_cells -= cells
         if len(frame) > size:
@@ -230,11 +244,10 @@ class NIC:
         if not (self.promiscuous or dst == self.mac or dst == BROADCAST):
             self.rx_filtered += 1
             return
-        ctl = self.controller
         loop = self.machine.loop
-        if not ctl.dma:
+        if not self._dma:
             cells = self.spec.cells(len(frame))
-            if self._fifo_cells + cells > ctl.fifo_cells:
+            if self._fifo_cells + cells > self._fifo_max:
                 self.rx_dropped_full += 1
                 return
             self._fifo.append(frame)
@@ -251,8 +264,8 @@ class NIC:
         self._posted.popleft()
         # cut-through: the DMA kept pace with the wire; what is left after the last bit is
         # the last burst out of the FIFO and the two status words
-        tail = (min(len(frame), ctl.burst_bytes) // ctl.transfer_bytes + ctl.status_transfers) * ctl.transfer_ns
-        done = max(loop.now, self.cycles_at(self._ps(loop.now) + tail * 1000))
+        tail = (min(len(frame), self._burst_bytes) // self._xfer_bytes + self._status_xfers) * self._xfer_ps
+        done = max(loop.now, self.cycles_at(self._ps(loop.now) + tail))
         loop.schedule(done, self._dma_done, frame, pfn, offset)
 
     def _dma_done(self, frame: bytes, pfn: int, offset: int) -> None:
@@ -276,11 +289,12 @@ class NIC:
     def transmit(self, pfn: int, offset: int, length: int) -> None:
         """Send the ``length``-byte frame at ``offset`` in physical frame ``pfn`` (header
         first: destination MAC, source MAC, type; no FCS)."""
-        spec, ctl = self.spec, self.controller
-        for name, v in (("pfn", pfn), ("offset", offset), ("length", length)):
-            if type(v) is not int:
-                raise NICError(f"transmit: {name} must be an int, not {type(v).__name__}")
-        if length > spec.max_frame:
+        spec = self.spec
+        if type(pfn) is not int or type(offset) is not int or type(length) is not int:
+            for name, v in (("pfn", pfn), ("offset", offset), ("length", length)):
+                if type(v) is not int:
+                    raise NICError(f"transmit: {name} must be an int, not {type(v).__name__}")
+        if length > self._max_frame:
             self.tx_refused += 1
             raise FrameTooLarge(
                 f"transmit: a frame of {length} bytes is longer than {spec.name} carries "
@@ -296,21 +310,21 @@ class NIC:
         if self._tx_busy >= self.tx_ring:
             self.tx_refused += 1
             raise NICError(f"transmit: the transmit queue is full ({self.tx_ring} frames)")
-        if len(data) < spec.pad_to:
-            data += bytes(spec.pad_to - len(data))  # the controller pads a short frame
+        if len(data) < self._pad_to:
+            data += bytes(self._pad_to - len(data))  # the controller pads a short frame
         loop = self.machine.loop
-        loop.now += ctl.tx_writes * self._c_write
-        if ctl.dma:
+        loop.now += self._c_tx
+        if self._dma:
             # the LANCE fetches the descriptor and fills its FIFO before the preamble goes out
-            fill = ctl.descriptor_transfers + min(len(data), ctl.fifo_bytes) // ctl.transfer_bytes
-            ready = self._ps(loop.now) + fill * ctl.transfer_ns * 1000
+            fill = self._desc_xfers + min(len(data), self._fifo_bytes) // self._xfer_bytes
+            ready = self._ps(loop.now) + fill * self._xfer_ps
         else:
             # the processor writes every cell into the transmit FIFO (loading the payload's words)
-            loop.now += spec.cells(len(data)) * (ctl.cell_words * self._c_write + self._cell_refs * self._c_mem)
+            loop.now += spec.cells(len(data)) * self._c_cell_tx
             ready = self._ps(loop.now)
         start = max(ready, self._wire_free_ps)
         end = start + spec.wire_ps(len(data))
-        self._wire_free_ps = end + spec.gap_ps()
+        self._wire_free_ps = end + self._gap_ps
         self._tx_busy += 1
         self.tx_frames += 1
         self.tx_bytes += len(data)
