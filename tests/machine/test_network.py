@@ -448,3 +448,19 @@ def test_is_every_frame_delivered_in_order_after_the_lookahead_and_the_same_twic
             assert seq == [i for i in order if i in mine_from_s]
     again = once()[1]
     assert [rx.got for rx in rxs] == [rx.got for rx in again]
+
+
+@pytest.mark.parametrize("names", [["aegis", "unix"], ["unix", "aegis"], ["spin", "aegis"]])
+def test_does_a_program_go_on_when_a_run_is_cut_short_and_resumed(names):
+    # with the other machine idle the world's horizon is the run's limit, the same cycle as
+    # the kernel's own stop: the next run must still resume the program, not take the
+    # machine for idle
+    net = network(names)
+    pid = net.systems[0].start(_busy)
+    rx = Receiver(net.systems[1], net.nics[1])
+    _send_at(net, 30_000, _frame(net))  # at 1.2 ms, after the program
+    net.run(until_us=100)
+    assert net.systems[0].exit_status(pid) is None
+    net.run(until_us=333.3)
+    net.run()
+    assert net.systems[0].exit_status(pid) == 0 and len(rx.got) == 1

@@ -256,11 +256,18 @@ class World:
         loop = node.machine.loop
         assert node.run is not None
         node.state = _BUSY
-        node.run(node.system, node.until)
-        if node.until is not None and loop.now >= node.until:
-            node.state = _DONE
-            self._yield(node)
-            return
+        while True:
+            before = loop.now
+            node.run(node.system, node.until)
+            if node.until is not None and loop.now >= node.until:
+                node.state = _DONE
+                self._yield(node)
+                return
+            # a run may end early on an earlier run's limit (a stop event it left behind when
+            # the world took the machine back at the same cycle): only a run that did nothing
+            # at all says that nothing can run
+            if loop.now == before:
+                break
         # nothing can run: wait for the machine's next event, or a frame
         node.state = _IDLE
         sync = node.sync
