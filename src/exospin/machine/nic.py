@@ -144,6 +144,7 @@ class NIC:
         self._c_post = f["post_writes"] * p.io_write
         self._c_ack = f["ack_reads"] * p.io_read + f["ack_writes"] * p.io_write
         self._c_rx = f["rx_reads"] * p.io_read
+        self._c_read = p.io_read
         self._c_tx = f["tx_writes"] * p.io_write
         if ctl.dma:
             self._xfer_ps = f["transfer_ns"] * 1000
@@ -215,14 +216,17 @@ class NIC:
 
     def receive(self) -> RxFrame | None:
         """The next received frame, in the buffer it landed in (the buffer leaves the ring:
-        post it again to reuse it); None if none is ready (TCA-100: or no buffer is posted)."""
+        post it again to reuse it); None if none is ready (TCA-100: or no buffer is posted),
+        which costs the one status read that found out."""
         loop = self.machine.loop
         if self._dma:
             if not self._ready:
+                loop.now += self._c_read  # RMD1 of the next buffer: still the LANCE's
                 return None
             loop.now += self._c_rx
             return self._ready.popleft()
         if not self._fifo or not self._posted:
+            loop.now += self._c_read  # the status register says: nothing (or nowhere) to read
             return None
         frame = self._fifo[0]
         pfn, offset, size = self._posted[0]
