@@ -464,3 +464,18 @@ def test_does_a_program_go_on_when_a_run_is_cut_short_and_resumed(names):
     net.run(until_us=333.3)
     net.run()
     assert net.systems[0].exit_status(pid) == 0 and len(rx.got) == 1
+
+
+def test_what_if_a_handler_raises_in_a_machine():
+    net = network(["aegis", "aegis"])
+
+    def bad(irq):
+        raise KeyError("driver bug")
+
+    net.systems[1].kernel.irq_handlers[net.nics[1].irq] = bad
+    net.nics[1].post_rx(_top(net.systems[1].machine), 0)
+    _send_at(net, 100, _frame(net))
+    with pytest.raises(KeyError, match="driver bug"):
+        net.run()
+    with pytest.raises(RuntimeError, match="cannot run on: machine 1 stopped on KeyError"):
+        net.run()

@@ -33,7 +33,8 @@ Interface
     ``World(seed=0)``; ``machine(profile, tracer=None) -> Machine`` (seeded
     from the world's seed); ``boot(machine, build, run)`` builds a system
     in the machine's greenlet and names its run function; ``run(until_ps)``
-    -> ps; ``post(...)`` (used by links); ``ps(machine)``, ``us(ps)``;
+    -> ps (an exception in a machine ends it, and the world: a later run
+    raises RuntimeError); ``post(...)`` (used by links); ``ps(machine)``, ``us(ps)``;
     ``statistics()``.
 """
 
@@ -113,6 +114,7 @@ class World:
         self.resumes = 0
         self.frames_posted = 0
         self.frames_delivered = 0
+        self._failed: str | None = None  # why a machine's greenlet ended, if one did
 
     @property
     def machines(self) -> list[Machine]:
@@ -190,6 +192,8 @@ class World:
         ``until_ps``); returns the latest clock, in ps. May be called again to go on."""
         if any(getcurrent() is n.g for n in self._nodes):
             raise RuntimeError("World.run() cannot be called from inside a machine")
+        if self._failed is not None:
+            raise RuntimeError(f"this world cannot run on: {self._failed}")
         unbooted = [n.index for n in self._nodes if n.g is None]
         if unbooted:
             raise RuntimeError(f"machines {unbooted} have no system booted")
@@ -227,7 +231,11 @@ class World:
                 best.sync = loop.schedule(best.floor_cycles(horizon), self._sync, best)
                 loop.background += 1
             self.resumes += 1
-            best.here.switch()
+            try:
+                best.here.switch()
+            except BaseException as exc:  # the machine's kernel raised: its greenlet is gone
+                self._failed = f"machine {best.index} stopped on {type(exc).__name__}: {exc}"
+                raise
             ev = best.sync
             if ev is not None:
                 best.sync = None
