@@ -19,6 +19,10 @@ Interface
     processes meant to fail. ``failures()`` lists them all;
     ``exit_status(pid)`` is a process's status (an ``exit(3)`` is a status,
     not a failure).
+
+    ``network(names, link="ethernet", profile="ds5000", seed=0) -> Network``
+    boots one system per name, each on a machine of its own with one NIC,
+    all on one link, in one world (machine/world.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .aegis import Aegis, Syscalls
@@ -33,7 +38,8 @@ from .exos import ExOS, ExOSShared, MiniOS, PhysOS, ProcEntry
 from .exos.paging import POLICIES as PAGING  # noqa: F401 - the policies by name, for bench (which may not import exos)
 from .exos.paging import check as check_paging
 from .exos.sched import POLICIES
-from .machine import Machine, Tracer, get_profile
+from .machine import NIC, Link, Machine, Tracer, World, get_link, get_profile
+from .net import write_pcap
 from .posix import Failure, ProgramFailed, format_failures
 from .spin import Domain, Spin, SyscallError
 from .spin import extensions as spin_extensions
@@ -314,9 +320,80 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     prof = get_profile(profile)  # the machine's clock and primitive costs
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
     machine = Machine(prof, seed=seed, tracer=tracer)  # hardware: clock, memory, TLB, timer
+    return _assemble(name, machine, tracer, charge_extensions)
+
+
+def _assemble(name: str, machine: Machine, tracer: Tracer | None, charge_extensions: bool) -> Any:
+    """The kernel (and, for aegis, the place of its library OSes) on ``machine``."""
     if name == "spin":
         return SpinSystem(name, machine, Spin(machine, charge_extensions), tracer)  # dispatcher, name server, SpinPublic
     if name == "unix":
         return UnixSystem(name, machine, Unix(machine), tracer)  # the kernel takes the vectors; no process yet
     kernel = Aegis(machine)  # the exokernel installs its vectors and owns the machine
     return System(name, machine, kernel, tracer)  # library OSes start with each spawn()
+
+
+@dataclass
+class Network:
+    """Booted systems on one link: machine i runs ``systems[i]`` with network interface
+    ``nics[i]``. ``run`` runs them all on one schedule; ``write_pcap`` writes what the
+    link carried (when booted with ``capture``)."""
+
+    world: World
+    link: Link
+    systems: list[Any]
+    nics: list[NIC]
+
+    def run(self, until_us: float | None = None) -> float:
+        """Run every machine until none can do more (or ``until_us`` of simulated time on
+        every clock); returns the latest clock, in µs."""
+        until = None if until_us is None else int(round(until_us * 1e6))
+        return self.world.us(self.world.run(until))
+
+    def write_pcap(self, path: Any) -> int:
+        """Write every frame the link carried as a pcap file; returns how many."""
+        if self.link.captured is None:
+            raise ValueError("this network was built with capture=False: nothing was recorded")
+        return write_pcap(path, self.link.captured)
+
+    def shutdown(self) -> list[dict[str, int]]:
+        """Shut every system down; what each still holds (all zero unless something leaked)."""
+        return [s.shutdown() for s in self.systems]
+
+    def statistics(self) -> dict[str, Any]:
+        return {"world": self.world.statistics(), "nics": [n.statistics() for n in self.nics],
+                "systems": [s.statistics() for s in self.systems]}
+
+
+def _run_kernel(system: Any, until: int | None) -> int:
+    return int(system.kernel.run(until))
+
+
+def network(names: list[str], link: str = "ethernet", profile: str | list[str] = "ds5000", seed: int = 0,
+            trace: bool = False, capture: bool = True, rx_ring: int = 32, tx_ring: int = 16) -> Network:
+    """Boot one system per name in ``names``, each on its own machine (of ``profile``, or of
+    ``profile[i]``), with one network interface on one ``link`` (``ethernet`` or ``atm``),
+    in one world seeded with ``seed``. ``capture``: the link keeps every frame for
+    ``write_pcap``. The kernels are told of their NIC's interrupts through their
+    ``irq_handlers`` (none is installed here: that is each system's network stack)."""
+    if not isinstance(names, list | tuple) or not names:
+        raise ValueError(f"network: names must be a non-empty list of systems, not {names!r}")
+    for n in names:
+        if n not in SYSTEMS:
+            raise UnknownSystem(f"unknown system {n!r} (known: {', '.join(SYSTEMS)})")
+    profiles = list(profile) if isinstance(profile, list | tuple) else [profile] * len(names)
+    if len(profiles) != len(names):
+        raise ValueError(f"network: {len(names)} systems but {len(profiles)} profiles")
+    spec = get_link(link)
+    world = World(seed)  # one schedule for every machine, one seed
+    wire = Link(spec, world, capture=capture)  # the segment every NIC is on
+    systems: list[Any] = []
+    nics: list[NIC] = []
+    for i, (name, pname) in enumerate(zip(names, profiles, strict=True)):
+        prof = get_profile(pname)
+        tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name} (machine {i})") if trace else None
+        machine = world.machine(prof, tracer)  # its own clock, memory, TLB, timer
+        nics.append(NIC(machine, wire, rx_ring=rx_ring, tx_ring=tx_ring))  # its interface on the link
+        # the kernel is built in the machine's own greenlet, the root its environments return to
+        systems.append(world.boot(machine, partial(_assemble, name, machine, tracer, False), _run_kernel))
+    return Network(world, wire, systems, nics)

@@ -170,6 +170,7 @@ class Core:
         "final_stats", "envs_created", "envs_destroyed", "exceptions", "upcalls", "n_pct_sync",
         "n_pct_async", "n_yields", "context_switches", "revocations", "revocations_complied",
         "aborts", "frames_repossessed", "epilogue_overruns", "syscalls", "_wake", "_refill_counts",
+        "irq_handlers",
     )
 
     _refill_counts: Callable[[], tuple[int, int]]  # (hits, misses) of the refill path
@@ -238,6 +239,8 @@ class Core:
         self.aborts = 0
         self.frames_repossessed = 0
         self.epilogue_overruns = 0
+        #: device interrupts other than the timer's (a NIC's receive interrupt): irq -> handler
+        self.irq_handlers: dict[int, Callable[[int], None]] = {}
 
     # ------------------------------------------------------------ journal
 

@@ -238,6 +238,10 @@ class Slices(Revocation):
     def _interrupt(self, irq: int) -> None:
         if irq == IRQ_TIMER:
             self._slice_end()
+            return
+        h = self.irq_handlers.get(irq)
+        if h is not None:
+            h(irq)
 
     def _slice_end(self) -> None:
         """The timer fired: the running environment's epilogue, then the next slice."""

@@ -248,6 +248,8 @@ class Spin:
         self.dispatcher.on_terminate = self._terminated
         self.sched = Scheduler(machine, self.dispatcher)
         self.memory = Memory(machine, self.dispatcher, self.sched)
+        #: device interrupts other than the timer's (a NIC's receive interrupt): irq -> handler
+        self.irq_handlers: dict[int, Callable[[int], None]] = {}
         machine.cpu.install_vectors(self.memory.refill, self.memory.exception, self._interrupt)
         # the events' authorities decide by what a handler receives (authority.py)
         self._trap_authority = TrapAuthority()
@@ -488,6 +490,10 @@ class Spin:
     def _interrupt(self, irq: int) -> None:
         if irq == IRQ_TIMER:
             self.sched.preempt()
+            return
+        h = self.irq_handlers.get(irq)  # a device's (a NIC's receive interrupt)
+        if h is not None:
+            h(irq)
 
     def upcall(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run user code ``fn(*args)`` in user mode on the current strand and come back:

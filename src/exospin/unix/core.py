@@ -175,6 +175,8 @@ class Core:
         self._next_pipe = 1
         self._stopping = False
         self._armed = False
+        #: device interrupts other than the timer's (a NIC's receive interrupt): irq -> handler
+        self.irq_handlers: dict[int, Callable[[int], None]] = {}
         self.journal: list[tuple[int, int, str]] = []  # (cycles, pid, text): rare events only
         self.ended: dict[int, tuple[int, str]] = {}  # pid -> (status, message), kept after reaping
         # counters

@@ -149,8 +149,14 @@ class Scheduler(UserCopy):
 
     def _interrupt(self, irq: int) -> None:
         """The timer (the CPU charged the trap and the acknowledge): hardclock; at the end
-        of the quantum the running thread goes to the back of the run queue."""
+        of the quantum the running thread goes to the back of the run queue. Another
+        device's interrupt (a NIC's) goes to its handler and leaves the timer as it is."""
         self.interrupts += 1
+        if irq != IRQ_TIMER:
+            h = self.irq_handlers.get(irq)
+            if h is not None:
+                h(irq)
+            return
         self._armed = False
         t = self.current
         if irq != IRQ_TIMER or t is None or getcurrent() is self._root:
