@@ -637,9 +637,14 @@ class Spin:
             for members in d.exports.values():
                 install = members.get("install")
                 if install is not None:
-                    if d.budget is not None:
-                        d.budget.reset()
-                    install()
+                    if d.budget is None:
+                        install()
+                    else:  # one activation of the domain (Budget.enter)
+                        d.budget.enter()
+                        try:
+                            install()
+                        finally:
+                            d.budget.leave()
         except (Exception, BudgetExceeded) as e:
             why = "budget exceeded" if isinstance(e, BudgetExceeded) else f"{type(e).__name__}: {e}"
             self._loading = None
