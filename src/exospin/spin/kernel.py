@@ -64,13 +64,14 @@ Interface
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
-from ..verifier import BudgetExceeded, OpCosts, module_name
+from ..verifier import HOOK, Budget, BudgetExceeded, OpCosts, module_name
 from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused
 from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, Identity, LinkError, NameServer, unresolve
 from .extern import BadExternRef, ExternStatistics, ExternTable
@@ -510,10 +511,25 @@ class Spin:
             raise TypeError(f"Strand.create: space must be an address space, not {space!r}")
         d = package._domain
         s = self.sched.create(fn, tuple(args), name, priority, space, package,
-                              budget=d.budget if d is not None else None)
+                              budget=d.budget if d is not None else None, own=self._code_budget(fn))
         if d is not None:
             self._owned.setdefault(d.uid, ([], {}))[1][s] = None
         return s
+
+    def _code_budget(self, fn: Any) -> Budget | None:
+        """The budget of the loaded domain whose verified code ``fn`` is (a function, a
+        method or a class, whose __init__ runs), or None (kernel or user code): a strand
+        running it is one activation of that domain (strands.Strand._own)."""
+        if isinstance(fn, types.MethodType):
+            fn = fn.__func__
+        elif isinstance(fn, type):
+            fn = fn.__init__
+        g = fn.__globals__ if isinstance(fn, types.FunctionType) else None
+        hook = g.get(HOOK) if g is not None else None
+        for b in self.sched.budgets:
+            if b.hook is hook:
+                return b
+        return None
 
     def _current(self) -> Strand | None:
         return self.sched.current
@@ -633,6 +649,8 @@ class Spin:
     def _run_install(self, d: Domain, filename: str) -> None:
         """Run ``d``'s install(); if it fails, unload ``d`` and raise ``ExtensionFailed``."""
         self._loading = d
+        if d.budget is not None and d.budget not in self.sched.budgets:
+            self.sched.budgets.append(d.budget)  # (its activations are suspended at a switch)
         try:
             for members in d.exports.values():
                 install = members.get("install")
@@ -674,6 +692,8 @@ class Spin:
         owners = self._trap_authority.owners
         for n in [n for n, o in owners.items() if o is d]:
             del owners[n]
+        if d.budget in self.sched.budgets:
+            self.sched.budgets.remove(d.budget)
         if d in self.extensions:
             self.extensions.remove(d)
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0

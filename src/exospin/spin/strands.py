@@ -97,7 +97,7 @@ class Strand:
 
     __slots__ = ("_id", "_name", "_priority", "_state", "_g", "_base", "_fn", "_args", "_space",
                  "_result", "_error", "_regs", "_preempted", "_joiners", "_package", "_sched", "_budget",
-                 "_unwinders")
+                 "_unwinders", "_own", "_held")
 
     def __init__(self, sched: Scheduler, sid: int, fn: Callable[..., Any], args: tuple[Any, ...],
                  name: str, priority: int, space: Any, package: Any) -> None:
@@ -115,7 +115,13 @@ class Strand:
         self._preempted = False
         self._joiners: list[Strand] = []
         self._package = package
-        self._budget: Any = None  # the budget of the domain whose code it runs (reset when scheduled)
+        self._budget: Any = None  # its package's domain's budget (refreshed when scheduled, if idle)
+        #: the budget of the domain whose code ``fn`` is: the strand's body is one activation
+        #: of that domain, for its life (None: ``fn`` is not verified code, e.g. a user program)
+        self._own: Any = None
+        #: the activations in progress on this strand while it is off the processor:
+        #: (budget, depth, ticks left) each (None: none)
+        self._held: list[tuple[Any, int, int]] | None = None
         self._unwinders: list[Callable[[], Any]] | None = None  # on_unwind hooks
         # _base runs the strand's function; _g is where the strand stands (the greenlet to
         # resume): _base, or a thread package's greenlet descending from it
@@ -164,7 +170,15 @@ class Strand:
         s = self._sched
         try:
             try:
-                self._result = self._fn(*self._args)
+                own = self._own
+                if own is None:
+                    self._result = self._fn(*self._args)
+                else:  # the body is one activation of its code's domain (Budget.enter)
+                    own.enter()
+                    try:
+                        self._result = self._fn(*self._args)
+                    finally:
+                        own.leave()
             finally:
                 if self._unwinders is not None:
                     self._unwind()
@@ -261,6 +275,9 @@ class Scheduler:
         self.Checkpoint = d.define(Event("Strand.Checkpoint", (Strand,), None, self._checkpoint))
         self.Resume = d.define(Event("Strand.Resume", (Strand,), None, self._resume))
         self._on_exit: list[Callable[[Strand], Any]] = []
+        #: the budgets of the loaded domains (the kernel keeps the list): a switch suspends
+        #: the activations of those in progress on the strand it takes off the processor
+        self.budgets: list[Any] = []
         self.tracer = machine.tracer
         self._traced: Strand | None = None  # the strand whose run the trace is timing
         self._run_start = 0
@@ -269,10 +286,15 @@ class Scheduler:
 
     def create(self, fn: Callable[..., Any], args: tuple[Any, ...] = (), name: str = "",
                priority: int = DEFAULT_PRIORITY, space: Any = None, package: Any = None,
-               budget: Any = None) -> Strand:
+               budget: Any = None, own: Any = None) -> Strand:
         """A new strand, ready to run ``fn(*args)`` in address space ``space``. ``budget``:
-        that of the verified domain whose code it runs; a strand is bounded by the scheduler,
-        not by a budget, so it is reset whenever the strand is scheduled or starts a quantum."""
+        that of the domain whose code the strand calls without entering it (its thread
+        package's library code, or a benchmark's loop): such code is bounded by the
+        scheduler, so that budget is restored whenever the strand is scheduled or starts a
+        quantum, unless an activation of its domain is in progress on the strand. ``own``:
+        the budget of the domain whose code ``fn`` is; the strand's body is then one
+        activation of that domain (Budget.enter), which a switch suspends and resumes with
+        what it had left, like every activation on the strand (``_suspend``)."""
         if not isinstance(priority, int) or not 0 <= priority < NPRIO:
             raise ValueError(f"strand priority must be an int in 0..{NPRIO - 1}, not {priority!r}")
         if not callable(fn):
@@ -281,6 +303,7 @@ class Scheduler:
         self._next_id += 1
         s = Strand(self, sid, fn, tuple(args), name or f"strand {sid}", priority, space, package)
         s._budget = budget
+        s._own = own
         self.strands[sid] = s
         self.created += 1
         self.loop.now += self._c_create
@@ -367,7 +390,14 @@ class Scheduler:
             s._state = DONE
             base.parent = getcurrent()  # the unwinding ends in the base, which then returns here
             g = s._g
-            (g if not g.dead else base).throw(StrandExit())
+            mine = self._suspend()  # its activations unwind, not ours
+            self._restore(s._held)
+            s._held = None
+            try:
+                (g if not g.dead else base).throw(StrandExit())
+            finally:
+                self._suspend()
+                self._restore(mine)
         else:
             s._state = DONE
         if s._id in self.strands:
@@ -466,6 +496,7 @@ class Scheduler:
             # where the strand stands: a user-level thread package may run its threads
             # on greenlets of their own inside the strand
             cur._g = getcurrent()
+            cur._held = self._suspend()
             self.Checkpoint.raise_(cur)
         self.switches += 1
         if nxt is None:
@@ -497,8 +528,13 @@ class Scheduler:
         s._state = RUNNING
         space = s._space
         self.loop.now += self._c_asid
-        if s._budget is not None:
-            s._budget.reset()
+        held = s._held
+        if held is not None:
+            s._held = None
+            self._restore(held)
+        b = s._budget
+        if b is not None and not b.depth_cell.cell_contents:
+            b.reset()
         if space is None:
             self.tlb.set_asid(0)
         else:
@@ -513,14 +549,38 @@ class Scheduler:
         self.m.timer.arm(self.quantum)
         if cur is None or getcurrent() is self.root:
             return
-        if cur._budget is not None:
-            cur._budget.reset()
+        b = cur._budget
+        if b is not None and not b.depth_cell.cell_contents:
+            b.reset()
         nxt = self._pick_at_least(cur._priority)
         if nxt is None:
             return
         self.preemptions += 1
         self._make_ready(cur)
         self._switch(nxt, True)
+
+    def _suspend(self) -> list[tuple[Any, int, int]] | None:
+        """Take the activations in progress on the running stack off it: each budget's
+        (depth, ticks left), its depth then 0 (None: there were none). Budgets are per
+        activation of a domain on one stack: another strand entering the domain starts an
+        activation of its own, and this one continues where it stood (``_restore``)."""
+        held = None
+        for b in self.budgets:
+            dc = b.depth_cell
+            if dc.cell_contents:
+                if held is None:
+                    held = []
+                held.append((b, dc.cell_contents, b.cell.cell_contents))
+                dc.cell_contents = 0
+        return held
+
+    @staticmethod
+    def _restore(held: list[tuple[Any, int, int]] | None) -> None:
+        """Put back what ``_suspend`` took: the activations continue with what they had left."""
+        if held is not None:
+            for b, depth, left in held:
+                b.depth_cell.cell_contents = depth
+                b.cell.cell_contents = left
 
     def stop(self) -> None:
         """The run's time limit: hand the processor back to the idle loop, the running
@@ -568,6 +628,7 @@ class Scheduler:
             raise RuntimeError("Scheduler.run() must be called from the greenlet that booted SPIN")
         loop = self.loop
         self.m.timer.arm(self.quantum)
+        mine = self._suspend()  # (the boot code's own activations, if it runs inside one)
         try:
             while until is None or loop.now < until:
                 nxt = self._pick()
@@ -581,6 +642,7 @@ class Scheduler:
                 self.current = None
         finally:
             self.m.timer.cancel()
+            self._restore(mine)
         return loop.now
 
     def _idle(self, until: int | None) -> bool:
