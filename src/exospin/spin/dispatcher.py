@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import types
 import typing
 from collections import deque
@@ -305,6 +306,26 @@ class DispatcherStats:
 
 _FATAL = (Exception, BudgetExceeded)
 
+#: Python frames of stack the termination of a handler may use beyond the recursion limit
+KERNEL_STACK = 200
+#: the longest message of a handler's exception that goes into a reason
+REASON_CHARS = 200
+
+
+def reason(e: BaseException) -> str:
+    """Why a handler was terminated, readable and bounded: its exception's class and message
+    (cut to REASON_CHARS; an extension's exception whose message cannot be made, say its
+    argument is nested too deep for ``str``, is named by its class alone)."""
+    if isinstance(e, BudgetExceeded):
+        return "budget exceeded"
+    try:
+        msg = str(e)
+    except Exception:  # e.g. RecursionError: its argument is nested too deep
+        msg = "(its message could not be formatted)"
+    if len(msg) > REASON_CHARS:
+        msg = msg[:REASON_CHARS] + f"... ({len(msg)} characters)"
+    return f"{type(e).__name__}: {msg}"
+
 #: The most handlers an event may have for its raise function to be generated as
 #: straight-line code (beyond it, a loop: compile time grows with the code).
 UNROLL = 64
@@ -435,12 +456,23 @@ class Dispatcher:
         return n
 
     def _terminate(self, h: Handler, e: BaseException) -> None:
-        self._terminated += 1
-        kind = "budget exceeded" if isinstance(e, BudgetExceeded) else f"{type(e).__name__}: {e}"
-        self.log.append((h.event.name, repr(h), kind))
-        self.uninstall(h)
-        if self.on_terminate is not None:
-            self.on_terminate(h, kind)
+        """``h`` raised or overran: uninstall it, log why, tell the kernel (which unloads its
+        domain). Runs with a reserve of stack: a handler that failed at the edge of Python's
+        recursion limit (its own deep recursion) must not make the termination fail half-way.
+        A handler already uninstalled (its domain was unloaded while it ran, further up
+        the stack) is not counted or logged twice."""
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + KERNEL_STACK)
+        try:
+            kind = reason(e)
+            if h.installed:
+                self._terminated += 1
+                self.log.append((h.event.name, repr(h), kind))
+                self.uninstall(h)
+            if self.on_terminate is not None:
+                self.on_terminate(h, kind)
+        finally:
+            sys.setrecursionlimit(limit)
 
     # -- statistics
 

@@ -72,7 +72,7 @@ from typing import Any
 from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
 from ..verifier import HOOK, Budget, BudgetExceeded, OpCosts, module_name
-from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused
+from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused, reason
 from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, Identity, LinkError, NameServer, unresolve
 from .extern import BadExternRef, ExternStatistics, ExternTable
 from .memory import (
@@ -664,7 +664,7 @@ class Spin:
                         finally:
                             d.budget.leave()
         except (Exception, BudgetExceeded) as e:
-            why = "budget exceeded" if isinstance(e, BudgetExceeded) else f"{type(e).__name__}: {e}"
+            why = reason(e)
             self._loading = None
             self.unload(d, f"install() failed: {why}")
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
@@ -692,8 +692,11 @@ class Spin:
         owners = self._trap_authority.owners
         for n in [n for n, o in owners.items() if o is d]:
             del owners[n]
-        if d.budget in self.sched.budgets:
-            self.sched.budgets.remove(d.budget)
+        if d.budget is not None:
+            if d.budget in self.sched.budgets:
+                self.sched.budgets.remove(d.budget)
+            if d.budget.depth:  # unloaded while running further up the stack: its code there
+                d.budget.reset(-1)  # stops at its next tick (a new activation restores it)
         if d in self.extensions:
             self.extensions.remove(d)
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
@@ -733,6 +736,24 @@ class Spin:
         filled = [p for p, q in enumerate(sched.ready) if q]
         if sched._nonempty != sum(1 << p for p in filled) or sched._top != (filled[-1] if filled else -1):
             bad.append(f"the ready bitmap {sched._nonempty:#x} or top {sched._top} disagrees with the queues {filled}")
+        # every live strand is ready (on its queue, once), blocked, or the running one; no
+        # ended strand is queued (a switch left half done loses or revives strands)
+        queued = [s for q in sched.ready for s in q]
+        for s in queued:
+            if s._state != "ready" or s._id not in sched.strands or queued.count(s) != 1:
+                bad.append(f"{s!r} is on a ready queue {queued.count(s)} time(s) in state {s._state}")
+        for s in sched.strands.values():
+            if s._state == "ready" and s not in queued:
+                bad.append(f"{s!r} is ready but on no queue")
+            if s._state == "running" and s is not sched.current:
+                bad.append(f"{s!r} is running but not the current strand")
+        # no activation of a domain is left marked once control is back in the kernel
+        # (docs/invariants.md: budgets per activation)
+        if sched.current is None:
+            for d in self.extensions:
+                if d.budget is not None and d.budget.depth:
+                    bad.append(f"{d.name}: an activation is left marked (depth {d.budget.depth}) "
+                               "with control in the kernel")
         return bad
 
     def statistics(self) -> SpinStats:

@@ -97,7 +97,7 @@ class Strand:
 
     __slots__ = ("_id", "_name", "_priority", "_state", "_g", "_base", "_fn", "_args", "_space",
                  "_result", "_error", "_regs", "_preempted", "_joiners", "_package", "_sched", "_budget",
-                 "_unwinders", "_own", "_held")
+                 "_unwinders", "_own", "_held", "_doomed")
 
     def __init__(self, sched: Scheduler, sid: int, fn: Callable[..., Any], args: tuple[Any, ...],
                  name: str, priority: int, space: Any, package: Any) -> None:
@@ -122,6 +122,8 @@ class Strand:
         #: the activations in progress on this strand while it is off the processor:
         #: (budget, depth, ticks left) each (None: none)
         self._held: list[tuple[Any, int, int]] | None = None
+        #: killed while the scheduler was switching it: it unwinds as soon as it runs
+        self._doomed = False
         self._unwinders: list[Callable[[], Any]] | None = None  # on_unwind hooks
         # _base runs the strand's function; _g is where the strand stands (the greenlet to
         # resume): _base, or a thread package's greenlet descending from it
@@ -171,6 +173,8 @@ class Strand:
         try:
             try:
                 own = self._own
+                if self._doomed:  # killed before it ever ran (while the scheduler entered it)
+                    raise StrandExit()
                 if own is None:
                     self._result = self._fn(*self._args)
                 else:  # the body is one activation of its code's domain (Budget.enter)
@@ -278,6 +282,9 @@ class Scheduler:
         #: the budgets of the loaded domains (the kernel keeps the list): a switch suspends
         #: the activations of those in progress on the strand it takes off the processor
         self.budgets: list[Any] = []
+        #: >0 while the scheduler raises its own events (Checkpoint, Resume, Exit, the
+        #: joiners' Unblock): a handler there may not end the strand it runs on (see ``exit``)
+        self._internal = 0
         self.tracer = machine.tracer
         self._traced: Strand | None = None  # the strand whose run the trace is timing
         self._run_start = 0
@@ -370,8 +377,13 @@ class Scheduler:
             self._switch(nxt, False)
 
     def exit(self, value: Any = None) -> None:
-        """End the current strand with ``value``."""
+        """End the current strand with ``value``. Refused (RuntimeError) inside the scheduler's
+        own events (Checkpoint, Resume, Exit and the joiners' Unblock): unwinding there would
+        leave a switch or a strand's end half done."""
         cur = self._running()
+        if self._internal:
+            raise RuntimeError("Strand.exit: not allowed in a handler of the scheduler's own events "
+                               "(Checkpoint, Resume, Exit)")
         cur._result = value
         raise StrandExit()
 
@@ -382,8 +394,11 @@ class Scheduler:
         s._error = why
         self.log.append((s._name, why))
         if s is self.current and getcurrent() is not self.root:
+            if self._internal:  # in a switch or a strand's end: it unwinds when it next runs
+                s._doomed = True
+                return
             raise StrandExit()
-        if s._state is READY:
+        if s._state is READY and s in self.ready[s._priority]:  # (not if a switch picked it)
             self._unqueue(s)
         base = s._base
         if base:  # started: unwind its stack (its finally clauses run) where it stands
@@ -497,7 +512,15 @@ class Scheduler:
             # on greenlets of their own inside the strand
             cur._g = getcurrent()
             cur._held = self._suspend()
-            self.Checkpoint.raise_(cur)
+            self._internal += 1
+            try:
+                self.Checkpoint.raise_(cur)
+            finally:
+                self._internal -= 1
+            if cur._doomed and cur._state is BLOCKED:  # killed by its Checkpoint: it must run to end
+                self._make_ready(cur)
+            while nxt is not None and nxt._state is DONE:  # the strand picked was killed meanwhile
+                nxt = self._pick()
         self.switches += 1
         if nxt is None:
             self.current = None
@@ -509,7 +532,7 @@ class Scheduler:
             nxt._g.switch()
         # we run again: whoever switched to us made us current
         me = self.current
-        if me is not None and me._state is DONE:  # killed while it was away
+        if me is not None and (me._state is DONE or me._doomed):  # killed while it was away
             raise StrandExit()
 
     def _trace_end(self, nxt: Strand | None) -> None:
@@ -541,7 +564,11 @@ class Scheduler:
             tlb = self.tlb
             tlb.asid = space._asid
             tlb.view = space._view
-        self.Resume.raise_(s)
+        self._internal += 1
+        try:
+            self.Resume.raise_(s)
+        finally:
+            self._internal -= 1
 
     def preempt(self) -> None:
         """The timer interrupt: end the running strand's quantum (taken on its greenlet)."""
@@ -613,10 +640,14 @@ class Scheduler:
             self.tracer.instant("end" if s._error is None else "killed", "strand", s._id, self.loop.now,
                                 why=s._error or "returned")
         del self.strands[s._id]
-        for fn in self._on_exit:
-            fn(s)
-        for j in s._joiners:
-            self.Unblock.raise_(j)
+        self._internal += 1
+        try:
+            for fn in self._on_exit:
+                fn(s)
+            for j in s._joiners:
+                self.Unblock.raise_(j)
+        finally:
+            self._internal -= 1
         s._joiners.clear()
 
     # ------------------------------------------------------------ the idle loop
