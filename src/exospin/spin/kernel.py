@@ -356,6 +356,11 @@ class Spin:
         d = pkg._domain if isinstance(pkg, Package) else None
         if d is not None and d.uid in self._owned:  # an ended strand is no longer its maker's
             self._owned[d.uid][1].pop(s, None)
+        if s._faulted and s._own is not None:  # the domain whose code it ran failed: unload it
+            for e in self.extensions:
+                if e.budget is s._own:
+                    self.unload(e, f"its strand {s.name!r} failed: {s.error}")
+                    break
         self.Exit.raise_(s)  # (raise_ is rebuilt on every install: look it up each time)
 
     def _interrupt(self, irq: int) -> None:

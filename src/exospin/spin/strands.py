@@ -97,7 +97,7 @@ class Strand:
 
     __slots__ = ("_id", "_name", "_priority", "_state", "_g", "_base", "_fn", "_args", "_space",
                  "_result", "_error", "_regs", "_preempted", "_joiners", "_package", "_sched", "_budget",
-                 "_unwinders", "_own", "_held", "_doomed")
+                 "_unwinders", "_own", "_held", "_doomed", "_faulted")
 
     def __init__(self, sched: Scheduler, sid: int, fn: Callable[..., Any], args: tuple[Any, ...],
                  name: str, priority: int, space: Any, package: Any) -> None:
@@ -124,6 +124,8 @@ class Strand:
         self._held: list[tuple[Any, int, int]] | None = None
         #: killed while the scheduler was switching it: it unwinds as soon as it runs
         self._doomed = False
+        #: its function raised or overran its budget (it was not killed or exited)
+        self._faulted = False
         self._unwinders: list[Callable[[], Any]] | None = None  # on_unwind hooks
         # _base runs the strand's function; _g is where the strand stands (the greenlet to
         # resume): _base, or a thread package's greenlet descending from it
@@ -190,6 +192,7 @@ class Strand:
             pass
         except (Exception, BudgetExceeded) as e:  # its code failed: it ends, the kernel goes on
             self._error = f"{type(e).__name__}: {e}"
+            self._faulted = True
             s.log.append((self._name, self._error))
         s._finish(self)
         return None
