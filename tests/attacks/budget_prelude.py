@@ -4,7 +4,8 @@ An attack script is this prelude plus the attack: it boots SPIN, loads a *victim
 extension (system call 70 answers ``args[0] + 1``; system call 71 the count its own
 kernel strand reached) and then the attacker, and ends with ``report(k, ...)``, which
 prints the verdict: what was unloaded and why, the dispatcher's terminations, the
-kernel's invariants, and what the victim answers afterwards. The tests read it back
+kernel's invariants, and what the victim answers afterwards (after the strands have
+run to their end). The tests read it back
 through ``harness.run_attack`` (a child process with a wall-clock limit), so an attack
 that hangs or crashes the simulator fails its test instead of the suite.
 """
@@ -61,7 +62,9 @@ def attempt(fn, *args):
 
 
 def report(k, **extra):
-    out = {"unloaded": k.unloaded, "log": [list(x) for x in k.dispatcher.log],
+    """Let the strands run to their end, then print the verdict (the last line of stdout)."""
+    ran = attempt(k.run)
+    out = {"run": ran, "unloaded": k.unloaded, "log": [list(x) for x in k.dispatcher.log],
            "invariants": k.check_invariants(), "victim": k.syscall(70, 41),
            "victim_strand": k.syscall(71, 0), "live_strands": len(k.sched.strands), **extra}
     print(json.dumps(out, default=repr))
