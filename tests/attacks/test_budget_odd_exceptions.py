@@ -181,4 +181,4 @@ def test_is_strand_exit_from_a_handler_of_the_schedulers_own_events_contained(tm
     event = {"exit": "Strand.Exit", "checkpoint": "Strand.Checkpoint", "resume": "Strand.Resume"}[where]
     v = _contained(run_attack(path, timeout_s=30), f"its handler on {event} was terminated: RuntimeError: "
                                                    "Strand.exit: not allowed in a handler of the scheduler")
-    assert v["got"] == {"returned": repr(v["got"] and eval(v["got"]["returned"]))}, v  # run() returned
+    assert "returned" in v["got"], v  # the attacker's k.run() returned: nothing escaped it
