@@ -528,7 +528,8 @@ class Spin:
         if isinstance(fn, types.MethodType):
             fn = fn.__func__
         elif isinstance(fn, type):
-            fn = fn.__init__
+            # the __init__ it runs: its own or the nearest base's (of whichever domain)
+            fn = next((k.__dict__["__init__"] for k in fn.__mro__ if "__init__" in k.__dict__), None)
         g = fn.__globals__ if isinstance(fn, types.FunctionType) else None
         hook = g.get(HOOK) if g is not None else None
         for b in self.sched.budgets:
