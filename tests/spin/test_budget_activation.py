@@ -42,9 +42,10 @@ plan = {}
 """
 
 #: how a node reaches its domain's handler: its own event (one handler: straight-line
-#: code), the indexed event (an equality guard per domain), the general loop (an event
-#: whose handlers mix equality guards and an unguarded kernel handler)
-SHAPES = ("own", "indexed", "general")
+#: code), the indexed event (an equality guard per domain), the unrolled shape (several
+#: handlers behind predicate guards), the general loop (an event whose handlers mix
+#: equality guards and an unguarded kernel handler)
+SHAPES = ("own", "indexed", "many", "general")
 
 
 @st.composite
@@ -76,12 +77,15 @@ class World:
         self.own = [Event(f"own{i}", (int,), int, default=lambda n: -1) for i in range(DOMAINS)]
         self.indexed = Event("indexed", (int, int), int, default=lambda k, n: -1)
         self.general = Event("general", (int, int), int, default=lambda k, n: -1)
+        self.many = Event("many", (int, int), int, default=lambda k, n: -1)
         self.d.install(self.general, lambda k, n: -2)  # the kernel's own, unguarded
         for i, v in enumerate(self.vs):
             fn = v.exports["handler"]
             self.d.install(self.own[i], fn, budget=v.budget)
             self.d.install(self.indexed, lambda k, n, fn=fn: fn(n), guards=[Eq(0, i)], budget=v.budget)
             self.d.install(self.general, lambda k, n, fn=fn: fn(n), guards=[Eq(0, i)], budget=v.budget)
+            self.d.install(self.many, lambda k, n, fn=fn: fn(n), guards=[lambda k, n, i=i: k == i],
+                           budget=v.budget)
             self._count(i, v)
             v.exports["install"]([w for _, _, w, _ in nodes], [c for _, _, _, c in nodes], self.raise_)
 
@@ -113,6 +117,8 @@ class World:
                 return self.own[dom].raise_(node)
             if shape == "indexed":
                 return self.indexed.raise_(dom, node)
+            if shape == "many":
+                return self.many.raise_(dom, node)
             return self.general.raise_(dom, node)
         finally:
             self.stack.pop()
