@@ -703,6 +703,10 @@ class Spin:
                 self.sched.budgets.remove(d.budget)
             if d.budget.depth:  # unloaded while running further up the stack: its code there
                 d.budget.reset(-1)  # stops at its next tick (a new activation restores it)
+            for s in self.sched.strands.values():  # and so does its code on strands off the
+                held = s._held                      # processor, when they run again
+                if held is not None and any(b is d.budget for b, _, _ in held):
+                    s._held = [(b, depth, -1 if b is d.budget else left) for b, depth, left in held]
         if d in self.extensions:
             self.extensions.remove(d)
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
