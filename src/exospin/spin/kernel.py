@@ -655,8 +655,8 @@ class Spin:
     def _run_install(self, d: Domain, filename: str) -> None:
         """Run ``d``'s install(); if it fails, unload ``d`` and raise ``ExtensionFailed``."""
         self._loading = d
-        if d.budget is not None and d.budget not in self.sched.budgets:
-            self.sched.budgets.append(d.budget)  # (its activations are suspended at a switch)
+        if d.budget is not None:
+            self.sched.add_budget(d.budget)  # (its activations are suspended at a switch)
         try:
             for members in d.exports.values():
                 install = members.get("install")
@@ -699,8 +699,7 @@ class Spin:
         for n in [n for n, o in owners.items() if o is d]:
             del owners[n]
         if d.budget is not None:
-            if d.budget in self.sched.budgets:
-                self.sched.budgets.remove(d.budget)
+            self.sched.remove_budget(d.budget)
             if d.budget.depth:  # unloaded while running further up the stack: its code there
                 d.budget.reset(-1)  # stops at its next tick (a new activation restores it)
             for s in self.sched.strands.values():  # and so does its code on strands off the

@@ -285,6 +285,7 @@ class Scheduler:
         #: the budgets of the loaded domains (the kernel keeps the list): a switch suspends
         #: the activations of those in progress on the strand it takes off the processor
         self.budgets: list[Any] = []
+        self._depths: list[tuple[Any, Any]] = []  # (depth cell, budget) of each, for _suspend
         #: >0 while the scheduler raises its own events (Checkpoint, Resume, Exit, the
         #: joiners' Unblock): a handler there may not end the strand it runs on (see ``exit``)
         self._internal = 0
@@ -515,11 +516,15 @@ class Scheduler:
             # on greenlets of their own inside the strand
             cur._g = getcurrent()
             cur._held = self._suspend()
-            self._internal += 1
-            try:
-                self.Checkpoint.raise_(cur)
-            finally:
-                self._internal -= 1
+            ev = self.Checkpoint
+            if len(ev.handlers) == 1:  # its intrinsic handler only: no extension code runs
+                ev.raise_(cur)
+            else:
+                self._internal += 1
+                try:
+                    ev.raise_(cur)
+                finally:
+                    self._internal -= 1
             if cur._doomed and cur._state is BLOCKED:  # killed by its Checkpoint: it must run to end
                 self._make_ready(cur)
             while nxt is not None and nxt._state is DONE:  # the strand picked was killed meanwhile
@@ -567,11 +572,15 @@ class Scheduler:
             tlb = self.tlb
             tlb.asid = space._asid
             tlb.view = space._view
-        self._internal += 1
-        try:
-            self.Resume.raise_(s)
-        finally:
-            self._internal -= 1
+        ev = self.Resume
+        if len(ev.handlers) == 1:  # its intrinsic handler only: no extension code runs
+            ev.raise_(s)
+        else:
+            self._internal += 1
+            try:
+                ev.raise_(s)
+            finally:
+                self._internal -= 1
 
     def preempt(self) -> None:
         """The timer interrupt: end the running strand's quantum (taken on its greenlet)."""
@@ -595,14 +604,25 @@ class Scheduler:
         activation of a domain on one stack: another strand entering the domain starts an
         activation of its own, and this one continues where it stood (``_restore``)."""
         held = None
-        for b in self.budgets:
-            dc = b.depth_cell
-            if dc.cell_contents:
+        for dc, b in self._depths:
+            depth = dc.cell_contents
+            if depth:
                 if held is None:
                     held = []
-                held.append((b, dc.cell_contents, b.cell.cell_contents))
+                held.append((b, depth, b.cell.cell_contents))
                 dc.cell_contents = 0
         return held
+
+    def add_budget(self, b: Any) -> None:
+        """A loaded domain's budget: its activations are suspended at switches."""
+        if b not in self.budgets:
+            self.budgets.append(b)
+            self._depths.append((b.depth_cell, b))
+
+    def remove_budget(self, b: Any) -> None:
+        if b in self.budgets:
+            self.budgets.remove(b)
+            self._depths = [(dc, x) for dc, x in self._depths if x is not b]
 
     @staticmethod
     def _restore(held: list[tuple[Any, int, int]] | None) -> None:
