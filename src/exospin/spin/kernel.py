@@ -53,6 +53,16 @@ Bad extensions
     extension the same way (``unload``), and the kernel and the other
     extensions go on.
 
+    A budget bounds one *activation* of a domain, not one handler call
+    (verifier.Budget.enter; docs/invariants.md, I25): a handler call, the
+    domain's install(), and a strand whose function is the domain's code
+    (``_code_budget``) are activations, and a nested entry into a domain
+    already running on the stack continues on what remains, so re-entering
+    through the kernel cannot refill it. A strand whose own code fails
+    unloads its domain as a failed handler does; a domain unloaded while its
+    code is on a stack (this one, or a strand's off the processor) has its
+    budget exhausted there, so that code stops at its next tick.
+
 Interface
     ``Spin(machine)``; ``load(source, filename, trusted=False) -> Domain``;
     ``replace(old, source, filename=None, trusted=False) -> Domain`` (a new

@@ -36,6 +36,16 @@ Why it is built this way
     ``run()`` is the idle loop: it runs on the greenlet that booted the
     kernel and gets the processor when no strand is ready.
 
+    Budgets are per activation of a domain on one stack (verifier.Budget):
+    ``_switch`` suspends the activations in progress on the strand it takes
+    off the processor (``_suspend``: each budget's depth and ticks left) and
+    ``_enter`` gives a strand its own back (``_restore``), so strands entering
+    the same domain each have their own activation and a strand blocked in a
+    handler holds nobody else's budget. A handler of the scheduler's own
+    events may not end the strand it runs on (``exit`` refuses, ``kill``
+    defers to the strand's next run): a switch or a strand's end is never
+    left half done.
+
     A user-level thread package may run its threads on greenlets of their
     own inside a strand (spin/cthreads.py). The scheduler records which
     greenlet was running when the strand lost the processor and resumes
