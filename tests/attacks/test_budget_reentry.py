@@ -127,6 +127,39 @@ report(k, got=got, loaded=[d.name for d in k.extensions])
 ''')
 
 
+#: through user mode: the handler upcalls a user function in a loop, and each time the
+#: user code makes a system call that the same domain handles
+THROUGH_USER_MODE = script('''
+ATTACK = """
+from spin import Trap, User
+
+
+def back(number, args):
+    return 1
+
+
+def hog(number, args):
+    while True:
+        User.upcall(args[0])
+
+
+def install():
+    Trap.claim(62, hog)
+    Trap.claim(63, back)
+"""
+s, k = setup()
+k.load(ATTACK, "hog.py")
+
+
+def user_code():
+    return k.syscall(63)
+
+
+got = attempt(k.syscall, 62, user_code)
+report(k, got=got)
+''')
+
+
 def _contained(out, attacker: str) -> dict:
     assert out.survived, out.describe()
     v = out.verdict
@@ -155,3 +188,11 @@ def test_is_the_reclaim_loop_of_a_kernel_strand_stopped_by_its_budget():
 def test_is_a_re_entry_through_another_domain_stopped_by_the_budget():
     v = _contained(run_attack(PING_PONG, timeout_s=30), "ping")
     assert v["loaded"] == ["victim", "pong"]  # pong did nothing wrong: it stays
+
+
+def test_is_a_re_entry_through_user_mode_stopped_by_the_budget():
+    """User code called up from a handler is outside every domain: its system call into
+    the same domain is an activation of its own, and the handler's continues, when the
+    upcall returns, with what it had left; so the loop runs out."""
+    v = _contained(run_attack(THROUGH_USER_MODE, timeout_s=30), "hog")
+    assert v["unloaded"][0][1] == "its handler on Trap was terminated: budget exceeded"

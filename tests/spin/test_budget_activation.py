@@ -152,3 +152,39 @@ def test_is_a_nested_entry_from_another_domain_a_fresh_activation_of_it():
     w = World(nodes)
     assert w.raise_(0) == 0 and not w.d.log
     assert w.starts == [1, 1, 0] and w.ticks[0] == 2 + 5 + 1 + 5 and not w.problems
+
+
+def test_does_user_code_called_up_from_a_handler_start_activations_of_its_own():
+    """An RPC server's procedure (user code, called up from the extension's handler) may
+    make many system calls into the same extension: each is an activation of its own, so
+    together they may run far beyond one budget, and the handler's own activation goes on
+    afterwards with what it had left."""
+    from exospin.systems import boot
+
+    k = boot("spin", "alpha3000").kernel
+    d = k.load("""
+from spin import Trap, User
+
+
+def work(number, args):
+    for i in range(20):
+        pass
+    return 1
+
+
+def serve(number, args):
+    return User.upcall(args[0])
+
+
+def install():
+    Trap.claim(62, serve)
+    Trap.claim(63, work)
+""", "server.py")
+    assert d.budget is not None
+
+    def procedure() -> int:
+        assert d.budget.depth == 0  # the handler's activation is suspended in user mode
+        return sum(k.syscall(63) for _ in range(6000))  # 6000 x 21 ticks: beyond one budget
+    assert 6000 * 21 > d.budget.limit
+    assert k.syscall(62, procedure) == 6000
+    assert k.unloaded == [] and d.budget.depth == 0 and k.check_invariants() == []

@@ -381,7 +381,22 @@ class Spin:
         """Run user code ``fn(*args)`` in user mode on the current strand and come back:
         a return from the trap into user space, and a trap back in."""
         self.m.loop.now += self._c_upcall
-        return fn(*args)
+        return self._in_user_mode(fn, args)
+
+    def _in_user_mode(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """``fn(*args)`` outside every domain: user mode is not inside the extension that
+        called it up, so the activations on the stack are suspended while it runs (a system
+        call it makes starts an activation of its own) and continue afterwards with what
+        they had left (Scheduler._suspend). Verified code passed in place of user code is
+        no user mode: it runs as a plain call, inside the activations."""
+        if self._code_budget(fn) is not None:
+            return fn(*args)
+        sched = self.sched
+        held = sched._suspend()
+        try:
+            return fn(*args)
+        finally:
+            sched._restore(held)
 
     def call_in(self, space: Context, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """A cross-address-space call on the current strand: load ``space`` (its ASID), run
@@ -398,7 +413,7 @@ class Spin:
         s._space = space
         tlb.asid, tlb.view = space._asid, space._view
         try:
-            return fn(*args)
+            return self._in_user_mode(fn, args)
         finally:
             loop.now += self._c_upcall + self._c_asid
             s._space = home
