@@ -389,10 +389,13 @@ class Spin:
         call it makes starts an activation of its own) and continue afterwards with what
         they had left (Scheduler._suspend). Verified code passed in place of user code is
         no user mode: it runs as a plain call, inside the activations."""
-        if self._code_budget(fn) is not None:
+        if not (type(fn) is types.FunctionType and HOOK not in fn.__globals__) \
+                and self._code_budget(fn) is not None:
             return fn(*args)
         sched = self.sched
         held = sched._suspend()
+        if held is None:  # no activation on the stack: nothing to suspend
+            return fn(*args)
         try:
             return fn(*args)
         finally:
@@ -550,7 +553,11 @@ class Spin:
         """The budget of the loaded domain whose verified code ``fn`` is (a function, a
         method or a class, whose __init__ runs), or None (kernel or user code): a strand
         running it is one activation of that domain (strands.Strand._own)."""
-        if isinstance(fn, types.MethodType):
+        if type(fn) is types.FunctionType:  # the common case (user code: no hook)
+            hook = fn.__globals__.get(HOOK)
+            if hook is None:
+                return None
+        elif isinstance(fn, types.MethodType):
             fn = fn.__func__
         elif isinstance(fn, type):
             # the __init__ it runs: its own or the nearest base's (of whichever domain)
