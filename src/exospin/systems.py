@@ -202,7 +202,7 @@ class SpinSystem:
     iface: Interface | None = None  # its network interface, when booted by network()
 
     def _unix(self, fn: str, *args: Any) -> Any:
-        """Call the Unix extension's exported ``fn`` from the boot code (a fresh budget)."""
+        """Call the Unix extension's exported ``fn`` from the boot code: one activation of it."""
         if self.unix is None:  # the Unix personality: two services, then unix_as linked to them
             for ext in ("appel_li", "xas"):
                 self.kernel.load(spin_extensions.source(ext), f"{ext}.py")
@@ -210,8 +210,12 @@ class SpinSystem:
             self.unix_domain = d
             self.unix = dict(next(iter(d.exports.values())))
         assert self.unix_domain is not None and self.unix_domain.budget is not None
-        self.unix_domain.budget.reset()
-        return self.unix[fn](*args)
+        budget = self.unix_domain.budget
+        budget.enter()  # one activation of the domain (Budget.enter)
+        try:
+            return self.unix[fn](*args)
+        finally:
+            budget.leave()
 
     def start(self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "") -> int:
         """Start ``program(argv)`` as a Unix process on SPIN; returns its pid."""

@@ -47,8 +47,8 @@ Why it is built this way
     ``statistics()`` and at every rebuild; the generated shapes count per
     exit path (one cell per raise) and derive the totals at harvest. Raises
     of an intrinsic-only event without a charge hook are plain calls and are
-    not counted. A budget is reset with one store: the generated function's
-    closure shares the budget's counter cell.
+    not counted. A budget is entered with a test and two stores: the generated
+    function's closure shares the budget's counter and depth cells.
 
 Trust
     A guard is trusted to be side-effect free. ``Eq`` is declarative. A
@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import types
 import typing
 from collections import deque
@@ -305,6 +306,26 @@ class DispatcherStats:
 
 _FATAL = (Exception, BudgetExceeded)
 
+#: Python frames of stack the termination of a handler may use beyond the recursion limit
+KERNEL_STACK = 200
+#: the longest message of a handler's exception that goes into a reason
+REASON_CHARS = 200
+
+
+def reason(e: BaseException) -> str:
+    """Why a handler was terminated, readable and bounded: its exception's class and message
+    (cut to REASON_CHARS; an extension's exception whose message cannot be made, say its
+    argument is nested too deep for ``str``, is named by its class alone)."""
+    if isinstance(e, BudgetExceeded):
+        return "budget exceeded"
+    try:
+        msg = str(e)
+    except Exception:  # e.g. RecursionError: its argument is nested too deep
+        msg = "(its message could not be formatted)"
+    if len(msg) > REASON_CHARS:
+        msg = msg[:REASON_CHARS] + f"... ({len(msg)} characters)"
+    return f"{type(e).__name__}: {msg}"
+
 #: The most handlers an event may have for its raise function to be generated as
 #: straight-line code (beyond it, a loop: compile time grows with the code).
 UNROLL = 64
@@ -358,7 +379,9 @@ class Dispatcher:
                 installer: Any = None) -> Handler:
         """Install ``fn`` on ``event``; the authority may refuse (``Refused``), add guards
         or impose an order. ``closure`` (if given) is passed as an extra first argument.
-        ``budget`` (a verified handler's ``Verified.budget``) is reset before each call."""
+        ``budget`` (a verified handler's ``Verified.budget``, its domain's) bounds each
+        activation of the domain: it is restored before a call only when the domain is not
+        already running further up the stack (``Budget.enter``)."""
         self.define(event)
         has_closure = closure is not _NO_CLOSURE
         _check_signature(event, fn, has_closure, "handler")
@@ -438,12 +461,23 @@ class Dispatcher:
         self._terminate(h, e)
 
     def _terminate(self, h: Handler, e: BaseException) -> None:
-        self._terminated += 1
-        kind = "budget exceeded" if isinstance(e, BudgetExceeded) else f"{type(e).__name__}: {e}"
-        self.log.append((h.event.name, repr(h), kind))
-        self.uninstall(h)
-        if self.on_terminate is not None:
-            self.on_terminate(h, kind)
+        """``h`` raised or overran: uninstall it, log why, tell the kernel (which unloads its
+        domain). Runs with a reserve of stack: a handler that failed at the edge of Python's
+        recursion limit (its own deep recursion) must not make the termination fail half-way.
+        A handler already uninstalled (its domain was unloaded while it ran, further up
+        the stack) is not counted or logged twice."""
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + KERNEL_STACK)
+        try:
+            kind = reason(e)
+            if h.installed:
+                self._terminated += 1
+                self.log.append((h.event.name, repr(h), kind))
+                self.uninstall(h)
+            if self.on_terminate is not None:
+                self.on_terminate(h, kind)
+        finally:
+            sys.setrecursionlimit(limit)
 
     # -- statistics
 
@@ -532,17 +566,29 @@ class Dispatcher:
         return f"{name}({a})"
 
     @staticmethod
-    def _call(h: Handler, k: int, a: str, env: dict[str, Any], budgets: dict[str, Budget]) -> tuple[list[str], str]:
-        """(statements before the call: the budget reset, one store; the call expression)."""
+    def _invoke(h: Handler, k: int, a: str, env: dict[str, Any], budgets: dict[str, Any],
+                stmt: str, fail: list[str], after: Sequence[str] = ()) -> list[str]:
+        """The lines that call handler ``k``: ``stmt`` (``"return {}"`` or ``"r = {}"``) around
+        the call in a ``try``, ``fail`` as its ``except FATAL as e:`` body and ``after`` as its
+        ``else:`` body. A budgeted handler is one activation of its domain: when none is in
+        progress (``dep`` is 0) the budget is restored (``bud = limit``) and the activation
+        marked for the call; a nested entry (the domain is already running further up the
+        stack) calls it on what remains. Both are plain stores into the budget's cells."""
         env[f"f{k}"] = h.fn
-        pre = []
-        if h.budget is not None:
-            budgets[f"bud{k}"] = h.budget
-            pre.append(f"bud{k} = {h.budget.limit}")
         if h.closure is _NO_CLOSURE:
-            return pre, f"f{k}({a})"
-        env[f"c{k}"] = h.closure
-        return pre, f"f{k}(c{k}{', ' if a else ''}{a})"
+            call = f"f{k}({a})"
+        else:
+            env[f"c{k}"] = h.closure
+            call = f"f{k}(c{k}{', ' if a else ''}{a})"
+        body = ["try:", "    " + stmt.format(call), "except FATAL as e:", *("    " + x for x in fail)]
+        if after:
+            body += ["else:", *("    " + x for x in after)]
+        if h.budget is None:
+            return body
+        budgets[f"bud{k}"], budgets[f"dep{k}"] = h.budget.cell, h.budget.depth_cell
+        return [f"if dep{k}:", *("    " + x for x in body),
+                "else:", f"    bud{k} = {h.budget.limit}", f"    dep{k} = 1",
+                *("    " + x for x in body), "    finally:", f"        dep{k} = 0"]
 
     def _gen_one(self, event: Event, h: Handler, n: int) -> Callable[..., Any]:
         """Straight-line code for one synchronous handler: its guards inline (nested ifs),
@@ -551,7 +597,7 @@ class Dispatcher:
         a = ", ".join(f"a{i}" for i in range(n))
         env = self._env(event)
         env["H"] = h
-        budgets: dict[str, Budget] = {}
+        budgets: dict[str, Any] = {}
         c = self.costs
         gs = h.guards
         m = len(gs)
@@ -566,9 +612,8 @@ class Dispatcher:
             kill(h, e)
 
         env["gfail"], env["errs"] = gfail, errs
-        pre, call = self._call(h, 0, a, env, budgets)
-        hit = ["hits += 1", *self._ch(c.raise_ + m * c.guard + c.handler), *pre,
-               "try:", f"    return {call}", "except FATAL as e:", "    kill(H, e)"]
+        hit = ["hits += 1", *self._ch(c.raise_ + m * c.guard + c.handler),
+               *self._invoke(h, 0, a, env, budgets, "return {}", ["kill(H, e)"])]
         body: list[str] = []
         if m:
             if m > 1:
@@ -602,30 +647,44 @@ class Dispatcher:
         """One dict lookup finds the only handler whose equality guard can hold."""
         a = ", ".join(f"a{i}" for i in range(n))
         env = self._env(event)
-        # a handler of a verified extension runs under a budget, reset before each call
-        # with one store into the budget's cell
-        env["get"] = {h.guards[0].value: (h.fn, None if h.budget is None else h.budget.cell,
-                                          0 if h.budget is None else h.budget.limit)
+        # a handler of a verified extension runs under its domain's budget, one activation
+        # per entry from outside the domain: the distinct budgets (domains) are numbered
+        # 1.. and each gets its counter and depth cells as free variables (``bud<j>``,
+        # ``dep<j>``), so entering is a test and two plain stores, as in _invoke
+        which: dict[int, int] = {}
+        budgets: dict[str, Any] = {}
+        for h in hs:
+            b = h.budget
+            if b is not None and id(b) not in which:
+                j = which[id(b)] = len(which) + 1
+                budgets[f"bud{j}"], budgets[f"dep{j}"] = b.cell, b.depth_cell
+                env[f"lim{j}"] = b.limit
+        env["get"] = {h.guards[0].value: (h.fn, 0 if h.budget is None else which[id(h.budget)])
                       for h in hs}.get
         env["owner"] = {h.guards[0].value: h for h in hs}
         c = self.costs
+        call = ["try:", f"    return f({a})", "except FATAL as e:", f"    kill(owner[a{col}], e)"]
+        enter: list[str] = []
+        for j in range(1, len(which) + 1):
+            enter += [*([f"if j == {j}:"] if len(which) > 1 else []),
+                      f"    if not dep{j}:", f"        bud{j} = lim{j}", f"        dep{j} = 1",
+                      *("        " + x for x in call), "        finally:", f"            dep{j} = 0",
+                      f"        return none({a})"]
+            if len(which) == 1:
+                enter = [x[4:] for x in enter]
         body = [f"e = get(a{col})",
                 "if e is not None:",
                 "    hits += 1",
                 *("    " + s for s in self._ch(c.raise_ + c.index + c.handler)),
-                "    f, cell, limit = e",
-                "    if cell is not None:",
-                "        cell.cell_contents = limit",
-                "    try:",
-                f"        return f({a})",
-                "    except FATAL as e:",
-                f"        kill(owner[a{col}], e)",
+                "    f, j = e",
+                *(["    if j:", *("        " + x for x in enter)] if enter else []),
+                *("    " + x for x in call),
                 "else:",
                 "    miss += 1",
                 *("    " + s for s in self._ch(c.raise_ + c.index)),
                 f"return none({a})"]
         return self._load(event, a, ["hits", "miss"], body,
-                          ("hits + miss", "hits", "0", "hits + miss"), env, {})
+                          ("hits + miss", "hits", "0", "hits + miss"), env, budgets)
 
     def _gen_many(self, event: Event, hs: tuple[Handler, ...], n: int) -> Callable[..., Any]:
         """Straight-line code for several synchronous handlers and no equality index: each
@@ -634,7 +693,7 @@ class Dispatcher:
         a = ", ".join(f"a{i}" for i in range(n))
         env = self._env(event)
         env["combine"] = event.result_handler
-        budgets: dict[str, Budget] = {}
+        budgets: dict[str, Any] = {}
         c = self.costs
         body = ["raises += 1", "ge = nr = n = 0", "r0 = rs = None"]
         static = 0  # guards certainly evaluated so far (those of single-guard handlers)
@@ -666,13 +725,11 @@ class Dispatcher:
                     body.append("ge += j + 1")
                 else:
                     static += 1
-            pre, call = self._call(h, k, a, env, budgets)
-            run = ["nr += 1", *pre, "try:", f"    r = {call}", "except FATAL as e:",
-                   f"    kill(H{k}, e)", "else:", "    if n == 0:", "        r0 = r",
-                   "    elif n == 1:", "        rs = [r0, r]", "    else:", "        rs.append(r)",
-                   "    n += 1"]
+            got = ["if n == 0:", "    r0 = r", "elif n == 1:", "    rs = [r0, r]", "else:",
+                   "    rs.append(r)", "n += 1"]
             if h.cancel:  # stop after this handler if it ran (and was not terminated)
-                run += ["    " + line for line in end(static)]
+                got += end(static)
+            run = ["nr += 1", *self._invoke(h, k, a, env, budgets, "r = {}", [f"kill(H{k}, e)"], got)]
             body += ["if t:", *("    " + line for line in run)] if m else run
         body += end(static)
         return self._load(event, a, ["raises", "ran", "gev"], body,
@@ -680,14 +737,15 @@ class Dispatcher:
 
     @staticmethod
     def _load(event: Event, a: str, cells: list[str], body: list[str],
-              stats: tuple[str, str, str, str], env: dict[str, Any], budgets: dict[str, Budget],
+              stats: tuple[str, str, str, str], env: dict[str, Any], budgets: dict[str, Any],
               clear: Sequence[str] = ()) -> Callable[..., Any]:
         """Assemble, compile and bind a generated raise body. ``make(env...)`` returns
         ``raise_(a...)`` and ``harvest()``, which hands the counts (the ``stats``
         expressions over the counter ``cells``: raises, handlers run, guards evaluated,
         index lookups) to statistics() and clears them. Each ``budgets`` name is a free
-        variable of raise_ that is bound to that budget's own counter cell, so that
-        ``bud0 = limit`` in the body resets the budget with one store."""
+        variable of raise_ that is bound to the cell it maps to (a budget's counter or its
+        activation depth), so that ``bud0 = limit`` in the body resets the budget with one
+        store and ``dep0 = 1`` marks its activation with another."""
         free = ", ".join([*cells, *budgets])
         src = "\n".join([
             "def make():",
@@ -711,7 +769,7 @@ class Dispatcher:
         raise_, harvest = ns["make"]()
         if budgets:
             code = raise_.__code__
-            closure = tuple(budgets[name].cell if name in budgets else cell
+            closure = tuple(budgets[name] if name in budgets else cell
                             for name, cell in zip(code.co_freevars, raise_.__closure__, strict=True))
             raise_ = types.FunctionType(code, raise_.__globals__, raise_.__name__, None, closure)
         event._harvest = harvest
@@ -750,9 +808,14 @@ class Dispatcher:
             if charge is not None:
                 charge(c.handler)
             try:
-                if budget is not None:
-                    budget.reset()
-                call(*args)
+                if budget is None:
+                    call(*args)
+                else:  # one activation of the domain (see Budget.enter)
+                    budget.enter()
+                    try:
+                        call(*args)
+                    finally:
+                        budget.leave()
             except _FATAL as e:
                 kill(h, e)
 
@@ -784,9 +847,14 @@ class Dispatcher:
                     cycles += c.handler
                     counts[1] += 1
                     try:
-                        if budget is not None:
-                            budget.reset()
-                        results.append(call(*args))
+                        if budget is None:
+                            results.append(call(*args))
+                        else:  # one activation of the domain (see Budget.enter)
+                            budget.enter()
+                            try:
+                                results.append(call(*args))
+                            finally:
+                                budget.leave()
                     except _FATAL as e:
                         kill(h, e)
                         continue

@@ -66,6 +66,16 @@ Bad extensions
     extension the same way (``unload``), and the kernel and the other
     extensions go on.
 
+    A budget bounds one *activation* of a domain, not one handler call
+    (verifier.Budget.enter; docs/invariants.md, I26): a handler call, the
+    domain's install(), and a strand whose function is the domain's code
+    (``_code_budget``) are activations, and a nested entry into a domain
+    already running on the stack continues on what remains, so re-entering
+    through the kernel cannot refill it. A strand whose own code fails
+    unloads its domain as a failed handler does; a domain unloaded while its
+    code is on a stack (this one, or a strand's off the processor) has its
+    budget exhausted there, so that code stops at its next tick.
+
 Interface
     ``Spin(machine)``; ``load(source, filename, trusted=False) -> Domain``;
     ``replace(old, source, filename=None, trusted=False) -> Domain`` (a new
@@ -78,6 +88,7 @@ Interface
 from __future__ import annotations
 
 import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
@@ -85,9 +96,9 @@ from typing import Any
 
 from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
-from ..verifier import BudgetExceeded, OpCosts, module_name
+from ..verifier import HOOK, Budget, BudgetExceeded, OpCosts, module_name
 from .authority import PackageAuthority, SpaceAuthority, TrapAuthority, first_result
-from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused
+from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused, reason
 from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, Identity, LinkError, NameServer, unresolve
 from .extern import BadExternRef, ExternStatistics, ExternTable
 from .memory import (
@@ -485,6 +496,11 @@ class Spin:
         d = self._makers.pop(s, None)
         if d is not None and d.uid in self._owned:  # an ended strand is no longer its maker's
             self._owned[d.uid].strands.pop(s, None)
+        if s._faulted and s._own is not None:  # the domain whose code it ran failed: unload it
+            for e in self.extensions:
+                if e.budget is s._own:
+                    self.unload(e, f"its strand {s.name!r} failed: {s.error}")
+                    break
         self.Exit.raise_(s)  # (raise_ is rebuilt on every install: look it up each time)
 
     def _interrupt(self, irq: int) -> None:
@@ -499,7 +515,25 @@ class Spin:
         """Run user code ``fn(*args)`` in user mode on the current strand and come back:
         a return from the trap into user space, and a trap back in."""
         self.m.loop.now += self._c_upcall
-        return fn(*args)
+        return self._in_user_mode(fn, args)
+
+    def _in_user_mode(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """``fn(*args)`` outside every domain: user mode is not inside the extension that
+        called it up, so the activations on the stack are suspended while it runs (a system
+        call it makes starts an activation of its own) and continue afterwards with what
+        they had left (Scheduler._suspend). Verified code passed in place of user code is
+        no user mode: it runs as a plain call, inside the activations."""
+        if not (type(fn) is types.FunctionType and HOOK not in fn.__globals__) \
+                and self._code_budget(fn) is not None:
+            return fn(*args)
+        sched = self.sched
+        held = sched._suspend()
+        if held is None:  # no activation on the stack: nothing to suspend
+            return fn(*args)
+        try:
+            return fn(*args)
+        finally:
+            sched._restore(held)
 
     def call_in(self, space: Context, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """A cross-address-space call on the current strand: load ``space`` (its ASID), run
@@ -516,7 +550,7 @@ class Spin:
         s._space = space
         tlb.asid, tlb.view = space._asid, space._view
         try:
-            return fn(*args)
+            return self._in_user_mode(fn, args)
         finally:
             loop.now += self._c_upcall + self._c_asid
             s._space = home
@@ -682,11 +716,31 @@ class Spin:
         if d is None:  # the kernel makes it for the package's domain
             d = package._domain
         s = self.sched.create(fn, tuple(args), name, priority, space, package,
-                              budget=d.budget if d is not None else None)
+                              budget=d.budget if d is not None else None, own=self._code_budget(fn))
         if d is not None:
             self._owned_by(d).strands[s] = None
             self._makers[s] = d
         return s
+
+    def _code_budget(self, fn: Any) -> Budget | None:
+        """The budget of the loaded domain whose verified code ``fn`` is (a function, a
+        method or a class, whose __init__ runs), or None (kernel or user code): a strand
+        running it is one activation of that domain (strands.Strand._own)."""
+        if type(fn) is types.FunctionType:  # the common case (user code: no hook)
+            hook = fn.__globals__.get(HOOK)
+            if hook is None:
+                return None
+        elif isinstance(fn, types.MethodType):
+            fn = fn.__func__
+        elif isinstance(fn, type):
+            # the __init__ it runs: its own or the nearest base's (of whichever domain)
+            fn = next((k.__dict__["__init__"] for k in fn.__mro__ if "__init__" in k.__dict__), None)
+        g = fn.__globals__ if isinstance(fn, types.FunctionType) else None
+        hook = g.get(HOOK) if g is not None else None
+        for b in self.sched.budgets:
+            if b.hook is hook:
+                return b
+        return None
 
     def _current(self) -> Strand | None:
         return self.sched.current
@@ -810,15 +864,22 @@ class Spin:
         """Run ``d``'s install(); if it fails, unload ``d`` and raise ``ExtensionFailed``."""
         self._live.add(d.uid)
         d.revive()  # (a domain put back after a failed replace runs again)
+        if d.budget is not None:
+            self.sched.add_budget(d.budget)  # (its activations are suspended at a switch)
         try:
             for members in d.exports.values():
                 install = members.get("install")
                 if install is not None:
-                    if d.budget is not None:
-                        d.budget.reset()
-                    install()
+                    if d.budget is None:
+                        install()
+                    else:  # one activation of the domain (Budget.enter)
+                        d.budget.enter()
+                        try:
+                            install()
+                        finally:
+                            d.budget.leave()
         except (Exception, BudgetExceeded) as e:
-            why = "budget exceeded" if isinstance(e, BudgetExceeded) else f"{type(e).__name__}: {e}"
+            why = reason(e)
             self.unload(d, f"install() failed: {why}")
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
             raise ExtensionFailed(f"{filename}: install() failed, extension unloaded: {why}") from None
@@ -866,6 +927,14 @@ class Spin:
                 else:
                     self._destroy_space(r)
         own.resources.clear()
+        if d.budget is not None:
+            self.sched.remove_budget(d.budget)
+            if d.budget.depth:  # unloaded while running further up the stack: its code there
+                d.budget.reset(-1)  # stops at its next tick (a new activation restores it)
+            for s in self.sched.strands.values():  # and so does its code on strands off the
+                held = s._held                      # processor, when they run again
+                if held is not None and any(b is d.budget for b, _, _ in held):
+                    s._held = [(b, depth, -1 if b is d.budget else left) for b, depth, left in held]
         if d in self.extensions:
             self.extensions.remove(d)
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
@@ -947,6 +1016,24 @@ class Spin:
         filled = [p for p, q in enumerate(sched.ready) if q]
         if sched._nonempty != sum(1 << p for p in filled) or sched._top != (filled[-1] if filled else -1):
             bad.append(f"the ready bitmap {sched._nonempty:#x} or top {sched._top} disagrees with the queues {filled}")
+        # every live strand is ready (on its queue, once), blocked, or the running one; no
+        # ended strand is queued (a switch left half done loses or revives strands)
+        queued = [s for q in sched.ready for s in q]
+        for s in queued:
+            if s._state != "ready" or s._id not in sched.strands or queued.count(s) != 1:
+                bad.append(f"{s!r} is on a ready queue {queued.count(s)} time(s) in state {s._state}")
+        for s in sched.strands.values():
+            if s._state == "ready" and s not in queued:
+                bad.append(f"{s!r} is ready but on no queue")
+            if s._state == "running" and s is not sched.current:
+                bad.append(f"{s!r} is running but not the current strand")
+        # no activation of a domain is left marked once control is back in the kernel
+        # (docs/invariants.md: budgets per activation)
+        if sched.current is None:
+            for d in self.extensions:
+                if d.budget is not None and d.budget.depth:
+                    bad.append(f"{d.name}: an activation is left marked (depth {d.budget.depth}) "
+                               "with control in the kernel")
         return bad
 
     def statistics(self) -> SpinStats:

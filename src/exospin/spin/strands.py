@@ -36,6 +36,16 @@ Why it is built this way
     ``run()`` is the idle loop: it runs on the greenlet that booted the
     kernel and gets the processor when no strand is ready.
 
+    Budgets are per activation of a domain on one stack (verifier.Budget):
+    ``_switch`` suspends the activations in progress on the strand it takes
+    off the processor (``_suspend``: each budget's depth and ticks left) and
+    ``_enter`` gives a strand its own back (``_restore``), so strands entering
+    the same domain each have their own activation and a strand blocked in a
+    handler holds nobody else's budget. A handler of the scheduler's own
+    events may not end the strand it runs on (``exit`` refuses, ``kill``
+    defers to the strand's next run): a switch or a strand's end is never
+    left half done.
+
     A user-level thread package may run its threads on greenlets of their
     own inside a strand (spin/cthreads.py). The scheduler records which
     greenlet was running when the strand lost the processor and resumes
@@ -97,7 +107,7 @@ class Strand:
 
     __slots__ = ("_id", "_name", "_priority", "_state", "_g", "_base", "_fn", "_args", "_space",
                  "_result", "_error", "_regs", "_preempted", "_joiners", "_package", "_sched", "_budget",
-                 "_unwinders")
+                 "_unwinders", "_own", "_held", "_doomed", "_faulted")
 
     def __init__(self, sched: Scheduler, sid: int, fn: Callable[..., Any], args: tuple[Any, ...],
                  name: str, priority: int, space: Any, package: Any) -> None:
@@ -115,7 +125,17 @@ class Strand:
         self._preempted = False
         self._joiners: list[Strand] = []
         self._package = package
-        self._budget: Any = None  # the budget of the domain whose code it runs (reset when scheduled)
+        self._budget: Any = None  # its package's domain's budget (refreshed when scheduled, if idle)
+        #: the budget of the domain whose code ``fn`` is: the strand's body is one activation
+        #: of that domain, for its life (None: ``fn`` is not verified code, e.g. a user program)
+        self._own: Any = None
+        #: the activations in progress on this strand while it is off the processor:
+        #: (budget, depth, ticks left) each (None: none)
+        self._held: list[tuple[Any, int, int]] | None = None
+        #: killed while the scheduler was switching it: it unwinds as soon as it runs
+        self._doomed = False
+        #: its function raised or overran its budget (it was not killed or exited)
+        self._faulted = False
         self._unwinders: list[Callable[[], Any]] | None = None  # on_unwind hooks
         # _base runs the strand's function; _g is where the strand stands (the greenlet to
         # resume): _base, or a thread package's greenlet descending from it
@@ -164,7 +184,17 @@ class Strand:
         s = self._sched
         try:
             try:
-                self._result = self._fn(*self._args)
+                own = self._own
+                if self._doomed:  # killed before it ever ran (while the scheduler entered it)
+                    raise StrandExit()
+                if own is None:
+                    self._result = self._fn(*self._args)
+                else:  # the body is one activation of its code's domain (Budget.enter)
+                    own.enter()
+                    try:
+                        self._result = self._fn(*self._args)
+                    finally:
+                        own.leave()
             finally:
                 if self._unwinders is not None:
                     self._unwind()
@@ -172,6 +202,7 @@ class Strand:
             pass
         except (Exception, BudgetExceeded) as e:  # its code failed: it ends, the kernel goes on
             self._error = f"{type(e).__name__}: {e}"
+            self._faulted = True
             s.log.append((self._name, self._error))
         s._finish(self)
         return None
@@ -261,6 +292,13 @@ class Scheduler:
         self.Checkpoint = d.define(Event("Strand.Checkpoint", (Strand,), None, self._checkpoint))
         self.Resume = d.define(Event("Strand.Resume", (Strand,), None, self._resume))
         self._on_exit: list[Callable[[Strand], Any]] = []
+        #: the budgets of the loaded domains (the kernel keeps the list): a switch suspends
+        #: the activations of those in progress on the strand it takes off the processor
+        self.budgets: list[Any] = []
+        self._depths: list[tuple[Any, Any]] = []  # (depth cell, budget) of each, for _suspend
+        #: >0 while the scheduler raises its own events (Checkpoint, Resume, Exit, the
+        #: joiners' Unblock): a handler there may not end the strand it runs on (see ``exit``)
+        self._internal = 0
         self.tracer = machine.tracer
         self._traced: Strand | None = None  # the strand whose run the trace is timing
         self._run_start = 0
@@ -269,10 +307,15 @@ class Scheduler:
 
     def create(self, fn: Callable[..., Any], args: tuple[Any, ...] = (), name: str = "",
                priority: int = DEFAULT_PRIORITY, space: Any = None, package: Any = None,
-               budget: Any = None) -> Strand:
+               budget: Any = None, own: Any = None) -> Strand:
         """A new strand, ready to run ``fn(*args)`` in address space ``space``. ``budget``:
-        that of the verified domain whose code it runs; a strand is bounded by the scheduler,
-        not by a budget, so it is reset whenever the strand is scheduled or starts a quantum."""
+        that of the domain whose code the strand calls without entering it (its thread
+        package's library code, or a benchmark's loop): such code is bounded by the
+        scheduler, so that budget is restored whenever the strand is scheduled or starts a
+        quantum, unless an activation of its domain is in progress on the strand. ``own``:
+        the budget of the domain whose code ``fn`` is; the strand's body is then one
+        activation of that domain (Budget.enter), which a switch suspends and resumes with
+        what it had left, like every activation on the strand (``_suspend``)."""
         if not isinstance(priority, int) or not 0 <= priority < NPRIO:
             raise ValueError(f"strand priority must be an int in 0..{NPRIO - 1}, not {priority!r}")
         if not callable(fn):
@@ -281,6 +324,7 @@ class Scheduler:
         self._next_id += 1
         s = Strand(self, sid, fn, tuple(args), name or f"strand {sid}", priority, space, package)
         s._budget = budget
+        s._own = own
         self.strands[sid] = s
         self.created += 1
         self.loop.now += self._c_create
@@ -347,8 +391,13 @@ class Scheduler:
             self._switch(nxt, False)
 
     def exit(self, value: Any = None) -> None:
-        """End the current strand with ``value``."""
+        """End the current strand with ``value``. Refused (RuntimeError) inside the scheduler's
+        own events (Checkpoint, Resume, Exit and the joiners' Unblock): unwinding there would
+        leave a switch or a strand's end half done."""
         cur = self._running()
+        if self._internal:
+            raise RuntimeError("Strand.exit: not allowed in a handler of the scheduler's own events "
+                               "(Checkpoint, Resume, Exit)")
         cur._result = value
         raise StrandExit()
 
@@ -359,15 +408,25 @@ class Scheduler:
         s._error = why
         self.log.append((s._name, why))
         if s is self.current and getcurrent() is not self.root:
+            if self._internal:  # in a switch or a strand's end: it unwinds when it next runs
+                s._doomed = True
+                return
             raise StrandExit()
-        if s._state is READY:
+        if s._state is READY and s in self.ready[s._priority]:  # (not if a switch picked it)
             self._unqueue(s)
         base = s._base
         if base:  # started: unwind its stack (its finally clauses run) where it stands
             s._state = DONE
             base.parent = getcurrent()  # the unwinding ends in the base, which then returns here
             g = s._g
-            (g if not g.dead else base).throw(StrandExit())
+            mine = self._suspend()  # its activations unwind, not ours
+            self._restore(s._held)
+            s._held = None
+            try:
+                (g if not g.dead else base).throw(StrandExit())
+            finally:
+                self._suspend()
+                self._restore(mine)
         else:
             s._state = DONE
         if s._id in self.strands:
@@ -466,7 +525,20 @@ class Scheduler:
             # where the strand stands: a user-level thread package may run its threads
             # on greenlets of their own inside the strand
             cur._g = getcurrent()
-            self.Checkpoint.raise_(cur)
+            cur._held = self._suspend()
+            ev = self.Checkpoint
+            if len(ev.handlers) == 1:  # its intrinsic handler only: no extension code runs
+                ev.raise_(cur)
+            else:
+                self._internal += 1
+                try:
+                    ev.raise_(cur)
+                finally:
+                    self._internal -= 1
+            if cur._doomed and cur._state is BLOCKED:  # killed by its Checkpoint: it must run to end
+                self._make_ready(cur)
+            while nxt is not None and nxt._state is DONE:  # the strand picked was killed meanwhile
+                nxt = self._pick()
         self.switches += 1
         if nxt is None:
             self.current = None
@@ -478,7 +550,7 @@ class Scheduler:
             nxt._g.switch()
         # we run again: whoever switched to us made us current
         me = self.current
-        if me is not None and me._state is DONE:  # killed while it was away
+        if me is not None and (me._state is DONE or me._doomed):  # killed while it was away
             raise StrandExit()
 
     def _trace_end(self, nxt: Strand | None) -> None:
@@ -497,15 +569,28 @@ class Scheduler:
         s._state = RUNNING
         space = s._space
         self.loop.now += self._c_asid
-        if s._budget is not None:
-            s._budget.reset()
+        held = s._held
+        if held is not None:
+            s._held = None
+            self._restore(held)
+        b = s._budget
+        if b is not None and not b.depth_cell.cell_contents:
+            b.reset()
         if space is None:
             self.tlb.set_asid(0)
         else:
             tlb = self.tlb
             tlb.asid = space._asid
             tlb.view = space._view
-        self.Resume.raise_(s)
+        ev = self.Resume
+        if len(ev.handlers) == 1:  # its intrinsic handler only: no extension code runs
+            ev.raise_(s)
+        else:
+            self._internal += 1
+            try:
+                ev.raise_(s)
+            finally:
+                self._internal -= 1
 
     def preempt(self) -> None:
         """The timer interrupt: end the running strand's quantum (taken on its greenlet)."""
@@ -513,14 +598,49 @@ class Scheduler:
         self.m.timer.arm(self.quantum)
         if cur is None or getcurrent() is self.root:
             return
-        if cur._budget is not None:
-            cur._budget.reset()
+        b = cur._budget
+        if b is not None and not b.depth_cell.cell_contents:
+            b.reset()
         nxt = self._pick_at_least(cur._priority)
         if nxt is None:
             return
         self.preemptions += 1
         self._make_ready(cur)
         self._switch(nxt, True)
+
+    def _suspend(self) -> list[tuple[Any, int, int]] | None:
+        """Take the activations in progress on the running stack off it: each budget's
+        (depth, ticks left), its depth then 0 (None: there were none). Budgets are per
+        activation of a domain on one stack: another strand entering the domain starts an
+        activation of its own, and this one continues where it stood (``_restore``)."""
+        held = None
+        for dc, b in self._depths:
+            depth = dc.cell_contents
+            if depth:
+                if held is None:
+                    held = []
+                held.append((b, depth, b.cell.cell_contents))
+                dc.cell_contents = 0
+        return held
+
+    def add_budget(self, b: Any) -> None:
+        """A loaded domain's budget: its activations are suspended at switches."""
+        if b not in self.budgets:
+            self.budgets.append(b)
+            self._depths.append((b.depth_cell, b))
+
+    def remove_budget(self, b: Any) -> None:
+        if b in self.budgets:
+            self.budgets.remove(b)
+            self._depths = [(dc, x) for dc, x in self._depths if x is not b]
+
+    @staticmethod
+    def _restore(held: list[tuple[Any, int, int]] | None) -> None:
+        """Put back what ``_suspend`` took: the activations continue with what they had left."""
+        if held is not None:
+            for b, depth, left in held:
+                b.depth_cell.cell_contents = depth
+                b.cell.cell_contents = left
 
     def stop(self) -> None:
         """The run's time limit: hand the processor back to the idle loop, the running
@@ -553,10 +673,14 @@ class Scheduler:
             self.tracer.instant("end" if s._error is None else "killed", "strand", s._id, self.loop.now,
                                 why=s._error or "returned")
         del self.strands[s._id]
-        for fn in self._on_exit:
-            fn(s)
-        for j in s._joiners:
-            self.Unblock.raise_(j)
+        self._internal += 1
+        try:
+            for fn in self._on_exit:
+                fn(s)
+            for j in s._joiners:
+                self.Unblock.raise_(j)
+        finally:
+            self._internal -= 1
         s._joiners.clear()
 
     # ------------------------------------------------------------ the idle loop
@@ -568,6 +692,7 @@ class Scheduler:
             raise RuntimeError("Scheduler.run() must be called from the greenlet that booted SPIN")
         loop = self.loop
         self.m.timer.arm(self.quantum)
+        mine = self._suspend()  # (the boot code's own activations, if it runs inside one)
         try:
             while until is None or loop.now < until:
                 nxt = self._pick()
@@ -581,6 +706,7 @@ class Scheduler:
                 self.current = None
         finally:
             self.m.timer.cancel()
+            self._restore(mine)
         return loop.now
 
     def _idle(self, until: int | None) -> bool:

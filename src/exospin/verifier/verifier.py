@@ -144,7 +144,15 @@ class OpCosts:
 
 
 class Budget:
-    """The counter behind the hook. The kernel calls ``reset()`` before each handler runs.
+    """The counter behind the hook, per activation of the domain, not per handler call.
+
+    The kernel brackets every entry into the domain's code (a handler call, its
+    install(), a strand running its code) with ``enter()`` and ``leave()``.
+    ``enter`` restores the full limit only when no activation of the domain is
+    in progress on the running stack (``depth == 0``): a nested entry (the
+    domain's handler raising an event that the domain handles again) continues
+    on what remains, so re-entering cannot buy a fresh budget. ``reset()`` is
+    the unconditional refill, for the kernel's own uses.
 
     ``hook`` is a closure over one cell (the cheapest call CPython offers);
     ``reset`` and ``remaining`` share that cell, and so may the kernel: ``cell``
@@ -193,6 +201,18 @@ class Budget:
             nonlocal left
             left = self.limit if n is None else n
 
+        depth = 0  # activations of the domain in progress on the running stack
+
+        def enter() -> None:
+            nonlocal left, depth
+            if not depth:
+                left = self.limit
+            depth += 1
+
+        def leave() -> None:
+            nonlocal depth
+            depth -= 1
+
         def remaining() -> int:
             return left
 
@@ -202,6 +222,11 @@ class Budget:
         self.hook: Callable[[int], bool] = hook
         #: the counter's cell (ticks left), shared with ``hook``
         self.cell = hook.__closure__[hook.__code__.co_freevars.index("left")]  # type: ignore[index]
+        #: the activation depth's cell (shared with ``enter``/``leave``): the dispatcher's
+        #: generated code enters and leaves with plain stores into it, as it resets ``cell``
+        self.depth_cell = enter.__closure__[enter.__code__.co_freevars.index("depth")]  # type: ignore[index]
+        self.enter: Callable[[], None] = enter
+        self.leave: Callable[[], None] = leave
         self._reset = reset
         self._remaining = remaining
         self._charged = charged
@@ -219,6 +244,11 @@ class Budget:
     @property
     def remaining(self) -> int:
         return self._remaining()
+
+    @property
+    def depth(self) -> int:
+        """Activations of the domain in progress on the running stack (0: none)."""
+        return int(self.depth_cell.cell_contents)
 
 
 @dataclass(frozen=True)
