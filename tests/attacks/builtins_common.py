@@ -65,11 +65,16 @@ def script(attack: str, calls: list[int]) -> str:
 
 def check(outcome: object, expect: str) -> None:
     """The attack was contained: the simulator survived, the attacker was refused or
-    unloaded for a reason containing ``expect``, and the bystander still answers."""
+    unloaded for a reason containing ``expect`` (or, if ``expect`` begins with "=", its
+    last system call returned the rest: the operation did bounded work and finished),
+    and the bystander still answers."""
     from attacks.harness import Outcome
 
     assert isinstance(outcome, Outcome)
     assert outcome.survived, outcome.describe()
     v = outcome.verdict
-    assert v["reason"] is not None and expect in v["reason"], v
+    if expect.startswith("="):
+        assert v["reason"] is None and v["results"][-1] == expect[1:], v
+    else:
+        assert v["reason"] is not None and expect in v["reason"], v
     assert v["bystander"] == 42 and v["invariants"] == [], v

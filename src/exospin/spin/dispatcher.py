@@ -434,7 +434,7 @@ class Dispatcher:
 
     def _terminate(self, h: Handler, e: BaseException) -> None:
         self._terminated += 1
-        kind = "budget exceeded" if isinstance(e, BudgetExceeded) else f"{type(e).__name__}: {e}"
+        kind = "budget exceeded" if type(e) is BudgetExceeded else f"{type(e).__name__}: {e}"
         self.log.append((h.event.name, repr(h), kind))
         self.uninstall(h)
         if self.on_terminate is not None:

@@ -641,7 +641,7 @@ class Spin:
                         d.budget.reset()
                     install()
         except (Exception, BudgetExceeded) as e:
-            why = "budget exceeded" if isinstance(e, BudgetExceeded) else f"{type(e).__name__}: {e}"
+            why = "budget exceeded" if type(e) is BudgetExceeded else f"{type(e).__name__}: {e}"
             self._loading = None
             self.unload(d, f"install() failed: {why}")
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
