@@ -4,6 +4,7 @@ its memory quota over many calls (each within its budget)."""
 from __future__ import annotations
 
 import pytest
+
 from attacks.builtins_common import check, script
 from attacks.harness import run_attack
 

@@ -4,6 +4,7 @@ the C stack (SIGSEGV on a system without the tuple invariant, bounded.py)."""
 from __future__ import annotations
 
 import pytest
+
 from attacks.builtins_common import check, script
 from attacks.harness import run_attack
 

@@ -4,6 +4,7 @@ for 2**60 steps) where the budget, which counts Python-level steps, cannot stop 
 from __future__ import annotations
 
 import pytest
+
 from attacks.builtins_common import check, script
 from attacks.harness import run_attack
 
