@@ -298,24 +298,39 @@ class _ShimMeta(type):
     the real type whose instances are checked after they are made."""
 
     _real: type
+    _shim: type  # the shim class itself (a subclass inherits it: it is not the shim)
     _make: Callable[..., Any]
     _check_sub: Callable[[Any], Any]
 
     def __instancecheck__(cls, obj: Any) -> bool:
-        if "_make" in cls.__dict__:
+        if cls._shim is cls:
             return isinstance(obj, cls._real)
         return type.__instancecheck__(cls, obj)
 
     def __subclasscheck__(cls, sub: type) -> bool:
-        if "_make" in cls.__dict__:
+        if cls._shim is cls:
             return issubclass(sub, cls._real)
         return type.__subclasscheck__(cls, sub)
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if "_make" in cls.__dict__:
-            return cls.__dict__["_make"](*args, **kwargs)
+        if cls._shim is cls:
+            return cls._make(*args, **kwargs)
         obj = type.__call__(cls, *args, **kwargs)
         return cls._check_sub(obj)
+
+
+class _RangeMeta(_ShimMeta):
+    """``range``: checked in its own call (a range is made by nearly every loop)."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        r = _real_range(*args, **kwargs)
+        try:
+            if len(r) <= MAX_LEN:
+                return r
+            n = str(len(r))
+        except OverflowError:
+            n = "more than 2**63"
+        raise LimitExceeded(f"range of {n} elements: the limit is {MAX_LEN}")
 
 
 def _shim_type(real: type, make: Callable[..., Any], check: Callable[[Any], Any],
@@ -323,7 +338,10 @@ def _shim_type(real: type, make: Callable[..., Any], check: Callable[[Any], Any]
     body = {"_real": real, "_make": staticmethod(make), "_check_sub": staticmethod(check),
             "__doc__": f"{real.__name__}, bounded (verifier/bounded.py)"}
     bases = (real,) if subclassable else ()
-    return _ShimMeta(real.__name__, bases, body)
+    meta = _RangeMeta if real is _real_range else _ShimMeta
+    cls = meta(real.__name__, bases, body)
+    cls._shim = cls
+    return cls
 
 
 class Meter:
@@ -521,7 +539,7 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
     # -- checked operators (fast path: numbers)
 
     def b_add(a: Any, b: Any) -> Any:
-        if a.__class__ in _NUM and b.__class__ in _NUM:
+        if (a.__class__ is int and b.__class__ is int) or (a.__class__ in _NUM and b.__class__ in _NUM):
             return a + b
         if isinstance(a, _CONCAT) and isinstance(b, _CONCAT):
             n = len(a) + len(b)
@@ -569,6 +587,9 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
         return a * b
 
     def b_mul(a: Any, b: Any) -> Any:
+        if (a.__class__ is int and b.__class__ is int and -0x3FFFFFFF <= a <= 0x3FFFFFFF
+                and -0x3FFFFFFF <= b <= 0x3FFFFFFF):
+            return a * b
         return _mul(a, b, False)
 
     def b_imul(a: Any, b: Any) -> Any:
@@ -599,6 +620,30 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
                 raise LimitExceeded(f"%-formatting of about {n} characters: the limit is {MAX_WALK}")
             charge(n)
         return a % b
+
+    def c_tuple(*a: Any) -> tuple[Any, ...]:
+        # a display: weighed if it holds a tuple (one without holds at most its static
+        # length of elements, each within the limits)
+        for e in a:
+            if isinstance(e, r_tuple):
+                tuple_weight(a)
+                break
+        return a
+
+    def c_tuple1(a: Any) -> tuple[Any]:
+        if isinstance(a, r_tuple):
+            tuple_weight((a,))
+        return (a,)
+
+    def c_tuple2(a: Any, b: Any) -> tuple[Any, Any]:
+        if isinstance(a, r_tuple) or isinstance(b, r_tuple):
+            tuple_weight((a, b))
+        return (a, b)
+
+    def c_tuple3(a: Any, b: Any, c: Any) -> tuple[Any, Any, Any]:
+        if isinstance(a, r_tuple) or isinstance(b, r_tuple) or isinstance(c, r_tuple):
+            tuple_weight((a, b, c))
+        return (a, b, c)
 
     def c_fmt(x: Any) -> Any:
         if x.__class__ not in _STR_OK:
@@ -727,7 +772,8 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
         "any": s_any, "hash": s_hash, "round": s_round, "zip": s_zip, "enumerate": s_enumerate,
         "__b_add__": b_add, "__b_iadd__": b_iadd, "__b_mul__": b_mul, "__b_imul__": b_imul,
         "__b_pow__": b_pow, "__b_lshift__": b_lshift, "__b_mod__": b_mod,
-        "__c_tuple__": lambda *a: check_tuple(a), "__c_fmt__": c_fmt, "__c_star__": c_star,
+        "__c_tuple__": c_tuple, "__c_tuple1__": c_tuple1, "__c_tuple2__": c_tuple2,
+        "__c_tuple3__": c_tuple3, "__c_fmt__": c_fmt, "__c_star__": c_star,
         "__c_targs__": c_targs, "__c_raised__": c_raised, "__c_setslice__": c_setslice,
         "__c_checked__": check_tuple,
         "__m_join__": m_join, "__m_expandtabs__": m_expandtabs, "__m_replace__": m_replace,
@@ -901,7 +947,9 @@ class _Rewrite(ast.NodeTransformer):
     def visit_Tuple(self, node: ast.Tuple) -> ast.AST:
         self.generic_visit(node)
         if isinstance(node.ctx, ast.Load) and not all(_const(e) for e in node.elts):
-            return _call("__c_tuple__", node.elts, node)
+            n = len(node.elts)
+            small = n <= 3 and not any(isinstance(e, ast.Starred) for e in node.elts)
+            return _call(f"__c_tuple{n}__" if small else "__c_tuple__", node.elts, node)
         return node
 
     def visit_Starred(self, node: ast.Starred) -> ast.AST:
@@ -1005,7 +1053,7 @@ def hidden_kind(name: str) -> str | None:
         return "op"
     if name.startswith("__m_"):
         return "method"
-    if name == "__c_tuple__":
+    if name.startswith("__c_tuple"):
         return "display"
     if name == "__c_setslice__":
         return "store"
