@@ -76,6 +76,16 @@ def caught():
             out.append(str(e).split(":")[0])
     return out
 
+def through_types():
+    out = []
+    for make in (lambda: str.join("", ["x" * 1000] * 2000), lambda: list.extend([0], range(1 << 21)),
+                 lambda: str.ljust("a", 1 << 40)):
+        try:
+            make()
+        except ValueError as e:
+            out.append(str(e).split(" ")[0])
+    return out, str.join("-", "ab"), list.extend([], "a")
+
 def star(*a):
     return a
 
@@ -108,6 +118,10 @@ def test_do_the_shims_and_checked_operators_answer_as_python_does():
                                     (1, 2, 3), "   5|[1, 2, 3, 4, 1, 2, 3, 4]")
     assert f["methods"]() == ("a-b", "ab..", "a b", "bbXbb", "00ab", b"\0\x05", [("x", 1)], ("y", (1,)))
     assert f["star"](1, (2,)) == (1, (2,))
+
+
+def test_is_a_method_called_through_its_type_checked_as_well():
+    assert load().exports["through_types"]() == (["join()", "range", "ljust(1099511627776):"], "a-b", None)
 
 
 def test_is_an_augmented_assignments_target_evaluated_once():
@@ -151,3 +165,15 @@ def test_does_a_guard_without_a_growing_operator_stay_a_pure_expression():
     v = verify("def g(n, args):\n    return n == 60 and args[0] > 2\n\ndef h(n):\n    return n + 1\n", "g.py")
     assert expression(v.exports["g"]) is not None
     assert expression(v.exports["h"]) is not None  # n + 1: a constant operand is not checked
+
+
+def test_does_a_domain_that_keeps_a_little_per_call_meet_its_quota_too():
+    # no big allocation: an int kept per loop iteration; the loops' ranges count towards
+    # the next measurement, so the quota is measured as the state grows
+    src = "keep = []\n\ndef f():\n    for i in range(1000):\n        keep.append(i * 1000)\n    return len(keep)\n"
+    v = verify(src, "drip.py", quota=2 << 20)
+    with pytest.raises(QuotaExceeded):
+        for _ in range(1000):
+            v.budget.reset()
+            v.exports["f"]()
+    assert v.meter is not None and 2 << 20 < v.meter.peak < 4 << 20

@@ -50,7 +50,8 @@ What this models
     format spec may not have a computed or a huge width (E120, E121).
 
 Per-domain memory quota
-    ``Meter`` counts what the shims and checked operators produce; every
+    ``Meter`` counts what the shims and checked operators produce (and, for
+    ``range``, what a loop over it may keep: 8 bytes an element); every
     ``QUOTA_STEP`` bytes so counted it measures what the extension *keeps*
     (its module globals, the attributes of its classes and objects, function
     defaults and closures, and what those containers hold; each object once,
@@ -322,15 +323,24 @@ class _ShimMeta(type):
 class _RangeMeta(_ShimMeta):
     """``range``: checked in its own call (a range is made by nearly every loop)."""
 
+    _meter: Meter
+
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         r = _real_range(*args, **kwargs)
         try:
-            if len(r) <= MAX_LEN:
+            n = len(r)
+            if n <= MAX_LEN:
+                # a loop over it may keep an object per element: that counts towards the
+                # next measurement of what the domain keeps (8 bytes an element)
+                m = cls._meter
+                m.pending += n << 3
+                if m.pending >= QUOTA_STEP:
+                    m.measure()
                 return r
-            n = str(len(r))
+            how = str(n)
         except OverflowError:
-            n = "more than 2**63"
-        raise LimitExceeded(f"range of {n} elements: the limit is {MAX_LEN}")
+            how = "more than 2**63"
+        raise LimitExceeded(f"range of {how} elements: the limit is {MAX_LEN}")
 
 
 def _shim_type(real: type, make: Callable[..., Any], check: Callable[[Any], Any],
@@ -759,6 +769,8 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
     def m_popitem(x: Any, *a: Any, **k: Any) -> Any:
         return check_tuple(x.popitem(*a, **k))
 
+    rng = _shim_type(r_range, s_range, lambda o: o, subclassable=False)
+    rng._meter = m  # type: ignore[attr-defined]
     ns: dict[str, Any] = {
         "tuple": _shim_type(r_tuple, s_tuple, check_tuple),
         "list": _shim_type(r_list, s_list, lambda o: o),
@@ -767,7 +779,7 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
         "frozenset": _shim_type(r_frozenset, s_frozenset, lambda o: o),
         "str": _shim_type(r_str, s_str, lambda o: o),
         "bytes": _shim_type(r_bytes, s_bytes, lambda o: o),
-        "range": _shim_type(r_range, s_range, lambda o: o, subclassable=False),
+        "range": rng,
         "sorted": s_sorted, "max": s_max, "min": s_min, "sum": s_sum, "all": s_all,
         "any": s_any, "hash": s_hash, "round": s_round, "zip": s_zip, "enumerate": s_enumerate,
         "__b_add__": b_add, "__b_iadd__": b_iadd, "__b_mul__": b_mul, "__b_imul__": b_imul,
@@ -782,7 +794,21 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
     }
     for name in ("ljust", "rjust", "center", "zfill"):
         ns[f"__m_{name}__"] = _padder(name)
+    for key, fn in list(ns.items()):
+        if key.startswith("__m_"):
+            ns[key] = _unbound(key[4:-2], fn)
     return ns
+
+
+def _unbound(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, also for the method called through its type (``str.join(sep, items)``,
+    ``list.extend(l, it)``): the receiver is then the first argument."""
+    def m(x: Any, *a: Any, **k: Any) -> Any:
+        if isinstance(x, type) and a and isinstance(a[0], x):
+            return fn(a[0], *a[1:], **k)
+        return fn(x, *a, **k)
+    m.__name__ = fn.__name__
+    return m
 
 
 _STR_OK = frozenset({str, int, float, bool, type(None), bytes})
