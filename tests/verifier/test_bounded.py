@@ -177,3 +177,11 @@ def test_does_a_domain_that_keeps_a_little_per_call_meet_its_quota_too():
             v.budget.reset()
             v.exports["f"]()
     assert v.meter is not None and 2 << 20 < v.meter.peak < 4 << 20
+
+
+def test_does_a_negative_size_charge_nothing_rather_than_give_ticks_back():
+    src = "def f():\n    return len('x' * -10 ** 9) + len('a'.ljust(-10 ** 9)) + len(bytes(0))\n"
+    v = verify(src, "neg.py", budget=1000)
+    v.budget.reset()
+    assert v.exports["f"]() == 1
+    assert v.budget.remaining == 999  # the entry tick only

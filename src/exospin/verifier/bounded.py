@@ -390,7 +390,7 @@ class Meter:
     def charge(self, n: int) -> None:
         """``n`` elements were (or are about to be) produced or visited in C."""
         t = n // TICK_ELEMENTS
-        if t:
+        if t > 0:  # (a negative size, "x" * -5, charges nothing: it must not give ticks back)
             cell = self.cell
             left = cell.cell_contents - t
             cell.cell_contents = left
@@ -455,8 +455,9 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
         return r_dict(**kwargs)
 
     def s_str(*args: Any, **kwargs: Any) -> Any:
-        if args and args[0].__class__ not in _STR_OK:
-            walked(args[0], "str()")
+        x = args[0] if args else kwargs.get("object", "")
+        if x.__class__ not in _STR_OK:
+            walked(x, "str()")
         return r_str(*args, **kwargs)
 
     def s_bytes(*args: Any, **kwargs: Any) -> Any:
@@ -578,10 +579,11 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
             raise LimitExceeded(f"{what}: an int of about {n} bits, the limit is {MAX_INT_BITS}")
 
     def _mul(a: Any, b: Any, inplace: bool) -> Any:
-        if a.__class__ in _NUM and b.__class__ in _NUM:
-            if (-_SMALL < a < _SMALL and -_SMALL < b < _SMALL) or float in (a.__class__, b.__class__):
-                return a * b
-            _int_bits(int(a).bit_length() + int(b).bit_length(), "*")
+        if isinstance(a, int) and isinstance(b, int):
+            if not (-_SMALL < a < _SMALL and -_SMALL < b < _SMALL):
+                _int_bits(a.bit_length() + b.bit_length(), "*")
+            return a * b
+        if isinstance(a, float) or isinstance(b, float):
             return a * b
         seq, n = (a, b) if isinstance(b, int) else (b, a)
         if isinstance(seq, _CONCAT) and isinstance(n, int):
