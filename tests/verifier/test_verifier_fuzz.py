@@ -113,3 +113,27 @@ def test_does_every_verified_program_end_quickly_with_bounded_values(src: str) -
             hash(result)
         except TypeError:
             pass  # a list inside: unhashable, as Python says
+
+
+BYSTANDER = "from spin import Trap\n\ndef answer(number, args):\n    return 42\n\ndef install():\n    Trap.claim(70, answer)\n"
+
+
+@pytest.mark.filterwarnings("ignore::SyntaxWarning")
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program())
+def test_does_spin_survive_every_verified_program_as_an_extension(src: str) -> None:
+    from exospin.systems import boot
+
+    ext = "from spin import Trap\n\n" + src + "\ndef handler(number, args):\n    return h()\n\n" \
+        "def install():\n    Trap.claim(60, handler)\n"
+    if check(ext, "fuzz.py"):
+        return
+    k = boot("spin", "ds5000").kernel
+    k.load(BYSTANDER, "bystander.py")
+    k.load(ext, "fuzz.py")
+    for _ in range(2):
+        try:
+            k.syscall(60)
+        except Exception:
+            pass  # terminated (the dispatcher said why) or no handler any more
+    assert k.syscall(70) == 42 and k.check_invariants() == []
