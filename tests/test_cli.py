@@ -1,4 +1,4 @@
-"""The command line, as a user and a script see it (shapes in CONTRACTS.md)."""
+"""The command line, as a user and a script see it (shapes in docs/contracts.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from contract_schemas import validate
 from exospin import __version__
 from exospin.cli import main
 
@@ -53,7 +54,6 @@ def test_does_info_for_one_profile_show_only_that_profile(capsys: pytest.Capture
         (["bench", "nosuch"], "unknown suite 'nosuch'"),
         (["info", "--profile", "vax"], "invalid choice: 'vax'"),
         (["demo", "aegis", "--seed", "seven"], "invalid int value: 'seven'"),
-        (["demo", "aegis", "--trace", "/no/such/dir/t.json"], "does not exist"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         ([], "no command given"),
     ],
@@ -143,6 +143,7 @@ def test_does_bench_json_have_the_contract_shape(tmp_path: Path, capsys: pytest.
         assert r["system"] == "aegis"
         assert r["sim_cycles"] > 0 and r["sim_us"] > 0 and r["wall_ns"] > 0 and r["iterations"] > 0
     assert json.loads((tmp_path / "bench-aegis-ds5000.json").read_text())["results"] == doc["results"]
+    assert err == "bench aegis on ds5000...\n"  # stderr is no terminal here: one plain progress line
 
 
 def test_are_simulated_figures_exactly_reproducible(capsys: pytest.CaptureFixture[str]) -> None:
@@ -178,6 +179,7 @@ def test_does_bench_spin_run_what_spin_has_so_far(capsys: pytest.CaptureFixture[
     code, out, err = run(["bench", "spin", "--quick", "--json"], capsys)
     assert code == 0, err
     doc = json.loads(out)
+    validate(doc, "bench")  # docs/schemas/bench.schema.json, ext_cycles included
     names = {r["benchmark"] for r in doc["results"]}
     assert {"in_kernel_call", "dispatch_call_a1", "dispatch_h50_a5", "dispatch_eq_h50"} <= names
     assert all(r["system"] == "spin" and r["sim_cycles"] > 0 for r in doc["results"])
@@ -247,3 +249,84 @@ def test_does_the_spin_table_say_why_a0_has_no_target(capsys: pytest.CaptureFixt
     assert "none: no argument to guard" in rows["dispatch_h1_a0"]
     assert "≤ 3× call_a1" in rows["dispatch_h1_a1"] and "≤ 3× call_a5" in rows["dispatch_h1_a5"]
     assert "≤ 2× eq_h1" in rows["dispatch_eq_h50"] and "≤ 1.5×" in rows["in_kernel_call"]
+
+
+# ------------------------------------------------------------ output that fits
+
+
+def test_are_benchmark_names_whole_at_80_columns_and_in_a_pipe(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # captured stdout is a pipe: rich would assume 80 anyway
+    code, out, err = run(["bench", "spin", "--quick", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    names = [r["benchmark"] for r in json.loads((tmp_path / "bench-spin-ds5000.json").read_text())["results"]]
+    assert len(names) > 30
+    words = set(out.split())
+    assert [n for n in names if n not in words] == []
+    assert "…" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_are_the_aegis_demos_headers_whole_at_80_columns(capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run(["demo", "aegis"], capsys)
+    assert code == 0
+    assert "…" not in out
+    header = next(line for line in out.splitlines() if "┃ slices ┃" in line).split()
+    assert {"exceptions", "repossessed"} <= set(header)
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["demo", "aegis", "--trace", "{}/t.json"], "--trace"),
+    (["bench", "aegis", "--quick", "--out", "{}"], "--out"),
+    (["reproduce", "--quick", "--out", "{}"], "--out"),
+])
+def test_is_an_output_path_with_a_file_in_the_way_refused_before_any_work(
+    argv: list[str], option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, out, err = run([a.format(blocker / "sub") for a in argv], capsys)
+    assert code == 2 and out == ""  # nothing ran: no progress line, no table
+    assert err == f"exospin: error: {option}: {blocker} exists and is not a directory\n"
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize("argv, made", [
+    (["demo", "aegis", "--trace", "{}/t.json"], "t.json"),
+    (["bench", "aegis", "--quick", "--out", "{}"], "bench-aegis-ds5000.json"),
+])
+def test_is_a_missing_output_folder_made(argv: list[str], made: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "new" / "deeper"
+    code, _, err = run([a.format(folder) for a in argv], capsys)
+    assert code == 0, err
+    assert (folder / made).is_file()
+
+
+def test_is_a_directory_refused_as_a_trace_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["demo", "aegis", "--trace", str(tmp_path)], capsys)
+    assert code == 2 and out == ""
+    assert err == f"exospin: error: --trace: {tmp_path} is a directory\n"
+
+
+def test_does_spin_check_report_every_file_readable_or_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("good.py").write_text("def handler(x):\n    return x\n")
+    Path("bad.py").write_text("def handler(x):\n    return x.__class__\n")
+    Path("latin1.py").write_bytes(b"# caf\xe9\n")
+    files = ["good.py", "missing.py", "bad.py", "latin1.py", "."]
+    code, out, err = run(["spin", "check", *files], capsys)
+    assert code == 2  # a file could not be read: bad usage, though the others were checked
+    assert out.splitlines() == ["good.py: ok",
+                                "bad.py:2:12: E101 access to a name beginning with '_' is not allowed: '__class__'"]
+    lines = err.splitlines()
+    assert lines[0] == "exospin: error: spin check: missing.py: no such file"
+    assert lines[1].startswith("exospin: error: spin check: latin1.py: cannot read: 'utf-8' codec can't decode")
+    assert lines[2] == "exospin: error: spin check: .: is a directory"
+    assert len(lines) == 3
+    code, out, err = run(["spin", "check", "good.py", "bad.py"], capsys)
+    assert code == 1 and err == ""  # all read, one rejected

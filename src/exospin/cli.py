@@ -1,4 +1,4 @@
-"""The ``exospin`` command line (shapes in CONTRACTS.md).
+"""The ``exospin`` command line (shapes in docs/contracts.md).
 
     exospin --version
     exospin info [--profile NAME] [--json]
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -24,8 +25,9 @@ from rich.table import Table
 
 from . import __version__
 from .machine import PROFILES, get_profile
+from .terminal import print_table
 
-#: Systems named by CONTRACTS.md, and the demos that exist so far.
+#: Systems named by docs/contracts.md, and the demos that exist so far.
 DEMOS = ("aegis", "exos", "spin", "unix")
 PLANNED: dict[str, str] = {}
 
@@ -57,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace-event file")
 
     bench = sub.add_parser("bench", help="run a benchmark suite")
-    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin or unix")
+    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin, unix or demux")
     bench.add_argument("--profile", choices=list(PROFILES), default="ds5000")
     bench.add_argument("--json", action="store_true", help="one JSON document on stdout")
     bench.add_argument("--out", metavar="DIR", help="also write the JSON document into DIR")
@@ -77,6 +79,56 @@ def _parser() -> argparse.ArgumentParser:
     check = spin_sub.add_parser("check", help="verify extension source files (docs/verifier.md)")
     check.add_argument("files", nargs="+", metavar="FILE", help="Python source of an extension")
     return p
+
+
+# ---------------------------------------------------------- output paths
+# One rule for every option that names where output goes (--trace FILE, --out DIR): it is
+# checked before any work starts, a folder that does not exist is made, and a path that
+# cannot be written is bad usage (one line, exit 2), not a failure after the run.
+
+
+def _cannot(option: str, path: Path, e: OSError) -> UsageError:
+    return UsageError(f"{option}: cannot write {path}: {e.strerror or e}")
+
+
+def _make_folder(option: str, d: Path) -> None:
+    """Make ``d`` and its parents; a file standing where a folder must be is named."""
+    for p in (d, *d.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UsageError(f"{option}: {p} exists and is not a directory")
+            break
+    d.mkdir(parents=True, exist_ok=True)
+
+
+def output_dir(option: str, name: str) -> Path:
+    """The folder ``name`` given to ``option``: made if missing, proven writable."""
+    d = Path(name)
+    try:
+        _make_folder(option, d)
+        with tempfile.TemporaryFile(dir=d):  # can a file be made in it?
+            pass
+    except OSError as e:
+        raise _cannot(option, d, e) from None
+    return d
+
+
+def output_file(option: str, name: str) -> Path:
+    """The file ``name`` given to ``option``: its folder made if missing, the file proven
+    writable (opened for appending, so nothing is lost; removed again if it was new)."""
+    f = Path(name)
+    if f.is_dir():
+        raise UsageError(f"{option}: {name} is a directory")
+    existed = f.exists()
+    try:
+        _make_folder(option, f.parent)
+        with f.open("a"):
+            pass
+        if not existed:
+            f.unlink()
+    except OSError as e:
+        raise _cannot(option, f, e) from None
+    return f
 
 
 # ------------------------------------------------------------------- info
@@ -118,7 +170,7 @@ def cmd_info(args: argparse.Namespace, out: Console) -> int:
         t.add_column("source")
         for k, c in p.costs.items():
             t.add_row(k, str(c.cycles), c.unit, c.source)
-        out.print(t)
+        print_table(out, t)
     return 0
 
 
@@ -131,17 +183,14 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
         if args.system in PLANNED:
             raise UsageError(f"system {args.system!r} is not built yet ({PLANNED[args.system]}); available: {', '.join(DEMOS)}")
         raise UsageError(f"unknown system {args.system!r} (available: {', '.join(DEMOS)})")
-    if args.trace:
-        parent = Path(args.trace).resolve().parent
-        if not parent.is_dir():
-            raise UsageError(f"--trace: directory {parent} does not exist")
     from .demos import DEMOS as demos
 
     demo = demos[args.system]
     if args.seed is not None and not demo.seeded:
         raise UsageError(f"--seed: demo {demo.name} draws nothing at random, so a seed would change nothing")
+    trace = output_file("--trace", args.trace) if args.trace else None
     profile = args.profile or demo.profile  # the machine of the demo's paper
-    report = demo.run(0 if args.seed is None else args.seed, profile, Path(args.trace) if args.trace else None)
+    report = demo.run(0 if args.seed is None else args.seed, profile, trace)
     demo.render(report, out)
     return 0 if report.end.clean else 1
 
@@ -154,16 +203,18 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
 
     if args.suite not in SUITES:
         raise UsageError(f"unknown suite {args.suite!r} (available: {', '.join(SUITES)})")
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UsageError(f"--out: {args.out} exists and is not a directory")
+    out_dir = output_dir("--out", args.out) if args.out else None
     err = Console(stderr=True)
-    with err.status(f"bench {args.suite} on {args.profile}...") as status:
-        doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit,
-                        progress=lambda name: status.update(f"bench {args.suite} on {args.profile}: {name}"))
-    if args.out:
-        d = Path(args.out)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / f"bench-{args.suite}-{args.profile}.json").write_text(json.dumps(doc, indent=2))
+    label = f"bench {args.suite} on {args.profile}"
+    if err.is_terminal:
+        with err.status(f"{label}...") as status:
+            doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit,
+                            progress=lambda name: status.update(f"{label}: {name}"))
+    else:  # a pipe or a log: one plain line, not a spinner nobody sees
+        print(f"{label}...", file=sys.stderr, flush=True)
+        doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit)
+    if out_dir is not None:
+        (out_dir / f"bench-{args.suite}-{args.profile}.json").write_text(json.dumps(doc, indent=2))
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0
@@ -191,7 +242,7 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
         extra = tuple(f"{r[k]:.1f}" if k in r else "" for k, on in (("ext_cycles", ext), ("py_cycles", py)) if on)
         t.add_row(r["benchmark"], f"{r['sim_cycles']:.1f}", *extra, f"{r['sim_us']:.3f}", f"{r['wall_ns']:.0f}",
                   f"{ratio:.1f}", mark)
-    out.print(t)
+    print_table(out, t)
     if ext:
         out.print("ext cycles: what the extensions' own code costs under the verifier's static model "
                   "(docs/verifier.md), measured per operation and not included in sim cycles.")
@@ -224,32 +275,36 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
     from .bench import SUITES
     from .bench.report import reproduce as rp
 
-    out_dir = Path(args.out) if args.out else None
-    if out_dir is not None:
-        if out_dir.exists() and not out_dir.is_dir():
-            raise UsageError(f"--out: {args.out} exists and is not a directory")
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UsageError(f"--out: cannot create {args.out}: {e.strerror or e}") from None
+    out_dir = output_dir("--out", args.out) if args.out else None
     err = Console(stderr=True, highlight=False)
     t0 = time.monotonic()
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    # a light refresh thread: it runs beside the timed loops
-    with Progress(*columns, console=err, transient=True, refresh_per_second=4) as bar:
-        task = bar.add_task("reproduce", total=len(SUITES) * len(rp.PROFILES))
-        started = [0]
+    total = len(SUITES) * len(rp.PROFILES)
+    started = [0]
+    if err.is_terminal:
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        # a light refresh thread: it runs beside the timed loops
+        with Progress(*columns, console=err, transient=True, refresh_per_second=4) as bar:
+            task = bar.add_task("reproduce", total=total)
 
-        def progress(suite: str, profile: str, benchmark: str | None) -> None:
+            def progress(suite: str, profile: str, benchmark: str | None) -> None:
+                if benchmark is None:
+                    if started[0]:
+                        bar.advance(task)
+                    started[0] += 1
+                bar.update(task, description=f"suite [cyan]{suite}[/cyan] on [cyan]{profile}[/cyan]: "
+                                             f"{benchmark or '...'}")
+
+            doc = rp.run_all(quick=args.quick, progress=progress, reraise=args.debug, audit=args.audit)
+            bar.update(task, completed=total)
+    else:  # a pipe or a log: one plain line per suite, not a bar nobody sees
+
+        def line(suite: str, profile: str, benchmark: str | None) -> None:
             if benchmark is None:
-                if started[0]:
-                    bar.advance(task)
                 started[0] += 1
-            bar.update(task, description=f"suite [cyan]{suite}[/cyan] on [cyan]{profile}[/cyan]: {benchmark or '...'}")
+                print(f"reproduce {started[0]}/{total}: suite {suite} on {profile}...", file=sys.stderr, flush=True)
 
-        doc = rp.run_all(quick=args.quick, progress=progress, reraise=args.debug, audit=args.audit)
-        bar.update(task, completed=len(SUITES) * len(rp.PROFILES))
+        doc = rp.run_all(quick=args.quick, progress=line, reraise=args.debug, audit=args.audit)
     seconds = time.monotonic() - t0
     if out_dir is not None:
         rp.write_outputs(doc, out_dir)
@@ -257,12 +312,12 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
         print(json.dumps(doc, indent=2))
     else:
         for table in rp.build_tables(doc):
-            out.print(rp.rich_table(table))
+            print_table(out, rp.rich_table(table))
             out.print(f"[dim]{escape(rp.caption(table))}[/dim]\n")
         for profile in rp.profiles_of(doc):
             audited = rp.rich_audit(doc, profile)
             if audited is not None:
-                out.print(audited)
+                print_table(out, audited)
                 out.print(f"[dim]{escape(rp.AUDIT_CAPTION)}[/dim]\n")
         for f in doc["failed"]:
             out.print(f"[red]suite {escape(f['suite'])} failed on {f['profile']}[/red]: {escape(f['error'])}",
@@ -281,26 +336,32 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
 
 
 def cmd_spin(args: argparse.Namespace, out: Console) -> int:
-    """``spin check FILE...``: ``FILE: ok`` or one linter-style line per violation."""
+    """``spin check FILE...``: per file, in order, ``FILE: ok``, one linter-style line per
+    violation, or (on stderr) one error line if it cannot be read; the others are still
+    checked. Exit 2 if a file could not be read, else 1 if one was rejected, else 0."""
     from .verifier import check
 
     if args.spin_command != "check":
         raise UsageError("no spin command given (try: exospin spin check FILE...)")
-    sources: list[tuple[str, str]] = []
-    for name in args.files:  # read every file first: a missing one is bad usage, nothing printed
+    unreadable = rejected = False
+    for name in args.files:
         try:
-            sources.append((name, Path(name).read_text(encoding="utf-8")))
+            source = Path(name).read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise UsageError(f"spin check: {name}: no such file") from None
+            why = "no such file"
+        except IsADirectoryError:
+            why = "is a directory"
         except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"spin check: {name}: cannot read: {e}") from None
-    rejected = False
-    for name, source in sources:
-        found = check(source, name)
-        rejected = rejected or bool(found)
-        for line in [v.format(name) for v in found] or [f"{name}: ok"]:
-            print(line)
-    return 1 if rejected else 0
+            why = f"cannot read: {e.strerror if isinstance(e, OSError) and e.strerror else e}"
+        else:
+            found = check(source, name)
+            rejected = rejected or bool(found)
+            for line in [v.format(name) for v in found] or [f"{name}: ok"]:
+                print(line, flush=True)
+            continue
+        unreadable = True
+        print(f"exospin: error: spin check: {name}: {why}", file=sys.stderr, flush=True)
+    return 2 if unreadable else 1 if rejected else 0
 
 
 # ------------------------------------------------------------------- main

@@ -30,15 +30,32 @@ Errors
     a readable message. A fault the process does not handle ends it, with a
     message, and only it.
 
+How a process ends
+    It *exits* (``main`` returns a status or calls ``exit``, or
+    ``sys.exit``; any status, 3 as well as 0, is an exit), it *crashes* (an exception escapes the
+    application: status 1) or it is *killed* (the system ends it: a fault
+    with no handler, status 139 = 128 + SIGSEGV; the kernel destroying it).
+    Each system's runtime (the code that calls ``main``: ExOS, Unix' libc,
+    SPIN's libunix with its unix_as extension) records a crash or a kill as
+    a :class:`Failure` in the log the process was started with (a child
+    inherits its parent's, as it inherits stderr); a crash keeps the
+    exception and the frames of the application it went through
+    (``application_frames``). ``run()`` of every system reports them on
+    stderr and ``run(check=True)`` raises :class:`ProgramFailed`.
+
 Interface
     see ``__all__``; an application is a function ``main(argv) -> int``.
+    For the systems: a process object implements :class:`Process` and may
+    inherit :class:`MachineBinding`; its mutexes subclass :class:`Mutex`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import traceback as _tb
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from types import CodeType
+from dataclasses import dataclass, field
+from types import CodeType, FrameType, TracebackType
 from typing import Any, Protocol, TypeVar
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -67,6 +84,132 @@ class PosixError(Exception):
     def __init__(self, errno: str, message: str) -> None:
         super().__init__(f"{errno}: {message}")
         self.errno = errno
+
+
+# ------------------------------------------------------- how a process ends
+
+#: The system software, by package: a frame of code in ``exospin.<one of these>`` is the
+#: simulator's, not the application's; so is one in ``extension.*`` (SPIN's extensions,
+#: as the verifier names them).
+_SYSTEM_PACKAGES = frozenset({"machine", "aegis", "exos", "spin", "unix", "verifier", "net", "posix", "systems"})
+
+
+def _is_system(frame: FrameType) -> bool:
+    name = frame.f_globals.get("__name__")
+    if not isinstance(name, str):
+        return False
+    top, _, rest = name.partition(".")
+    return top == "extension" or (top == "exospin" and rest.partition(".")[0] in _SYSTEM_PACKAGES)
+
+
+#: The signals a kill's reason may start with (``"SIGSEGV: ..."``, as Unix' kernel says), by number.
+SIGNALS = {8: "SIGFPE", 9: "SIGKILL", 10: "SIGBUS", 11: "SIGSEGV"}
+
+
+def application_frames(tb: TracebackType | None, outer: FrameType | None = None) -> _tb.StackSummary:
+    """The frames of traceback ``tb`` that are the application's: every frame outside
+    the system software (the machine, the kernels, the library OSes, this module).
+    ``outer``: the frame that caught the exception before it unwound the stack (a
+    handler upcalled inside a fault), whose callers come first."""
+    frames = [*reversed(list(_tb.walk_stack(outer)))] if outer is not None else []
+    frames += _tb.walk_tb(tb)
+    return _tb.StackSummary.extract(
+        (f, line) for f, line in frames if not _is_system(f))
+
+
+@dataclass(frozen=True, eq=False)
+class Failure:
+    """A process that died abnormally: it crashed (``exception`` is what escaped the
+    application, ``traceback`` the application's frames it went through) or the
+    system killed it (``exception`` is None; ``reason`` is the system's message)."""
+
+    pid: int
+    program: str
+    status: int
+    reason: str  # "KeyError: 'x'" for a crash; the system's message for a kill
+    exception: BaseException | None = None
+    traceback: _tb.StackSummary = field(default_factory=_tb.StackSummary)
+
+    @classmethod
+    def crash(cls, pid: int, program: str, exc: BaseException, status: int = 1,
+              outer: FrameType | None = None) -> Failure:
+        """The record of ``exc`` escaping ``program`` (status 1, as a C runtime gives);
+        ``outer`` as for ``application_frames``. If no frame is the application's, the
+        exception began in the system software (a bug there): every frame is kept."""
+        frames = application_frames(exc.__traceback__, outer)
+        if not frames:
+            frames = _tb.StackSummary.extract(_tb.walk_tb(exc.__traceback__))
+        return cls(pid, program, status, f"{type(exc).__name__}: {exc}", exc, frames)
+
+    @property
+    def kind(self) -> str:
+        """``crashed`` or ``killed``."""
+        return "killed" if self.exception is None else "crashed"
+
+    @property
+    def signal(self) -> str | None:
+        """The signal that killed it, if the system's reason names one of ``SIGNALS``."""
+        sig = self.reason.partition(":")[0]
+        return sig if self.exception is None and sig in SIGNALS.values() else None
+
+    def headline(self) -> str:
+        """One line: the pid, the program, how it died and its exit status."""
+        who = f"pid {self.pid} ({self.program})"
+        if self.exception is not None:
+            return f"{who} crashed: {self.reason} (exit status {self.status})"
+        sig = self.signal
+        if sig is None:
+            return f"{who} killed: {self.reason} (exit status {self.status})"
+        return f"{who} killed by {sig}:{self.reason.partition(':')[2]} (exit status {self.status})"
+
+    def report(self) -> str:
+        """The headline; for a crash then the application's traceback, as Python prints one."""
+        if self.exception is None or not self.traceback:
+            return self.headline()
+        frames = "".join(self.traceback.format())
+        exc = "".join(_tb.format_exception_only(type(self.exception), self.exception))
+        return f"{self.headline()}\nTraceback (most recent call last):\n{frames}{exc}".rstrip("\n")
+
+
+def format_failures(failures: Iterable[Failure]) -> str:
+    """Every failure's report, its headline prefixed ``exospin:`` (what ``run()`` prints)."""
+    return "\n".join(f"exospin: {f.report()}" for f in failures)
+
+
+class ProgramFailed(Exception):
+    """``run(check=True)`` found processes that crashed or were killed (``failures``)."""
+
+    def __init__(self, failures: Iterable[Failure]) -> None:
+        self.failures = tuple(failures)
+        n = len(self.failures)
+        super().__init__(f"{n} process{'es' if n != 1 else ''} failed:\n{format_failures(self.failures)}")
+
+
+def crashed(log: list[Failure] | None, pid: int, program: str, exc: BaseException,
+            outer: FrameType | None = None) -> str:
+    """A runtime's record of a crash: append it to ``log`` (if the process has one);
+    return the message the system keeps with the status (``died: KeyError: 'x'``)."""
+    f = Failure.crash(pid, program, exc, outer=outer)
+    if log is not None:
+        log.append(f)
+    return f"died: {f.reason}"
+
+
+def system_exit(log: list[Failure] | None, pid: int, program: str, e: SystemExit) -> tuple[int, str]:
+    """What ``sys.exit(code)`` in an application means, as (status, message): ``exit(code)``
+    for an int code (0 for None); any other code is a message Python would print before
+    exiting with 1: a crash, recorded as ``crashed`` does."""
+    if e.code is None:
+        return 0, ""
+    if type(e.code) is int:
+        return e.code, ""
+    return 1, crashed(log, pid, program, e)
+
+
+def killed(log: list[Failure] | None, pid: int, program: str, status: int, reason: str) -> None:
+    """A runtime's record of a kill by the system (no traceback: the application did not raise)."""
+    if log is not None:
+        log.append(Failure(pid, program, status, reason))
 
 
 Program = Callable[..., Any]
@@ -123,6 +266,70 @@ def _p() -> Process:
 def bind(process: Process) -> None:
     """Make ``process`` the current one in this context (systems call this, apps do not)."""
     _current.set(process)
+
+
+# ------------------------------------------- shared by the systems' libraries
+
+
+class Processor(Protocol):
+    """The user-mode instructions of the machine's processor (``machine.CPU`` is one)."""
+
+    def load(self, vaddr: int) -> int: ...
+    def store(self, vaddr: int, value: int) -> None: ...
+    def compute(self, n: int) -> None: ...
+
+
+class _HasProcessor(Protocol):
+    @property
+    def cpu(self) -> Processor: ...
+
+
+class MachineBinding:
+    """``load``, ``store`` and ``compute`` of a :class:`Process`: straight to its
+    processor ``cpu``, and marked as the machine's (``machine_code``), not the system's.
+
+    Every system's process object binds them the same way, so each inherits them
+    from here (ExOS, Unix's libc) and sets ``self.cpu``. They stay separate kernels:
+    this is user-level plumbing, and reaches no kernel.
+    """
+
+    __slots__ = ()
+
+    @machine_code
+    def load(self: _HasProcessor, vaddr: int) -> int:
+        return self.cpu.load(vaddr)
+
+    @machine_code
+    def store(self: _HasProcessor, vaddr: int, value: int) -> None:
+        self.cpu.store(vaddr, value)
+
+    @machine_code
+    def compute(self: _HasProcessor, n: int) -> None:
+        self.cpu.compute(n)
+
+
+_M = TypeVar("_M", bound="Mutex")
+
+
+class Mutex:
+    """What ``mutex()`` returns on a system: ``acquire()``, ``release()``, and ``with m:``
+    for the two. A system's mutex (ExOS threads, Unix kernel threads, Unix user threads)
+    subclasses it and defines ``acquire`` and ``release``; the context manager is this one."""
+
+    __slots__ = ()
+
+    def acquire(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define acquire()")
+
+    def release(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define release()")
+
+    def __enter__(self: _M) -> _M:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 # ------------------------------------------------------------- processes
@@ -296,9 +503,11 @@ def time_us() -> float:
 
 
 __all__ = [
-    "MACHINE_CODE", "PROT_NONE", "PROT_READ", "PROT_RW", "PROT_WRITE", "PosixError", "Process", "alias", "bind",
-    "close", "compute", "condition", "dirty", "exec", "exit", "fork", "getpid", "load", "machine_code", "mmap",
+    "MACHINE_CODE", "PROT_NONE", "PROT_READ", "PROT_RW", "PROT_WRITE", "SIGNALS", "Failure", "PosixError", "Process",
+    "ProgramFailed", "alias", "application_frames", "bind", "close", "compute", "condition", "crashed", "dirty", "exec",
+    "exit", "fork", "format_failures", "getpid", "killed", "load", "machine_code", "mmap",
     "mprotect", "munmap", "mutex", "on_fault", "page_size", "pipe", "read", "rpc_call",
-    "rpc_register", "shm_open", "store", "wait_word", "wake",
+    "rpc_register", "shm_open", "store", "system_exit", "wait_word", "wake",
     "thread_create", "thread_join", "thread_yield", "time_us", "wait", "word_size", "write",
+    "MachineBinding", "Mutex", "Processor",
 ]

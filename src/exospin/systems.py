@@ -10,12 +10,27 @@ Interface
     starts an application under its library OS; ``System.run(until_us)``;
     ``System.statistics()``; ``System.shutdown()`` destroys every
     environment and returns what leaked (nothing, if the kernel is right).
+
+    A system that runs posix programs (``start``) reports, after each
+    ``run()``, every process that crashed or was killed since the last one
+    (``posix.Failure``: pid, program, reason, the application's traceback)
+    on stderr; ``run(check=True)`` raises :class:`ProgramFailed` instead,
+    ``run(report=False)`` keeps quiet, ``run(expect={pid, ...})`` names
+    processes meant to fail. ``failures()`` lists them all;
+    ``exit_status(pid)`` is a process's status (an ``exit(3)`` is a status,
+    not a failure).
+
+    ``network(names, link="ethernet", profile="ds5000", seed=0) -> Network``
+    boots one system per name, each on a machine of its own with one NIC,
+    all on one link, in one world (machine/world.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .aegis import Aegis, Syscalls
@@ -23,7 +38,9 @@ from .exos import ExOS, ExOSShared, MiniOS, PhysOS, ProcEntry
 from .exos.paging import POLICIES as PAGING  # noqa: F401 - the policies by name, for bench (which may not import exos)
 from .exos.paging import check as check_paging
 from .exos.sched import POLICIES
-from .machine import Machine, Tracer, get_profile
+from .machine import NIC, Link, Machine, Tracer, World, get_link, get_profile
+from .net import write_pcap
+from .posix import Failure, ProgramFailed, format_failures
 from .spin import Domain, Spin, SyscallError
 from .spin import extensions as spin_extensions
 from .spin.libunix import process_main
@@ -47,6 +64,28 @@ SYSTEMS: dict[str, str] = {
 Program = Callable[[MiniOS, Syscalls], Any]
 
 
+def _run_options(check: Any, report: Any, expect: Any) -> None:
+    """Refuse bad options to ``run()`` before it runs anything."""
+    for name, v in (("check", check), ("report", report)):
+        if type(v) is not bool:
+            raise TypeError(f"run: {name} must be True or False, not {v!r}")
+    if not isinstance(expect, Collection) or isinstance(expect, (str, bytes)) or \
+            not all(type(p) is int for p in expect):
+        raise TypeError(f"run: expect must be a collection of pids (ints), not {expect!r}")
+
+
+def _after_run(log: list[Failure], seen: int, check: bool, report: bool, expect: Collection[int]) -> int:
+    """What ``run()`` does once the system stops: raise (``check``) or print on stderr
+    (``report``) the failures of ``log`` past the first ``seen`` whose pids are not in
+    ``expect``; returns how many of ``log`` are now seen."""
+    new = [f for f in log[seen:] if f.pid not in expect]
+    if new and check:
+        raise ProgramFailed(new)
+    if new and report:
+        print(format_failures(new), file=sys.stderr)
+    return len(log)
+
+
 @dataclass
 class System:
     """A booted system: the machine, its kernel, and the trace if one is kept."""
@@ -58,6 +97,7 @@ class System:
     libos: dict[int, Any] = field(default_factory=dict)
     exos: ExOSShared = field(default_factory=ExOSShared)  # the ExOS shared segment
     started: dict[int, int] = field(default_factory=dict)  # pid -> environment, for start()
+    reported: int = 0  # how many of the ExOS processes' failures run() has reported
 
     def spawn(
         self,
@@ -115,17 +155,28 @@ class System:
         st = self.kernel.final_stats.get(self.started[pid])
         return None if st is None else st.status
 
-    def run(self, until_us: float | None = None) -> float:
-        """Run until no environment can run (or ``until_us`` of simulated time); returns µs."""
+    def failures(self) -> list[Failure]:
+        """Every ExOS process that crashed or was killed, in the order they died."""
+        return list(self.exos.failures)
+
+    def run(self, until_us: float | None = None, *, check: bool = False, report: bool = True,
+            expect: Collection[int] = ()) -> float:
+        """Run until no environment can run (or ``until_us`` of simulated time); returns µs.
+        Then report the processes that failed meanwhile (see the module's docstring)."""
+        _run_options(check, report, expect)
         until = None if until_us is None else self.machine.profile.cycles_for_us(until_us)
-        return self.machine.us(self.kernel.run(until))
+        us = self.machine.us(self.kernel.run(until))
+        self.reported = _after_run(self.exos.failures, self.reported, check, report, expect)
+        return us
 
     def shutdown(self) -> dict[str, int]:
         """Destroy every environment; return what is still held (all zero unless something leaked)."""
         k = self.kernel
+        seen = len(self.exos.failures)
         for eid in list(k.envs):
             if eid in k.envs:
                 k.destroy(eid, "shut down")
+        del self.exos.failures[seen:]  # what shutting down kills has not failed
         s = k.statistics()
         return {"frames": s.frames_owned, "capabilities": s.caps_live, "slices": s.slices_owned, "environments": s.envs}
 
@@ -145,6 +196,8 @@ class SpinSystem:
     tracer: Tracer | None = None
     unix: dict[str, Any] | None = None  # the unix_as extension's exports, once loaded
     unix_domain: Domain | None = None
+    log: list[Failure] = field(default_factory=list)  # the processes that crashed or were killed
+    reported: int = 0  # how many of them run() has reported
 
     def _unix(self, fn: str, *args: Any) -> Any:
         """Call the Unix extension's exported ``fn`` from the boot code (a fresh budget)."""
@@ -162,10 +215,13 @@ class SpinSystem:
         """Start ``program(argv)`` as a Unix process on SPIN; returns its pid."""
         if not callable(program):
             raise TypeError(f"start: program must be callable, not {type(program).__name__}")
-        pid = self._unix("spawn", process_main, (self.kernel, program, (list(argv or []),)),
-                         name or getattr(program, "__name__", "process"))
+        name = name or getattr(program, "__name__", "process")
+        ident = [0]  # the process's pid, for its runtime's failure records
+        pid = self._unix("spawn", process_main, (self.kernel, program, (list(argv or []),), name, self.log, ident),
+                         name)
         if isinstance(pid, SyscallError):
             raise RuntimeError(f"start: {pid.errno}: {pid.message}")
+        ident[0] = int(pid)
         return int(pid)
 
     def exit_status(self, pid: int) -> int | None:
@@ -173,17 +229,28 @@ class SpinSystem:
         st = self._unix("exit_status", pid)
         return None if st is None else int(st)
 
-    def run(self, until_us: float | None = None) -> float:
-        """Run until no strand can run (or ``until_us`` of simulated time); returns µs."""
+    def failures(self) -> list[Failure]:
+        """Every process that crashed or was killed, in the order they died."""
+        return list(self.log)
+
+    def run(self, until_us: float | None = None, *, check: bool = False, report: bool = True,
+            expect: Collection[int] = ()) -> float:
+        """Run until no strand can run (or ``until_us`` of simulated time); returns µs.
+        Then report the processes that failed meanwhile (see the module's docstring)."""
+        _run_options(check, report, expect)
         until = None if until_us is None else self.machine.profile.cycles_for_us(until_us)
-        return self.machine.us(self.kernel.run(until))
+        us = self.machine.us(self.kernel.run(until))
+        self.reported = _after_run(self.log, self.reported, check, report, expect)
+        return us
 
     def shutdown(self) -> dict[str, int]:
         """Kill every strand, collect every process; return what is still held (all zero
         unless something leaked)."""
         k = self.kernel
+        seen = len(self.log)
         for s in list(k.sched.strands.values()):
             k.sched.kill(s, "shut down")
+        del self.log[seen:]  # what shutting down kills has not failed
         held: dict[str, int] = {}
         if self.unix is not None:
             for pid in self._unix("pids"):
@@ -205,17 +272,30 @@ class UnixSystem:
     machine: Machine
     kernel: Unix
     tracer: Tracer | None = None
+    log: list[Failure] = field(default_factory=list)  # the processes that crashed or were killed
+    reported: int = 0  # how many of them run() has reported
 
     def start(self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "") -> int:
         """Start ``program(argv)`` as a new process; returns its pid (status: ``exit_status``)."""
-        return unix_start(self.kernel, program, list(argv or []), name or getattr(program, "__name__", "process"))
+        return unix_start(self.kernel, program, list(argv or []), name or getattr(program, "__name__", "process"),
+                          self.log)
 
     def exit_status(self, pid: int) -> int | None:
         return self.kernel.exit_status(pid)
 
-    def run(self, until_us: float | None = None) -> float:
+    def failures(self) -> list[Failure]:
+        """Every process that crashed or was killed, in the order they died."""
+        return list(self.log)
+
+    def run(self, until_us: float | None = None, *, check: bool = False, report: bool = True,
+            expect: Collection[int] = ()) -> float:
+        """Run until no thread can run (or ``until_us`` of simulated time); returns µs.
+        Then report the processes that failed meanwhile (see the module's docstring)."""
+        _run_options(check, report, expect)
         until = None if until_us is None else self.machine.profile.cycles_for_us(until_us)
-        return self.machine.us(self.kernel.run(until))
+        us = self.machine.us(self.kernel.run(until))
+        self.reported = _after_run(self.log, self.reported, check, report, expect)
+        return us
 
     def shutdown(self) -> dict[str, int]:
         """End every process; return what is still held (all zero unless something leaked)."""
@@ -240,9 +320,80 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     prof = get_profile(profile)  # the machine's clock and primitive costs
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
     machine = Machine(prof, seed=seed, tracer=tracer)  # hardware: clock, memory, TLB, timer
+    return _assemble(name, machine, tracer, charge_extensions)
+
+
+def _assemble(name: str, machine: Machine, tracer: Tracer | None, charge_extensions: bool) -> Any:
+    """The kernel (and, for aegis, the place of its library OSes) on ``machine``."""
     if name == "spin":
         return SpinSystem(name, machine, Spin(machine, charge_extensions), tracer)  # dispatcher, name server, SpinPublic
     if name == "unix":
         return UnixSystem(name, machine, Unix(machine), tracer)  # the kernel takes the vectors; no process yet
     kernel = Aegis(machine)  # the exokernel installs its vectors and owns the machine
     return System(name, machine, kernel, tracer)  # library OSes start with each spawn()
+
+
+@dataclass
+class Network:
+    """Booted systems on one link: machine i runs ``systems[i]`` with network interface
+    ``nics[i]``. ``run`` runs them all on one schedule; ``write_pcap`` writes what the
+    link carried (when booted with ``capture``)."""
+
+    world: World
+    link: Link
+    systems: list[Any]
+    nics: list[NIC]
+
+    def run(self, until_us: float | None = None) -> float:
+        """Run every machine until none can do more (or ``until_us`` of simulated time on
+        every clock); returns the latest clock, in µs."""
+        until = None if until_us is None else int(round(until_us * 1e6))
+        return self.world.us(self.world.run(until))
+
+    def write_pcap(self, path: Any) -> int:
+        """Write every frame the link carried as a pcap file; returns how many."""
+        if self.link.captured is None:
+            raise ValueError("this network was built with capture=False: nothing was recorded")
+        return write_pcap(path, self.link.captured)
+
+    def shutdown(self) -> list[dict[str, int]]:
+        """Shut every system down; what each still holds (all zero unless something leaked)."""
+        return [s.shutdown() for s in self.systems]
+
+    def statistics(self) -> dict[str, Any]:
+        return {"world": self.world.statistics(), "nics": [n.statistics() for n in self.nics],
+                "systems": [s.statistics() for s in self.systems]}
+
+
+def _run_kernel(system: Any, until: int | None) -> int:
+    return int(system.kernel.run(until))
+
+
+def network(names: list[str], link: str = "ethernet", profile: str | list[str] = "ds5000", seed: int = 0,
+            trace: bool = False, capture: bool = True, rx_ring: int = 32, tx_ring: int = 16) -> Network:
+    """Boot one system per name in ``names``, each on its own machine (of ``profile``, or of
+    ``profile[i]``), with one network interface on one ``link`` (``ethernet`` or ``atm``),
+    in one world seeded with ``seed``. ``capture``: the link keeps every frame for
+    ``write_pcap``. The kernels are told of their NIC's interrupts through their
+    ``irq_handlers`` (none is installed here: that is each system's network stack)."""
+    if not isinstance(names, list | tuple) or not names:
+        raise ValueError(f"network: names must be a non-empty list of systems, not {names!r}")
+    for n in names:
+        if n not in SYSTEMS:
+            raise UnknownSystem(f"unknown system {n!r} (known: {', '.join(SYSTEMS)})")
+    profiles = list(profile) if isinstance(profile, list | tuple) else [profile] * len(names)
+    if len(profiles) != len(names):
+        raise ValueError(f"network: {len(names)} systems but {len(profiles)} profiles")
+    spec = get_link(link)
+    world = World(seed)  # one schedule for every machine, one seed
+    wire = Link(spec, world, capture=capture)  # the segment every NIC is on
+    systems: list[Any] = []
+    nics: list[NIC] = []
+    for i, (name, pname) in enumerate(zip(names, profiles, strict=True)):
+        prof = get_profile(pname)
+        tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name} (machine {i})") if trace else None
+        machine = world.machine(prof, tracer)  # its own clock, memory, TLB, timer
+        nics.append(NIC(machine, wire, rx_ring=rx_ring, tx_ring=tx_ring))  # its interface on the link
+        # the kernel is built in the machine's own greenlet, the root its environments return to
+        systems.append(world.boot(machine, partial(_assemble, name, machine, tracer, False), _run_kernel))
+    return Network(world, wire, systems, nics)

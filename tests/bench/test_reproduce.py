@@ -279,3 +279,14 @@ def test_what_if_out_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
     _, err = capsys.readouterr()
     assert code == 2
     assert err.count("\n") == 1 and "exists and is not a directory" in err
+
+
+def test_does_a_run_without_a_terminal_print_one_progress_line_per_suite(
+    fake_suites: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["reproduce", "--quick", "--json"])  # captured stderr is no terminal
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1
+    assert err[:8] == [f"reproduce {i}/8: suite {s} on {p}..." for i, (p, s) in enumerate(
+        [(p, s) for p in ("ds5000", "alpha3000") for s in ("tiny", "broken", "crashing", "base")], 1)]
+    assert len(err) == 9 and err[8].startswith("reproduce: 4 runs, 4 failed")

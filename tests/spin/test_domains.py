@@ -87,10 +87,19 @@ def test_does_resolve_make_calls_direct():
 
 def test_can_an_extension_change_an_interface_it_was_linked_against():
     service = Domain.create(SERVICE_V1, "service.py", interface="spin.Bench")
-    evil = Domain.create("from spin import Bench\n\ndef swap(f):\n    Bench.version = f\n", "evil.py")
+    # rooted at the imported name: refused before it runs (E130)
+    with pytest.raises(Rejected, match=r"evil.py:4:5: E130 assigning an attribute of an imported "
+                                       r"name is not allowed: 'Bench.version'"):
+        Domain.create("from spin import Bench\n\ndef swap(f):\n    Bench.version = f\n", "evil.py")
+    # reached through an alias: refused where the store happens
+    evil = Domain.create("from spin import Bench\n\ndef swap(f):\n    b = Bench\n    b.version = f\n"
+                         "    return 0\n\ndef unlink():\n    b = Bench\n    del b.version\n", "evil.py")
     resolve(service, evil)
-    with pytest.raises(AttributeError):
+    with pytest.raises(PermissionError, match=r"evil.py: may not change attribute 'version' of an "
+                                              r"object of class 'interface spin.Bench'"):
         evil.exports["evil"]["swap"](lambda: 666)
+    with pytest.raises(PermissionError, match=r"may not change attribute 'version'"):
+        evil.exports["evil"]["unlink"]()
     assert service.interface("spin.Bench").version() == 1
 
 

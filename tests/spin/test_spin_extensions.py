@@ -226,10 +226,10 @@ def test_does_an_ended_strand_stop_counting_as_its_extensions(spin: Any) -> None
     d = k.load(spin_extensions.source("kthreads"), "kthreads.py")
     kt = d.exports["spin.kthreads"]
     workers = [kt["fork"](lambda: None, ()) for _ in range(50)]
-    assert len(k._owned[d.uid][1]) == 50
+    assert len(k._owned[d.uid].strands) == 50
     spin.run()
-    assert all(w.done for w in workers) and not k._owned[d.uid][1]
+    assert all(w.done for w in workers) and not k._owned[d.uid].strands
     blocked = kt["fork"](k.sched.block, ())
     spin.run()
     k.unload(d, "test")  # what is still running is killed as before
-    assert blocked.done and d.uid not in k._owned
+    assert blocked.done and k.remaining(d) == []

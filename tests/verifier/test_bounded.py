@@ -185,3 +185,11 @@ def test_does_a_negative_size_charge_nothing_rather_than_give_ticks_back():
     v.budget.reset()
     assert v.exports["f"]() == 1
     assert v.budget.remaining == 999  # the entry tick only
+
+
+def test_is_a_checked_method_taken_as_a_value_bound_to_its_check():
+    src = ('class Table:\n    items = [1]\n\ndef f(rows):\n    j = "-".join\n    out = list(map(j, rows))\n'
+           '    try:\n        list(map("".join, [["x" * 1000] * 2000]))\n    except ValueError as e:\n'
+           '        out.append(str(e).split(" ")[0])\n    pairs = {2: 1}.items\n    return out, Table.items, pairs()\n')
+    v = verify(src, "bound.py")
+    assert v.exports["f"](["ab", "cd"]) == (["a-b", "c-d", "join()"], [1], [(2, 1)])

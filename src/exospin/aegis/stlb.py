@@ -82,7 +82,7 @@ class STLB:
         self.mask = entries - 1
         self.memory_words = memory_words
         self.slots: list[Slot] = [EMPTY] * entries
-        # Hits and misses are counted by the kernel's refill path (see kernel.py);
+        # Hits and misses are counted by the kernel's refill path (see exceptions.py);
         # lookup() below counts its own.
         self.hits = 0
         self.misses = 0

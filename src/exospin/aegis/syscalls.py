@@ -16,7 +16,9 @@ Why it is built this way
     another.
 
     Each call charges its path once, here, composed from hardware
-    primitives in ``kernel.Costs``.
+    primitives in ``core.Costs``. The kernel it acts on is typed as its top
+    layer (``lifecycle.Lifecycle``), which ``kernel.Aegis`` completes, so that
+    kernel.py may import this module without an import circle.
 
 Interface (the caller is always the current environment)
     identity       env_id(), null()
@@ -38,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import compress, islice
 from operator import not_
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from greenlet import greenlet
 
@@ -58,10 +60,8 @@ from .errors import (
     EnvironmentKilled,
     ResourceExhausted,
 )
-from .kernel import FAIL, PCT, RESUME_DONATED, RET
-
-if TYPE_CHECKING:
-    from .kernel import Aegis
+from .lifecycle import Lifecycle
+from .messages import FAIL, PCT, RESUME_DONATED, RET
 
 
 class CalleeDied(AegisError):
@@ -71,7 +71,7 @@ class CalleeDied(AegisError):
 class Syscalls:
     """The system-call surface. One instance per kernel; the caller is ``current``."""
 
-    def __init__(self, kernel: Aegis) -> None:
+    def __init__(self, kernel: Lifecycle) -> None:
         self._k = kernel
         #: The processor's user-mode instructions (load, store, add, compute, cycles).
         self.cpu: CPU = kernel.cpu

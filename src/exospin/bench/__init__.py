@@ -1,7 +1,7 @@
 """Benchmark suites, the report and plots. Reads only ``statistics()`` and the clock.
 
 ``SUITES`` maps a suite name to (the system it measures, its runner).
-``run_suite(name, profile, quick)`` returns the ``--json`` document of CONTRACTS.md.
+``run_suite(name, profile, quick)`` returns the ``--json`` document of docs/contracts.md.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..machine import get_profile
-from . import aegis_suite, exos_suite, spin_suite, unix_suite
+from . import aegis_suite, demux_suite, exos_suite, spin_suite, unix_suite
 from .harness import BenchmarkError, Result, auditing, document, python_call_ns
 
 #: suite name -> (system measured, runner(profile, quick, progress) -> results)
@@ -20,6 +20,8 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     "exos": ("aegis", exos_suite.run),
     "spin": ("spin", spin_suite.run),
     "unix": ("unix", unix_suite.run),
+    # the packet demultiplexers on their own: DPF (Aegis') and its baselines (net/)
+    "demux": ("aegis", demux_suite.run),
 }
 
 #: suite name -> {benchmark: (the row it is compared with, or "python_call"; at most this
@@ -27,6 +29,7 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
 TARGETS: dict[str, dict[str, tuple[str, float]]] = {
     "aegis": {k: ("python_call", v) for k, v in aegis_suite.TARGETS.items()},
     "spin": spin_suite.TARGETS,
+    "demux": demux_suite.TARGETS,
 }
 
 #: suite name -> {benchmark: why it has no target}: rows a target was decided against

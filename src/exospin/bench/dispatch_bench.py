@@ -1,4 +1,4 @@
-"""The SPIN dispatch micro-benchmarks (Bershad et al., SOSP 1995, section 5; CONTRACTS.md).
+"""The SPIN dispatch micro-benchmarks (Bershad et al., SOSP 1995, section 5; docs/contracts.md).
 
 Definitions (per operation):
 

@@ -184,7 +184,7 @@ def run_table(table: Table, profile: str, quick: bool = False,
 
 
 def document(suite: str, profile: str, pycall: float, results: list[Result]) -> dict[str, Any]:
-    """The ``--json`` document of one suite under one profile (see CONTRACTS.md)."""
+    """The ``--json`` document of one suite under one profile (see docs/contracts.md)."""
     return {
         "exospin": __version__,
         "suite": suite,

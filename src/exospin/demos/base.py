@@ -35,6 +35,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from rich.console import Console
 from rich.table import Table
 
+from .. import terminal
 from ..machine import Profile
 
 
@@ -112,8 +113,8 @@ def counters(title: str, rows: Sequence[tuple[str, object]]) -> Table:
 
 
 def print_table(out: Console, table: Table) -> None:
-    """Print a table."""
-    out.print(table)
+    """Print a table, with no word in it cut off at any width (terminal.print_table)."""
+    terminal.print_table(out, table)
 
 
 def pid_account(out: Console, profile: Profile, account: Sequence[tuple[int, int, str]]) -> None:

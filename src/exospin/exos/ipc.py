@@ -34,18 +34,40 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ..aegis import MAX_ENTRIES, AegisError, Capability
+from ..aegis import MAX_ENTRIES, AegisError, Capability, Syscalls
 from ..posix import PosixError
-from .shared import Segment
-from .threads import CALLEE_SAVED  # what an untrusting LRPC caller saves around a call
-
-if TYPE_CHECKING:
-    from .proc import ExOS
+from .shared import ExOSShared, Segment
+from .threads import (
+    CALLEE_SAVED,  # what an untrusting LRPC caller saves around a call
+    Threads,
+)
+from .vm import AddressSpace
 
 HEADER_WORDS = 2  # bytes read so far, bytes written so far (modulo 2**32)
 MOD = 1 << 32
+
+
+class IpcProcess(Protocol):
+    """What IPC uses of the calling process; ExOS (proc.py) is one.
+
+    Declared here, not imported from proc.py, which imports this module: IPC
+    needs the process's identity, processor, address space, threads and
+    descriptors, and one hook, ``notify(pid)``, which wakes process ``pid``
+    if it sleeps (and does nothing if it has ended).
+    """
+
+    pid: int
+    cpu: Any  # the processor's user-mode instructions (Syscalls.cpu)
+    sys: Syscalls
+    shared: ExOSShared
+    vm: AddressSpace
+    threads: Threads
+    fds: dict[int, Fd]
+    rpcs: dict[int, Callable[..., Any]]
+
+    def notify(self, pid: int) -> None: ...
 
 
 @dataclass(eq=False)
@@ -72,7 +94,7 @@ class Fd:
             self.pipe.writers += 1
         return Fd(self.pipe, self.end)
 
-    def close(self, proc: ExOS) -> None:
+    def close(self, proc: IpcProcess) -> None:
         if self.end == "r":
             self.pipe.readers -= 1
         else:
@@ -82,7 +104,7 @@ class Fd:
 # -------------------------------------------------------------- helpers
 
 
-def _fd(proc: ExOS, fd: int, end: str, call: str) -> Fd:
+def _fd(proc: IpcProcess, fd: int, end: str, call: str) -> Fd:
     f = proc.fds.get(fd) if type(fd) is int else None
     if f is None:
         raise PosixError("EBADF", f"{call}: {fd!r} is not an open descriptor")
@@ -91,7 +113,7 @@ def _fd(proc: ExOS, fd: int, end: str, call: str) -> Fd:
     return f
 
 
-def _new_fd(proc: ExOS, f: Fd) -> int:
+def _new_fd(proc: IpcProcess, f: Fd) -> int:
     fd = 0
     while fd in proc.fds:
         fd += 1
@@ -99,20 +121,20 @@ def _new_fd(proc: ExOS, f: Fd) -> int:
     return fd
 
 
-def _map_pipe(proc: ExOS, pipe: Pipe, cap: Capability) -> int:
+def _map_pipe(proc: IpcProcess, pipe: Pipe, cap: Capability) -> int:
     va = proc.vm.map_shared([cap])
     pipe.mapped[proc.pid] = va
     return va
 
 
-def _va(proc: ExOS, pipe: Pipe) -> int:
+def _va(proc: IpcProcess, pipe: Pipe) -> int:
     va = pipe.mapped.get(proc.pid)
     if va is None:  # inherited by fork: the mapping is at the same address in the child
         raise PosixError("EBADF", "pipe is not mapped in this process")
     return va
 
 
-def _put(proc: ExOS, addr: int, data: bytes) -> None:
+def _put(proc: IpcProcess, addr: int, data: bytes) -> None:
     """Store ``data`` at byte address ``addr`` with word loads and stores."""
     wb = proc.sys.word_bytes
     load, store = proc.cpu.load, proc.cpu.store
@@ -132,7 +154,7 @@ def _put(proc: ExOS, addr: int, data: bytes) -> None:
         i += take
 
 
-def _get(proc: ExOS, addr: int, n: int) -> bytes:
+def _get(proc: IpcProcess, addr: int, n: int) -> bytes:
     wb = proc.sys.word_bytes
     load = proc.cpu.load
     out = bytearray()
@@ -147,13 +169,13 @@ def _get(proc: ExOS, addr: int, n: int) -> bytes:
     return bytes(out)
 
 
-def _wake_sleepers(proc: ExOS, pipe: Pipe) -> None:
+def _wake_sleepers(proc: IpcProcess, pipe: Pipe) -> None:
     for pid in sorted(pipe.sleepers):
         if pid != proc.pid:
-            proc._wake(pid)
+            proc.notify(pid)
 
 
-def _sleep_on(proc: ExOS, pipe: Pipe, ready: Callable[[], bool]) -> None:
+def _sleep_on(proc: IpcProcess, pipe: Pipe, ready: Callable[[], bool]) -> None:
     pipe.sleepers.add(proc.pid)
     try:
         proc.threads.block(ready)
@@ -164,7 +186,7 @@ def _sleep_on(proc: ExOS, pipe: Pipe, ready: Callable[[], bool]) -> None:
 # ---------------------------------------------------------------- pipes
 
 
-def pipe(proc: ExOS) -> tuple[int, int]:
+def pipe(proc: IpcProcess) -> tuple[int, int]:
     sh = proc.shared
     vm = proc.vm
     try:
@@ -184,7 +206,7 @@ def pipe(proc: ExOS) -> tuple[int, int]:
     return _new_fd(proc, Fd(p, "r")), _new_fd(proc, Fd(p, "w"))
 
 
-def write(proc: ExOS, fd: int, data: bytes) -> int:
+def write(proc: IpcProcess, fd: int, data: bytes) -> int:
     f = _fd(proc, fd, "w", "write")
     if not isinstance(data, (bytes, bytearray)):
         raise PosixError("EINVAL", f"write: data must be bytes, not {type(data).__name__}")
@@ -215,7 +237,7 @@ def write(proc: ExOS, fd: int, data: bytes) -> int:
     return done
 
 
-def read(proc: ExOS, fd: int, n: int) -> bytes:
+def read(proc: IpcProcess, fd: int, n: int) -> bytes:
     f = _fd(proc, fd, "r", "read")
     if type(n) is not int or n < 0:
         raise PosixError("EINVAL", f"read: count must be a non-negative int, not {n!r}")
@@ -243,7 +265,7 @@ def read(proc: ExOS, fd: int, n: int) -> bytes:
     return out
 
 
-def close(proc: ExOS, fd: int) -> None:
+def close(proc: IpcProcess, fd: int) -> None:
     f = proc.fds.pop(fd, None) if type(fd) is int else None
     if f is None:
         raise PosixError("EBADF", f"close: {fd!r} is not an open descriptor")
@@ -273,7 +295,7 @@ def inherit(fds: dict[int, Fd], parent_pid: int, child_pid: int) -> None:
 # ---------------------------------------------------------- shared memory
 
 
-def shm_open(proc: ExOS, key: str, npages: int) -> int:
+def shm_open(proc: IpcProcess, key: str, npages: int) -> int:
     if not isinstance(key, str) or not key:
         raise PosixError("EINVAL", f"shm_open: key must be a non-empty str, not {key!r}")
     if type(npages) is not int or npages <= 0:
@@ -307,7 +329,7 @@ def shm_open(proc: ExOS, key: str, npages: int) -> int:
 # -------------------------------------------------------------------- LRPC
 
 
-def rpc_register(proc: ExOS, n: int, fn: Callable[..., Any]) -> None:
+def rpc_register(proc: IpcProcess, n: int, fn: Callable[..., Any]) -> None:
     if type(n) is not int or not 0 <= n < MAX_ENTRIES - 1:
         raise PosixError("EINVAL", f"rpc_register: procedure number must be in 0..{MAX_ENTRIES - 2}, not {n!r}")
     if not callable(fn):
@@ -316,7 +338,7 @@ def rpc_register(proc: ExOS, n: int, fn: Callable[..., Any]) -> None:
     proc.sys.pct_register(1 + n, fn)
 
 
-def rpc_call(proc: ExOS, pid: int, n: int, *args: Any, trusted: bool = False) -> Any:
+def rpc_call(proc: IpcProcess, pid: int, n: int, *args: Any, trusted: bool = False) -> Any:
     """Call procedure ``n`` of process ``pid`` by synchronous protected control transfer."""
     e = proc.shared.procs.get(pid) if type(pid) is int else None
     if e is None or e.state != "running":

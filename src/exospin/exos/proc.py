@@ -17,7 +17,9 @@ Why it is built this way
     address space is released and the process table updated. A process
     that dies some other way (an exception, a fault it does not handle, the
     kernel destroying it) is recorded the same way, with a message, and its
-    parent's ``wait`` sees it. Waiting is a blocked thread. A process with
+    parent's ``wait`` sees it; a crash (with the application's traceback) or
+    a kill is also appended to the shared segment's ``failures``, which the
+    boot code reports after ``run()``. Waiting is a blocked thread. A process with
     nothing to run gives up the processor; the event it waits for wakes it
     by asynchronous protected control transfer (entry point 0).
 
@@ -62,7 +64,7 @@ class ExecRequest(BaseException):
         self.argv = argv
 
 
-class ExOS:
+class ExOS(posix.MachineBinding):
     """One process: its address space, threads, descriptors, and its view of the table."""
 
     def __init__(self, sys: Syscalls, shared: ExOSShared, pid: int, policy: Policy | None = None,
@@ -97,6 +99,7 @@ class ExOS:
         """The whole life of the process: run the program (and any it execs), then exit."""
         self._bind()
         status, message = 0, ""
+        name, log = self.entry.name, self.shared.failures
         try:
             while True:
                 try:
@@ -104,21 +107,27 @@ class ExOS:
                     status = result if type(result) is int else 0
                     break
                 except ExecRequest as req:
-                    self.note(f"exec {getattr(req.program, '__name__', 'program')} {req.argv}")
+                    name = getattr(req.program, "__name__", "program")
+                    self.note(f"exec {name} {req.argv}")
                     self.vm.release()
                     self.vm = self._fresh_vm()
                     self.threads = Threads(self.sys, self._bind, type(self.threads.policy)())
                     program, args = req.program, (req.argv,)
         except ProcessExit as e:
             status, message = e.status, e.message
+            if message:  # not exit(): the library OS ended it (a fault with no handler)
+                posix.killed(log, self.pid, name, status, message)
         except EnvironmentKilled:
             self.vm.forget()
             for f in self.fds.values():
                 f.close(self)
             self._record_end(-9, "destroyed by the kernel")
+            posix.killed(log, self.pid, name, -9, "destroyed by the kernel")
             raise
+        except SystemExit as e:  # sys.exit(n) in the application: exit(n)
+            status, message = posix.system_exit(log, self.pid, name, e)
         except Exception as e:  # the program raised: the process dies, only it
-            status, message = 1, f"died: {type(e).__name__}: {e}"
+            status, message = 1, posix.crashed(log, self.pid, name, e)
         self._finish(status, message)
         return status
 
@@ -143,7 +152,7 @@ class ExOS:
         self._record_end(status, message)
         parent = self.shared.procs.get(self.entry.parent)
         if parent is not None and parent.waiting:
-            self._wake(parent.pid)
+            self.notify(parent.pid)
 
     def _record_end(self, status: int, message: str) -> None:
         e = self.entry
@@ -165,8 +174,9 @@ class ExOS:
         re-checks what its threads wait for when it next looks."""
         self.wakeups += 1
 
-    def _wake(self, pid: int) -> None:
-        """Wake process ``pid`` if it sleeps: donate it the rest of our slice."""
+    def notify(self, pid: int) -> None:
+        """Wake process ``pid`` if it sleeps: donate it the rest of our slice. Nothing
+        if it has ended (IPC's hook, ipc.IpcProcess; ``wake`` is the checked call)."""
         e = self.shared.procs.get(pid)
         if e is None or e.state != "running" or pid == self.pid:
             return
@@ -291,18 +301,6 @@ class ExOS:
         except ValueError as e:
             raise PosixError("EINVAL", str(e)) from None
 
-    @posix.machine_code
-    def load(self, vaddr: int) -> int:
-        return self.cpu.load(vaddr)
-
-    @posix.machine_code
-    def store(self, vaddr: int, value: int) -> None:
-        self.cpu.store(vaddr, value)
-
-    @posix.machine_code
-    def compute(self, n: int) -> None:
-        self.cpu.compute(n)
-
     def page_size(self) -> int:
         return self.sys.page_size
 
@@ -360,7 +358,7 @@ class ExOS:
     def wake(self, pid: int) -> None:
         if type(pid) is not int or pid not in self.shared.procs:
             raise PosixError("ESRCH", f"wake: no process {pid!r}")
-        self._wake(pid)
+        self.notify(pid)
 
     def rpc_register(self, n: int, fn: Callable[..., Any]) -> None:
         ipc.rpc_register(self, n, fn)

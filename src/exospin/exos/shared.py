@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..aegis import Capability
+from ..posix import Failure
 
 
 @dataclass(eq=False)
@@ -69,6 +70,8 @@ class ExOSShared:
     caps: dict[int, Capability] = field(default_factory=dict)  # pfn -> the owner's capability
     #: notable events, for accounts and demos: (cycles, pid, text); rare events only
     journal: list[tuple[int, int, str]] = field(default_factory=list)
+    #: every process that crashed or was killed, in the order they died (posix.Failure)
+    failures: list[Failure] = field(default_factory=list)
 
     def alloc_pid(self) -> int:
         pid = self.next_pid

@@ -39,6 +39,7 @@ from typing import Any
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from .. import posix
 from ..aegis import Syscalls
 from .sched import Policy, RoundRobin
 
@@ -227,8 +228,8 @@ class Threads:
         return ThreadStats(len(self.threads), self.switches, self.idles, self.preemptions)
 
 
-class Mutex:
-    """A blocking mutex for ExOS threads (no kernel involvement)."""
+class Mutex(posix.Mutex):
+    """A blocking mutex for ExOS threads (no kernel involvement); ``with m:`` from posix.Mutex."""
 
     def __init__(self, threads: Threads) -> None:
         self._threads = threads
@@ -245,13 +246,6 @@ class Mutex:
             raise RuntimeError("release of a mutex this thread does not hold")
         self.owner = None
         self._threads.cpu.mem_refs(1)
-
-    def __enter__(self) -> Mutex:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 class Condition:

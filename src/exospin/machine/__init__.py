@@ -1,20 +1,41 @@
-"""The simulated hardware: clock and event loop, profiles, CPU, memory, TLB, timer.
+"""The simulated hardware: clock and event loop, profiles, CPU, memory, TLB, timer,
+network interfaces and links, and the world several machines share.
 
 Everything a kernel may touch of the machine is named here.
 """
 
 from .cpu import CPU, NREGS, USER_TOP, CPUStats, Exc, MachineCheck
 from .events import INFINITY, EventLoop, Scheduled
+from .link import (
+    ATM,
+    ETHERNET,
+    LANCE,
+    LINKS,
+    PS_PER_S,
+    TCA100,
+    Controller,
+    Figure,
+    Link,
+    LinkSpec,
+    UnknownLink,
+    get_link,
+)
 from .machine import Machine, MachineStats
 from .memory import MemoryStats, PhysicalMemory
+from .nic import BROADCAST, IRQ_NIC, NIC, FrameTooLarge, NICError, NICStats, RxFrame, mac_address
 from .profiles import PRIMITIVES, PROFILES, Cost, Profile, UnknownProfile, get_profile
 from .timer import IRQ_TIMER, IntervalTimer, TimerStats
 from .tlb import TLB, Entry, TLBStats, tlb_key
 from .trace import Tracer
+from .world import World, WorldStats
 
 __all__ = [
     "CPU", "CPUStats", "Cost", "Entry", "EventLoop", "Exc", "INFINITY", "IRQ_TIMER",
     "IntervalTimer", "Machine", "MachineCheck", "MachineStats", "MemoryStats", "NREGS",
     "PRIMITIVES", "PROFILES", "PhysicalMemory", "Profile", "Scheduled", "TLB", "TLBStats", "TimerStats",
     "Tracer", "USER_TOP", "UnknownProfile", "get_profile", "tlb_key",
+    # the network: links, interfaces, the world of several machines
+    "ATM", "BROADCAST", "Controller", "ETHERNET", "Figure", "FrameTooLarge", "IRQ_NIC", "LANCE", "LINKS",
+    "Link", "LinkSpec", "NIC", "NICError", "NICStats", "PS_PER_S", "RxFrame", "TCA100", "UnknownLink",
+    "World", "WorldStats", "get_link", "mac_address",
 ]

@@ -20,7 +20,8 @@ Interface
     ``schedule(at, fn, *args) -> Scheduled``; ``Scheduled.cancel()``;
     ``fire_due()`` runs every event due by ``now`` (callers: the processor
     at an interrupt boundary); ``skip_to_next()`` moves an idle clock to the
-    next event and fires it, returning False when nothing is pending.
+    next event and fires it, returning False when nothing is pending;
+    ``next_time()``; ``pending()``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Scheduled:
 class EventLoop:
     """The clock (``now``, in cycles) and the pending events."""
 
-    __slots__ = ("now", "deadline", "_heap", "_seq", "fired", "_cancelled")
+    __slots__ = ("now", "deadline", "_heap", "_seq", "fired", "_cancelled", "background")
 
     def __init__(self) -> None:
         self.now: int = 0
@@ -71,6 +72,10 @@ class EventLoop:
         self._seq = 0
         self._cancelled = 0  # cancelled events still in the heap
         self.fired = 0
+        #: pending events that are the simulator's, not the machine's (world.py's
+        #: synchronisation point): ``pending()`` does not count them, so a kernel that
+        #: idles until "nothing is pending" behaves as on a machine of its own
+        self.background = 0
 
     def schedule(self, at: int, fn: Callable[..., Any], *args: Any) -> Scheduled:
         """Run ``fn(*args)`` at the first boundary at or after cycle ``at``."""
@@ -123,5 +128,16 @@ class EventLoop:
         self.fire_due()
         return True
 
+    def next_time(self, other_than: Scheduled | None = None) -> int:
+        """The time of the earliest pending event other than ``other_than`` (INFINITY if none)."""
+        self._reset_deadline()
+        heap = self._heap
+        if not heap:
+            return INFINITY
+        if heap[0] is not other_than:
+            return heap[0].time
+        return min((e.time for e in heap if not e.cancelled and e is not other_than), default=INFINITY)
+
     def pending(self) -> int:
-        return sum(1 for e in self._heap if not e.cancelled)
+        """Events pending for the machine (not counting ``background`` ones)."""
+        return sum(1 for e in self._heap if not e.cancelled) - self.background

@@ -13,14 +13,18 @@ Why it is built this way
 
 Interface
     ``Machine(profile, seed=0, tracer=None)``; attributes ``profile``,
-    ``loop``, ``memory``, ``tlb``, ``cpu``, ``timer``, ``rng``, ``tracer``;
-    ``now``; ``us(cycles)``; ``statistics()``.
+    ``loop``, ``memory``, ``tlb``, ``cpu``, ``timer``, ``rng``, ``tracer``,
+    ``nics`` (its network interfaces, nic.py: none unless a network is
+    built), ``world`` and ``index`` (the world it is part of, world.py, and
+    its place there; None and 0 for a machine of its own); ``now``;
+    ``us(cycles)``; ``statistics()``.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .cpu import CPU, CPUStats
 from .events import EventLoop
@@ -29,6 +33,10 @@ from .profiles import Profile, get_profile
 from .timer import IntervalTimer, TimerStats
 from .tlb import TLB, TLBStats
 from .trace import Tracer
+
+if TYPE_CHECKING:
+    from .nic import NIC
+    from .world import World
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,9 @@ class Machine:
         self.cpu = CPU(self.loop, profile, self.memory, self.tlb)
         self.timer = IntervalTimer(self.loop, self.cpu)
         self.tracer = tracer
+        self.nics: list[NIC] = []
+        self.world: World | None = None
+        self.index = 0
 
     @property
     def now(self) -> int:

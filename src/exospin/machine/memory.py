@@ -15,7 +15,9 @@ Why it is built this way
 
 Interface
     ``words[i]`` (word index ``pfn * words_per_frame + offset // word``),
-    ``frame(pfn)`` a writable byte view, ``zero(pfn)``, ``copy(dst, src)``,
+    ``frame(pfn)`` a writable byte view, ``span(pfn, offset, length)`` a
+    writable view of bytes that may run on into the next frames (a device's
+    DMA buffer), ``zero(pfn)``, ``copy(dst, src)``,
     ``statistics()``.
 """
 
@@ -50,6 +52,16 @@ class PhysicalMemory:
         """The bytes of frame ``pfn`` (a writable view, no copy)."""
         base = pfn * self.page_size
         return memoryview(self._bytes)[base : base + self.page_size]
+
+    def span(self, pfn: int, offset: int, length: int) -> memoryview:
+        """``length`` bytes from ``offset`` in frame ``pfn``, on into the following
+        frames (physically contiguous); a writable view, no copy. Raises ValueError
+        if the range leaves memory."""
+        base = pfn * self.page_size + offset
+        if pfn < 0 or offset < 0 or length < 0 or base + length > len(self._bytes):
+            raise ValueError(f"bytes {offset}..{offset + length} of frame {pfn} are not in memory "
+                             f"({self.nframes} frames of {self.page_size} bytes)")
+        return memoryview(self._bytes)[base : base + length]
 
     def zero(self, pfn: int) -> None:
         base = pfn * self.page_size

@@ -92,12 +92,15 @@ PRIMITIVES: Mapping[str, str] = MappingProxyType(
         "trap_return": "return from the kernel to user mode",
         "interrupt": "acknowledge a device interrupt (beyond trap_entry)",
         "proc_call": "a procedure call and its return (call, return, delay slots)",
+        "io_read": "one uncached read of a device register or FIFO word over the I/O bus",
+        "io_write": "one uncached write of a device register or FIFO word over the I/O bus",
     }
 )
 
 _KH = "Kane & Heinrich, MIPS RISC Architecture (Prentice Hall, 1992)"
 _R3K = "LSI/IDT R3000 family hardware user's manual"
 _DS = "DECstation 5000/125 (KN02-BA) technical description"
+_TC = "TURBOchannel Hardware Specification (DEC EK-369AA, 1991)"
 
 DS5000 = Profile(
     name="ds5000",
@@ -123,6 +126,8 @@ DS5000 = Profile(
             "trap_return": Cost(2, "cycles", f"{_KH}, ch. 5: jr k0 with rfe in its delay slot"),
             "interrupt": Cost(12, "cycles", f"{_DS}: estimate; one uncached read of the IOASIC interrupt register over the TURBOchannel"),
             "proc_call": Cost(4, "cycles", f"{_KH}: jal and jr, each with its branch-delay slot"),
+            "io_read": Cost(12, "cycles", f"{_TC}; {_DS}: estimate; the CPU stalls for a TURBOchannel read of about six bus cycles at 12.5 MHz (as interrupt above)"),
+            "io_write": Cost(6, "cycles", f"{_TC}; {_R3K}: estimate; a TURBOchannel write of about three bus cycles at 12.5 MHz, the rate at which the write buffer drains in a run of them"),
         }
     ),
 )
@@ -154,6 +159,8 @@ ALPHA3000 = Profile(
             "trap_return": Cost(10, "cycles", f"{_AARM}, OSF/1 PALcode rti/retsys: reload PS and PC, refill the pipeline (estimate)"),
             "interrupt": Cost(20, "cycles", f"{_21064}: estimate; read of the TURBOchannel interrupt status"),
             "proc_call": Cost(4, "cycles", f"{_21064}: bsr and ret, with one mispredicted return (estimate)"),
+            "io_read": Cost(64, "cycles", f"{_TC}: estimate; a TURBOchannel read of about six bus cycles at 12.5 MHz (480 ns) on the 3000/400"),
+            "io_write": Cost(32, "cycles", f"{_TC}: estimate; a TURBOchannel write of about three bus cycles at 12.5 MHz (240 ns), the write buffer's drain rate"),
         }
     ),
 )

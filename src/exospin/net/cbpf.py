@@ -120,14 +120,18 @@ def _valid_code(code: int) -> bool:
 
 def check(insns: Iterable[tuple[int, int, int, int]]) -> tuple[Insn, ...]:
     """The program, checked against the kernel's rules; BPFError names the first breach."""
-    prog = tuple(Insn(*i) for i in insns)
+    prog: list[Insn] = []
+    for pc, i in enumerate(insns):
+        if not isinstance(i, (tuple, list)) or len(i) != 4:
+            raise BPFError(f"instruction {pc} ({i!r}) is not a (code, jt, jf, k) tuple")
+        if not all(type(v) is int for v in i):
+            raise BPFError(f"instruction {pc} ({i!r}): fields must be ints")
+        prog.append(Insn(*i))
     n = len(prog)
     if not 1 <= n <= MAX_INSNS:
         raise BPFError(f"a program has 1..{MAX_INSNS} instructions, not {n}")
     for pc, (code, jt, jf, k) in enumerate(prog):
         where = f"instruction {pc} ({code:#06x}, {jt}, {jf}, {k:#x})"
-        if not all(type(v) is int for v in (code, jt, jf, k)):
-            raise BPFError(f"instruction {pc}: fields must be ints")
         if not (0 <= code <= 0xFFFF and 0 <= jt <= 255 and 0 <= jf <= 255 and 0 <= k <= _U32):
             raise BPFError(f"{where}: a field is out of range (code 16 bits, jt/jf 8, k 32)")
         if not _valid_code(code):
@@ -149,7 +153,7 @@ def check(insns: Iterable[tuple[int, int, int, int]]) -> tuple[Insn, ...]:
                 raise BPFError(f"{where}: shift by {k} (a 32-bit word shifts by 0..31)")
     if prog[-1].code & 0x07 != RET:
         raise BPFError(f"the last instruction ({n - 1}) must be a ret, so that every path ends")
-    return prog
+    return tuple(prog)
 
 
 # pre-decoded operations, most frequent first in the interpreter's chain

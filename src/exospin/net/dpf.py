@@ -13,14 +13,15 @@ What this models
     not on the number of filters.
 
 Why it is built this way
-    * The trie. A node holds its out-going edges in insertion order, each a
-      test (an Atom or a Shift, relative to the node's base) leading to a
-      child, and the filters that end at it. Inserting a filter walks its
-      tests from the root, sharing every edge that is already there. A
-      packet may satisfy several edges of a node (tests on different
-      fields): they are tried in order, and a child that fails falls through
-      to the next edge, so the compiled code is nested ``if`` statements
-      with no backtracking machinery. Children are tried before the filters
+    * The trie. A node holds its out-going edges, each a test (an Atom or a
+      Shift, relative to the node's base) leading to a child, and the
+      filters that end at it. Inserting a filter walks its tests from the
+      root, sharing every edge that is already there. A packet may satisfy
+      several edges of a node (tests on different fields): they are tried
+      in insertion order, the edges of one field together at the place of
+      its first (at most one of them holds), and a child that fails falls
+      through to the next edge, so the compiled code is nested ``if``
+      statements with no backtracking machinery. Children are tried before the filters
       ending at a node (the longer, more specific filter first).
     * Hash tables. At least ``HASH_MIN`` edges of a node that test the same
       field (offset, length, mask) with different values are mutually
@@ -48,12 +49,18 @@ Why it is built this way
       where the new filter tests the hashed field), so installing the N-th
       connection filter does not compare it with N - 1 others. Filters of
       one owner may overlap; a packet then goes to the first in trie order.
+    * Byte compares. An atom whose mask is all ones is compiled as a compare
+      of the packet's bytes with the value's (``p[12:14] == v0``), and a
+      hashed field of full mask is looked up by its bytes: a slice past the
+      packet's end is shorter, so it is unequal (finds no key) and needs no
+      separate bounds test. Other atoms load the field as an int after a
+      bounds test. The packet must be ``bytes`` (hashable slices).
     * Counting, not charging. Each test the compiled code makes adds its
       cost in primitives to a local (atoms.py), returned with the verdict;
       the caller charges its clock.
 
 Interface
-    ``d = DPF()``; ``d.insert(owner, tests) -> Filter`` (raises FilterError or
+    ``d = DPF(rule_only=False)``; ``d.insert(owner, tests) -> Filter`` (raises FilterError or
     Overlap; nothing changes then); ``d.delete(filter)``; ``d.demux(packet)
     -> (Filter | None, work)``; ``d.filters``; ``d.source()`` (the generated
     code, for reading); ``d.statistics()``.
@@ -95,11 +102,14 @@ class _Node:
     """A trie node: edges in insertion order, the same atoms grouped by field, the
     filters ending here."""
 
-    __slots__ = ("edges", "fields", "accepts")
+    __slots__ = ("edges", "fields", "order", "accepts")
 
     def __init__(self) -> None:
         self.edges: dict[Test, _Node] = {}
         self.fields: dict[Field, dict[int, _Node]] = {}
+        #: what the compiled code tries, in order: each shift, and each field (all its
+        #: values together, at the place of its first edge)
+        self.order: dict[Shift | Field, None] = {}
         self.accepts: list[Filter] = []
 
     def child(self, t: Test) -> _Node:
@@ -107,7 +117,12 @@ class _Node:
         if node is None:
             node = self.edges[t] = _Node()
             if type(t) is Atom:
-                self.fields.setdefault((t.offset, t.length, t.mask), {})[t.value] = node
+                key = (t.offset, t.length, t.mask)
+                self.fields.setdefault(key, {})[t.value] = node
+                self.order.setdefault(key, None)
+            else:
+                assert type(t) is Shift
+                self.order[t] = None
         return node
 
     def drop(self, t: Test) -> None:
@@ -118,10 +133,10 @@ class _Node:
             del vals[t.value]
             if not vals:
                 del self.fields[key]
-
-    @property
-    def leaf(self) -> bool:
-        return not self.edges
+                del self.order[key]
+        else:
+            assert type(t) is Shift
+            del self.order[t]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +160,11 @@ def _reject(p: bytes) -> tuple[Filter | None, int]:
 class DPF:
     """The merged, compiled packet-filter trie."""
 
-    def __init__(self) -> None:
+    def __init__(self, rule_only: bool = False) -> None:
+        """``rule_only``: keep the trie and apply its checks and overlap rule, but never
+        compile it (``demux`` rejects every packet): how the interpreted baseline applies
+        DPF's rule without paying for code it never runs."""
+        self._rule_only = rule_only
         self._root = _Node()
         self._filters: dict[int, Filter] = {}
         self._next = 1
@@ -253,7 +272,7 @@ class DPF:
         self._rebuilds += 1
         self._hashes = 0
         self._src = []
-        if not self._filters:
+        if not self._filters or self._rule_only:
             self.demux = _reject
             return
         self.demux = self._compile(self._root, 0, "demux")
@@ -283,50 +302,65 @@ class DPF:
     def _emit(self, node: _Node, depth: int, ind: int, out: list[str], env: dict[str, Any]) -> None:
         pad = " " * ind
         base = "" if depth == 0 else f"b{depth} + "
-        hashed = {f for f, vals in node.fields.items() if len(vals) >= HASH_MIN}
-        done: set[Field] = set()
-        for t, child in node.edges.items():
-            end = t.offset + t.length - 1
-            if type(t) is Shift:
+        for key in node.order:
+            if type(key) is Shift:
+                t = key
                 load = _load(base, t.offset, t.length)
                 nb = f"b{depth + 1}"
                 shifted = f"(({load} & {t.mask:#x}) << {t.shift})"
-                out += [pad + f"k += {_SHIFT_COST}", pad + f"if n > {base}{end}:",
+                out += [pad + f"k += {_SHIFT_COST}", pad + f"if n > {base}{t.offset + t.length - 1}:",
                         pad + f"    {nb} = " + (f"b{depth} + {shifted}" if depth else shifted)]
-                self._emit(child, depth + 1, ind + 4, out, env)
+                self._emit(node.edges[t], depth + 1, ind + 4, out, env)
                 continue
-            assert type(t) is Atom
-            field = (t.offset, t.length, t.mask)
-            load = _masked(_load(base, t.offset, t.length), t.mask, t.length)
-            if field not in hashed:
-                v = f"v{len(env)}"
-                env[v] = t.value
-                bound = f"n > {base}{end} and " if t.mask else ""
-                test = f"{load} == {v}" if t.mask else ""
-                cond = (bound + test) if t.mask else f"n > {base}{end}"
-                out += [pad + f"k += {_atom_cost(t)}", pad + f"if {cond}:"]
-                self._emit(child, depth, ind + 4, out, env)
+            assert type(key) is tuple
+            off, length, mask = key
+            vals = node.fields[key]
+            end = off + length - 1
+            full = mask == _FULL[length]
+            if len(vals) < HASH_MIN:  # compared in line, one value after the other
+                for value, child in vals.items():
+                    v = f"v{len(env)}"
+                    if full:  # the bytes themselves: a slice past the end is shorter, so unequal
+                        env[v] = value.to_bytes(length, "big")
+                        cond = f"{_slice(base, off, length)} == {v}"
+                    elif mask:
+                        env[v] = value
+                        cond = f"n > {base}{end} and {_masked(_load(base, off, length), mask, length)} == {v}"
+                    else:
+                        cond = f"n > {base}{end}"
+                    out += [pad + f"k += {_atom_cost(Atom(off, length, mask, value))}", pad + f"if {cond}:"]
+                    self._emit(child, depth, ind + 4, out, env)
                 continue
-            if field in done:
-                continue
-            done.add(field)
             self._hashes += 1
-            vals = node.fields[field]
-            leaves = {v: c.accepts[0] for v, c in vals.items() if c.leaf}
-            subs = {v: self._compile(c, depth, "sub") for v, c in vals.items() if not c.leaf}
+            # keys: the field's bytes when the mask is full (see below), else its int
+            size = length if full else 0
+            leaves: dict[int | bytes, Filter] = {}
+            subs: dict[int | bytes, Any] = {}
+            for value, c in vals.items():
+                k = value.to_bytes(size, "big") if size else value
+                if c.edges:
+                    subs[k] = self._compile(c, depth, "sub")
+                else:
+                    leaves[k] = c.accepts[0]
             j = len(env)
-            out += [pad + f"k += {_hash_cost(t.mask, t.length)}", pad + f"if n > {base}{end}:",
-                    pad + f"    x = {load}"]
+            out.append(pad + f"k += {_hash_cost(mask, length)}")
+            if full:  # keyed by the field's bytes: a slice past the end is shorter, no key
+                inner = pad
+                out.append(inner + f"x = {_slice(base, off, length)}")
+            else:
+                inner = pad + "    "
+                out += [pad + f"if n > {base}{end}:",
+                        inner + f"x = {_masked(_load(base, off, length), mask, length)}"]
             if leaves:
                 env[f"L{j}"] = leaves.get
-                out += [pad + f"    r = L{j}(x)", pad + "    if r is not None:",
-                        pad + f"        return r, k + {_ACCEPT_COST}"]
+                out += [inner + f"r = L{j}(x)", inner + "if r is not None:",
+                        inner + f"    return r, k + {_ACCEPT_COST}"]
             if subs:
                 env[f"S{j}"] = subs.get
                 args = "".join(f", b{i}" for i in range(1, depth + 1))
-                out += [pad + f"    s = S{j}(x)", pad + "    if s is not None:",
-                        pad + f"        r, w = s(p, n{args})", pad + "        k += w",
-                        pad + "        if r is not None:", pad + "            return r, k"]
+                out += [inner + f"s = S{j}(x)", inner + "if s is not None:",
+                        inner + f"    r, w = s(p, n{args})", inner + "    k += w",
+                        inner + "    if r is not None:", inner + "        return r, k"]
         if node.accepts:
             f = f"F{len(env)}"
             env[f] = node.accepts[0]
@@ -355,6 +389,11 @@ def _load(base: str, off: int, length: int) -> str:
         return f"(p[{base}{off}] << 8 | p[{base}{off + 1}])"
     return (f"(p[{base}{off}] << 24 | p[{base}{off + 1}] << 16 | p[{base}{off + 2}] << 8 "
             f"| p[{base}{off + 3}])")
+
+
+def _slice(base: str, off: int, length: int) -> str:
+    """The expression slicing ``length`` bytes at ``base + off`` (shorter past the end)."""
+    return f"p[{base}{off}:{base}{off + length}]"
 
 
 def _masked(load: str, mask: int, length: int) -> str:

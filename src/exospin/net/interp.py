@@ -53,7 +53,7 @@ class Interpreted:
 
     def __init__(self) -> None:
         # the overlap rule is DPF's; a private trie applies it (and stays in step)
-        self._rule = DPF()
+        self._rule = DPF(rule_only=True)
         self._mine: dict[int, Filter] = {}  # rule's fid -> our filter
         self._list: list[tuple[Filter, tuple[tuple[int, int, int, int, bool], ...]]] = []
         self._next = 1
@@ -104,7 +104,7 @@ class Interpreted:
             for off, length, mask, value, shift in code:
                 o = base + off
                 if o + length > n:
-                    k += ATOM_COST
+                    k += SHIFT_COST if shift else ATOM_COST
                     break
                 if length == 1:
                     x = p[o]

@@ -432,6 +432,11 @@ class Dispatcher:
                 pass  # an asynchronous raise has no one to report to
         return n
 
+    def terminate(self, h: Handler, e: BaseException) -> None:
+        """Terminate ``h`` for ``e`` as if it had raised it (the kernel's checks of what a
+        handler returned: its result failed them)."""
+        self._terminate(h, e)
+
     def _terminate(self, h: Handler, e: BaseException) -> None:
         self._terminated += 1
         kind = "budget exceeded" if type(e) is BudgetExceeded else f"{type(e).__name__}: {e}"

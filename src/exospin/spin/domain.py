@@ -37,6 +37,14 @@ What is simplified
       linking.)
     * Interface objects are immutable (``__slots__ = ()``); their members are
       the exporter's own objects.
+    * An extension's exported class is *frozen* the first time it is linked
+      into another domain (``freeze``): its list, set, dict and bytearray
+      attributes become tuple, frozenset, read-only mapping and bytes (the
+      exporter's own code sees them frozen too), its nested classes are
+      frozen, and a class holding anything else that could be changed (an
+      object) is refused with a ``LinkError``. Verified code cannot assign
+      or delete a class's attributes at all (verifier/ownership.py), so a
+      frozen class is the same for every domain for ever.
     * Only functions without free variables can be stubbed; the module-level
       functions and methods of an extension have none.
 
@@ -45,7 +53,8 @@ Interface
     ``Domain.kernel(name, {"spin.Trap": {"install": fn}})`` for interfaces
     written in trusted Python; ``resolve``, ``combine``, ``unresolve``;
     ``Domain.resolved``, ``Domain.exports``, ``Domain.interface(name)``,
-    ``Domain.identity``, ``Domain.statistics()``.
+    ``Domain.identity``, ``Domain.statistics()``; ``retire()`` / ``revive()``
+    (the kernel stops an unloaded domain's functions, and starts them again).
 """
 
 from __future__ import annotations
@@ -228,6 +237,7 @@ class Domain:
         self._packages: dict[str, Any] = {}  # module name -> its per-domain stand-in
         self._code: dict[types.FunctionType, tuple[types.CodeType, types.CodeType]] = {}
         self._resolves = self._unresolves = self._refused = 0
+        self._retired = False  # unloaded by the kernel: its code does not run
 
     # ------------------------------------------------------------ creation
 
@@ -370,8 +380,26 @@ class Domain:
 
     def _refuse(self, function: str) -> Any:
         self._refused += 1
+        if self._retired:
+            raise NotResolved(f"domain {self.name!r} was unloaded: {function}() cannot run")
         raise NotResolved(f"domain {self.name!r} is not resolved: {function}() cannot run; "
                           f"missing {', '.join(self.unresolved)}")
+
+    def retire(self) -> None:
+        """The kernel unloaded this domain: its functions stop (a call raises ``NotResolved``,
+        whoever still holds them) until ``revive``."""
+        self._retired = True
+        if not self._code and self._namespace:  # it imports nothing: no stubs made yet
+            self._namespace[UNRESOLVED_HOOK] = self._refuse
+            self._code = {f: (f.__code__, _stub_code(f.__qualname__))
+                          for f in _functions(self._namespace) if not f.__code__.co_freevars}
+        self._stop()
+
+    def revive(self) -> None:
+        """Undo ``retire`` (a failed replace puts the old version back)."""
+        self._retired = False
+        if self.resolved:
+            self._start()
 
     def _stop(self) -> None:
         for f, (_, stub) in self._code.items():
@@ -401,6 +429,84 @@ class Domain:
             delattr(type(pkg), member)
 
 
+#: Values a frozen class may hold as they are: they cannot be changed by anyone.
+_IMMUTABLE: tuple[type, ...] = (type(None), bool, int, float, complex, str, bytes, range,
+                                type(Ellipsis), types.FunctionType)
+
+
+def _frozen_value(v: Any, where: str, plan: dict[type, dict[str, Any]]) -> Any:
+    """``v`` as a frozen class holds it: immutable containers of immutable values."""
+    t = type(v)
+    if t in _IMMUTABLE:
+        return v
+    if isinstance(v, type):
+        if str(v.__module__).startswith(_EXTENSION_MODULE):
+            _plan(v, plan)
+        return v
+    if t is tuple or t is list:
+        return tuple(_frozen_value(x, where, plan) for x in v)
+    if t is frozenset or t is set:
+        return frozenset(_frozen_value(x, where, plan) for x in v)
+    if t is dict or t is types.MappingProxyType:
+        return types.MappingProxyType({k: _frozen_value(x, where, plan) for k, x in v.items()})
+    if t is bytearray:
+        return bytes(v)
+    raise LinkError(f"{where} holds an object of class {t.__qualname__!r}, which another domain "
+                    f"could change: an exported class may hold only constants, functions, classes "
+                    f"and containers of them (share objects through functions)")
+
+
+def _plan(cls: type, plan: dict[type, dict[str, Any]]) -> None:
+    """Add to ``plan`` what freezing ``cls`` (its bases and nested classes) replaces."""
+    if cls in plan or cls.__dict__.get(_FROZEN) is True:
+        return
+    plan[cls] = changes = {}
+    for base in cls.__mro__[1:]:  # what it inherits is read through it
+        if str(base.__module__).startswith(_EXTENSION_MODULE):
+            _plan(base, plan)
+    for name, v in list(vars(cls).items()):
+        if name.startswith("__"):
+            continue  # the interpreter's own (__module__, __dict__, ...) and __init__
+        f = _frozen_value(v, f"class {cls.__qualname__}, attribute {name!r},", plan)
+        if f is not v:
+            changes[name] = f
+
+
+def _apply(plan: dict[type, dict[str, Any]]) -> None:
+    for c, changes in plan.items():
+        for name, f in changes.items():
+            setattr(c, name, f)
+        setattr(c, _FROZEN, True)
+
+
+def freeze(cls: type) -> None:
+    """Make the extension class ``cls`` the same for every domain for ever (see the module
+    note): its containers become immutable, its bases and nested classes frozen.
+    Idempotent; raises ``LinkError``, changing nothing, if any of them holds an object."""
+    plan: dict[type, dict[str, Any]] = {}
+    _plan(cls, plan)
+    _apply(plan)
+
+
+#: The attribute a frozen class carries (verified code cannot name it).
+_FROZEN = "__frozen__"
+#: The module name of an extension's classes (the verifier loads it as ``extension.<name>``).
+_EXTENSION_MODULE = "extension."
+
+
+def _freeze_exports(source: Domain) -> None:
+    """Freeze every class a verified domain exports: it is being linked into another
+    (all or nothing: a ``LinkError`` changes none of them)."""
+    if not source.language_safe:
+        return
+    plan: dict[type, dict[str, Any]] = {}
+    for members in source._interfaces.values():
+        for v in members.values():
+            if isinstance(v, type):
+                _plan(v, plan)
+    _apply(plan)
+
+
 def resolve(source: Domain, target: Domain) -> tuple[str, ...]:
     """Link ``target``'s unresolved imports against ``source``'s exports; returns what was linked.
 
@@ -412,6 +518,8 @@ def resolve(source: Domain, target: Domain) -> tuple[str, ...]:
     """
     missing = target.unresolved
     linked: list[str] = []
+    if any(source.provides(imp)[0] for imp in missing) and source is not target:
+        _freeze_exports(source)  # shared from now on: the same for every domain (LinkError if not)
     for imp in missing:
         ok, value = source.provides(imp)
         if ok:
@@ -423,7 +531,7 @@ def resolve(source: Domain, target: Domain) -> tuple[str, ...]:
         raise LinkError(f"resolve({source.name!r}, {target.name!r}) links {what}; "
                         f"{source.name!r} exports {', '.join(sorted(source.exports)) or 'nothing'}")
     target._resolves += 1
-    if target.resolved:
+    if target.resolved and not target._retired:
         target._start()
     return tuple(linked)
 
@@ -523,6 +631,11 @@ class NameServer:
             raise LinkError(f"name {name!r} is already registered (domain "
                             f"{self._entries[name][0].name!r})")
         self._entries[name] = (domain, authorize)
+
+    def registered(self, name: str) -> Domain | None:
+        """The domain registered as ``name`` (None if none is), without authorisation: for the kernel."""
+        entry = self._entries.get(name)
+        return entry[0] if entry is not None else None
 
     def unregister(self, name: str) -> Domain:
         if name not in self._entries:

@@ -15,7 +15,20 @@ What this models
     program enters the kernel with ``syscall(number, *args)``: the trap
     entry and return are charged, and the raise dispatches to whichever
     extension claimed the number. The trap's *authority* hands out numbers:
-    a number claimed by one domain is refused to every other.
+    a number claimed by one domain is refused to every other, and a handler
+    installed on the trap some other way runs only on its own domain's
+    numbers (authority.py).
+
+Ownership
+    Everything a domain makes (a handler, a claim, a thread package, a
+    strand, a frame, an address space), at load time or at run time, is
+    credited to the domain whose code is running (``_running``: the
+    innermost domain code on the stack) and removed, released, revoked,
+    killed or given back when it is unloaded, and its functions stop
+    (``Domain.retire``: whoever still holds one gets ``NotResolved``; a
+    strand running its code is killed, whoever made it); ``unload`` then
+    checks that nothing of it remains (``remaining``), and
+    ``check_invariants`` checks it again for every domain unloaded so far.
 
 Capabilities
     A kernel object handed to an extension (a strand, a frame, an address
@@ -59,18 +72,21 @@ Interface
     version in its place, its dependents relinked); ``unload(domain, why)``;
     ``syscall(number, *args)``; ``run(until)``;
     ``sched``, ``memory``, ``dispatcher``, ``names``, ``Trap``;
-    ``check_invariants()``; ``statistics()``.
+    ``remaining(domain)``; ``check_invariants()``; ``statistics()``.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
 from ..verifier import BudgetExceeded, OpCosts, module_name
+from .authority import PackageAuthority, SpaceAuthority, TrapAuthority, first_result
 from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused
 from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, Identity, LinkError, NameServer, unresolve
 from .extern import BadExternRef, ExternStatistics, ExternTable
@@ -101,11 +117,19 @@ class SyscallError:
     extension's fault, so it answers with one of these (``Errors.fail``).
     """
 
-    __slots__ = ("errno", "message")
+    __slots__ = ("_errno", "_message")
 
     def __init__(self, errno: str, message: str) -> None:
-        self.errno = errno
-        self.message = message
+        self._errno = errno
+        self._message = message
+
+    @property
+    def errno(self) -> str:
+        return self._errno
+
+    @property
+    def message(self) -> str:
+        return self._message
 
     def __repr__(self) -> str:
         return f"SyscallError({self.errno}: {self.message})"
@@ -138,34 +162,25 @@ class Binding:
 
 
 class Package:
-    """A thread package's token: strands it creates carry it; its holder handles their events."""
+    """A thread package's token: strands it creates carry it; its holder handles their events.
+    Revoked when the domain that made it is unloaded."""
 
-    __slots__ = ("_name", "_domain")
+    __slots__ = ("_name", "_domain", "_live")
 
     def __init__(self, name: str, domain: Domain | None) -> None:
         self._name = name
         self._domain = domain
+        self._live = True
 
     @property
     def name(self) -> str:
         return self._name
 
 
-class _TrapAuthority:
-    """The system-call event's authority: numbers are claimed; a claimed number is refused to
-    every other domain."""
-
-    def __init__(self) -> None:
-        self.owners: dict[int, Any] = {}
-
-    def on_install(self, event: Event, h: Handler, installer: Any) -> None:
-        for g in h.guards:
-            if isinstance(g, Eq):
-                owner = self.owners.get(g.value)
-                if owner is not None and owner is not installer:
-                    name = getattr(owner, "name", "the kernel")
-                    raise PermissionError(f"system call {g.value} belongs to {name!r}")
-        return None
+def _fail(errno: str, message: str) -> SyscallError:
+    """spin.Errors.fail: the error answer ``errno``, ``message`` (a read-only value; the
+    kernel exports this function, not its class)."""
+    return SyscallError(errno, message)
 
 
 def _failed(value: Any) -> bool:
@@ -176,6 +191,29 @@ def _failed(value: Any) -> bool:
 #: the kernel's own objects: what the trap externalises instead of handing user space
 CAPABILITIES: frozenset[type] = frozenset({Strand, Frame, Context, Binding, EventRef, Package, Domain,
                                            Identity, Event, Handler})
+
+
+#: what the trap converts on its way to user space: capabilities, and the containers that
+#: may hold them (one set lookup on the hot path)
+CONVERTED: frozenset[type] = CAPABILITIES | {tuple, list, dict}
+
+#: A system call's result goes to user space converted (capabilities as indexes) only if it
+#: is at most this many containers deep and has at most this many items in all; beyond, the
+#: extension that answered is terminated (its result is refused)
+MAX_RESULT_DEPTH = 32
+MAX_RESULT_ITEMS = 4096
+
+
+@dataclass(slots=True)
+class _Owned:
+    """What one domain made: removed, killed or revoked when it is unloaded."""
+
+    handlers: dict[Handler, None] = field(default_factory=dict)
+    #: in creation order; each dropped when it ends
+    strands: dict[Strand, None] = field(default_factory=dict)
+    packages: list[Package] = field(default_factory=list)
+    #: frames and address spaces it allocated and has not given back (in allocation order)
+    resources: dict[Frame | Context, None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,12 +248,22 @@ class Spin:
         self.dispatcher.on_terminate = self._terminated
         self.sched = Scheduler(machine, self.dispatcher)
         self.memory = Memory(machine, self.dispatcher, self.sched)
+        #: device interrupts other than the timer's (a NIC's receive interrupt): irq -> handler
+        self.irq_handlers: dict[int, Callable[[int], None]] = {}
         machine.cpu.install_vectors(self.memory.refill, self.memory.exception, self._interrupt)
-        self._trap_authority = _TrapAuthority()
+        # the events' authorities decide by what a handler receives (authority.py)
+        self._trap_authority = TrapAuthority()
         self.Trap = Event("Trap", (int, tuple), object, authority=self._trap_authority,
-                          default=self._no_handler)
+                          default=self._no_handler, result_handler=first_result)
         self.dispatcher.define(self.Trap)
         self.Exit = self.dispatcher.define(Event("Strand.Exit", (Strand,), None, default=lambda s: None))
+        self._package_authority = PackageAuthority()
+        for ev in (self.Exit, self.sched.Checkpoint, self.sched.Resume, self.sched.Block,
+                   self.sched.Unblock):
+            ev.authority = self._package_authority
+        spaces = SpaceAuthority(Context)
+        for ev in (self.memory.PageNotPresent, self.memory.ProtectionFault, self.memory.BadAddress):
+            ev.authority = spaces
         self.sched.on_exit(self._strand_exit)
         self._c_trap = p.trap_entry + p.trap_return
         self._c_upcall = p.trap_return + p.trap_entry
@@ -229,16 +277,24 @@ class Spin:
         self._c_intern = p.mem_ref + 2 * p.insn
         self._c_extern = 2 * p.mem_ref + 2 * p.insn
         self._c_revoke = 2 * p.mem_ref + p.insn
-        self._loading: Domain | None = None
-        #: per domain: what it installed, the strands it made (to unload it)
-        #: (its strands are keys of a dict: in creation order, each dropped when it ends)
-        self._owned: dict[int, tuple[list[Handler], dict[Strand, None]]] = {}
+        #: per domain (uid): what it installed, claimed and made (to unload it)
+        self._owned: dict[int, _Owned] = {}
+        #: id of a domain's module namespace -> the domain (how the kernel knows whose code runs)
+        self._namespaces: dict[int, Domain] = {}
+        #: uids of the domains whose code may run: installed (or installing), not unloaded
+        self._live: set[int] = set()
+        #: the domain each running strand is credited to
+        self._makers: dict[Strand, Domain] = {}
+        #: the domain each live frame or address space a domain allocated is credited to
+        self._holders: dict[Frame | Context, Domain] = {}
+        #: every domain unloaded so far: the unload invariant is checked against each
+        self._gone: list[Domain] = []
         self._refs: dict[str, EventRef] = {}
         mem = self.memory
         public: dict[str, dict[str, Any]] = {
             "spin.Trap": {"install": self._trap_install, "claim": self._trap_claim,
                           "uninstall": self._uninstall},
-            "spin.Errors": {"fail": SyscallError, "failed": _failed},
+            "spin.Errors": {"fail": _fail, "failed": _failed},
             "spin.Strand": {
                 "package": self._package, "create": self._strand_create,
                 "current": self._current, "block": self.sched.block, "unblock": self.sched.unblock,
@@ -248,11 +304,13 @@ class Spin:
                 "uninstall": self._uninstall, "DEFAULT_PRIORITY": DEFAULT_PRIORITY,
             },
             "spin.PhysAddr": {**{k: v for k, v in mem.physaddr.items() if k != "Reclaim"},
+                              "allocate": self._frame_allocate, "deallocate": self._frame_deallocate,
                               "on_reclaim": self._on_reclaim},
             "spin.VirtAddr": dict(mem.virtaddr),
             "spin.Translation": {
                 **{k: v for k, v in mem.translation.items() if not k[0].isupper()},
-                "destroy": self._destroy_space, "uninstall": self._uninstall,
+                "create": self._space_create, "destroy": self._destroy_space,
+                "uninstall": self._uninstall,
                 "on_page_not_present": self._on_ctx_event(mem.PageNotPresent),
                 "on_protection_fault": self._on_ctx_event(mem.ProtectionFault),
                 "on_bad_address": self._on_ctx_event(mem.BadAddress),
@@ -290,14 +348,14 @@ class Spin:
         result is the answer, a kernel object in it externalised. A closure: it is the hot
         path of every system call (one set lookup on the result's type)."""
         loop, trap, c, count = self.m.loop, self.Trap, self._c_trap, self._syscalls
-        caps, out = CAPABILITIES, self._to_user
+        caps, out = CONVERTED, self._to_user
 
         def syscall(number: int, *args: Any) -> Any:
             count[0] += 1
             loop.now += c
             r = trap.raise_(number, args)
             t = r.__class__
-            return out(r) if t in caps or t is tuple else r
+            return out(number, r) if t in caps else r
         return syscall
 
     # ------------------------------------------------------------ references in user space
@@ -311,11 +369,57 @@ class Spin:
             t = self.extern[space] = ExternTable(space.name if space is not None else "kernel")
         return t
 
-    def _to_user(self, r: Any) -> Any:
-        """A system call's result as user space gets it: capabilities as indexes."""
-        if r.__class__ is tuple:
-            return tuple(self._to_user(x) for x in r)
-        return self._externalize(r) if r.__class__ in CAPABILITIES else r
+    def _to_user(self, number: int, r: Any) -> Any:
+        """System call ``number``'s result as user space gets it: capabilities as indexes.
+
+        A tuple, list or dict is converted (copied: user space never holds the extension's
+        own container) under its answering extension's budget (one tick per container) and
+        failure handling: one nested deeper than MAX_RESULT_DEPTH or with more than
+        MAX_RESULT_ITEMS items in all is refused, the extension is terminated (and
+        unloaded), and the caller gets NoSuchSyscall naming it."""
+        if r.__class__ in CAPABILITIES:
+            return self._externalize(r)
+        owner = self._trap_authority.owners.get(number)
+        hook = owner.budget.hook if owner is not None and owner.budget is not None else None
+        caps, convertible, ext, left = CAPABILITIES, CONVERTED, self._externalize, [MAX_RESULT_ITEMS]
+        who = owner.name if owner is not None else "the kernel"
+
+        def convert(t: Any, depth: int) -> Any:
+            if depth > MAX_RESULT_DEPTH:
+                raise ValueError(f"system call {number}: the result of {who} is nested more "
+                                 f"than {MAX_RESULT_DEPTH} containers deep")
+            c = t.__class__
+            left[0] -= 2 * len(t) if c is dict else len(t)
+            if left[0] < 0:
+                raise ValueError(f"system call {number}: the result of {who} has more than "
+                                 f"{MAX_RESULT_ITEMS} items")
+            if hook is not None:
+                hook(0)
+            d = depth + 1
+            if c is dict:
+                return {one(k, d): one(v, d) for k, v in t.items()}
+            items = [one(x, d) for x in t]
+            return tuple(items) if c is tuple else items
+
+        def one(x: Any, depth: int) -> Any:
+            c = x.__class__
+            return x if c not in convertible else ext(x) if c in caps else convert(x, depth)
+        try:
+            return convert(r, 1)
+        except (ValueError, BudgetExceeded) as e:
+            return self._refuse_result(number, owner, e)
+
+    def _refuse_result(self, number: int, owner: Domain | None, e: BaseException) -> Any:
+        """The answer to system call ``number`` cannot go to user space: terminate its handler
+        (the dispatcher's failure handling: logged, uninstalled, its extension unloaded)."""
+        mine = [h for h in self.Trap.handlers if owner is not None and h.installer is owner]
+        if not mine:
+            raise RuntimeError(f"system call {number}: the kernel's own result was refused: {e}")
+        self.dispatcher.terminate(mine[0], e)
+        why = "budget exceeded" if isinstance(e, BudgetExceeded) else str(e)
+        name = mine[0].installer.name
+        raise NoSuchSyscall(f"system call {number}: the result of {name} was refused ({why}); "
+                            f"{name} was unloaded")
 
     def _externalize(self, obj: Any) -> int:
         """spin.User.externalize: the index the calling application will name ``obj`` by."""
@@ -345,21 +449,51 @@ class Spin:
         """spin.Translation.destroy: the space goes, and with it its application's table."""
         self.memory.destroy(ctx)
         self.extern.pop(ctx, None)
+        self._given_back(ctx)
+
+    def _space_create(self, name: str = "") -> Context:
+        """spin.Translation.create: a new address space, credited to the domain whose code
+        asked (destroyed when it is unloaded, if it has not destroyed it itself)."""
+        return self._credit(self.memory.create(name))
+
+    def _frame_allocate(self) -> Frame:
+        """spin.PhysAddr.allocate: a zeroed frame, credited like an address space."""
+        return self._credit(self.memory.allocate())
+
+    def _frame_deallocate(self, frame: Frame) -> None:
+        """spin.PhysAddr.deallocate: the frame goes back (and is no longer its allocator's)."""
+        self.memory.deallocate(frame)
+        self._given_back(frame)
+
+    def _credit(self, r: Any) -> Any:
+        d = self._running()
+        if d is not None:
+            self._holders[r] = d
+            self._owned_by(d).resources[r] = None
+        return r
+
+    def _given_back(self, r: Frame | Context) -> None:
+        d = self._holders.pop(r, None)
+        if d is not None and d.uid in self._owned:
+            self._owned[d.uid].resources.pop(r, None)
 
     @property
     def syscalls(self) -> int:
         return self._syscalls[0]
 
     def _strand_exit(self, s: Strand) -> None:
-        pkg = s._package
-        d = pkg._domain if isinstance(pkg, Package) else None
+        d = self._makers.pop(s, None)
         if d is not None and d.uid in self._owned:  # an ended strand is no longer its maker's
-            self._owned[d.uid][1].pop(s, None)
+            self._owned[d.uid].strands.pop(s, None)
         self.Exit.raise_(s)  # (raise_ is rebuilt on every install: look it up each time)
 
     def _interrupt(self, irq: int) -> None:
         if irq == IRQ_TIMER:
             self.sched.preempt()
+            return
+        h = self.irq_handlers.get(irq)  # a device's (a NIC's receive interrupt)
+        if h is not None:
+            h(irq)
 
     def upcall(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run user code ``fn(*args)`` in user mode on the current strand and come back:
@@ -410,15 +544,33 @@ class Spin:
 
     # ------------------------------------------------------------ installing handlers
 
-    def _record(self, h: Handler) -> Binding:
-        d = self._loading
-        if d is not None:
-            self._owned.setdefault(d.uid, ([], {}))[0].append(h)
-        return Binding(h)
+    def _running(self) -> Domain | None:
+        """The domain whose code is running: the one whose code is innermost on the stack
+        (a domain's code runs with its module namespace as its globals; a strand's stack
+        starts at its own function), or None: only the kernel's code is running. Everything
+        a domain makes is credited to it, at load time or at run time, by whatever path it
+        got there. An unloaded domain may make nothing."""
+        f: FrameType | None = sys._getframe(2)
+        spaces = self._namespaces
+        while f is not None:
+            d = spaces.get(id(f.f_globals))
+            if d is not None:
+                if d.uid not in self._live:
+                    raise PermissionError(f"extension {d.name} is unloaded: it may not install, "
+                                          f"claim or create anything")
+                return d
+            f = f.f_back
+        return None
+
+    def _owned_by(self, d: Domain) -> _Owned:
+        o = self._owned.get(d.uid)
+        if o is None:
+            o = self._owned[d.uid] = _Owned()
+        return o
 
     def _install(self, event: Event, fn: Any, guards: list[Any], closure: Any = None,
                  first: bool = False) -> Binding:
-        d = self._loading
+        d = self._running()
         kw: dict[str, Any] = {}
         if closure is not None:
             kw["closure"] = closure
@@ -426,10 +578,13 @@ class Spin:
             kw["order"] = First
         h = self.dispatcher.install(event, fn, guards=guards, budget=d.budget if d is not None else None,
                                     installer=d, **kw)
-        return self._record(h)
+        if d is not None:
+            self._owned_by(d).handlers[h] = None
+        return Binding(h)
 
     def _trap_install(self, handler: Any, guard: Any = None) -> Binding:
-        """spin.Trap.install: put ``handler(number, args)`` on the trap, behind ``guard``."""
+        """spin.Trap.install: put ``handler(number, args)`` on the trap, behind ``guard``; the
+        trap's authority adds its own guard: it runs only on numbers its domain claimed."""
         return self._install(self.Trap, handler, [guard] if guard is not None else [])
 
     def _trap_claim(self, number: int, handler: Any, refs: Any = ()) -> Binding:
@@ -442,9 +597,7 @@ class Spin:
                 or not all(type(i) is int and 0 <= i for i in refs) or len(set(refs)) != len(refs)):
             raise ValueError(f"refs: a tuple of distinct argument positions, not {refs!r}")
         fn = self._internalizing(number, handler, refs) if refs else handler
-        b = self._install(self.Trap, fn, [Eq(0, number)])
-        self._trap_authority.owners[number] = self._loading
-        return b
+        return self._install(self.Trap, fn, [Eq(0, number)])  # the authority records the owner
 
     def _internalizing(self, number: int, handler: Any, refs: tuple[int, ...]) -> Callable[..., Any]:
         """``handler`` behind the trap's internalisation of the arguments at ``refs``."""
@@ -471,7 +624,11 @@ class Spin:
     def _uninstall(self, binding: Binding) -> None:
         if not isinstance(binding, Binding):
             raise TypeError(f"uninstall takes a Binding, not {type(binding).__name__}")
-        self.dispatcher.uninstall(binding._handler)
+        h = binding._handler
+        self.dispatcher.uninstall(h)
+        o = self._owned.get(h.installer.uid) if isinstance(h.installer, Domain) else None
+        if o is not None:
+            o.handlers.pop(h, None)
 
     def _on_ctx_event(self, event: Event) -> Callable[..., Binding]:
         def install(ctx: Context, fn: Any, first: bool = False) -> Binding:
@@ -500,19 +657,35 @@ class Spin:
     # ------------------------------------------------------------ strands for extensions
 
     def _package(self, name: str) -> Package:
-        return Package(name, self._loading)
+        d = self._running()
+        p = Package(name, d)
+        if d is not None:
+            self._owned_by(d).packages.append(p)
+        return p
+
+    @staticmethod
+    def _live_package(package: Any, who: str) -> Package:
+        if not isinstance(package, Package):
+            raise TypeError(f"{who} needs a thread package's token, not {package!r}")
+        if not package._live:
+            maker = package._domain.name if package._domain is not None else "the kernel"
+            raise PermissionError(f"{who}: thread package {package._name!r} was revoked "
+                                  f"({maker} was unloaded)")
+        return package
 
     def _strand_create(self, package: Package, fn: Any, args: tuple[Any, ...] = (), name: str = "",
                        priority: int = DEFAULT_PRIORITY, space: Context | None = None) -> Strand:
-        if not isinstance(package, Package):
-            raise TypeError(f"Strand.create needs the thread package's token, not {package!r}")
+        self._live_package(package, "Strand.create")
         if space is not None and not isinstance(space, Context):
             raise TypeError(f"Strand.create: space must be an address space, not {space!r}")
-        d = package._domain
+        d = self._running()
+        if d is None:  # the kernel makes it for the package's domain
+            d = package._domain
         s = self.sched.create(fn, tuple(args), name, priority, space, package,
                               budget=d.budget if d is not None else None)
         if d is not None:
-            self._owned.setdefault(d.uid, ([], {}))[1][s] = None
+            self._owned_by(d).strands[s] = None
+            self._makers[s] = d
         return s
 
     def _current(self) -> Strand | None:
@@ -527,10 +700,11 @@ class Spin:
     def _on_strand_event(self, event: Event, package: Package, fn: Any) -> Binding:
         if not isinstance(package, Package):
             raise TypeError(f"{event.name}: handlers are installed per thread package, not on {package!r}")
+        self._live_package(package, f"{event.name}")
 
         def mine(s: Strand) -> bool:
             return s._package is package
-        return self._install(event, fn, [mine])
+        return self._install(event, fn, [self._package_authority.guard(mine)])
 
     def _on_checkpoint(self, package: Package, fn: Any) -> Binding:
         return self._on_strand_event(self.sched.Checkpoint, package, fn)
@@ -628,11 +802,14 @@ class Spin:
                 self.names.link(d, name)
         if d.unresolved:
             raise LinkError(f"{filename}: no interface provides {', '.join(d.unresolved)}")
+        if d._namespace:
+            self._namespaces[id(d._namespace)] = d
         return d
 
     def _run_install(self, d: Domain, filename: str) -> None:
         """Run ``d``'s install(); if it fails, unload ``d`` and raise ``ExtensionFailed``."""
-        self._loading = d
+        self._live.add(d.uid)
+        d.revive()  # (a domain put back after a failed replace runs again)
         try:
             for members in d.exports.values():
                 install = members.get("install")
@@ -642,12 +819,9 @@ class Spin:
                     install()
         except (Exception, BudgetExceeded) as e:
             why = "budget exceeded" if type(e) is BudgetExceeded else f"{type(e).__name__}: {e}"
-            self._loading = None
             self.unload(d, f"install() failed: {why}")
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
             raise ExtensionFailed(f"{filename}: install() failed, extension unloaded: {why}") from None
-        finally:
-            self._loading = None
 
     def _publish(self, d: Domain, at: int) -> None:
         """``d`` is a loaded extension: later extensions may link against it."""
@@ -658,17 +832,40 @@ class Spin:
                                   imports=", ".join(d.imports))
 
     def unload(self, d: Domain, why: str) -> None:
-        """Remove every handler ``d`` installed, kill every strand it made, release its
-        system-call numbers; extensions linked against it are unlinked (they stop)."""
-        handlers, strands = self._owned.pop(d.uid, ([], {}))
-        for h in handlers:
+        """Remove every handler ``d`` installed, release its system-call numbers, revoke its
+        thread packages, kill every strand it made (the running one last), at load or at
+        run time; extensions linked against it are unlinked (they stop). Then check that
+        nothing ``d`` owned remains (a RuntimeError if something does: a kernel bug)."""
+        self._live.discard(d.uid)
+        own = self._owned_by(d)  # kept (emptied) after the unload: remaining() reads it
+        for h in list(own.handlers):
             self.dispatcher.uninstall(h)
-        for s in list(strands):
-            if not s.done:
+        own.handlers.clear()
+        self._trap_authority.release(d)
+        for p in own.packages:
+            p._live = False
+        running = self.sched.current
+        last = None
+        for s in list(own.strands):
+            if s is running:
+                last = s  # killing it ends this call: after everything else
+            elif not s.done:
                 self.sched.kill(s, f"extension {d.name} unloaded")
-        owners = self._trap_authority.owners
-        for n in [n for n, o in owners.items() if o is d]:
-            del owners[n]
+        own.strands.clear()
+        ns = d._namespace
+        for s in [s for s in self.sched.strands.values() if ns and _code_of(s) is ns]:
+            if s is running:  # another domain's strand running d's code (kthreads.fork)
+                last = s
+            elif not s.done:
+                self.sched.kill(s, f"its code's extension {d.name} was unloaded")
+        for r in list(own.resources):  # what it allocated and kept: given back
+            self._holders.pop(r, None)
+            if r._live:
+                if isinstance(r, Frame):
+                    self.memory.deallocate(r)
+                else:
+                    self._destroy_space(r)
+        own.resources.clear()
         if d in self.extensions:
             self.extensions.remove(d)
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
@@ -677,8 +874,36 @@ class Spin:
                 if d in other.sources:
                     unresolve(other, d)
         self.unloaded.append((d.name, why))
+        self._gone.append(d)
         if self.m.tracer is not None:
             self.m.tracer.instant(f"unload {d.name}", "extension", 0, self.m.loop.now, why=why)
+        d.retire()  # its functions stop, whoever holds them
+        left = self.remaining(d, spare=last)
+        if left:
+            raise RuntimeError(f"kernel invariant: unloading {d.name} left {'; '.join(left)}")
+        if last is not None and not last.done:
+            self.sched.kill(last, f"extension {d.name} unloaded")
+
+    def remaining(self, d: Domain, spare: Strand | None = None) -> list[str]:
+        """What ``d`` still owns: after it is unloaded, nothing (the unload invariant,
+        checked by every unload; ``spare``: the running strand, killed last)."""
+        left = [f"its handler {h!r}" for ev in self.dispatcher.events for h in ev.handlers
+                if h.installer is d]
+        left += [f"system call {n}" for n, o in self._trap_authority.owners.items() if o is d]
+        ns = d._namespace
+        left += [f"strand {s.name!r}" for s in self.sched.strands.values()
+                 if s is not spare and (self._makers.get(s) is d or (ns and _code_of(s) is ns)
+                                        or (d.budget is not None and s._budget is d.budget))]
+        left += [f"{'frame' if isinstance(r, Frame) else 'address space'} {r!r}"
+                 for r, o in self._holders.items() if o is d and r._live]
+        o = self._owned.get(d.uid)
+        if o is not None and d.uid not in self._live:
+            left += [f"thread package {p.name!r}" for p in o.packages if p._live]
+            left += [f"its record of {len(o.handlers)} handler(s), {len(o.strands)} strand(s) and "
+                     f"{len(o.resources)} resource(s)"] if o.handlers or o.strands or o.resources else []
+        if d.uid in self._live or d in self.extensions or self.names.registered(_iface(d)) is d:
+            left.append("its place among the loaded extensions")
+        return left
 
     def _terminated(self, h: Handler, why: str) -> None:
         """The dispatcher terminated ``h`` (it raised or overran): unload its extension."""
@@ -704,6 +929,20 @@ class Spin:
             for _vpn, (frame, _p, _d) in ctx._pt.items():
                 if frame._pfn in free:
                     bad.append(f"{ctx.name}: maps a free frame")
+        live = {d.uid for d in self.extensions} | self._live
+        for ev in self.dispatcher.events:
+            for h in ev.handlers:
+                if isinstance(h.installer, Domain) and h.installer.uid not in live:
+                    bad.append(f"{h!r} belongs to {h.installer.name}, which is unloaded")
+        for n, o in self._trap_authority.owners.items():
+            if o is not None and o.uid not in live:
+                bad.append(f"system call {n} belongs to {o.name}, which is unloaded")
+        for s, o in self._makers.items():
+            if not s.done and o.uid not in live:
+                bad.append(f"strand {s.name!r} belongs to {o.name}, which is unloaded")
+        for d in self._gone:  # the unload invariant, for every domain unloaded so far
+            if d.uid not in live:
+                bad += [f"{d.name} was unloaded but {what} remains" for what in self.remaining(d)]
         sched = self.sched
         filled = [p for p, q in enumerate(sched.ready) if q]
         if sched._nonempty != sum(1 << p for p in filled) or sched._top != (filled[-1] if filled else -1):
@@ -724,6 +963,11 @@ def _check_source(call: str, source: Any, filename: Any) -> None:
     if type(source) is not str:
         raise TypeError(f"{call}: {filename}: the extension must be Python source (str), "
                         f"not {type(source).__name__}")
+
+
+def _code_of(s: Strand) -> Any:
+    """The globals of the function strand ``s`` runs: a domain's namespace if it is its code."""
+    return getattr(s._fn, "__globals__", None)
 
 
 def _iface(d: Domain) -> str:

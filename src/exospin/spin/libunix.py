@@ -15,7 +15,14 @@ Why it is built this way
     into ``errno``. What a C runtime does is here too: the process's first
     function (``process_main``) binds the process, runs the program, turns
     ``exec`` into a fresh start and any exception into ``exit(1)``, and a
-    user fault handler that raises ends the process the same way.
+    user fault handler or a thread that raises, or a thread whose strand the
+    kernel kills for a fault, ends the process the same way. It also
+    writes what stderr would show: a crash (with the application's
+    traceback) or a kill of its strand (the kernel's reason, status 139 as
+    the extension gives) is appended to the process's ``log`` as a
+    ``posix.Failure``; a child inherits the log. The runtime learns its pid
+    from the cell its parent (or the boot code) fills in with what fork
+    returned, so that reporting costs no system call.
 
     Mutexes and condition variables are user-level, with a kernel sleep
     queue when they must wait: between two system calls user code cannot
@@ -23,23 +30,26 @@ Why it is built this way
     traps), so testing and sleeping need no atomic instruction here.
 
 Interface
-    ``process_main(kernel, fn, args)`` (a strand's body); ``SpinProcess``.
+    ``process_main(kernel, fn, args, name, log, ident)`` (a strand's body); ``SpinProcess``.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from .. import posix
 from ..posix import PosixError
 from .kernel import Spin, SyscallError
+from .strands import Strand, StrandExit
 
 # the system-call numbers the unix_as extension claims (its SYS_* constants)
 SYS_FORK, SYS_EXEC, SYS_EXIT, SYS_WAIT, SYS_PIPE, SYS_READ, SYS_WRITE, SYS_CLOSE = range(1, 9)
 SYS_SHM_OPEN, SYS_MMAP, SYS_MUNMAP, SYS_MPROTECT, SYS_ON_FAULT, SYS_DIRTY, SYS_ALIAS = range(9, 16)
 SYS_THREAD_CREATE, SYS_THREAD_JOIN, SYS_THREAD_YIELD, SYS_SLEEP_WORD, SYS_WAKE = range(16, 21)
 SYS_RPC_REGISTER, SYS_RPC_CALL, SYS_SLEEP, SYS_WAKEUP, SYS_GETPID = range(21, 26)
+KILLED = 139  # the status of a process whose strand the kernel kills (unix_as' KILLED)
 
 
 class ExecRequest(Exception):
@@ -55,9 +65,13 @@ def _status(result: Any) -> int:
     return result if type(result) is int else 0
 
 
-def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    """The first function of every process (crt0): run the program, then exit."""
-    proc = SpinProcess(kernel)
+def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...], name: str = "process",
+                 log: list[posix.Failure] | None = None, ident: list[int] | None = None) -> None:
+    """The first function of every process (crt0): run the program, then exit. A crash
+    or a kill is appended to ``log`` under the pid in ``ident[0]`` and ``name``."""
+    proc = SpinProcess(kernel, log)
+    proc.name, proc.ident = name, ident if ident is not None else [0]
+    me = kernel.sched.current
     posix.bind(proc)
     status, message = 0, ""
     while True:
@@ -66,18 +80,36 @@ def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...]) ->
         except ExecRequest as req:
             proc.call(SYS_EXEC)
             fn, args = req.program, (req.argv,)
+            proc.name = getattr(fn, "__name__", "program")
             continue
-        except PosixError as e:
-            status, message = 1, f"died: PosixError: {e}"
+        except StrandExit:  # exit() (ours or a thread's), or the kernel killed our strand
+            proc.unwound(me)
+            raise
+        except SystemExit as e:  # sys.exit(n) in the application: exit(n)
+            status, message = posix.system_exit(log, proc.ident[0], proc.name, e)
         except Exception as e:  # the program raised: the process dies, only it
-            status, message = 1, f"died: {type(e).__name__}: {e}"
+            status, message = 1, posix.crashed(log, proc.ident[0], proc.name, e)
         break
-    proc.call(SYS_EXIT, status, message)
+    proc.exit(status, message)
 
 
 def thread_main(proc: SpinProcess, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """A thread's strand: an exception escaping ``fn``, or a kill of the strand (a fault no
+    handler fixed), ends the process, as on Unix and ExOS."""
+    me = proc.kernel.sched.current
     posix.bind(proc)
-    return fn(*args)
+    try:
+        return fn(*args)
+    except StrandExit:
+        if me is not None and proc.kernel.sched.current is me and proc.unwound(me):  # killed where
+            proc.call(SYS_EXIT, KILLED, me.error)  # it ran (a fault); unix_as ends only a main strand's
+        raise
+    except SystemExit as e:  # sys.exit(n) in any thread: exit(n)
+        proc.exit(*posix.system_exit(proc.log, proc.ident[0], proc.name, e))
+        return None
+    except Exception as e:
+        proc.exit(1, posix.crashed(proc.log, proc.ident[0], proc.name, e))
+        return None
 
 
 class Mutex:
@@ -141,8 +173,12 @@ class Condition:
 class SpinProcess:
     """posix.Process on SPIN: one per process (threads share it)."""
 
-    def __init__(self, kernel: Spin) -> None:
+    def __init__(self, kernel: Spin, log: list[posix.Failure] | None = None) -> None:
         self.kernel = kernel
+        self.log = log  # where a crash or a kill is recorded (posix.Failure), as on stderr
+        self.exited = False  # one of its strands called exit: a kill of the others is that exit
+        self.name = "process"  # its program's, and its pid (ident[0]), for the failure log
+        self.ident = [0]
         m = kernel.m
         cpu = m.cpu
         self.load = cpu.load  # type: ignore[method-assign]
@@ -167,15 +203,30 @@ class SpinProcess:
     def fork(self, fn: Callable[..., Any], *args: Any) -> int:
         if not callable(fn):
             raise PosixError("EINVAL", f"fork: fn must be callable, not {type(fn).__name__}")
-        return int(self.call(SYS_FORK, process_main, (self.kernel, fn, args)))
+        ident = [0]
+        pid = int(self.call(SYS_FORK, process_main, (self.kernel, fn, args, getattr(fn, "__name__", "child"),
+                                                     self.log, ident)))
+        ident[0] = pid
+        return pid
 
     def exec(self, program: Callable[..., Any], argv: list[str]) -> None:
         if not callable(program):
             raise PosixError("EINVAL", f"exec: program must be callable, not {type(program).__name__}")
         raise ExecRequest(program, argv)
 
-    def exit(self, status: int) -> None:
-        self.call(SYS_EXIT, status, "")
+    def unwound(self, me: Strand | None) -> bool:
+        """Strand ``me`` of this process is unwinding (StrandExit): after an exit, or because
+        the kernel killed it (its ``error`` says why). The first kill is the process's end,
+        with status 139: it is recorded (True); the others are that end, or an exit."""
+        if self.exited or me is None or me.error is None:
+            return False
+        self.exited = True
+        posix.killed(self.log, self.ident[0], self.name, KILLED, me.error)
+        return True
+
+    def exit(self, status: int, message: str = "") -> None:
+        self.exited = True
+        self.call(SYS_EXIT, status, message)
 
     def wait(self, pid: int = -1) -> tuple[int, int]:
         r = self.call(SYS_WAIT, pid)
@@ -218,8 +269,11 @@ class SpinProcess:
         def upcalled(vaddr: int, write: bool) -> Any:
             try:
                 return handler(vaddr, write)
+            except SystemExit as e:  # sys.exit(n) in the handler: exit(n)
+                self.exit(*posix.system_exit(self.log, self.ident[0], self.name, e))
             except Exception as e:  # a broken handler ends its process, as a crash would
-                self.call(SYS_EXIT, 1, f"died in its fault handler: {type(e).__name__}: {e}")
+                posix.crashed(self.log, self.ident[0], self.name, e, outer=sys._getframe())  # the faulting code's too
+                self.exit(1, f"died in its fault handler: {type(e).__name__}: {e}")
         self.call(SYS_ON_FAULT, upcalled)
 
     def dirty(self, vaddr: int) -> bool:

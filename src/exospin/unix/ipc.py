@@ -39,19 +39,16 @@ Interface
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import param, vm
 from .proc import PROT_RW, PTE, Call, File, Pipe, Proc, Segment, SysError, Thread
-
-if TYPE_CHECKING:
-    from .kernel import Unix
-
+from .sched import Scheduler
 
 # ------------------------------------------------------------------ pipes
 
 
-def _new_fd(k: Unix, p: Proc, f: File) -> int:
+def _new_fd(k: Scheduler, p: Proc, f: File) -> int:
     for fd in range(param.MAX_FDS):
         if fd not in p.fds:
             p.fds[fd] = f
@@ -60,7 +57,7 @@ def _new_fd(k: Unix, p: Proc, f: File) -> int:
     raise SysError("EMFILE", f"no descriptor left ({param.MAX_FDS} are open)")
 
 
-def _file(k: Unix, p: Proc, fd: Any, end: str, call: str) -> File:
+def _file(k: Scheduler, p: Proc, fd: Any, end: str, call: str) -> File:
     k.loop.now += k.c.mem_ref + k.c.insn
     f = p.fds.get(fd) if type(fd) is int else None
     if f is None:
@@ -70,7 +67,7 @@ def _file(k: Unix, p: Proc, fd: Any, end: str, call: str) -> File:
     return f
 
 
-def pipe(k: Unix, t: Thread) -> tuple[int, int]:
+def pipe(k: Scheduler, t: Thread) -> tuple[int, int]:
     p = t.proc
     if sum(1 for fd in range(param.MAX_FDS) if fd not in p.fds) < 2:
         raise SysError("EMFILE", f"no two descriptors left ({param.MAX_FDS} per process)")
@@ -85,7 +82,7 @@ def pipe(k: Unix, t: Thread) -> tuple[int, int]:
     return _new_fd(k, p, File(pp, "r")), _new_fd(k, p, File(pp, "w"))
 
 
-def write(k: Unix, t: Thread, fd: Any, data: Any) -> int:
+def write(k: Scheduler, t: Thread, fd: Any, data: Any) -> int:
     f = _file(k, t.proc, fd, "w", "write")
     if not isinstance(data, (bytes, bytearray)):
         raise SysError("EFAULT", f"write: the buffer must be bytes, not {type(data).__name__}")
@@ -116,7 +113,7 @@ def write(k: Unix, t: Thread, fd: Any, data: Any) -> int:
     return done
 
 
-def read(k: Unix, t: Thread, fd: Any, n: Any) -> bytes:
+def read(k: Scheduler, t: Thread, fd: Any, n: Any) -> bytes:
     f = _file(k, t.proc, fd, "r", "read")
     if type(n) is not int or n < 0:
         raise SysError("EINVAL", f"read: count must be a non-negative int, not {n!r}")
@@ -142,7 +139,7 @@ def read(k: Unix, t: Thread, fd: Any, n: Any) -> bytes:
     return out
 
 
-def close_fd(k: Unix, p: Proc, fd: Any) -> None:
+def close_fd(k: Scheduler, p: Proc, fd: Any) -> None:
     k.loop.now += k.c.mem_ref + k.c.insn
     f = p.fds.pop(fd, None) if type(fd) is int else None
     if f is None:
@@ -160,7 +157,7 @@ def close_fd(k: Unix, p: Proc, fd: Any) -> None:
         k.loop.now += k.c.frame_free
 
 
-def dup_fds(k: Unix, parent: Proc, child: Proc) -> None:
+def dup_fds(k: Scheduler, parent: Proc, child: Proc) -> None:
     """fork: the child's descriptors name the same pipe ends."""
     for fd, f in parent.fds.items():
         child.fds[fd] = File(f.pipe, f.end)
@@ -174,7 +171,7 @@ def dup_fds(k: Unix, parent: Proc, child: Proc) -> None:
 # ---------------------------------------------------------- shared memory
 
 
-def shm_open(k: Unix, t: Thread, key: Any, npages: Any) -> int:
+def shm_open(k: Scheduler, t: Thread, key: Any, npages: Any) -> int:
     if not isinstance(key, str) or not key:
         raise SysError("EINVAL", f"shm_open: key must be a non-empty str, not {key!r}")
     if type(npages) is not int or npages <= 0:
@@ -214,7 +211,7 @@ def shm_open(k: Unix, t: Thread, key: Any, npages: Any) -> int:
 # ------------------------------------------------------------ wait / wake
 
 
-def wait_word(k: Unix, t: Thread, vaddr: Any, old: Any) -> int:
+def wait_word(k: Scheduler, t: Thread, vaddr: Any, old: Any) -> int:
     if type(old) is not int:
         raise SysError("EINVAL", f"wait_word: old must be an int, not {old!r}")
     p = t.proc
@@ -225,7 +222,7 @@ def wait_word(k: Unix, t: Thread, vaddr: Any, old: Any) -> int:
         k.sleep(("wake", p.pid))
 
 
-def wake(k: Unix, t: Thread, pid: Any) -> None:
+def wake(k: Scheduler, t: Thread, pid: Any) -> None:
     k.loop.now += k.c.mem_ref
     p = k.procs.get(pid) if type(pid) is int else None
     if p is None or p.state != "running":
@@ -236,7 +233,7 @@ def wake(k: Unix, t: Thread, pid: Any) -> None:
 # -------------------------------------------------------------------- RPC
 
 
-def rpc_register(k: Unix, t: Thread, n: Any) -> bool:
+def rpc_register(k: Scheduler, t: Thread, n: Any) -> bool:
     """Offer procedure ``n``; True if it is the process's first (libc then starts the
     server thread)."""
     if type(n) is not int or not 0 <= n < param.MAX_RPC_PROCS:
@@ -248,7 +245,7 @@ def rpc_register(k: Unix, t: Thread, n: Any) -> bool:
     return first
 
 
-def rpc_call(k: Unix, t: Thread, pid: Any, n: Any, *args: Any) -> Any:
+def rpc_call(k: Scheduler, t: Thread, pid: Any, n: Any, *args: Any) -> Any:
     k.loop.now += k.c.mem_ref
     server = k.procs.get(pid) if type(pid) is int else None
     if server is None or server.state != "running":
@@ -269,7 +266,7 @@ def rpc_call(k: Unix, t: Thread, pid: Any, n: Any, *args: Any) -> Any:
     return call.result
 
 
-def rpc_receive(k: Unix, t: Thread) -> tuple[int, tuple[Any, ...]]:
+def rpc_receive(k: Scheduler, t: Thread) -> tuple[int, tuple[Any, ...]]:
     p = t.proc
     while not p.port:
         k.sleep(("port", p.pid))
@@ -284,7 +281,7 @@ def rpc_receive(k: Unix, t: Thread) -> tuple[int, tuple[Any, ...]]:
     return call.n, call.args
 
 
-def rpc_reply_wait(k: Unix, t: Thread, result: Any) -> tuple[int, tuple[Any, ...]]:
+def rpc_reply_wait(k: Scheduler, t: Thread, result: Any) -> tuple[int, tuple[Any, ...]]:
     """Reply to the call being served and wait for the next: one system call."""
     call = t.serving
     if call is None:
@@ -297,7 +294,7 @@ def rpc_reply_wait(k: Unix, t: Thread, result: Any) -> tuple[int, tuple[Any, ...
     return rpc_receive(k, t)
 
 
-def fail_calls(k: Unix, p: Proc) -> None:
+def fail_calls(k: Scheduler, p: Proc) -> None:
     """``p`` is ending: every call queued on its port or being served fails."""
     pending = list(p.port) + [th.serving for th in p.threads if th.serving is not None]
     p.port.clear()

@@ -25,8 +25,15 @@ What this models
     * ``rpc_register`` starts, at the first registration, a kernel thread that
       serves the process's message port (ipc.py).
 
+    A process that crashes (an exception escapes the program, or a thread
+    or an RPC procedure of it) or that the kernel kills (a signal's default
+    action) is appended to the ``log`` it was started with, as a
+    ``posix.Failure`` (what its stderr would show); its children inherit the
+    log. A kill is seen as the ``ThreadExit`` that unwinds the thread the
+    kernel ended the process in, with the reason the kernel recorded.
+
 Interface
-    ``start(kernel, program, argv, name) -> pid``; :class:`UnixProcess`.
+    ``start(kernel, program, argv, name, log=None) -> pid``; :class:`UnixProcess`.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from .. import posix
 from ..posix import PosixError
 from . import param
 from .kernel import Unix
-from .proc import SysError
+from .proc import SysError, ThreadExit
 from .syscalls import NUMBERS
 from .uthreads import UThreads
 
@@ -48,11 +55,13 @@ _V0_WORD = param.SIGFRAME_HEADER + 1  # the saved v0 (r2)
 SIGFPE, SIGBUS, SIGSEGV = param.SIGFPE, param.SIGBUS, param.SIGSEGV
 
 
-def start(k: Unix, program: Callable[..., Any], argv: list[str], name: str) -> int:
-    """A new process running ``program(argv)`` under this library; returns its pid."""
+def start(k: Unix, program: Callable[..., Any], argv: list[str], name: str,
+          log: list[posix.Failure] | None = None) -> int:
+    """A new process running ``program(argv)`` under this library; returns its pid.
+    Its failure, if it crashes or is killed, is appended to ``log``."""
     def entry() -> None:
         assert k.current is not None
-        UnixProcess(k, k.current.proc.pid)._main(program, (list(argv),))
+        UnixProcess(k, k.current.proc.pid, name, log)._main(program, (list(argv),))
     return k.spawn(entry, name)
 
 
@@ -78,8 +87,8 @@ def _sigtramp(sig: int, code: int, vaddr: int, write: bool, value: int, frame: i
 _SIGRETURN = NUMBERS["sigreturn"]
 
 
-class KMutex:
-    """A mutex of kernel threads: lock and unlock are system calls."""
+class KMutex(posix.Mutex):
+    """A mutex of kernel threads: lock and unlock are system calls (``with m:`` from posix.Mutex)."""
 
     def __init__(self, proc: UnixProcess) -> None:
         self._p = proc
@@ -90,13 +99,6 @@ class KMutex:
 
     def release(self) -> None:
         self._p._sys(NUMBERS["mutex_unlock"], self.id)
-
-    def __enter__(self) -> KMutex:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 class KCondition:
@@ -117,13 +119,15 @@ class KCondition:
         self._p._sys(NUMBERS["cond_signal"], self.id, True)
 
 
-class UnixProcess:
+class UnixProcess(posix.MachineBinding):
     """One process as its program sees it (implements :class:`exospin.posix.Process`)."""
 
     SIGFPE, SIGBUS, SIGSEGV = SIGFPE, SIGBUS, SIGSEGV  # for ``signal``, without importing the layer
 
-    def __init__(self, k: Unix, pid: int) -> None:
+    def __init__(self, k: Unix, pid: int, name: str = "process", log: list[posix.Failure] | None = None) -> None:
         self.k = k
+        self.name = name  # the program's, for the failure log
+        self.log = log  # where a crash or a kill is recorded (posix.Failure), as on stderr
         self.cpu = k.cpu
         self.pid = pid
         self.wb = k.word_bytes
@@ -149,9 +153,21 @@ class UnixProcess:
         try:
             result = program(*args)
             status = result if type(result) is int else 0
+        except ThreadExit:
+            self._ended()
+            raise
+        except SystemExit as e:  # sys.exit(n) in the application: exit(n)
+            status, message = posix.system_exit(self.log, self.pid, self.name, e)
         except Exception as e:  # the program raised: the process dies, only it
-            status, message = 1, f"died: {type(e).__name__}: {e}"
+            status, message = 1, posix.crashed(self.log, self.pid, self.name, e)
         self._sys(NUMBERS["exit"], status, message)
+
+    def _ended(self) -> None:
+        """The kernel is unwinding this thread (ThreadExit): after exit(), or because it
+        ended the process with a reason (a signal's default action): that is a kill."""
+        status, message = self.k.ended.get(self.pid, (0, ""))
+        if message:
+            posix.killed(self.log, self.pid, self.name, status, message)
 
     # ------------------------------------------------------------ processes
 
@@ -163,13 +179,14 @@ class UnixProcess:
             raise PosixError("EINVAL", f"fork: fn must be callable, not {type(fn).__name__}")
         k = self.k
         handler, handlers = self.fault_handler, dict(self.handlers)
+        name, log = getattr(fn, "__name__", "child"), self.log
 
         def entry() -> None:
             assert k.current is not None
-            child = UnixProcess(k, k.current.proc.pid)
+            child = UnixProcess(k, k.current.proc.pid, name, log)
             child.fault_handler, child.handlers = handler, handlers
             child._main(fn, args)
-        return cast(int, self._sys(NUMBERS["fork"], entry, getattr(fn, "__name__", "child")))
+        return cast(int, self._sys(NUMBERS["fork"], entry, name))
 
     def exec(self, program: Callable[..., Any], argv: list[str]) -> None:
         if not callable(program):
@@ -178,6 +195,7 @@ class UnixProcess:
 
         def entry() -> None:
             me.fault_handler, me.handlers, me.rpcs = None, {}, {}
+            me.name = getattr(program, "__name__", "program")
             me._main(program, (list(argv),))
         self._sys(NUMBERS["exec"], entry, getattr(program, "__name__", "program"))
 
@@ -222,18 +240,6 @@ class UnixProcess:
     def alias(self, vaddr: int) -> int:
         return cast(int, self._sys(NUMBERS["alias"], vaddr))
 
-    @posix.machine_code
-    def load(self, vaddr: int) -> int:
-        return self.cpu.load(vaddr)
-
-    @posix.machine_code
-    def store(self, vaddr: int, value: int) -> None:
-        self.cpu.store(vaddr, value)
-
-    @posix.machine_code
-    def compute(self, n: int) -> None:
-        self.cpu.compute(n)
-
     def page_size(self) -> int:
         return self.k.page
 
@@ -254,8 +260,14 @@ class UnixProcess:
             me._bind()
             try:
                 result = fn(*args)
+            except ThreadExit:
+                me._ended()
+                raise
+            except SystemExit as e:  # sys.exit(n) in any thread: exit(n)
+                me._sys(NUMBERS["exit"], *posix.system_exit(me.log, me.pid, me.name, e))
+                return
             except Exception as e:  # an uncaught exception in any thread ends the process
-                me._sys(NUMBERS["exit"], 1, f"died: {type(e).__name__}: {e}")
+                me._sys(NUMBERS["exit"], 1, posix.crashed(me.log, me.pid, me.name, e))
                 return
             me._sys(NUMBERS["thread_exit"], result)
         return cast(int, self._sys(NUMBERS["thread_create"], entry))
@@ -315,8 +327,14 @@ class UnixProcess:
         while True:
             try:
                 result = self.rpcs[n](*args)
+            except ThreadExit:
+                self._ended()
+                raise
+            except SystemExit as e:  # sys.exit(n) in a procedure: exit(n)
+                self._sys(NUMBERS["exit"], *posix.system_exit(self.log, self.pid, self.name, e))
+                return
             except Exception as e:  # the procedure failed: the server process dies
-                self._sys(NUMBERS["exit"], 1, f"died: {type(e).__name__}: {e}")
+                self._sys(NUMBERS["exit"], 1, posix.crashed(self.log, self.pid, self.name, e))
                 return
             n, args = self._sys(reply_wait, result)
 

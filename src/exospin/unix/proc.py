@@ -9,8 +9,9 @@ What this models
 
 Why it is built this way
     Plain dataclasses, one per kernel structure, so that the kernel's modules
-    (kernel.py, vm.py, ipc.py, syscalls.py) share one vocabulary. The kernel
-    charges the memory references it makes to them where it makes them.
+    (its layers, vm.py, ipc.py, signals.py, syscalls.py) share one
+    vocabulary. The kernel charges the memory references it makes to them
+    where it makes them.
 
     The exceptions at the bottom are how the kernel unwinds a thread's Python
     stack (its user stack and kernel stack at once): ``ThreadExit`` when the

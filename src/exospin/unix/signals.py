@@ -37,18 +37,16 @@ Interface
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import param, vm
+from .lifecycle import Lifecycle
 from .proc import SysError, Thread
-
-if TYPE_CHECKING:
-    from .kernel import Unix
 
 _SIGNAME = {param.SIGFPE: "SIGFPE", param.SIGBUS: "SIGBUS", param.SIGSEGV: "SIGSEGV", param.SIGKILL: "SIGKILL"}
 
 
-def deliver(k: Unix, t: Thread, sig: int, code: int, vaddr: int, write: bool, value: int,
+def deliver(k: Lifecycle, t: Thread, sig: int, code: int, vaddr: int, write: bool, value: int,
             why: str) -> tuple[bool, int]:
     """Deliver synchronous signal ``sig`` to ``t`` (we are in the kernel, trap frame
     saved): frame out, handler, and back through sigreturn. Returns (skip the store,
@@ -106,7 +104,7 @@ def deliver(k: Unix, t: Thread, sig: int, code: int, vaddr: int, write: bool, va
         v0 -= 1 << (8 * k.word_bytes)
     return skip, v0
 
-def sigreturn(k: Unix, t: Thread, fa: Any) -> None:
+def sigreturn(k: Lifecycle, t: Thread, fa: Any) -> None:
     """Copy the signal frame at ``fa`` back in, check it, and make it the context the
     system call returns to (called from the system call of that name)."""
     top = k.sigstack_top(t.slot)

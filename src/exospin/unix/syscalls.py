@@ -3,7 +3,7 @@
 What this models
     ``sysent[]`` of a BSD kernel: each entry names a call, the function that
     implements it and how many arguments it takes. ``Unix._syscall`` (the
-    generic path in kernel.py) saves the trap frame, indexes this table,
+    generic path in traps.py) saves the trap frame, indexes this table,
     checks the argument count, fetches the arguments (registers a0-a3, then
     the user stack) and calls the entry with the kernel and the calling
     thread; the entry checks each argument before it changes anything and
@@ -25,13 +25,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import ipc, param, vm
 from .proc import PROT_NONE, PROT_READ, PROT_RW, ExecUnwind, Proc, SysError, Thread, ThreadExit
-
-if TYPE_CHECKING:
-    from .kernel import Unix
+from .traps import Traps
 
 _PROTS = (PROT_NONE, PROT_READ, PROT_RW)
 
@@ -51,17 +49,17 @@ def _prot(call: str, prot: Any) -> int:
 # --------------------------------------------------------------- processes
 
 
-def sys_getpid(k: Unix, t: Thread) -> int:
+def sys_getpid(k: Traps, t: Thread) -> int:
     return t.proc.pid
 
 
-def sys_exit(k: Unix, t: Thread, status: Any, message: Any) -> None:
+def sys_exit(k: Traps, t: Thread, status: Any, message: Any) -> None:
     if type(status) is not int:
         raise SysError("EINVAL", f"exit: status must be an int, not {status!r}")
     k.die(t, status, str(message))
 
 
-def sys_fork(k: Unix, t: Thread, entry: Any, name: Any) -> int:
+def sys_fork(k: Traps, t: Thread, entry: Any, name: Any) -> int:
     entry = _entry("fork", entry)
     p = t.proc
     child = k.new_proc(p.pid, str(name))  # EAGAIN when the table is full
@@ -84,7 +82,7 @@ def sys_fork(k: Unix, t: Thread, entry: Any, name: Any) -> int:
     return child.pid
 
 
-def sys_exec(k: Unix, t: Thread, entry: Any, name: Any) -> None:
+def sys_exec(k: Traps, t: Thread, entry: Any, name: Any) -> None:
     entry = _entry("exec", entry)
     p = t.proc
     ipc.fail_calls(k, p)
@@ -105,7 +103,7 @@ def sys_exec(k: Unix, t: Thread, entry: Any, name: Any) -> None:
     raise ExecUnwind(entry)
 
 
-def sys_wait(k: Unix, t: Thread, pid: Any) -> tuple[int, int]:
+def sys_wait(k: Traps, t: Thread, pid: Any) -> tuple[int, int]:
     p = t.proc
     if type(pid) is not int or (pid != -1 and pid <= 0):
         raise SysError("EINVAL", f"wait: pid must be -1 or a positive int, not {pid!r}")
@@ -127,13 +125,13 @@ def sys_wait(k: Unix, t: Thread, pid: Any) -> tuple[int, int]:
 # ----------------------------------------------------------------- threads
 
 
-def sys_thread_create(k: Unix, t: Thread, entry: Any) -> int:
+def sys_thread_create(k: Traps, t: Thread, entry: Any) -> int:
     th = k.new_thread(t.proc, _entry("thread_create", entry))
     k.loop.now += 3 * k.c.mem_ref  # its first context: pc, sp, a0
     return th.tid
 
 
-def sys_thread_exit(k: Unix, t: Thread, result: Any) -> None:
+def sys_thread_exit(k: Traps, t: Thread, result: Any) -> None:
     t.result = result
     k.loop.now += k.c.mem_ref
     if all(o is t or o.done for o in t.proc.threads):  # the last thread: the process ends
@@ -141,7 +139,7 @@ def sys_thread_exit(k: Unix, t: Thread, result: Any) -> None:
     raise ThreadExit()
 
 
-def sys_thread_join(k: Unix, t: Thread, tid: Any) -> Any:
+def sys_thread_join(k: Traps, t: Thread, tid: Any) -> Any:
     k.loop.now += k.c.mem_ref
     th = k.threads.get(tid) if type(tid) is int else None
     if th is None or th.proc is not t.proc or th.joined:
@@ -155,7 +153,7 @@ def sys_thread_join(k: Unix, t: Thread, tid: Any) -> Any:
     return th.result
 
 
-def sys_thread_yield(k: Unix, t: Thread) -> None:
+def sys_thread_yield(k: Traps, t: Thread) -> None:
     k.yield_()
 
 
@@ -170,7 +168,7 @@ class KCond:
         self.waiters: deque[Thread] = deque()
 
 
-def _sync(k: Unix, p: Proc, call: str, sid: Any, kind: type) -> Any:
+def _sync(k: Traps, p: Proc, call: str, sid: Any, kind: type) -> Any:
     k.loop.now += k.c.mem_ref
     o = p.sync.get(sid) if type(sid) is int else None
     if not isinstance(o, kind):
@@ -178,7 +176,7 @@ def _sync(k: Unix, p: Proc, call: str, sid: Any, kind: type) -> Any:
     return o
 
 
-def sys_sync_create(k: Unix, t: Thread, mutex: Any) -> int:
+def sys_sync_create(k: Traps, t: Thread, mutex: Any) -> int:
     p = t.proc
     if mutex is not None:
         _sync(k, p, "cond_create", mutex, KMutex)
@@ -190,34 +188,34 @@ def sys_sync_create(k: Unix, t: Thread, mutex: Any) -> int:
     return sid
 
 
-def _lock(k: Unix, t: Thread, sid: int, m: KMutex) -> None:
+def _lock(k: Traps, t: Thread, sid: int, m: KMutex) -> None:
     while m.owner is not None:
         k.sleep(("mutex", t.proc.pid, sid))
     m.owner = t
     k.loop.now += k.c.mem_ref
 
 
-def _unlock(k: Unix, t: Thread, sid: int, m: KMutex) -> None:
+def _unlock(k: Traps, t: Thread, sid: int, m: KMutex) -> None:
     m.owner = None
     k.loop.now += k.c.mem_ref
     k.wakeup(("mutex", t.proc.pid, sid))
 
 
-def sys_mutex_lock(k: Unix, t: Thread, sid: Any) -> None:
+def sys_mutex_lock(k: Traps, t: Thread, sid: Any) -> None:
     m = _sync(k, t.proc, "mutex_lock", sid, KMutex)
     if m.owner is t:
         raise SysError("EDEADLK", f"mutex_lock: this thread already holds mutex {sid}")
     _lock(k, t, sid, m)
 
 
-def sys_mutex_unlock(k: Unix, t: Thread, sid: Any) -> None:
+def sys_mutex_unlock(k: Traps, t: Thread, sid: Any) -> None:
     m = _sync(k, t.proc, "mutex_unlock", sid, KMutex)
     if m.owner is not t:
         raise SysError("EPERM", f"mutex_unlock: this thread does not hold mutex {sid}")
     _unlock(k, t, sid, m)
 
 
-def sys_cond_wait(k: Unix, t: Thread, sid: Any) -> None:
+def sys_cond_wait(k: Traps, t: Thread, sid: Any) -> None:
     c = _sync(k, t.proc, "cond_wait", sid, KCond)
     m = t.proc.sync[c.mutex]
     if m.owner is not t:
@@ -229,7 +227,7 @@ def sys_cond_wait(k: Unix, t: Thread, sid: Any) -> None:
     _lock(k, t, c.mutex, m)
 
 
-def sys_cond_signal(k: Unix, t: Thread, sid: Any, everyone: Any) -> None:
+def sys_cond_signal(k: Traps, t: Thread, sid: Any, everyone: Any) -> None:
     c = _sync(k, t.proc, "cond_signal", sid, KCond)
     while c.waiters:
         w = c.waiters.popleft()
@@ -241,7 +239,7 @@ def sys_cond_signal(k: Unix, t: Thread, sid: Any, everyone: Any) -> None:
 # ------------------------------------------------------------------ memory
 
 
-def sys_mmap(k: Unix, t: Thread, npages: Any, prot: Any) -> int:
+def sys_mmap(k: Traps, t: Thread, npages: Any, prot: Any) -> int:
     prot = _prot("mmap", prot)
     if type(npages) is not int or npages <= 0:
         raise SysError("EINVAL", f"mmap: npages must be a positive int, not {npages!r}")
@@ -251,22 +249,22 @@ def sys_mmap(k: Unix, t: Thread, npages: Any, prot: Any) -> int:
     return vm.mmap(k, p, npages, prot)
 
 
-def sys_munmap(k: Unix, t: Thread, vaddr: Any, npages: Any) -> None:
+def sys_munmap(k: Traps, t: Thread, vaddr: Any, npages: Any) -> None:
     vm.munmap(k, t.proc, vm.pages(k, t.proc, "munmap", vaddr, npages, must_exist=False))
 
 
-def sys_mprotect(k: Unix, t: Thread, vaddr: Any, npages: Any, prot: Any) -> None:
+def sys_mprotect(k: Traps, t: Thread, vaddr: Any, npages: Any, prot: Any) -> None:
     prot = _prot("mprotect", prot)
     vm.mprotect(k, t.proc, vm.pages(k, t.proc, "mprotect", vaddr, npages, must_exist=True), prot)
 
 
-def _addr(k: Unix, call: str, vaddr: Any) -> int:
+def _addr(k: Traps, call: str, vaddr: Any) -> int:
     if type(vaddr) is not int or not 0 <= vaddr < k.user_top:
         raise SysError("EFAULT", f"{call}: {vaddr!r} is not a user address")
     return vaddr >> k.page_shift
 
 
-def sys_dirty(k: Unix, t: Thread, vaddr: Any) -> bool:
+def sys_dirty(k: Traps, t: Thread, vaddr: Any) -> bool:
     """Unix has no user-visible dirty bit: this reads the kernel's modified bit."""
     vpn = _addr(k, "dirty", vaddr)
     k.loop.now += k.c.walk
@@ -274,7 +272,7 @@ def sys_dirty(k: Unix, t: Thread, vaddr: Any) -> bool:
     return bool(pte is not None and pte.modified)
 
 
-def sys_alias(k: Unix, t: Thread, vaddr: Any) -> int:
+def sys_alias(k: Traps, t: Thread, vaddr: Any) -> int:
     vpn = _addr(k, "alias", vaddr)
     k.loop.now += k.c.walk
     p = t.proc
@@ -291,7 +289,7 @@ def sys_alias(k: Unix, t: Thread, vaddr: Any) -> int:
 # ----------------------------------------------------------------- signals
 
 
-def sys_sigaction(k: Unix, t: Thread, sig: Any, tramp: Any) -> None:
+def sys_sigaction(k: Traps, t: Thread, sig: Any, tramp: Any) -> None:
     if sig not in param.SIGNALS or type(sig) is not int:
         raise SysError("EINVAL", f"sigaction: {sig!r} is not a signal that can be caught "
                                  f"({', '.join(map(str, param.SIGNALS))})")
@@ -304,56 +302,56 @@ def sys_sigaction(k: Unix, t: Thread, sig: Any, tramp: Any) -> None:
         t.proc.sigtramp[sig] = tramp
 
 
-def sys_sigreturn(k: Unix, t: Thread, frame: Any) -> None:
+def sys_sigreturn(k: Traps, t: Thread, frame: Any) -> None:
     k.sigreturn(t, frame)
 
 
 # --------------------------------------------------------------------- IPC
 
 
-def sys_pipe(k: Unix, t: Thread) -> tuple[int, int]:
+def sys_pipe(k: Traps, t: Thread) -> tuple[int, int]:
     return ipc.pipe(k, t)
 
 
-def sys_read(k: Unix, t: Thread, fd: Any, n: Any) -> bytes:
+def sys_read(k: Traps, t: Thread, fd: Any, n: Any) -> bytes:
     return ipc.read(k, t, fd, n)
 
 
-def sys_write(k: Unix, t: Thread, fd: Any, data: Any) -> int:
+def sys_write(k: Traps, t: Thread, fd: Any, data: Any) -> int:
     return ipc.write(k, t, fd, data)
 
 
-def sys_close(k: Unix, t: Thread, fd: Any) -> None:
+def sys_close(k: Traps, t: Thread, fd: Any) -> None:
     ipc.close_fd(k, t.proc, fd)
 
 
-def sys_shm_open(k: Unix, t: Thread, key: Any, npages: Any) -> int:
+def sys_shm_open(k: Traps, t: Thread, key: Any, npages: Any) -> int:
     return ipc.shm_open(k, t, key, npages)
 
 
-def sys_wait_word(k: Unix, t: Thread, vaddr: Any, old: Any) -> int:
+def sys_wait_word(k: Traps, t: Thread, vaddr: Any, old: Any) -> int:
     return ipc.wait_word(k, t, vaddr, old)
 
 
-def sys_wake(k: Unix, t: Thread, pid: Any) -> None:
+def sys_wake(k: Traps, t: Thread, pid: Any) -> None:
     ipc.wake(k, t, pid)
 
 
-def sys_rpc_register(k: Unix, t: Thread, n: Any) -> bool:
+def sys_rpc_register(k: Traps, t: Thread, n: Any) -> bool:
     return ipc.rpc_register(k, t, n)
 
 
-def sys_rpc_call(k: Unix, t: Thread, *args: Any) -> Any:
+def sys_rpc_call(k: Traps, t: Thread, *args: Any) -> Any:
     if len(args) < 2:
         raise SysError("EINVAL", "rpc_call: takes a pid, a procedure number and its arguments")
     return ipc.rpc_call(k, t, *args)
 
 
-def sys_rpc_receive(k: Unix, t: Thread) -> tuple[int, tuple[Any, ...]]:
+def sys_rpc_receive(k: Traps, t: Thread) -> tuple[int, tuple[Any, ...]]:
     return ipc.rpc_receive(k, t)
 
 
-def sys_rpc_reply_wait(k: Unix, t: Thread, result: Any) -> tuple[int, tuple[Any, ...]]:
+def sys_rpc_reply_wait(k: Traps, t: Thread, result: Any) -> tuple[int, tuple[Any, ...]]:
     return ipc.rpc_reply_wait(k, t, result)
 
 

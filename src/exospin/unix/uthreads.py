@@ -36,6 +36,7 @@ from typing import Any
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from .. import posix
 from ..machine import CPU
 from .param import CALLEE_SAVED
 
@@ -154,7 +155,9 @@ class UThreads:
         return UThreadStats(self.created, self.switches, sum(1 for t in self.threads.values() if not t.done))
 
 
-class UMutex:
+class UMutex(posix.Mutex):
+    """A mutex of user threads: a queue of waiters in user space (``with m:`` from posix.Mutex)."""
+
     def __init__(self, th: UThreads) -> None:
         self._th = th
         self.owner: UThread | None = None
@@ -176,13 +179,6 @@ class UMutex:
         th.cpu.mem_refs(1)
         if self.waiters:
             th.ready.append(self.waiters.popleft())
-
-    def __enter__(self) -> UMutex:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 class UCondition:

@@ -1,4 +1,4 @@
-"""Virtual memory: the core map of frames, page tables kept by the kernel, copy-on-write.
+"""Virtual memory: page tables kept by the kernel, demand-zero pages, copy-on-write.
 
 What this models
     The machine-independent VM of a 4.3BSD/Ultrix kernel on a machine with a
@@ -22,65 +22,20 @@ Why it is built this way
     own pages are not counted as frames.
 
 Interface
-    ``CoreMap(machine)``: ``alloc(kind)``, ``ref(pfn)``, ``unref(pfn)``,
-    ``used()``. Functions on a process's address space, each charging what it
-    does through the kernel ``k``: ``mmap``, ``munmap``, ``mprotect``,
-    ``alias``, ``make_resident``, ``fork_copy``, ``release``, ``tlb_update``,
-    ``writable_now``.
+    Functions on a process's address space, each charging what it does
+    through the kernel's state ``k`` (core.Core): ``mmap``, ``munmap``,
+    ``mprotect``, ``alias``, ``make_resident``, ``fork_copy``, ``release``,
+    ``tlb_update``, ``writable_now``, ``user_word``. The core map they act on
+    is coremap.py's (``CoreMap``, ``OutOfMemory``, also importable from here).
 """
 
 from __future__ import annotations
 
-from collections import deque
-from typing import TYPE_CHECKING, Any
-
-from ..machine import Machine, tlb_key
+from ..machine import tlb_key
+from .core import Core
+from .coremap import CoreMap as CoreMap  # re-exported: the core map was defined here
+from .coremap import OutOfMemory as OutOfMemory
 from .proc import PROT_NONE, PROT_READ, PROT_WRITE, PTE, Proc, SysError
-
-if TYPE_CHECKING:
-    from .kernel import Unix
-
-
-class OutOfMemory(Exception):
-    """No free frame is left."""
-
-
-class CoreMap:
-    """Every physical frame: free, or who holds it and how many mappings it has."""
-
-    def __init__(self, machine: Machine) -> None:
-        n = machine.profile.memory_frames
-        self.memory = machine.memory
-        self.refcnt: list[int] = [0] * n
-        self.kind: list[str] = [""] * n  # "" free; "user", "shm", "kstack", "pipe"
-        self.owner: list[Any] = [None] * n  # for shm frames: the segment
-        self.free: deque[int] = deque(range(n))
-
-    def alloc(self, kind: str, owner: Any = None) -> int:
-        if not self.free:
-            raise OutOfMemory("no free frame")
-        pfn = self.free.popleft()
-        self.refcnt[pfn] = 1
-        self.kind[pfn] = kind
-        self.owner[pfn] = owner
-        return pfn
-
-    def ref(self, pfn: int) -> None:
-        self.refcnt[pfn] += 1
-
-    def unref(self, pfn: int) -> bool:
-        """Drop one reference; free the frame when none is left. True if freed."""
-        self.refcnt[pfn] -= 1
-        if self.refcnt[pfn] > 0:
-            return False
-        self.kind[pfn] = ""
-        self.owner[pfn] = None
-        self.free.append(pfn)
-        return True
-
-    def used(self) -> int:
-        return len(self.refcnt) - len(self.free)
-
 
 # ------------------------------------------------------------------ mappings
 
@@ -91,7 +46,7 @@ def writable_now(pte: PTE) -> bool:
     return bool(pte.prot & PROT_WRITE) and not pte.cow and pte.modified
 
 
-def tlb_update(k: Unix, p: Proc, vpn: int, pte: PTE | None) -> None:
+def tlb_update(k: Core, p: Proc, vpn: int, pte: PTE | None) -> None:
     """Make the TLB agree with ``pte`` for page ``vpn`` of ``p``: probe; if an entry is
     there, rewrite it (or invalidate it, for a page no longer accessible)."""
     tlb = k.tlb
@@ -106,7 +61,7 @@ def tlb_update(k: Unix, p: Proc, vpn: int, pte: PTE | None) -> None:
         tlb.write_random(key, (pte.pfn * k.words_per_frame, writable_now(pte), pte.pfn), k.loop.now)
 
 
-def make_resident(k: Unix, p: Proc, pte: PTE) -> None:
+def make_resident(k: Core, p: Proc, pte: PTE) -> None:
     """Demand-zero: give ``pte`` a fresh zeroed frame (raises OutOfMemory)."""
     pfn = k.frames.alloc("user")
     k.memory.zero(pfn)
@@ -115,7 +70,7 @@ def make_resident(k: Unix, p: Proc, pte: PTE) -> None:
     k.demand_zero += 1
 
 
-def break_cow(k: Unix, p: Proc, pte: PTE) -> None:
+def break_cow(k: Core, p: Proc, pte: PTE) -> None:
     """The first store to a copy-on-write page: copy it, unless nobody else maps it."""
     old = pte.pfn
     pte.cow = False
@@ -132,7 +87,7 @@ def break_cow(k: Unix, p: Proc, pte: PTE) -> None:
     p.cow_copies += 1
 
 
-def drop(k: Unix, p: Proc, vpn: int, pte: PTE) -> None:
+def drop(k: Core, p: Proc, vpn: int, pte: PTE) -> None:
     """Forget one resident page of ``p``: its TLB entry, then its frame reference."""
     if pte.pfn < 0:
         return
@@ -142,7 +97,7 @@ def drop(k: Unix, p: Proc, vpn: int, pte: PTE) -> None:
     pte.pfn = -1
 
 
-def mmap(k: Unix, p: Proc, npages: int, prot: int) -> int:
+def mmap(k: Core, p: Proc, npages: int, prot: int) -> int:
     va = p.next_va
     p.next_va += npages * k.page
     first = va >> k.page_shift
@@ -152,7 +107,7 @@ def mmap(k: Unix, p: Proc, npages: int, prot: int) -> int:
     return va
 
 
-def pages(k: Unix, p: Proc, call: str, vaddr: int, npages: int, must_exist: bool) -> range:
+def pages(k: Core, p: Proc, call: str, vaddr: int, npages: int, must_exist: bool) -> range:
     """The page numbers of a (checked) range, or SysError before anything changes."""
     if type(vaddr) is not int or vaddr < 0 or vaddr & (k.page - 1):
         raise SysError("EINVAL", f"{call}: address {vaddr!r} is not a page-aligned user address")
@@ -170,7 +125,7 @@ def pages(k: Unix, p: Proc, call: str, vaddr: int, npages: int, must_exist: bool
     return r
 
 
-def munmap(k: Unix, p: Proc, r: range) -> None:
+def munmap(k: Core, p: Proc, r: range) -> None:
     for vpn in r:
         k.loop.now += k.c.walk
         pte = p.pt.pop(vpn, None)
@@ -178,7 +133,7 @@ def munmap(k: Unix, p: Proc, r: range) -> None:
             drop(k, p, vpn, pte)
 
 
-def mprotect(k: Unix, p: Proc, r: range, prot: int) -> None:
+def mprotect(k: Core, p: Proc, r: range, prot: int) -> None:
     for vpn in r:
         pte = p.pt[vpn]  # walked by pages()
         pte.prot = prot
@@ -189,7 +144,7 @@ def mprotect(k: Unix, p: Proc, r: range, prot: int) -> None:
             tlb_update(k, p, vpn, pte)
 
 
-def alias(k: Unix, p: Proc, vpn: int) -> int:
+def alias(k: Core, p: Proc, vpn: int) -> int:
     pte = p.pt[vpn]
     if pte.pfn < 0:
         make_resident(k, p, pte)
@@ -201,7 +156,7 @@ def alias(k: Unix, p: Proc, vpn: int) -> int:
     return va
 
 
-def fork_copy(k: Unix, parent: Proc, child: Proc) -> int:
+def fork_copy(k: Core, parent: Proc, child: Proc) -> int:
     """The child's page table: resident private writable pages shared copy-on-write,
     shared-memory pages shared, the rest copied as they are. Returns pages shared."""
     shared = 0
@@ -223,7 +178,7 @@ def fork_copy(k: Unix, parent: Proc, child: Proc) -> int:
     return shared
 
 
-def release(k: Unix, p: Proc) -> None:
+def release(k: Core, p: Proc) -> None:
     """At exit or exec: let go of every page, then flush the ASID from the TLB."""
     for pte in p.pt.values():
         k.loop.now += k.c.walk
@@ -236,7 +191,7 @@ def release(k: Unix, p: Proc) -> None:
     k.loop.now += k.tlb.entries * k.c.tlb_probe + n * k.c.tlb_write  # read every entry, clear ours
 
 
-def user_word(k: Unix, p: Proc, vaddr: int, write: bool) -> int:
+def user_word(k: Core, p: Proc, vaddr: int, write: bool) -> int:
     """The index in physical memory of the user word at ``vaddr``, for copyin (write
     False) or copyout (write True): walks the page table, fills a demand-zero page,
     breaks copy-on-write, as a kernel's copyout faulting on the page would. Raises

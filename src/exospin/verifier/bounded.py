@@ -44,10 +44,11 @@ What this models
       dispatcher's ``Eq`` index), do bounded work.
 
     Two static rules close the C-level loops the shims cannot see: a method
-    that grows a container (``MUTATORS``: ``append``, ``extend``...) or that
-    is checked may only be called where it is named (``x.append(v)``), never
-    taken as a value (``map(l.append, l)`` would append in C for ever), and a
-    format spec may not have a computed or a huge width (E120, E121).
+    that grows a container (``MUTATORS``: ``append``, ``extend``...) may only be
+    called where it is named (``x.append(v)``), never taken as a value
+    (``map(l.append, l)`` would append in C for ever; a checked method taken
+    as a value is bound to its check instead), and a format spec may not have
+    a computed or a huge width (E120, E121).
 
 Per-domain memory quota
     ``Meter`` counts what the shims and checked operators produce (and, for
@@ -82,6 +83,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import itertools
 import string
 import sys
@@ -115,7 +117,7 @@ MIN_ROUND_DIGITS = -1000
 MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault",
                       "symmetric_difference_update"})
 #: Methods whose calls go through a check (for str, bytes, lists and dicts; other
-#: receivers are called as they are). Never taken as a value either (E120).
+#: receivers are called as they are); taken as a value, the check is bound to them.
 CHECKED_METHODS = frozenset({"join", "ljust", "rjust", "center", "zfill", "expandtabs", "replace",
                              "translate", "extend", "to_bytes", "items", "popitem"})
 
@@ -799,6 +801,16 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
     for key, fn in list(ns.items()):
         if key.startswith("__m_"):
             ns[key] = _unbound(key[4:-2], fn)
+
+    def c_method(x: Any, name: str) -> Any:
+        # ``x.join`` taken as a value: the checked method bound to ``x`` if it is the
+        # builtin's own (a bound or unbound builtin method), else the attribute as it is
+        v = getattr(x, name)
+        if v.__class__ in _BUILTIN_METHODS:
+            return functools.partial(ns[f"__m_{name}__"], x)
+        return v
+
+    ns["__c_method__"] = c_method
     return ns
 
 
@@ -814,6 +826,7 @@ def _unbound(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _STR_OK = frozenset({str, int, float, bool, type(None), bytes})
+_BUILTIN_METHODS = frozenset({type("".join), type(str.join), type(dict.fromkeys)})
 _CONCAT: Any = (str, bytes, bytearray, list, _real_tuple)
 
 
@@ -863,7 +876,7 @@ def static_violations(tree: ast.AST) -> list[tuple[int, int, str, str]]:
             bad(n, "E121", f"format width or precision above {MAX_LEN} is not allowed: {w}")
 
     for n in ast.walk(tree):
-        if isinstance(n, ast.Attribute) and n.attr in MUTATORS | CHECKED_METHODS and id(n) not in called:
+        if isinstance(n, ast.Attribute) and n.attr in MUTATORS and id(n) not in called:
             bad(n, "E120", f"'.{n.attr}' may only be called where it is named, not taken as a value "
                            "(a builtin calling it would grow a container in C)")
         elif isinstance(n, ast.FormattedValue) and n.format_spec is not None:
@@ -1012,11 +1025,16 @@ class _Rewrite(ast.NodeTransformer):
         return node
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
-        self.generic_visit(node)
         f = node.func
         if isinstance(f, ast.Attribute) and f.attr in CHECKED_METHODS:
+            f.value = self.visit(f.value)
+            node.args = [self.visit(a) for a in node.args]
+            for k in node.keywords:
+                k.value = self.visit(k.value)
             return ast.copy_location(ast.Call(ast.Name(f"__m_{f.attr}__", ast.Load()),
                                               [f.value, *node.args], node.keywords), node)
+        self.generic_visit(node)
+        f = node.func
         if isinstance(f, ast.Attribute) and f.attr in ("format", "format_map"):
             node.args = [_call("__c_fmt__", [a], a) if not isinstance(a, ast.Starred) else a
                          for a in node.args]
@@ -1028,6 +1046,9 @@ class _Rewrite(ast.NodeTransformer):
         self.generic_visit(node)
         if node.attr == "args" and isinstance(node.ctx, ast.Load):
             return _call("__c_checked__", [node], node)
+        if node.attr in CHECKED_METHODS and isinstance(node.ctx, ast.Load):
+            # taken as a value (a call is rewritten in visit_Call, before this is reached)
+            return _call("__c_method__", [node.value, ast.Constant(node.attr)], node)
         return node
 
     def _varargs(self, node: ast.FunctionDef | ast.Lambda) -> None:

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .bounded import DEFAULT_QUOTA, Meter, rewrite, static_violations
+from .ownership import OWN_CLASSES, OWN_HOOK, OwnClasses, check_stores, guard_stores
 from .pure import register_module
 
 #: Builtins verified code may use. Each is a pure function or a constructor of
@@ -471,6 +472,8 @@ def check(source: str, filename: str = "<extension>", *,
         return errors
     c = _Checker(interfaces)
     c.visit(tree)
+    for node, message in check_stores(tree):  # what it may change: ownership.py
+        c.bad(node, "E130", message)
     c.found += [Violation(*v) for v in static_violations(tree)]  # what the shims cannot check
     unique = list(dict.fromkeys(c.found))  # in the order found, once each
     return sorted(unique, key=lambda v: (v.line, v.col))
@@ -673,10 +676,12 @@ def verify(source: str, filename: str = "<extension>", *,
 
     b = Budget(budget, clock=clock if costs is not None else None, measure=costs is not None)
     safe_builtins: dict[str, Any] = {n: getattr(builtins, n) for n in ALLOWED_BUILTINS}
-    safe_builtins["__build_class__"] = builtins.__build_class__
+    own = OwnClasses(filename)  # its classes: the only objects whose attributes it may change
+    safe_builtins["__build_class__"] = own.build_class
     safe_builtins["__import__"] = importer
     namespace: dict[str, Any] = {"__builtins__": safe_builtins, "__name__": f"extension.{module_name(filename)}",
-                                 HOOK: b.hook}
+                                 HOOK: b.hook, OWN_HOOK: own.hook,
+                                 OWN_CLASSES: own.classes}
     meter = Meter(b.cell, BudgetExceeded, quota, QuotaExceeded)
     for name, shim in meter.namespace().items():  # bounded.py: shims and checked operators
         (safe_builtins if name in ALLOWED_BUILTINS else namespace)[name] = shim
@@ -708,7 +713,7 @@ def _compile(source: str, filename: str, interfaces: tuple[str, ...],
     tree = ast.parse(source, filename)
     c = _Checker(interfaces)
     c.visit(tree)
-    tree = ast.fix_missing_locations(_Instrument(costs).visit(tree))
+    tree = guard_stores(ast.fix_missing_locations(_Instrument(costs).visit(tree)))
     tree = rewrite(tree)  # bounded.py: checked operators, after the ticks are weighed
     code = compile(tree, filename, "exec")
     register_module(tree, code)  # guards the dispatcher may inline (pure.py)

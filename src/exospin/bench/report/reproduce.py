@@ -78,6 +78,9 @@ GROUPS: tuple[Group, ...] = (
           ("fork_join_*", "ping_pong_*")),
     Group("dispatch", "Event dispatch", "SPIN paper §5 and Pardyak & Bershad, OSDI 1996",
           ("dispatch_*",)),
+    Group("demux", "Packet demultiplexing, one frame among N filters",
+          "DPF paper (Engler & Kaashoek, SIGCOMM 1996) §5: DPF vs an MPF-style interpreter and cBPF",
+          ("demux_*",)),
 )
 OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
@@ -126,7 +129,7 @@ def _relay(progress: Progress | None, suite: str, profile: str) -> Callable[[str
 
 def document(runs: list[dict[str, Any]], failed: list[dict[str, str]], quick: bool,
              profiles: Iterable[str] = tuple(PROFILES)) -> dict[str, Any]:
-    """The ``--json`` document: CONTRACTS.md's ``runs`` shape, plus ``quick``, the
+    """The ``--json`` document: docs/contracts.md's ``runs`` shape, plus ``quick``, the
     ``profiles`` run and the ``failed`` suites (empty when all went well)."""
     return {"exospin": __version__, "quick": quick, "profiles": list(profiles), "runs": runs, "failed": failed}
 
