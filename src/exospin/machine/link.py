@@ -45,14 +45,29 @@ Interface
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .nic import NIC
-    from .world import World
+
+class Station(Protocol):
+    """What the wire needs of an interface on it (nic.NIC): a Protocol, so that the
+    link, the lowest of the network's modules, imports neither the NIC nor the world."""
+
+    machine: Any
+
+    def cycles_at(self, ps: int) -> int: ...
+
+    def _arrive(self, frame: bytes, first_bit_ps: int) -> None: ...
+
+
+class Scheduler(Protocol):
+    """What the wire needs of the world that orders the machines (world.World)."""
+
+    def add_link(self, link: Link) -> None: ...
+
+    def post(self, dst: Any, src: Any, at_ps: int, fn: Callable[..., Any], *args: Any) -> None: ...
 
 PS_PER_S = 10**12
 ETH_HEADER = 14  # destination, source, type
@@ -245,20 +260,20 @@ class Link:
     order transmissions started on each NIC, or None when not capturing.
     """
 
-    def __init__(self, spec: LinkSpec | str, world: World | None = None, capture: bool = False) -> None:
+    def __init__(self, spec: LinkSpec | str, world: Scheduler | None = None, capture: bool = False) -> None:
         self.spec = get_link(spec) if isinstance(spec, str) else spec
         self.world = world
-        self.nics: list[NIC] = []
+        self.nics: list[Station] = []
         self.captured: list[tuple[int, bytes]] | None = [] if capture else None
         self.frames = 0
         self.bytes = 0
         if world is not None:
             world.add_link(self)
 
-    def attach(self, nic: NIC) -> None:
+    def attach(self, nic: Station) -> None:
         self.nics.append(nic)
 
-    def carry(self, src: NIC, frame: bytes, start_ps: int, end_ps: int) -> None:
+    def carry(self, src: Station, frame: bytes, start_ps: int, end_ps: int) -> None:
         """``src`` transmits ``frame`` from ``start_ps`` to ``end_ps``: every other NIC on the
         segment receives it a propagation delay later (through the world's queue)."""
         self.frames += 1

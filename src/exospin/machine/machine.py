@@ -35,8 +35,7 @@ from .tlb import TLB, TLBStats
 from .trace import Tracer
 
 if TYPE_CHECKING:
-    from .nic import NIC
-    from .world import World
+    from .link import Scheduler, Station
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +66,8 @@ class Machine:
         self.cpu = CPU(self.loop, profile, self.memory, self.tlb)
         self.timer = IntervalTimer(self.loop, self.cpu)
         self.tracer = tracer
-        self.nics: list[NIC] = []
-        self.world: World | None = None
+        self.nics: list[Station] = []  # nic.NIC, as the link sees it
+        self.world: Scheduler | None = None  # world.World
         self.index = 0
 
     @property
