@@ -132,7 +132,7 @@ def weigh(code: CodeType) -> dict[int, int]:
             done = [checked.pop(k) for k in sorted(checked) if k >= depth + effect - 1]
             if done:
                 n = 0 if i.opname == "CALL_FUNCTION_EX" else (i.arg or 0)
-                c = {"op": INSN, "display": MEM * n, "method": MEM + CALL, "store": MEM}.get(done[-1], 0)
+                c = {"op": INSN, "display": MEM * n, "method": MEM + CALL, "store": MEM, "load": MEM}.get(done[-1], 0)
         if i.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(i.argval, str):
             kind = hidden_kind(i.argval)
             if kind is not None:

@@ -1096,7 +1096,8 @@ def _untimed_growth(node: ast.FunctionDef, body: list[ast.stmt]) -> None:
 def hidden_kind(name: str) -> str | None:
     """What a call of the hidden name ``name`` stands for in the source as written (for
     bench/audit.py, which weighs bytecode): "op" (an operator), "display" (a tuple display
-    of the call's arguments), "method" (a method call), "store" (a slice store), "none"
+    of the call's arguments), "method" (a method call), "store" (a slice store), "load"
+    (an attribute read), "none"
     (nothing: a check only); None if ``name`` is not one of rewrite's names."""
     if name.startswith("__b_"):
         return "op"
@@ -1106,6 +1107,8 @@ def hidden_kind(name: str) -> str | None:
         return "display"
     if name == "__c_setslice__":
         return "store"
+    if name == "__c_method__":
+        return "load"
     return "none" if name.startswith("__c_") else None
 
 
