@@ -91,7 +91,8 @@ from spin import Trap
 state = {"keep": []}
 
 def hoard(number, args):
-    state["keep"].append(list(range(1 << 20)))
+    n = 1 << 20
+    state["keep"].append("x" * n)
     return len(state["keep"])
 
 def install():
@@ -100,7 +101,7 @@ def install():
 
 
 def test_does_a_domain_that_keeps_more_than_its_quota_end_and_not_the_simulator():
-    # 1 Mi ints per call, about 36 MiB kept each time: the quota (64 MiB) ends it at the
-    # second or third call; without it, the host's memory would
-    out = run_attack(script(QUOTA, [61] * 60), timeout_s=120)
+    # a 1 MiB string kept per call: the quota (64 MiB) ends it at about the 64th call;
+    # without it, the host's memory would (here: the child's 2 GiB limit, MemoryError)
+    out = run_attack(script(QUOTA, [61] * 2500), timeout_s=120)
     check(out, "memory quota of")
