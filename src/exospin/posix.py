@@ -263,7 +263,7 @@ def _p() -> Process:
         raise PosixError("ENOSYS", "not running inside a process of a booted system") from None
 
 
-def bind(process: Process) -> None:
+def bind_process(process: Process) -> None:
     """Make ``process`` the current one in this context (systems call this, apps do not)."""
     _current.set(process)
 
@@ -502,9 +502,79 @@ def time_us() -> float:
     return _p().time_us()
 
 
+# ------------------------------------------------------------------- sockets
+#
+# UDP over IPv4, the same on every system that has a network stack (issue 16):
+# ExOS builds it in the library on DPF and packet rings, SPIN as extensions on
+# packet events reached through its Unix personality, unix in the kernel as BSD
+# does (mbufs, PCBs, copyin/copyout). A socket is a descriptor: ``close`` and
+# the descriptor table are the ones pipes use. Addresses are ``(ip, port)``
+# with ``ip`` a dotted string ("10.0.0.2"); machine i of ``systems.network`` is
+# 10.0.0.(i+1). Errors (PosixError names): EAFNOSUPPORT / EPROTONOSUPPORT for
+# another domain or type, EBADF for a closed descriptor, ENOTSOCK for a pipe,
+# EADDRINUSE for a port another socket (or environment, or domain) holds,
+# EINVAL for a malformed address or a second bind, EMSGSIZE for a datagram
+# larger than one frame carries (1,472 bytes of payload on Ethernet),
+# ENOSYS on a system whose stack does not exist yet. A datagram that finds its
+# receiver's buffer full is dropped and counted, as UDP does.
+
+AF_INET = 2
+SOCK_DGRAM = 2
+#: The largest UDP payload one Ethernet frame carries (1500 - 20 - 8).
+UDP_MAX_PAYLOAD = 1472
+
+#: ``(ip, port)``: ``("10.0.0.2", 7)``.
+Address = tuple[str, int]
+
+
+class SocketProcess(Protocol):
+    """What a process with a network stack adds to :class:`Process`."""
+
+    def socket(self, domain: int, type: int) -> int: ...
+    def bind(self, fd: int, address: Address) -> None: ...
+    def sendto(self, fd: int, data: bytes, address: Address) -> int: ...
+    def recvfrom(self, fd: int, n: int) -> tuple[bytes, Address]: ...
+    def poll(self, fds: list[int], timeout_us: float | None) -> list[int]: ...
+
+
+def _s() -> SocketProcess:
+    p = _p()
+    if not hasattr(p, "socket"):
+        raise PosixError("ENOSYS", "this system has no network stack yet (sockets: issue 16)")
+    return p  # type: ignore[return-value]
+
+
+def socket(domain: int = AF_INET, type: int = SOCK_DGRAM) -> int:  # noqa: A002 - the POSIX names
+    """A new UDP socket; returns its descriptor (unbound: ``sendto`` binds it to a free port)."""
+    return _s().socket(domain, type)
+
+
+def bind(fd: int, address: Address) -> None:
+    """Give socket ``fd`` the local ``address`` (``("0.0.0.0", 0)``: any, a free port)."""
+    _s().bind(fd, address)
+
+
+def sendto(fd: int, data: bytes, address: Address) -> int:
+    """Send ``data`` as one datagram to ``address``; returns the bytes sent."""
+    return _s().sendto(fd, data, address)
+
+
+def recvfrom(fd: int, n: int) -> tuple[bytes, Address]:
+    """The next datagram on ``fd`` (at most ``n`` bytes of it) and its sender; blocks."""
+    return _s().recvfrom(fd, n)
+
+
+def poll(fds: list[int], timeout_us: float | None = None) -> list[int]:
+    """Wait until one of the sockets ``fds`` has a datagram (or ``timeout_us`` passes);
+    returns those that have one, in the order given ([] on time-out)."""
+    return _s().poll(fds, timeout_us)
+
+
 __all__ = [
+    "AF_INET", "SOCK_DGRAM", "UDP_MAX_PAYLOAD", "Address", "SocketProcess", "socket", "bind", "sendto",
+    "recvfrom", "poll", "bind_process",
     "MACHINE_CODE", "PROT_NONE", "PROT_READ", "PROT_RW", "PROT_WRITE", "SIGNALS", "Failure", "PosixError", "Process",
-    "ProgramFailed", "alias", "application_frames", "bind", "close", "compute", "condition", "crashed", "dirty", "exec",
+    "ProgramFailed", "alias", "application_frames", "close", "compute", "condition", "crashed", "dirty", "exec",
     "exit", "fork", "format_failures", "getpid", "killed", "load", "machine_code", "mmap",
     "mprotect", "munmap", "mutex", "on_fault", "page_size", "pipe", "read", "rpc_call",
     "rpc_register", "shm_open", "store", "system_exit", "wait_word", "wake",

@@ -39,7 +39,7 @@ from .exos.paging import POLICIES as PAGING  # noqa: F401 - the policies by name
 from .exos.paging import check as check_paging
 from .exos.sched import POLICIES
 from .machine import NIC, Link, Machine, Tracer, World, get_link, get_profile
-from .net import write_pcap
+from .net import host_ip, write_pcap
 from .posix import Failure, ProgramFailed, format_failures
 from .spin import Domain, Spin, SyscallError
 from .spin import extensions as spin_extensions
@@ -98,6 +98,7 @@ class System:
     exos: ExOSShared = field(default_factory=ExOSShared)  # the ExOS shared segment
     started: dict[int, int] = field(default_factory=dict)  # pid -> environment, for start()
     reported: int = 0  # how many of the ExOS processes' failures run() has reported
+    iface: Interface | None = None  # its network interface, when booted by network()
 
     def spawn(
         self,
@@ -198,6 +199,7 @@ class SpinSystem:
     unix_domain: Domain | None = None
     log: list[Failure] = field(default_factory=list)  # the processes that crashed or were killed
     reported: int = 0  # how many of them run() has reported
+    iface: Interface | None = None  # its network interface, when booted by network()
 
     def _unix(self, fn: str, *args: Any) -> Any:
         """Call the Unix extension's exported ``fn`` from the boot code (a fresh budget)."""
@@ -274,6 +276,7 @@ class UnixSystem:
     tracer: Tracer | None = None
     log: list[Failure] = field(default_factory=list)  # the processes that crashed or were killed
     reported: int = 0  # how many of them run() has reported
+    iface: Interface | None = None  # its network interface, when booted by network()
 
     def start(self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "") -> int:
         """Start ``program(argv)`` as a new process; returns its pid (status: ``exit_status``)."""
@@ -331,6 +334,22 @@ def _assemble(name: str, machine: Machine, tracer: Tracer | None, charge_extensi
         return UnixSystem(name, machine, Unix(machine), tracer)  # the kernel takes the vectors; no process yet
     kernel = Aegis(machine)  # the exokernel installs its vectors and owns the machine
     return System(name, machine, kernel, tracer)  # library OSes start with each spawn()
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A networked system's configuration: its NIC (the hardware), the MAC address the NIC
+    answers to and the IPv4 address ``network`` gave it (machine i: 10.0.0.(i+1)). A
+    system's network stack finds it as ``system.iface``; nothing else is configured
+    (no ARP table: resolving a peer's MAC is the stack's job)."""
+
+    index: int
+    nic: NIC
+    ip: str
+
+    @property
+    def mac(self) -> bytes:
+        return self.nic.mac
 
 
 @dataclass
@@ -396,4 +415,5 @@ def network(names: list[str], link: str = "ethernet", profile: str | list[str] =
         nics.append(NIC(machine, wire, rx_ring=rx_ring, tx_ring=tx_ring))  # its interface on the link
         # the kernel is built in the machine's own greenlet, the root its environments return to
         systems.append(world.boot(machine, partial(_assemble, name, machine, tracer, False), _run_kernel))
+        systems[-1].iface = Interface(i, nics[-1], host_ip(i))
     return Network(world, wire, systems, nics)

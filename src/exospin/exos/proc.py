@@ -87,7 +87,7 @@ class ExOS(posix.MachineBinding):
         self.forks = 0
 
     def _bind(self) -> None:
-        posix.bind(self)
+        posix.bind_process(self)
 
     def note(self, text: str) -> None:
         """Record a notable event in the shared journal (fork, exec, exit, copies)."""

@@ -24,12 +24,14 @@ from .atoms import (
 )
 from .dpf import DPF, HASH_MIN, DPFStats
 from .frames import (
+    SUBNET,
     ARPPacket,
     FrameError,
     IPv4Header,
     Parsed,
     UDPDatagram,
     arp_frame,
+    host_ip,
     ipv4,
     mac,
     parse,
@@ -42,7 +44,7 @@ __all__ = [
     "MAX_OFFSET", "MAX_SHIFT", "MAX_TESTS", "Overlap", "Shift", "Test", "check_filter", "unpack", "work",
     # frames with real bytes (dpkt) and captures of the wire (frames.py, pcap.py)
     "ARPPacket", "FrameError", "IPv4Header", "Parsed", "UDPDatagram", "arp_frame", "ipv4", "mac",
-    "parse", "pcap_bytes", "udp_frame", "write_pcap",
+    "parse", "pcap_bytes", "udp_frame", "write_pcap", "SUBNET", "host_ip",
 ]
 
 # -- the demultiplexer baselines and the cBPF -> DPF translator (docs/net.md)

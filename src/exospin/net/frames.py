@@ -105,6 +105,17 @@ def ipv4(text: str) -> bytes:
     return bytes(int(p) for p in parts)
 
 
+#: The subnet ``systems.network`` numbers its machines in: machine i is 10.0.0.(i+1).
+SUBNET = "10.0.0."
+
+
+def host_ip(index: int) -> str:
+    """The IPv4 address ``systems.network`` gives machine ``index`` (0-based)."""
+    if type(index) is not int or not 0 <= index < 254:
+        raise FrameError(f"no host address for machine {index!r} (0 to 253)")
+    return f"{SUBNET}{index + 1}"
+
+
 def _check(name: str, value: bytes, n: int) -> None:
     if type(value) is not bytes or len(value) != n:
         raise FrameError(f"{name} must be {n} bytes, not {value!r}")

@@ -72,7 +72,7 @@ def process_main(kernel: Spin, fn: Callable[..., Any], args: tuple[Any, ...], na
     proc = SpinProcess(kernel, log)
     proc.name, proc.ident = name, ident if ident is not None else [0]
     me = kernel.sched.current
-    posix.bind(proc)
+    posix.bind_process(proc)
     status, message = 0, ""
     while True:
         try:
@@ -97,7 +97,7 @@ def thread_main(proc: SpinProcess, fn: Callable[..., Any], args: tuple[Any, ...]
     """A thread's strand: an exception escaping ``fn``, or a kill of the strand (a fault no
     handler fixed), ends the process, as on Unix and ExOS."""
     me = proc.kernel.sched.current
-    posix.bind(proc)
+    posix.bind_process(proc)
     try:
         return fn(*args)
     except StrandExit:
@@ -326,7 +326,7 @@ class SpinProcess:
         me = self
 
         def served(*args: Any) -> Any:
-            posix.bind(me)  # the server's library state while in its space
+            posix.bind_process(me)  # the server's library state while in its space
             try:
                 return fn(*args)
             except Exception as e:
@@ -338,4 +338,4 @@ class SpinProcess:
         try:
             return self.call(SYS_RPC_CALL, pid, n, args)
         finally:
-            posix.bind(self)
+            posix.bind_process(self)

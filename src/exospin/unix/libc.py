@@ -144,7 +144,7 @@ class UnixProcess(posix.MachineBinding):
         return r
 
     def _bind(self) -> None:
-        posix.bind(self)
+        posix.bind_process(self)
 
     def _main(self, program: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """A process's first thread: run the program, then exit with its status."""
