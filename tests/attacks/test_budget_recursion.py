@@ -79,8 +79,13 @@ def test_is_a_fault_at_the_edge_of_the_stack_terminated_once_and_for_all():
     out = run_attack(AT_THE_EDGE, timeout_s=60)
     assert out.survived, out.describe()
     v = out.verdict
-    assert v["unloaded"] == [["deep", "its handler on PhysAddr.Reclaim was terminated: "
-                                      "ValueError: reclaim handler fails at the edge of the stack"]], v
+    # the handler fails at the edge: by its own ValueError, or by RecursionError when the
+    # kernel's shims (verifier/bounded.py) take the last frames first
+    [(name, why)] = v["unloaded"]
+    assert name == "deep" and why in (
+        "its handler on PhysAddr.Reclaim was terminated: ValueError: reclaim handler fails at the edge of the stack",
+        "its handler on PhysAddr.Reclaim was terminated: RecursionError: maximum recursion depth exceeded "
+        "while calling a Python object"), v
     assert len(v["log"]) == 1, v["log"]  # terminated once: the termination did not fail half-way
     assert v["handlers_left"] == 0, v
     assert v["got"]["raised"] == "NoSuchSyscall", v["got"]  # its probe did not run on

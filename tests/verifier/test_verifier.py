@@ -20,7 +20,7 @@ EXAMPLES = ROOT / "examples" / "spin"
 
 def test_does_the_catalogue_cover_every_code():
     codes = {line.split()[1] for _, out in CATALOGUE for line in out.splitlines()}
-    assert codes == {"E001"} | {f"E1{n:02d}" for n in range(1, 20) if n != 11} | {"E130"}
+    assert codes == {"E001"} | {f"E1{n:02d}" for n in range(1, 23) if n != 11} | {"E130"}
 
 
 @pytest.mark.parametrize("source,expected", CATALOGUE, ids=[o.split()[1] + f"-{i}" for i, (_, o) in enumerate(CATALOGUE)])
@@ -101,7 +101,7 @@ def via_lambda(n):
     return fib[0](n)
 
 def comprehension():
-    return sum(x for x in range(10 ** 12))
+    return sum(x for x in range(10 ** 6))
 '''
 
 
@@ -119,7 +119,7 @@ def test_is_a_runaway_handler_terminated(name, arg):
 
 def test_can_the_extension_not_catch_its_own_termination():
     # except Exception does not catch BudgetExceeded, and an exhausted budget stays exhausted
-    src = ("def f(log):\n    for i in range(10 ** 9):\n        try:\n            log.append(i)\n"
+    src = ("def f(log):\n    for i in range(10 ** 6):\n        try:\n            log.append(i)\n"
            "        except Exception:\n            log.append('caught')\n")
     v = verify(src, "catch.py", budget=50)
     log: list[object] = []

@@ -73,6 +73,7 @@ from .. import posix
 from ..machine import Profile
 from ..spin import extensions as spin_extensions
 from ..verifier import HOOK
+from ..verifier.bounded import hidden_kind
 
 #: the counts are packed into one integer: instructions, memory references << SHIFT,
 #: calls << 2 * SHIFT (each count stays far below 2 ** SHIFT)
@@ -116,6 +117,8 @@ def weigh(code: CodeType) -> dict[int, int]:
     line = None
     skip = 0  # a budget tick: LOAD_GLOBAL __budget__ ... CALL, not the extension's work
     costs = []
+    depth = 0  # the value stack's depth, along the instructions (for the checked calls)
+    checked: dict[int, str] = {}  # stack slot of a checked operator's function -> its kind
     for i in ins:
         c = _cost(i)
         if i.opname in ("LOAD_GLOBAL", "LOAD_NAME") and i.argval == HOOK:
@@ -123,6 +126,18 @@ def weigh(code: CodeType) -> dict[int, int]:
         elif c == CALL and skip:
             skip -= 1
             c = 0
+        effect = dis.stack_effect(i.opcode, i.arg if i.opcode >= dis.HAVE_ARGUMENT else None)
+        if c == CALL and checked:  # a checked operator (verifier/bounded.py) costs what it stands for
+            # the call's result replaces its function: a function loaded at or above that slot
+            done = [checked.pop(k) for k in sorted(checked) if k >= depth + effect - 1]
+            if done:
+                n = 0 if i.opname == "CALL_FUNCTION_EX" else (i.arg or 0)
+                c = {"op": INSN, "display": MEM * n, "method": MEM + CALL, "store": MEM, "load": MEM}.get(done[-1], 0)
+        if i.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(i.argval, str):
+            kind = hidden_kind(i.argval)
+            if kind is not None:
+                checked[depth + effect - 1] = kind
+        depth += effect
         costs.append(c)
     for i, c in zip(reversed(ins), reversed(costs), strict=True):
         ln = i.positions.lineno if i.positions is not None else None

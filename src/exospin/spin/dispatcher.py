@@ -316,7 +316,7 @@ def reason(e: BaseException) -> str:
     """Why a handler was terminated, readable and bounded: its exception's class and message
     (cut to REASON_CHARS; an extension's exception whose message cannot be made, say its
     argument is nested too deep for ``str``, is named by its class alone)."""
-    if isinstance(e, BudgetExceeded):
+    if type(e) is BudgetExceeded:  # (a QuotaExceeded, also a BudgetExceeded, says its quota)
         return "budget exceeded"
     try:
         msg = str(e)

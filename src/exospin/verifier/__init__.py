@@ -3,11 +3,14 @@
 Interface: ``check(source, filename)`` lists the violations of the safe subset
 (docs/verifier.md has the threat model and the catalogue); ``verify(...)``
 raises ``Rejected`` or returns a ``Verified`` module whose code runs under a
-``Budget`` and is terminated with ``BudgetExceeded`` when it runs too long.
+``Budget`` and is terminated with ``BudgetExceeded`` when it runs too long;
+its builtins and growing operators are bounded (bounded.py: ``LimitExceeded``,
+and ``QuotaExceeded`` for a domain keeping more than its memory quota).
 
 This layer imports nothing from exospin: aegis and spin import it.
 """
 
+from .bounded import LimitExceeded
 from .pure import PureExpr, expression, pure
 from .verifier import (
     ALLOWED_BUILTINS,
@@ -17,6 +20,7 @@ from .verifier import (
     Budget,
     BudgetExceeded,
     OpCosts,
+    QuotaExceeded,
     Rejected,
     Verified,
     Violation,
@@ -31,9 +35,11 @@ __all__ = [
     "DEFAULT_INTERFACES",
     "HOOK",
     "Budget",
+    "LimitExceeded",
     "PureExpr",
     "BudgetExceeded",
     "OpCosts",
+    "QuotaExceeded",
     "Rejected",
     "Verified",
     "Violation",

@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bounded import DEFAULT_QUOTA, Meter, rewrite, static_violations
 from .ownership import OWN_CLASSES, OWN_HOOK, OwnClasses, check_stores, guard_stores
 from .pure import register_module
 
@@ -125,6 +126,10 @@ class Rejected(Exception):
 
 class BudgetExceeded(BaseException):
     """A handler ran out of budget. A BaseException: ``except Exception`` does not catch it."""
+
+
+class QuotaExceeded(BudgetExceeded):
+    """A domain keeps more memory than its quota (bounded.py): terminated as for an overrun."""
 
 
 @dataclass(frozen=True)
@@ -261,6 +266,8 @@ class Verified:
     #: the kernel names it imports, module-qualified (``spin.Console``): for the linker
     imports: tuple[str, ...]
     budget: Budget = field(repr=False)
+    #: the shims' meter: what the builtins charged, the memory quota (bounded.py)
+    meter: Meter | None = field(default=None, repr=False)
 
 
 # ------------------------------------------------------------------ check
@@ -497,6 +504,7 @@ def check(source: str, filename: str = "<extension>", *,
     c.visit(tree)
     for node, message in check_stores(tree):  # what it may change: ownership.py
         c.bad(node, "E130", message)
+    c.found += [Violation(*v) for v in static_violations(tree)]  # what the shims cannot check
     unique = list(dict.fromkeys(c.found))  # in the order found, once each
     return sorted(unique, key=lambda v: (v.line, v.col))
 
@@ -668,7 +676,7 @@ def verify(source: str, filename: str = "<extension>", *,
            interfaces: Iterable[str] = DEFAULT_INTERFACES,
            modules: Mapping[str, Any] | None = None,
            budget: int = DEFAULT_BUDGET, costs: OpCosts | None = None,
-           clock: Any = None) -> Verified:
+           clock: Any = None, quota: int = DEFAULT_QUOTA) -> Verified:
     """Check, instrument and load an extension, or raise ``Rejected``.
 
     ``modules`` maps an interface module name (``"spin"``) to the object its
@@ -680,6 +688,11 @@ def verify(source: str, filename: str = "<extension>", *,
     stands for, summed in ``budget.spent``; with a ``clock`` as well, each tick
     also advances ``clock.now`` by its weight: the code charges for itself.
     Without ``costs`` the ticks only count.
+
+    The builtins that work in C are shims and the operators that can grow are
+    checked (bounded.py): they charge the budget by the size of their input,
+    refuse input beyond the limits with ``LimitExceeded``, and measure what the
+    module keeps against ``quota`` bytes (``QuotaExceeded`` beyond it).
     """
     code, imports, tops = _compile(source, filename, tuple(interfaces), costs)
     linked = dict(modules or {})
@@ -699,9 +712,13 @@ def verify(source: str, filename: str = "<extension>", *,
     namespace: dict[str, Any] = {"__builtins__": safe_builtins, "__name__": f"extension.{module_name(filename)}",
                                  HOOK: b.hook, OWN_HOOK: own.hook,
                                  OWN_CLASSES: own.classes}
+    meter = Meter(b.cell, BudgetExceeded, quota, QuotaExceeded)
+    for name, shim in meter.namespace().items():  # bounded.py: shims and checked operators
+        (safe_builtins if name in ALLOWED_BUILTINS else namespace)[name] = shim
+    meter.watch(namespace, namespace["__name__"])
     exec(code, namespace)
     b.reset()
-    return Verified(filename, {n: namespace[n] for n in tops}, imports, b)
+    return Verified(filename, {n: namespace[n] for n in tops}, imports, b, meter)
 
 
 def module_name(filename: str) -> str:
@@ -727,6 +744,7 @@ def _compile(source: str, filename: str, interfaces: tuple[str, ...],
     c = _Checker(interfaces)
     c.visit(tree)
     tree = guard_stores(ast.fix_missing_locations(_Instrument(costs).visit(tree)))
+    tree = rewrite(tree)  # bounded.py: checked operators, after the ticks are weighed
     code = compile(tree, filename, "exec")
     register_module(tree, code)  # guards the dispatcher may inline (pure.py)
     tops = tuple(s.name for s in tree.body if isinstance(s, ast.FunctionDef | ast.ClassDef))

@@ -1,0 +1,1123 @@
+"""Bounded builtins: what one builtin call or one operator may do in C for verified code.
+
+What this models
+    The budget (verifier.py) counts Python-level steps: a loop iteration, a call
+    of a function that calls. A single step can still do unbounded work in C:
+    ``hash`` of a tuple nested 10**5 deep recurses in C with no guard and kills
+    the process (SIGSEGV); ``"x" * 10**12``, ``1 << 10**12``, ``10 ** 10**9``,
+    ``list(range(10**12))``, ``"".join([s] * 10**6)``, ``s.ljust(10**12)`` or
+    ``l.extend(zip(l))`` (an iterator over the list it extends, endless in C)
+    each hang or exhaust memory in one step. This module makes every such step
+    bounded, in three ways:
+
+    - *shims*: the allow-listed builtins that loop or allocate in C
+      (``tuple list dict set frozenset str bytes range sorted sum max min all
+      any hash round zip enumerate``) are replaced, in the extension's
+      namespace, by kernel functions that measure their input (its length; for
+      the ones that walk a value, its unfolded size), charge the budget one
+      tick per ``TICK_ELEMENTS`` elements, and refuse input beyond the limits
+      below with ``LimitExceeded`` (a ``ValueError``: the extension may catch
+      it). The type-like ones (``tuple``, ``list``...) stay usable in
+      ``isinstance``, as bases and in class patterns;
+    - *checked operators and methods*: after the budget is inserted, the AST is
+      rewritten so that ``+ * ** << %`` on operands that are not both constants,
+      their augmented forms, starred arguments and displays (``*x``), slice
+      assignment, ``raise``, f-string fields, ``.args``, and calls of the
+      methods in ``CHECKED_METHODS`` (``join``, ``ljust``, ``extend``,
+      ``items``...) go through a kernel function first. Each has a fast path
+      for small numbers (``i + 1`` with ints costs one type test and a call);
+    - *a tuple invariant*: every tuple verified code can obtain has tuple
+      nesting at most ``MAX_DEPTH`` and an unfolded weight (elements summed over
+      its tuple tree, strings and bytes by their length) at most
+      ``MAX_WEIGHT``. Only tuples matter: CPython's unguarded C recursion is
+      ``hash`` through tuples (``repr``, ``==``, ``<`` and ``isinstance``
+      recurse under the interpreter's recursion check and raise
+      ``RecursionError``, an ordinary exception), and ``hash`` of any other
+      value an extension can make is flat (lists, dicts and sets are
+      unhashable; frozensets hash their elements' cached hashes; objects hash
+      by identity, since special methods cannot be defined). The invariant is
+      checked where tuples are made: displays, the ``tuple`` shim (and tuple
+      subclasses, whose calls pass through it), ``zip``, ``enumerate``,
+      ``dict.items``/``popitem``, ``+``, ``*``, ``sum``, ``*args`` packing and
+      exceptions' ``.args``. Hence ``hash``, ``==`` and every dict or set
+      lookup with a tuple key, in the extension or in the kernel (the
+      dispatcher's ``Eq`` index), do bounded work.
+
+    Two static rules close the C-level loops the shims cannot see: a method
+    that grows a container (``MUTATORS``: ``append``, ``extend``...) may only be
+    called where it is named (``x.append(v)``), never taken as a value
+    (``map(l.append, l)`` would append in C for ever; a checked method taken
+    as a value is bound to its check instead), and a format spec may not have
+    a computed or a huge width (E120, E121).
+
+Per-domain memory quota
+    ``Meter`` counts what the shims and checked operators produce (and, for
+    ``range``, what a loop over it may keep: 8 bytes an element); every
+    ``QUOTA_STEP`` bytes so counted it measures what the extension *keeps*
+    (its module globals, the attributes of its classes and objects, function
+    defaults and closures, and what those containers hold; each object once,
+    by ``sys.getsizeof``), stopping as soon as it passes the quota; beyond
+    ``quota`` bytes it raises ``QuotaExceeded`` (given by the verifier: a
+    ``BudgetExceeded``, which the extension cannot catch), so the kernel
+    terminates and unloads the domain as for an overrun. ``Meter.measure()``
+    is public for a kernel that wants to measure at other times.
+
+Why it is built this way
+    Python has no hook on allocation and no way to interrupt a C loop, so the
+    bound must hold before each C operation starts. Shimming at the namespace
+    and rewriting only the operators that can grow keeps the common code at
+    its speed (a loop-free, call-free handler is still a plain call; ``x == y``
+    and ``d[k]`` are untouched). The limits are far above what a kernel
+    extension handles (a page is 4-8 KiB) and far below what hurts the host.
+
+Interface
+    ``LimitExceeded``; the limits; ``Meter(budget_cell, budget_exc, quota,
+    quota_exc)`` and ``Meter.namespace(module_name)`` (the shims and checked
+    operators to put in the extension's namespace); ``rewrite(tree)`` (the AST
+    rewrite, applied after the budget's ticks are inserted);
+    ``static_violations(tree)`` ((line, col, code, message) for E120-E122);
+    ``BOUNDED`` and ``SHIMMED`` (the allow-list's two halves, for the docs).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import functools
+import itertools
+import string
+import sys
+import types
+from collections.abc import Callable, Iterable
+from typing import Any
+
+#: Elements (or characters, or bytes) of a sequence, set or dict a shim or checked
+#: operator produces or consumes; the length of a range.
+MAX_LEN = 1 << 20
+#: Bits of an int made by ``*``, ``**`` or ``<<`` (2466 decimal digits: ``str`` of it works).
+MAX_INT_BITS = 1 << 13
+#: Nesting of tuples inside tuples.
+MAX_DEPTH = 100
+#: A tuple's unfolded weight: its elements, summed over its tuple tree as ``hash`` and
+#: ``repr`` visit it (shared sub-tuples counted each time), a str or bytes by its length.
+MAX_WEIGHT = 1 << 22
+#: Nodes and characters a value-walking shim (``str``, ``sorted``, ``max``, ``min``,
+#: formatting) may find in its input, unfolded (a list holding one list twice counts it twice).
+MAX_WALK = 1 << 20
+#: Elements processed per budget tick charged by a shim.
+TICK_ELEMENTS = 64
+#: Bytes a domain may keep, by default.
+DEFAULT_QUOTA = 64 << 20
+#: Bytes counted at the shims between two measurements of what a domain keeps.
+QUOTA_STEP = 1 << 20
+#: ``round(x, n)`` for an int ``x`` computes ``10 ** -n``: ``n`` is bounded below.
+MIN_ROUND_DIGITS = -1000
+
+#: Methods that grow the container they are called on: never taken as a value (E120).
+MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault",
+                      "symmetric_difference_update"})
+#: Methods whose calls go through a check (for str, bytes, lists and dicts; other
+#: receivers are called as they are); taken as a value, the check is bound to them.
+CHECKED_METHODS = frozenset({"join", "ljust", "rjust", "center", "zfill", "expandtabs", "replace",
+                             "translate", "extend", "to_bytes", "items", "popitem"})
+
+#: Allow-listed builtins that are bounded as they are (O(1), or linear in an input
+#: that is itself bounded) and their reason; and the shimmed ones with their limit.
+BOUNDED: dict[str, str] = {
+    "abs": "O(1) on numbers (ints are at most MAX_INT_BITS from * ** <<)",
+    "bool": "O(1), or len() of a container",
+    "chr": "O(1)", "ord": "O(1)", "divmod": "numbers only", "float": "linear in a bounded str",
+    "int": "linear in a str of at most 4300 digits (CPython's limit), O(1) otherwise",
+    "isinstance": "recursion over a tuple of types is guarded by CPython (RecursionError)",
+    "len": "O(1)", "filter": "lazy; each step bounded by its source, a bounded range or container",
+    "map": "lazy: one call per element", "reversed": "lazy",
+}
+SHIMMED: dict[str, str] = {
+    "tuple": "input materialised, at most MAX_LEN elements; result within the tuple invariant",
+    "list": "at most MAX_LEN elements", "set": "at most MAX_LEN elements",
+    "frozenset": "at most MAX_LEN elements", "dict": "at most MAX_LEN items",
+    "bytes": "bytes(n): n <= MAX_LEN; from an iterable: at most MAX_LEN",
+    "str": "a container is walked first: at most MAX_WALK nodes and characters",
+    "range": "at most MAX_LEN elements (the source of every lazy iterator)",
+    "sorted": "at most MAX_LEN elements, walked: MAX_WALK", "max": "as sorted", "min": "as sorted",
+    "sum": "at most MAX_LEN elements; a sum of sequences at most MAX_LEN long",
+    "all": "at most MAX_LEN elements (short-circuits per TICK_ELEMENTS)", "any": "as all",
+    "hash": "the tuple invariant is checked (MAX_DEPTH, MAX_WEIGHT)",
+    "round": f"round(int, n): n >= {MIN_ROUND_DIGITS}",
+    "zip": "each tuple it yields within the tuple invariant",
+    "enumerate": "each pair within the tuple invariant",
+}
+
+
+class LimitExceeded(ValueError):
+    """An input beyond a documented limit of a builtin or operator (bounded.py). Extensions
+    may catch it as ``ValueError``."""
+
+
+_real_tuple = builtins.tuple
+_real_list = builtins.list
+_real_range = builtins.range
+_STR_LIKE: Any = (str, bytes, bytearray)
+#: types whose len() is what a C loop over them does
+_SIZED: Any = (list, _real_tuple, dict, set, frozenset, str, bytes, _real_range,
+          type({}.keys()), type({}.values()), type({}.items()))
+_SMALL = 1 << 31
+_NUM: Any = frozenset({int, float, bool})
+
+
+# ------------------------------------------------------------ measuring values
+
+
+def tuple_weight(t: tuple[Any, ...], limit_depth: int = MAX_DEPTH,
+                 limit_weight: int = MAX_WEIGHT) -> int:
+    """The unfolded weight of ``t`` (module note), or raise LimitExceeded. Linear in the
+    distinct tuples under ``t`` (shared ones are weighed once and counted each time)."""
+    memo: dict[int, int] = {}
+
+    def weigh(u: tuple[Any, ...], depth: int) -> int:
+        if depth > limit_depth:
+            raise LimitExceeded(f"tuple nested more than {limit_depth} deep")
+        w = len(u)
+        for e in u:
+            if isinstance(e, _real_tuple):
+                k = id(e)
+                sub = memo.get(k)
+                if sub is None:
+                    sub = memo[k] = weigh(e, depth + 1)
+                w += sub
+            elif isinstance(e, _STR_LIKE):
+                w += len(e)
+        if w > limit_weight:
+            raise LimitExceeded(f"tuple of unfolded weight above {limit_weight} "
+                                "(elements and characters over its nested tuples)")
+        return w
+
+    return weigh(t, 1)
+
+
+def check_tuple(t: Any) -> Any:
+    """``t``, after checking it is within the tuple invariant if it is a tuple."""
+    if isinstance(t, _real_tuple):
+        for e in t:
+            if isinstance(e, (_real_tuple, str, bytes)):
+                tuple_weight(t)
+                break
+        else:
+            if len(t) > MAX_WEIGHT:
+                raise LimitExceeded(f"tuple of more than {MAX_WEIGHT} elements")
+    return t
+
+
+def walk_size(x: Any, limit: int = MAX_WALK) -> int:
+    """Nodes and characters of ``x`` unfolded, as repr, == and sorting visit it; raise
+    LimitExceeded beyond ``limit``. Visits at most ``limit`` nodes."""
+    if x.__class__ in _NUM or x is None:
+        return 1
+    n = 0
+    stack = [x]
+    pop, push = stack.pop, stack.append
+    while stack:
+        v = pop()
+        n += 1
+        if isinstance(v, _STR_LIKE):
+            n += len(v)
+        elif isinstance(v, dict):
+            n += len(v)
+            for k, val in v.items():
+                push(k)
+                push(val)
+        elif isinstance(v, (list, _real_tuple, set, frozenset)):
+            n += len(v)
+            stack.extend(v)
+        elif isinstance(v, BaseException):
+            stack.extend(v.args)
+        if n > limit:
+            raise LimitExceeded(f"value of more than {limit} nodes and characters (unfolded)")
+    return n
+
+
+def _kept_size(roots: Iterable[Any], module: str, limit: int) -> int:
+    """Bytes of what ``roots`` hold (each object once), stopping once past ``limit``."""
+    seen: set[int] = set()
+    stack = list(roots)
+    total = 0
+    while stack and total <= limit:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        if isinstance(v, (types.FunctionType, types.MethodType)):
+            fn = v.__func__ if isinstance(v, types.MethodType) else v
+            if getattr(fn, "__module__", None) != module:
+                continue
+            stack.extend(fn.__defaults__ or ())
+            stack.extend((fn.__kwdefaults__ or {}).values())
+            stack.extend(c.cell_contents for c in fn.__closure__ or () if _filled(c))
+            continue
+        if isinstance(v, type):
+            if v.__module__ == module:
+                stack.extend(val for k, val in vars(v).items() if not k.startswith("__"))
+            continue
+        total += sys.getsizeof(v)
+        if isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, _real_tuple, set, frozenset)):
+            stack.extend(v)
+        elif type(v).__module__ == module:
+            d = getattr(v, "__dict__", None)
+            if d is not None:
+                total += sys.getsizeof(d)
+                stack.extend(d.values())
+    return total
+
+
+def _filled(c: types.CellType) -> bool:
+    try:
+        c.cell_contents  # noqa: B018 (an empty cell raises)
+    except ValueError:
+        return False
+    return True
+
+
+def _length(x: Any) -> int:
+    """len(x) for a range of any size (len() raises OverflowError beyond a C ssize_t)."""
+    try:
+        return len(x)
+    except OverflowError:
+        return MAX_LEN + 1
+
+
+def _too_long(what: str, n: int, limit: int = MAX_LEN) -> LimitExceeded:
+    return LimitExceeded(f"{what} of {n} elements: the limit is {limit}")
+
+
+# ------------------------------------------------------------ the shims
+
+
+class _ShimMeta(type):
+    """A shim standing for a builtin type: ``isinstance``/``issubclass`` answer for the real
+    type, a call goes through the shim's check, and subclasses are ordinary subclasses of
+    the real type whose instances are checked after they are made."""
+
+    _real: type
+    _shim: type  # the shim class itself (a subclass inherits it: it is not the shim)
+    _make: Callable[..., Any]
+    _check_sub: Callable[[Any], Any]
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        if cls._shim is cls:
+            return isinstance(obj, cls._real)
+        return type.__instancecheck__(cls, obj)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        if cls._shim is cls:
+            return issubclass(sub, cls._real)
+        return type.__subclasscheck__(cls, sub)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls._shim is cls:
+            return cls._make(*args, **kwargs)
+        obj = type.__call__(cls, *args, **kwargs)
+        return cls._check_sub(obj)
+
+
+class _RangeMeta(_ShimMeta):
+    """``range``: checked in its own call (a range is made by nearly every loop)."""
+
+    _meter: Meter
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        r = _real_range(*args, **kwargs)
+        try:
+            n = len(r)
+            if n <= MAX_LEN:
+                # a loop over it may keep an object per element: that counts towards the
+                # next measurement of what the domain keeps (8 bytes an element)
+                m = cls._meter
+                m.pending += n << 3
+                if m.pending >= QUOTA_STEP:
+                    m.measure()
+                return r
+            how = str(n)
+        except OverflowError:
+            how = "more than 2**63"
+        raise LimitExceeded(f"range of {how} elements: the limit is {MAX_LEN}")
+
+
+def _shim_type(real: type, make: Callable[..., Any], check: Callable[[Any], Any],
+               subclassable: bool = True) -> type:
+    body = {"_real": real, "_make": staticmethod(make), "_check_sub": staticmethod(check),
+            "__doc__": f"{real.__name__}, bounded (verifier/bounded.py)"}
+    bases = (real,) if subclassable else ()
+    meta = _RangeMeta if real is _real_range else _ShimMeta
+    cls = meta(real.__name__, bases, body)
+    cls._shim = cls
+    return cls
+
+
+class Meter:
+    """One domain's shims and checked operators, charging its budget and its quota."""
+
+    def __init__(self, budget_cell: Any, budget_exc: type[BaseException], quota: int = DEFAULT_QUOTA,
+                 quota_exc: type[BaseException] = MemoryError) -> None:
+        self.cell = budget_cell
+        self.budget_exc = budget_exc
+        self.quota = quota
+        self.quota_exc = quota_exc
+        self.pending = 0
+        #: the largest size measured so far, and how many measurements were made
+        self.peak = 0
+        self.measurements = 0
+        self._roots: Callable[[], Iterable[Any]] = lambda: ()
+        self._module = ""
+
+    def watch(self, namespace: dict[str, Any], module: str) -> None:
+        """Measure ``namespace`` (the extension's module globals) for the quota."""
+        self._module = module
+        self._roots = lambda: [v for k, v in namespace.items() if not k.startswith("__")]
+
+    def measure(self) -> int:
+        """Bytes the domain keeps (module note), stopping past the quota; raises the quota
+        exception if past it."""
+        self.pending = 0
+        self.measurements += 1
+        n = _kept_size(self._roots(), self._module, self.quota)
+        self.peak = max(self.peak, n)
+        if n > self.quota:
+            raise self.quota_exc(f"memory quota of {self.quota} bytes exceeded "
+                                 f"(the domain keeps more than {n} bytes)")
+        return n
+
+    def charge(self, n: int) -> None:
+        """``n`` elements were (or are about to be) produced or visited in C."""
+        t = n // TICK_ELEMENTS
+        if t > 0:  # (a negative size, "x" * -5, charges nothing: it must not give ticks back)
+            cell = self.cell
+            left = cell.cell_contents - t
+            cell.cell_contents = left
+            if left < 0:
+                raise self.budget_exc("budget exhausted (by a builtin's work)")
+            self.pending += n * 8
+            if self.pending >= QUOTA_STEP:
+                self.measure()
+
+    # -- helpers the shims share
+
+    def bounded(self, it: Any, what: str) -> Any:
+        """``it`` if it is a container of at most MAX_LEN elements, else its elements
+        materialised (at most MAX_LEN of them); charged by length."""
+        if isinstance(it, _SIZED):
+            n = _length(it)
+            if n > MAX_LEN:
+                raise _too_long(what, n)
+            self.charge(n)
+            return it
+        items = _real_list(itertools.islice(it, MAX_LEN + 1))
+        if len(items) > MAX_LEN:
+            raise LimitExceeded(f"{what}: more than {MAX_LEN} elements")
+        self.charge(len(items))
+        return items
+
+    def walked(self, x: Any, what: str) -> None:
+        try:
+            self.charge(walk_size(x))
+        except LimitExceeded as e:
+            raise LimitExceeded(f"{what}: {e}") from None
+
+    def namespace(self) -> dict[str, Any]:
+        """The shims (under the builtins' names) and the checked operators (under the
+        hidden names ``rewrite`` uses)."""
+        return _make_namespace(self)
+
+
+def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per shim)
+    charge, bounded, walked = m.charge, m.bounded, m.walked
+    r_tuple, r_list, r_dict, r_set, r_frozenset = tuple, list, dict, set, frozenset
+    r_str, r_bytes, r_range, r_sorted, r_sum = str, bytes, range, sorted, sum
+    r_max, r_min, r_all, r_any, r_hash, r_round = max, min, all, any, hash, round
+    r_zip, r_enumerate = zip, enumerate
+    islice = itertools.islice
+
+    def s_tuple(it: Any = ()) -> Any:
+        return check_tuple(r_tuple(bounded(it, "tuple()")))
+
+    def s_list(it: Any = ()) -> Any:
+        return r_list(bounded(it, "list()"))
+
+    def s_set(it: Any = ()) -> Any:
+        return r_set(bounded(it, "set()"))
+
+    def s_frozenset(it: Any = ()) -> Any:
+        return r_frozenset(bounded(it, "frozenset()"))
+
+    def s_dict(*args: Any, **kwargs: Any) -> Any:
+        if args:
+            return r_dict(bounded(args[0], "dict()"), *args[1:], **kwargs)
+        return r_dict(**kwargs)
+
+    def s_str(*args: Any, **kwargs: Any) -> Any:
+        x = args[0] if args else kwargs.get("object", "")
+        if x.__class__ not in _STR_OK:
+            walked(x, "str()")
+        return r_str(*args, **kwargs)
+
+    def s_bytes(*args: Any, **kwargs: Any) -> Any:
+        if args:
+            x = args[0]
+            if isinstance(x, int):
+                if x > MAX_LEN:
+                    raise LimitExceeded(f"bytes({x}): the limit is {MAX_LEN}")
+                charge(x)
+            elif not isinstance(x, _STR_LIKE):
+                return r_bytes(bounded(x, "bytes()"), *args[1:], **kwargs)
+        return r_bytes(*args, **kwargs)
+
+    def s_range(*args: Any) -> Any:
+        r = r_range(*args)
+        n = _length(r)
+        if n > MAX_LEN:
+            raise LimitExceeded(f"range of {'more than 2**63' if n == MAX_LEN + 1 else n} "
+                                f"elements: the limit is {MAX_LEN}")
+        return r
+
+    def s_sorted(it: Any, *, key: Any = None, reverse: bool = False) -> Any:
+        items = bounded(it, "sorted()")
+        walked(items, "sorted()")
+        charge(len(items) * max(1, len(items).bit_length()))
+        return r_sorted(items, key=key, reverse=reverse)
+
+    def _extreme(real: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        items = bounded(args[0], f"{name}()") if len(args) == 1 else args
+        walked(items, f"{name}()")
+        return real(items, **kwargs) if len(args) == 1 else real(*items, **kwargs)
+
+    def s_max(*args: Any, **kwargs: Any) -> Any:
+        return _extreme(r_max, "max", args, kwargs)
+
+    def s_min(*args: Any, **kwargs: Any) -> Any:
+        return _extreme(r_min, "min", args, kwargs)
+
+    def s_sum(it: Any, start: Any = 0) -> Any:
+        items = bounded(it, "sum()")
+        if not isinstance(start, (int, float, complex)):
+            n = _length(start) if hasattr(start, "__len__") else 0
+            for e in items:
+                n += _length(e) if hasattr(e, "__len__") else 0
+            if n > MAX_LEN:
+                raise LimitExceeded(f"sum() of sequences: {n} elements, the limit is {MAX_LEN}")
+            charge(n)
+            return check_tuple(r_sum(items, start))
+        return r_sum(items, start)
+
+    def _short(real: Any, name: str, it: Any) -> bool:
+        if isinstance(it, _SIZED):
+            return bool(real(bounded(it, f"{name}()")))
+        it = iter(it)
+        for _ in r_range(MAX_LEN // TICK_ELEMENTS + 1):
+            chunk = r_list(islice(it, TICK_ELEMENTS))
+            charge(TICK_ELEMENTS)
+            r = real(chunk)
+            if r is (real is r_any) or len(chunk) < TICK_ELEMENTS:
+                return bool(r)
+        raise LimitExceeded(f"{name}(): more than {MAX_LEN} elements")
+
+    def s_all(it: Any) -> bool:
+        return _short(r_all, "all", it)
+
+    def s_any(it: Any) -> bool:
+        return _short(r_any, "any", it)
+
+    def s_hash(x: Any) -> int:
+        check_tuple(x)
+        return r_hash(x)
+
+    def s_round(x: Any, ndigits: Any = None) -> Any:
+        if ndigits is None:
+            return r_round(x)
+        if isinstance(x, int) and isinstance(ndigits, int) and ndigits < MIN_ROUND_DIGITS:
+            raise LimitExceeded(f"round(int, {ndigits}): ndigits below {MIN_ROUND_DIGITS}")
+        return r_round(x, ndigits)
+
+    def s_zip(*its: Any, strict: bool = False) -> Any:
+        for t in r_zip(*its, strict=strict):
+            yield check_tuple(t)
+
+    def s_enumerate(it: Any, start: int = 0) -> Any:
+        for i, x in r_enumerate(it, start):
+            if isinstance(x, (r_tuple, str, bytes)):
+                check_tuple((i, x))
+            yield i, x
+
+    # -- checked operators (fast path: numbers)
+
+    def b_add(a: Any, b: Any) -> Any:
+        if (a.__class__ is int and b.__class__ is int) or (a.__class__ in _NUM and b.__class__ in _NUM):
+            return a + b
+        if isinstance(a, _CONCAT) and isinstance(b, _CONCAT):
+            n = len(a) + len(b)
+            if n > MAX_LEN:
+                raise LimitExceeded(f"concatenation of {n} elements: the limit is {MAX_LEN}")
+            charge(n)
+            return check_tuple(a + b)
+        return a + b
+
+    def b_iadd(a: Any, b: Any) -> Any:
+        if a.__class__ in _NUM and b.__class__ in _NUM:
+            a += b
+            return a
+        if isinstance(a, list) and not isinstance(b, (list, r_tuple)):
+            b = bounded(b, "+= of a list")
+        if isinstance(a, _CONCAT) and hasattr(b, "__len__"):
+            n = len(a) + _length(b)
+            if n > MAX_LEN:
+                raise LimitExceeded(f"concatenation of {n} elements: the limit is {MAX_LEN}")
+            charge(n)
+        a += b
+        return check_tuple(a)
+
+    def _int_bits(n: int, what: str) -> None:
+        if n > MAX_INT_BITS:
+            raise LimitExceeded(f"{what}: an int of about {n} bits, the limit is {MAX_INT_BITS}")
+
+    def _mul(a: Any, b: Any, inplace: bool) -> Any:
+        if isinstance(a, int) and isinstance(b, int):
+            if not (-_SMALL < a < _SMALL and -_SMALL < b < _SMALL):
+                _int_bits(a.bit_length() + b.bit_length(), "*")
+            return a * b
+        if isinstance(a, float) or isinstance(b, float):
+            return a * b
+        seq, n = (a, b) if isinstance(b, int) else (b, a)
+        if isinstance(seq, _CONCAT) and isinstance(n, int):
+            total = len(seq) * n
+            if total > MAX_LEN:
+                raise LimitExceeded(f"repetition to {total} elements: the limit is {MAX_LEN}")
+            charge(total)
+            if isinstance(seq, r_tuple) and total:
+                tuple_weight(seq, limit_weight=MAX_WEIGHT // max(n, 1))
+        if inplace:
+            a *= b
+            return a
+        return a * b
+
+    def b_mul(a: Any, b: Any) -> Any:
+        if (a.__class__ is int and b.__class__ is int and -0x3FFFFFFF <= a <= 0x3FFFFFFF
+                and -0x3FFFFFFF <= b <= 0x3FFFFFFF):
+            return a * b
+        return _mul(a, b, False)
+
+    def b_imul(a: Any, b: Any) -> Any:
+        return _mul(a, b, True)
+
+    def b_pow(a: Any, b: Any) -> Any:
+        if isinstance(a, int) and isinstance(b, int) and b > 0:
+            if a not in (0, 1, -1):
+                _int_bits((a.bit_length() - 1) * b + 1 if b <= MAX_INT_BITS else MAX_INT_BITS + 1, "**")
+        return a ** b
+
+    def b_lshift(a: Any, b: Any) -> Any:
+        if isinstance(a, int) and isinstance(b, int) and a and b > 0:
+            _int_bits(a.bit_length() + b, "<<")
+        return a << b
+
+    def b_mod(a: Any, b: Any) -> Any:
+        if isinstance(a, (str, bytes)):
+            args = b if isinstance(b, r_tuple) else (b,)
+            n = len(a)
+            for x in args:
+                if x.__class__ in _STR_OK:
+                    n += len(x) if isinstance(x, (str, bytes)) else 24
+                else:
+                    n += walk_size(x)
+            n += _format_widths(a, args)
+            if n > MAX_WALK:
+                raise LimitExceeded(f"%-formatting of about {n} characters: the limit is {MAX_WALK}")
+            charge(n)
+        return a % b
+
+    def c_tuple(*a: Any) -> tuple[Any, ...]:
+        # a display: weighed if it holds a tuple (one without holds at most its static
+        # length of elements, each within the limits)
+        for e in a:
+            if isinstance(e, r_tuple):
+                tuple_weight(a)
+                break
+        return a
+
+    def c_tuple1(a: Any) -> tuple[Any]:
+        if isinstance(a, r_tuple):
+            tuple_weight((a,))
+        return (a,)
+
+    def c_tuple2(a: Any, b: Any) -> tuple[Any, Any]:
+        if isinstance(a, r_tuple) or isinstance(b, r_tuple):
+            tuple_weight((a, b))
+        return (a, b)
+
+    def c_tuple3(a: Any, b: Any, c: Any) -> tuple[Any, Any, Any]:
+        if isinstance(a, r_tuple) or isinstance(b, r_tuple) or isinstance(c, r_tuple):
+            tuple_weight((a, b, c))
+        return (a, b, c)
+
+    def c_fmt(x: Any) -> Any:
+        if x.__class__ not in _STR_OK:
+            walked(x, "formatting")
+        return x
+
+    def c_star(x: Any) -> Any:
+        return bounded(x, "unpacking (*)")
+
+    def c_targs(a: tuple[Any, ...]) -> bool:
+        check_tuple(a)
+        return True
+
+    def c_raised(e: Any) -> Any:
+        if isinstance(e, BaseException):
+            walked(e, "the exception raised")
+        return e
+
+    def c_setslice(x: Any, lo: Any, hi: Any, step: Any, v: Any) -> None:
+        if isinstance(x, list):
+            v = bounded(v, "slice assignment")
+            n = len(x) + len(v)
+            if n > MAX_LEN:
+                raise LimitExceeded(f"slice assignment to {n} elements: the limit is {MAX_LEN}")
+        x[lo:hi:step] = v
+
+    # -- checked methods: str, bytes, list and dict receivers are checked
+
+    def _width(what: str, n: Any) -> None:
+        if isinstance(n, int) and n > MAX_LEN:
+            raise LimitExceeded(f"{what}({n}): the limit is {MAX_LEN}")
+
+    def _padder(name: str) -> Callable[..., Any]:
+        def m(x: Any, *a: Any, **k: Any) -> Any:
+            if isinstance(x, _STR_LIKE) and a:
+                _width(name, a[0])
+                charge(a[0] if isinstance(a[0], int) else 0)
+            return getattr(x, name)(*a, **k)
+        m.__name__ = f"m_{name}"
+        return m
+
+    def m_join(x: Any, *a: Any, **k: Any) -> Any:
+        if isinstance(x, _STR_LIKE) and len(a) == 1 and not k:
+            items = bounded(a[0], "join()")
+            n = len(x) * max(len(items) - 1, 0)
+            for e in items:
+                n += len(e) if isinstance(e, (str, bytes, bytearray)) else 0
+            if n > MAX_LEN:
+                raise LimitExceeded(f"join() of {n} characters: the limit is {MAX_LEN}")
+            charge(n)
+            return x.join(items)
+        return x.join(*a, **k)
+
+    def m_expandtabs(x: Any, *a: Any, **k: Any) -> Any:
+        if isinstance(x, _STR_LIKE):
+            size = a[0] if a else k.get("tabsize", 8)
+            if isinstance(size, int):
+                n = len(x) + x.count("\t" if isinstance(x, str) else b"\t") * max(size, 0)
+                if n > MAX_LEN:
+                    raise LimitExceeded(f"expandtabs() to {n} characters: the limit is {MAX_LEN}")
+                charge(n)
+        return x.expandtabs(*a, **k)
+
+    def m_replace(x: Any, *a: Any, **k: Any) -> Any:
+        if isinstance(x, _STR_LIKE) and len(a) >= 2 and isinstance(a[0], _STR_LIKE) \
+                and isinstance(a[1], _STR_LIKE):
+            old, new = a[0], a[1]
+            times = x.count(old) if old else len(x) + 1
+            if len(a) > 2 and isinstance(a[2], int) and a[2] >= 0:
+                times = min(times, a[2])
+            n = len(x) + times * (len(new) - len(old))
+            if n > MAX_LEN:
+                raise LimitExceeded(f"replace() to {n} characters: the limit is {MAX_LEN}")
+            charge(n)
+        return x.replace(*a, **k)
+
+    def m_translate(x: Any, *a: Any, **k: Any) -> Any:
+        if isinstance(x, str) and a and isinstance(a[0], dict):
+            longest = r_max((len(v) for v in a[0].values() if isinstance(v, str)), default=1)
+            n = len(x) * longest
+            if n > MAX_LEN:
+                raise LimitExceeded(f"translate() to up to {n} characters: the limit is {MAX_LEN}")
+            charge(n)
+        return x.translate(*a, **k)
+
+    def m_extend(x: Any, *a: Any, **k: Any) -> Any:
+        if isinstance(x, list) and len(a) == 1 and not k:
+            items = a[0] if isinstance(a[0], (list, r_tuple)) else bounded(a[0], "extend()")
+            n = len(x) + len(items)
+            if n > MAX_LEN:
+                raise LimitExceeded(f"extend() to {n} elements: the limit is {MAX_LEN}")
+            charge(len(items))
+            return x.extend(items)
+        return x.extend(*a, **k)
+
+    def m_to_bytes(x: Any, *a: Any, **k: Any) -> Any:
+        if isinstance(x, int):
+            _width("to_bytes", a[0] if a else k.get("length", 1))
+        return x.to_bytes(*a, **k)
+
+    def m_items(x: Any, *a: Any, **k: Any) -> Any:
+        if isinstance(x, dict) and not a and not k:
+            charge(len(x))
+            out = r_list(x.items())
+            for key, v in out:
+                if isinstance(key, (r_tuple, str, bytes)) or isinstance(v, (r_tuple, str, bytes)):
+                    for pair in out:
+                        check_tuple(pair)
+                    break
+            return out
+        return x.items(*a, **k)
+
+    def m_popitem(x: Any, *a: Any, **k: Any) -> Any:
+        return check_tuple(x.popitem(*a, **k))
+
+    rng = _shim_type(r_range, s_range, lambda o: o, subclassable=False)
+    rng._meter = m  # type: ignore[attr-defined]
+    ns: dict[str, Any] = {
+        "tuple": _shim_type(r_tuple, s_tuple, check_tuple),
+        "list": _shim_type(r_list, s_list, lambda o: o),
+        "dict": _shim_type(r_dict, s_dict, lambda o: o),
+        "set": _shim_type(r_set, s_set, lambda o: o),
+        "frozenset": _shim_type(r_frozenset, s_frozenset, lambda o: o),
+        "str": _shim_type(r_str, s_str, lambda o: o),
+        "bytes": _shim_type(r_bytes, s_bytes, lambda o: o),
+        "range": rng,
+        "sorted": s_sorted, "max": s_max, "min": s_min, "sum": s_sum, "all": s_all,
+        "any": s_any, "hash": s_hash, "round": s_round, "zip": s_zip, "enumerate": s_enumerate,
+        "__b_add__": b_add, "__b_iadd__": b_iadd, "__b_mul__": b_mul, "__b_imul__": b_imul,
+        "__b_pow__": b_pow, "__b_lshift__": b_lshift, "__b_mod__": b_mod,
+        "__c_tuple__": c_tuple, "__c_tuple1__": c_tuple1, "__c_tuple2__": c_tuple2,
+        "__c_tuple3__": c_tuple3, "__c_fmt__": c_fmt, "__c_star__": c_star,
+        "__c_targs__": c_targs, "__c_raised__": c_raised, "__c_setslice__": c_setslice,
+        "__c_checked__": check_tuple,
+        "__m_join__": m_join, "__m_expandtabs__": m_expandtabs, "__m_replace__": m_replace,
+        "__m_translate__": m_translate, "__m_extend__": m_extend, "__m_to_bytes__": m_to_bytes,
+        "__m_items__": m_items, "__m_popitem__": m_popitem,
+    }
+    for name in ("ljust", "rjust", "center", "zfill"):
+        ns[f"__m_{name}__"] = _padder(name)
+    for key, fn in list(ns.items()):
+        if key.startswith("__m_"):
+            ns[key] = _unbound(key[4:-2], fn)
+
+    def c_method(x: Any, name: str) -> Any:
+        # ``x.join`` taken as a value: the checked method bound to ``x`` if it is the
+        # builtin's own (a bound or unbound builtin method), else the attribute as it is
+        v = getattr(x, name)
+        if v.__class__ in _BUILTIN_METHODS:
+            return functools.partial(ns[f"__m_{name}__"], x)
+        return v
+
+    ns["__c_method__"] = c_method
+    return ns
+
+
+def _unbound(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, also for the method called through its type (``str.join(sep, items)``,
+    ``list.extend(l, it)``): the receiver is then the first argument."""
+    def m(x: Any, *a: Any, **k: Any) -> Any:
+        if isinstance(x, type) and a and isinstance(a[0], x):
+            return fn(a[0], *a[1:], **k)
+        return fn(x, *a, **k)
+    m.__name__ = fn.__name__
+    return m
+
+
+_STR_OK = frozenset({str, int, float, bool, type(None), bytes})
+_BUILTIN_METHODS = frozenset({type("".join), type(str.join), type(dict.fromkeys)})
+_CONCAT: Any = (str, bytes, bytearray, list, _real_tuple)
+
+
+def _format_widths(fmt: Any, args: tuple[Any, ...]) -> int:
+    """Characters the widths and precisions of a %-format may add: literal ones, and
+    ``*`` ones taken from ``args`` (an int argument bounds them from above)."""
+    text = fmt.decode("latin-1") if isinstance(fmt, bytes) else fmt
+    n = 0
+    for part in text.split("%")[1:]:
+        num = ""
+        for ch in part:
+            if ch.isdigit():
+                num += ch
+                if len(num) > 9:
+                    return MAX_WALK + 1
+            elif ch == "*":
+                n += max((a for a in args if isinstance(a, int)), default=0)
+            elif ch in "-+ #0.":
+                n += int(num or 0)
+                num = ""
+            else:
+                break
+        n += int(num or 0)
+    return n
+
+
+# ------------------------------------------------------------ the static rules
+
+
+def _spec_width(spec: str) -> int | None:
+    """The largest number in a literal format spec (its width or precision), or None."""
+    digits = "".join(ch if ch.isdigit() else " " for ch in spec).split()
+    return max((int(d) for d in digits), default=None) if digits else None
+
+
+def static_violations(tree: ast.AST) -> list[tuple[int, int, str, str]]:
+    """(line, col, code, message) for each use the shims cannot check (E120-E122)."""
+    out: list[tuple[int, int, str, str]] = []
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+
+    def bad(n: ast.AST, code: str, msg: str) -> None:
+        out.append((getattr(n, "lineno", 1), getattr(n, "col_offset", 0) + 1, code, msg))
+
+    def spec(n: ast.AST, s: str) -> None:
+        w = _spec_width(s)
+        if w is not None and w > MAX_LEN:
+            bad(n, "E121", f"format width or precision above {MAX_LEN} is not allowed: {w}")
+
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Attribute) and n.attr in MUTATORS and id(n) not in called:
+            bad(n, "E120", f"'.{n.attr}' may only be called where it is named, not taken as a value "
+                           "(a builtin calling it would grow a container in C)")
+        elif isinstance(n, ast.FormattedValue) and n.format_spec is not None:
+            parts = n.format_spec.values if isinstance(n.format_spec, ast.JoinedStr) else []
+            if any(isinstance(p, ast.FormattedValue) for p in parts):
+                bad(n, "E121", "a format spec computed at run time is not allowed (its width is unbounded)")
+            for p in parts:
+                if isinstance(p, ast.Constant) and isinstance(p.value, str):
+                    spec(n, p.value)
+        elif (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+              and n.func.attr in ("format", "format_map") and isinstance(n.func.value, ast.Constant)
+              and isinstance(n.func.value.value, str)):
+            try:
+                fields = list(string.Formatter().parse(n.func.value.value))
+            except ValueError:
+                continue
+            for _lit, _name, sp, _conv in fields:
+                if sp and "{" in sp:
+                    bad(n, "E121", "a format spec computed at run time is not allowed (its width is unbounded)")
+                elif sp:
+                    spec(n, sp)
+        elif isinstance(n, ast.For | ast.comprehension):
+            if any(isinstance(t, ast.Starred) for t in ast.walk(n.target)):
+                bad(n.target, "E122", "a starred target in a loop is not allowed; unpack in the body")
+        elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Subscript) \
+                and isinstance(n.target.slice, ast.Slice):
+            bad(n, "E122", "augmented assignment to a slice is not allowed; assign the slice")
+        elif isinstance(n, ast.Assign) and len(n.targets) > 1 and any(
+                isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Slice) for t in n.targets):
+            bad(n, "E122", "assignment to a slice must have one target")
+    return out
+
+
+# ------------------------------------------------------------ the rewrite
+
+
+def _const(e: ast.expr) -> bool:
+    return isinstance(e, ast.Constant)
+
+
+def _num(e: ast.expr) -> bool:
+    return isinstance(e, ast.Constant) and type(e.value) in (int, float, complex, bool)
+
+
+def _call(name: str, args: list[ast.expr], at: ast.AST) -> ast.Call:
+    return ast.copy_location(ast.Call(ast.Name(name, ast.Load()), args, []), at)
+
+
+_BINOPS: dict[type[ast.operator], str] = {ast.Add: "__b_add__", ast.Mult: "__b_mul__",
+                                          ast.Pow: "__b_pow__", ast.LShift: "__b_lshift__",
+                                          ast.Mod: "__b_mod__"}
+_AUGOPS: dict[type[ast.operator], str] = {ast.Add: "__b_iadd__", ast.Mult: "__b_imul__",
+                                          ast.Pow: "__b_pow__", ast.LShift: "__b_lshift__",
+                                          ast.Mod: "__b_mod__"}
+
+
+def _needs_check(op: ast.operator, left: ast.expr, right: ast.expr) -> bool:
+    if _const(left) and _const(right):
+        return False  # the compiler folds it (or it is as written)
+    if isinstance(op, ast.Add):
+        return not (_num(left) or _num(right) or _const(right))
+    if isinstance(op, ast.Mod):
+        return not (_num(left) or _num(right))
+    return True
+
+
+class _Rewrite(ast.NodeTransformer):
+    """The checked forms of the module note. Runs after the budget's ticks are inserted, so
+    the ticks and their weights are those of the source as written."""
+
+    _tmp = 0
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        name = _BINOPS.get(type(node.op))
+        if name is None or not _needs_check(node.op, node.left, node.right):
+            return node
+        return _call(name, [node.left, node.right], node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> Any:
+        self.generic_visit(node)
+        name = _AUGOPS.get(type(node.op))
+        if name is None or not _needs_check(node.op, node.target, node.value):
+            return node
+        t = node.target
+        pre: list[ast.stmt] = []
+        if isinstance(t, ast.Attribute):
+            obj = self._temp(t.value, pre, node)
+            load: ast.expr = ast.Attribute(obj, t.attr, ast.Load())
+            store: ast.expr = ast.Attribute(obj, t.attr, ast.Store())
+        elif isinstance(t, ast.Subscript):
+            obj = self._temp(t.value, pre, node)
+            key = self._temp(t.slice, pre, node)
+            load, store = ast.Subscript(obj, key, ast.Load()), ast.Subscript(obj, key, ast.Store())
+        else:
+            assert isinstance(t, ast.Name)
+            load, store = ast.Name(t.id, ast.Load()), ast.Name(t.id, ast.Store())
+        assign = ast.Assign([store], _call(name, [load, node.value], node))
+        return [*pre, ast.copy_location(assign, node)]
+
+    def _temp(self, e: ast.expr, pre: list[ast.stmt], at: ast.AST) -> ast.expr:
+        if isinstance(e, ast.Name | ast.Constant):
+            return e
+        _Rewrite._tmp += 1
+        name = f"__t{_Rewrite._tmp}__"
+        pre.append(ast.copy_location(ast.Assign([ast.Name(name, ast.Store())], e), at))
+        return ast.Name(name, ast.Load())
+
+    def visit_Tuple(self, node: ast.Tuple) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.ctx, ast.Load) and not all(_const(e) for e in node.elts):
+            n = len(node.elts)
+            small = n <= 3 and not any(isinstance(e, ast.Starred) for e in node.elts)
+            return _call(f"__c_tuple{n}__" if small else "__c_tuple__", node.elts, node)
+        return node
+
+    def visit_Starred(self, node: ast.Starred) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.ctx, ast.Load):
+            node.value = _call("__c_star__", [node.value], node)
+        return node
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        self.generic_visit(node)
+        t = node.targets[0]
+        if any(isinstance(x, ast.Starred) for x in ast.walk(t)) and isinstance(t, ast.Tuple | ast.List):
+            node.value = _call("__c_star__", [node.value], node)
+        if len(node.targets) == 1 and isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Slice):
+            s = t.slice
+            none = ast.Constant(None)
+            args = [t.value, s.lower or none, s.upper or none, s.step or none, node.value]
+            return ast.copy_location(ast.Expr(_call("__c_setslice__", args, node)), node)
+        return node
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
+        self.generic_visit(node)
+        node.value = _call("__c_fmt__", [node.value], node)
+        return node
+
+    def visit_Raise(self, node: ast.Raise) -> ast.AST:
+        self.generic_visit(node)
+        if node.exc is not None:
+            node.exc = _call("__c_raised__", [node.exc], node)
+        if node.cause is not None:
+            node.cause = _call("__c_raised__", [node.cause], node)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        f = node.func
+        if isinstance(f, ast.Attribute) and f.attr in CHECKED_METHODS:
+            f.value = self.visit(f.value)
+            node.args = [self.visit(a) for a in node.args]
+            for k in node.keywords:
+                k.value = self.visit(k.value)
+            return ast.copy_location(ast.Call(ast.Name(f"__m_{f.attr}__", ast.Load()),
+                                              [f.value, *node.args], node.keywords), node)
+        self.generic_visit(node)
+        f = node.func
+        if isinstance(f, ast.Attribute) and f.attr in ("format", "format_map"):
+            node.args = [_call("__c_fmt__", [a], a) if not isinstance(a, ast.Starred) else a
+                         for a in node.args]
+            for k in node.keywords:
+                k.value = _call("__c_fmt__", [k.value], k.value)
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        self.generic_visit(node)
+        if node.attr == "args" and isinstance(node.ctx, ast.Load):
+            return _call("__c_checked__", [node], node)
+        if node.attr in CHECKED_METHODS and isinstance(node.ctx, ast.Load):
+            # taken as a value (a call is rewritten in visit_Call, before this is reached)
+            return _call("__c_method__", [node.value, ast.Constant(node.attr)], node)
+        return node
+
+    def _varargs(self, node: ast.FunctionDef | ast.Lambda) -> None:
+        va = node.args.vararg
+        if va is None:
+            return
+        check = _call("__c_targs__", [ast.Name(va.arg, ast.Load())], node)
+        if isinstance(node, ast.Lambda):
+            node.body = ast.copy_location(ast.BoolOp(ast.And(), [check, node.body]), node.body)
+        else:
+            node.body.insert(0, ast.copy_location(ast.Expr(check), node))
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        self.generic_visit(node)
+        self._varargs(node)
+        _untimed_growth(node, node.body)
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        self.generic_visit(node)
+        self._varargs(node)
+        return node
+
+
+def _untimed_growth(node: ast.FunctionDef, body: list[ast.stmt]) -> None:
+    """A function the budget left untouched (no loop, no call) that grows a container in
+    place (an augmented assignment) could be called from a C loop over that container for
+    ever: give it a tick of weight 0 (it counts, it costs no simulated time)."""
+    first = body[0] if body else None
+    ticked = (isinstance(first, ast.Expr) and isinstance(first.value, ast.Call)
+              and isinstance(first.value.func, ast.Name) and first.value.func.id == "__budget__")
+    if ticked:
+        return
+    for n in ast.walk(node):
+        if n is not node and isinstance(n, ast.FunctionDef | ast.Lambda | ast.ClassDef):
+            continue
+        if isinstance(n, ast.AugAssign) or (isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+                                            and isinstance(n.value.func, ast.Name)
+                                            and n.value.func.id == "__c_setslice__"):
+            tick = ast.Expr(ast.Call(ast.Name("__budget__", ast.Load()), [ast.Constant(0)], []))
+            body.insert(0, ast.copy_location(tick, node))
+            return
+
+
+def hidden_kind(name: str) -> str | None:
+    """What a call of the hidden name ``name`` stands for in the source as written (for
+    bench/audit.py, which weighs bytecode): "op" (an operator), "display" (a tuple display
+    of the call's arguments), "method" (a method call), "store" (a slice store), "load"
+    (an attribute read), "none"
+    (nothing: a check only); None if ``name`` is not one of rewrite's names."""
+    if name.startswith("__b_"):
+        return "op"
+    if name.startswith("__m_"):
+        return "method"
+    if name.startswith("__c_tuple"):
+        return "display"
+    if name == "__c_setslice__":
+        return "store"
+    if name == "__c_method__":
+        return "load"
+    return "none" if name.startswith("__c_") else None
+
+
+def rewrite(tree: ast.Module) -> ast.Module:
+    """``tree`` with the checked forms of the module note (in place; also returned)."""
+    return ast.fix_missing_locations(_Rewrite().visit(tree))
+
+
+__all__ = ["BOUNDED", "CHECKED_METHODS", "DEFAULT_QUOTA", "LimitExceeded", "MAX_DEPTH",
+           "MAX_INT_BITS", "MAX_LEN", "MAX_WALK", "MAX_WEIGHT", "MUTATORS", "Meter", "QUOTA_STEP",
+           "SHIMMED", "TICK_ELEMENTS", "check_tuple", "hidden_kind", "rewrite", "static_violations",
+           "tuple_weight", "walk_size"]
