@@ -7,6 +7,8 @@ import math
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exospin.machine import HP97560, IRQ_DISK, Disk, DiskError, DiskFailed, Machine
 from exospin.systems import boot
@@ -323,3 +325,71 @@ def test_boot_attaches_a_disk_whose_interrupt_reaches_the_kernels_handler(tmp_pa
     s = boot("unix", disk=tmp_path / "u.img")
     assert s.machine.disks[0].image == tmp_path / "u.img" and (tmp_path / "u.img").exists()
     assert boot("unix").machine.disks == []
+
+
+def test_a_driver_may_start_the_next_request_from_the_interrupt():
+    """The usual driver: on each interrupt, take the completions and submit the next request
+    (while others wait in the queue); each is served once, in order, back to back."""
+    pr = Probe()
+    d, seen = pr.disk, []
+    todo = list(range(10, 16))
+
+    def interrupt(irq):
+        d.ack()
+        while (c := d.complete()) is not None:
+            seen.append(c.sector)
+        if todo:
+            d.read(todo.pop(0) * 8, 8, pfn=1)
+
+    pr.m.cpu.interrupt_vector = interrupt
+    d.read(0, 8, pfn=0)
+    d.read(8, 8, pfn=0)  # waits in the queue
+    pr.run()
+    interrupt(IRQ_DISK)  # the last one's completion, taken after the run
+    assert seen == [0, 8, 80, 88, 96, 104, 112, 120]
+    assert d.statistics().reads == 8 and d.statistics().queued == 0
+
+
+def test_a_driver_cannot_slip_a_write_past_the_doom_counter():
+    pr = Probe(cylinders=1)
+    d, refused = pr.disk, []
+
+    def interrupt(irq):
+        d.ack()
+        try:
+            d.write(50, 1, pfn=0)
+        except DiskFailed as e:
+            refused.append(str(e))
+
+    pr.m.cpu.interrupt_vector = interrupt
+    d.fail_after_writes(1)
+    d.write(0, 1, pfn=0)
+    pr.run()
+    assert d.statistics().writes == 1 and refused and "after its 1st write" in refused[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 2 * HEADS * SPT - 40), st.integers(1, 40)),
+                min_size=1, max_size=12), st.booleans())
+def test_a_read_returns_what_was_last_written(ops, on_image):
+    """Against a plain model of the contents: any mix of reads and writes, spanning tracks and
+    cylinders, in memory or in an image file."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        pr = Probe(cylinders=2, image=f"{tmp}/d.img" if on_image else None)
+        model = bytearray(pr.disk.size)
+        mem = pr.m.memory
+        for i, (write, sector, count) in enumerate(ops):
+            n = count * SECTOR
+            if write:
+                data = bytes((i * 7 + k) % 251 for k in range(n))
+                mem.span(0, 0, n)[:] = data
+                pr.disk.write(sector, count, pfn=0)
+                pr.run()
+                model[sector * SECTOR:sector * SECTOR + n] = data
+            else:
+                pr.disk.read(sector, count, pfn=20)
+                pr.run()
+                assert bytes(mem.span(20, 0, n)) == bytes(model[sector * SECTOR:sector * SECTOR + n])
+        assert all(c.ok for c in pr.drain())
+        pr.disk.close()

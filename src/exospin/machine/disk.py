@@ -498,12 +498,14 @@ class Disk:
         self._busy_event = m.loop.schedule(self.cycles_at(end), self._finish)
 
     def _finish(self) -> None:
-        """The request in service has ended: its data moved, its completion queued."""
+        """The request in service has ended: its data moved, its completion queued. (The
+        interrupt may run a driver that submits the next request at once.)"""
         req = self._busy
         assert req is not None
         self._busy = None
         self._busy_event = None
         nbytes = req.count * self.sector_bytes
+        stop = ""
         if req.op == READ:
             self.machine.memory.span(req.pfn, req.offset, nbytes)[:] = self._load(req.sector, req.count)
             self.reads += 1
@@ -513,14 +515,16 @@ class Disk:
             self._data = b""
             self.writes += 1
             self.sectors_written += req.count
+            if self._writes_left is not None:
+                self._writes_done += 1
+                self._writes_left -= 1
+                if self._writes_left == 0:
+                    stop = f"the disk stopped after its {_ordinal(self._writes_done)} write (fail_after_writes)"
+                    self.failed = stop  # before the interrupt: the driver's next request is refused
         self._complete(req, "")
-        if req.op == WRITE and self._writes_left is not None:
-            self._writes_done += 1
-            self._writes_left -= 1
-            if self._writes_left == 0:
-                self._stop(f"the disk stopped after its {_ordinal(self._writes_done)} write (fail_after_writes)")
-                return
-        if self._queue:
+        if stop:
+            self._stop(stop)
+        elif self._queue and self._busy is None:
             self._start(self._free_ps)
 
     def _complete(self, req: _Request, error: str) -> None:
@@ -538,7 +542,9 @@ class Disk:
         if self._busy is not None:
             assert self._busy_event is not None
             self._busy_event.cancel()
-            self._free_ps = self._ps(self.machine.loop.now)
+            now = self._ps(self.machine.loop.now)
+            self.busy_ps -= max(0, self._free_ps - now)  # it was not served to the end
+            self._free_ps = now
             req, self._busy, self._busy_event, self._data = self._busy, None, None, b""
             self._queue.insert(0, req)
         queue, self._queue = self._queue, []
