@@ -77,7 +77,8 @@ def submit_cost(m: Machine) -> int:
 
 @pytest.mark.parametrize("profile", ["ds5000", "alpha3000"])
 @pytest.mark.parametrize("sector,count", [(0, 1), (100 * HEADS * SPT + 3 * SPT + 10, 1),
-                                           (700 * HEADS * SPT + 5, 16), (5 * SPT + 1, 8)])
+                                           (700 * HEADS * SPT + 5, 16), (5 * SPT + 1, 8),
+                                           (1962 * HEADS * SPT - 1, 1)])
 def test_a_single_read_takes_the_models_time(profile, sector, count):
     pr = Probe(profile)
     m, hz = pr.m, pr.m.profile.clock_hz

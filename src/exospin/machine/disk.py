@@ -133,13 +133,14 @@ HP97560 = DiskSpec(
         "rpm": Figure(4002, "revolutions per minute", _RW),
         "track_skew": Figure(8, "sectors", f"{_RW}: covers a head switch (8 sectors are 1.67 ms)"),
         "cylinder_skew": Figure(18, "sectors", f"{_RW}: covers a one-cylinder seek (18 sectors are 3.75 ms)"),
-        "head_switch_us": Figure(1600, "us", f"{_KOTZ}, after {_RW}"),
+        "head_switch_us": Figure(1600, "us", f"{_KOTZ}, after {_RW} (as recalled, not re-checked: docs/storage.md)"),
         "seek_short_us": Figure(3240, "us", f"{_RW}: seek(d) = 3.24 + 0.400 sqrt(d) ms for d < 383 cylinders"),
         "seek_short_sqrt_us": Figure(400, "us per sqrt(cylinder)", _RW),
         "seek_boundary": Figure(383, "cylinders", f"{_RW}: the short formula below, the long one from here"),
         "seek_long_us": Figure(8000, "us", f"{_RW}: seek(d) = 8.00 + 0.008 d ms for d >= 383 cylinders"),
         "seek_long_per_cyl_ns": Figure(8000, "ns per cylinder", _RW),
-        "controller_us": Figure(2200, "us per request", f"{_KOTZ}: the controller's overhead, after {_RW}"),
+        "controller_us": Figure(2200, "us per request", f"{_KOTZ}: the controller's overhead, after {_RW} "
+                                "(as recalled, not re-checked: docs/storage.md)"),
     }),
 )
 
