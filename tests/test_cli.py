@@ -54,6 +54,7 @@ def test_does_info_for_one_profile_show_only_that_profile(capsys: pytest.Capture
         (["bench", "nosuch"], "unknown suite 'nosuch'"),
         (["info", "--profile", "vax"], "invalid choice: 'vax'"),
         (["demo", "aegis", "--seed", "seven"], "invalid int value: 'seven'"),
+        (["demo", "aegis", "--disk", "x.img"], "--disk: demo aegis uses no disk"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         ([], "no command given"),
     ],

@@ -5,7 +5,9 @@ system: one commented line per step. Everything else in exospin (the CLI,
 the benchmarks, the tests) gets its system from here.
 
 Interface
-    ``boot(name, profile="ds5000", seed=0, trace=False) -> System``;
+    ``boot(name, profile="ds5000", seed=0, trace=False, disk=None) -> System``
+    (``disk``: True for a disk in memory, a path for one in that image file;
+    the kernel finds it as ``system.machine.disks[0]``);
     ``SYSTEMS`` (the names ``boot`` knows); ``System.spawn(program, ...)``
     starts an application under its library OS; ``System.run(until_us)``;
     ``System.statistics()``; ``System.shutdown()`` destroys every
@@ -27,6 +29,7 @@ Interface
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -38,7 +41,7 @@ from .exos import ExOS, ExOSShared, MiniOS, PhysOS, ProcEntry
 from .exos.paging import POLICIES as PAGING  # noqa: F401 - the policies by name, for bench (which may not import exos)
 from .exos.paging import check as check_paging
 from .exos.sched import POLICIES
-from .machine import NIC, Link, Machine, Tracer, World, get_link, get_profile
+from .machine import NIC, Disk, Link, Machine, Tracer, World, get_link, get_profile
 from .net import host_ip, write_pcap
 from .posix import Failure, ProgramFailed, format_failures
 from .spin import Domain, Spin, SyscallError
@@ -313,12 +316,14 @@ class UnixSystem:
 
 
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False,
-         charge_extensions: bool = False) -> Any:
+         charge_extensions: bool = False, disk: str | os.PathLike[str] | bool | None = None) -> Any:
     """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``.
 
     Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``, a
     :class:`UnixSystem` for ``unix``. ``charge_extensions`` (SPIN only): SPIN's
     extensions' own code advances the clock by its static cost (docs/verifier.md).
+    ``disk``: attach an HP 97560 (machine/disk.py): True for one in memory, a path for
+    one whose contents are that host image file (created if it does not exist).
     """
     if name not in SYSTEMS:
         raise UnknownSystem(f"unknown system {name!r} (known: {', '.join(SYSTEMS)})")
@@ -327,6 +332,8 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     prof = get_profile(profile)  # the machine's clock and primitive costs
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
     machine = Machine(prof, seed=seed, tracer=tracer)  # hardware: clock, memory, TLB, timer
+    if disk is not None and disk is not False:
+        Disk(machine, image=None if disk is True else disk)  # machine.disks[0], its contents in memory or an image
     return _assemble(name, machine, tracer, charge_extensions)
 
 

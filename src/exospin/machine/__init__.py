@@ -1,10 +1,21 @@
 """The simulated hardware: clock and event loop, profiles, CPU, memory, TLB, timer,
-network interfaces and links, and the world several machines share.
+network interfaces and links, the world several machines share, and disks.
 
 Everything a kernel may touch of the machine is named here.
 """
 
 from .cpu import CPU, NREGS, USER_TOP, CPUStats, Exc, MachineCheck
+from .disk import (
+    HP97560,
+    IRQ_DISK,
+    Completion,
+    Disk,
+    DiskError,
+    DiskFailed,
+    DiskSpec,
+    DiskStats,
+    seek_ps,
+)
 from .events import INFINITY, EventLoop, Scheduled
 from .link import (
     ATM,
@@ -38,4 +49,6 @@ __all__ = [
     "ATM", "BROADCAST", "Controller", "ETHERNET", "Figure", "FrameTooLarge", "IRQ_NIC", "LANCE", "LINKS",
     "Link", "LinkSpec", "NIC", "NICError", "NICStats", "PS_PER_S", "RxFrame", "TCA100", "UnknownLink",
     "World", "WorldStats", "get_link", "mac_address",
+    # storage
+    "Completion", "Disk", "DiskError", "DiskFailed", "DiskSpec", "DiskStats", "HP97560", "IRQ_DISK", "seek_ps",
 ]

@@ -15,7 +15,8 @@ Interface
     ``Machine(profile, seed=0, tracer=None)``; attributes ``profile``,
     ``loop``, ``memory``, ``tlb``, ``cpu``, ``timer``, ``rng``, ``tracer``,
     ``nics`` (its network interfaces, nic.py: none unless a network is
-    built), ``world`` and ``index`` (the world it is part of, world.py, and
+    built), ``disks`` (its disks, disk.py: none unless one is attached),
+    ``world`` and ``index`` (the world it is part of, world.py, and
     its place there; None and 0 for a machine of its own); ``now``;
     ``us(cycles)``; ``statistics()``.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .cpu import CPU, CPUStats
 from .events import EventLoop
@@ -67,6 +68,7 @@ class Machine:
         self.timer = IntervalTimer(self.loop, self.cpu)
         self.tracer = tracer
         self.nics: list[Station] = []  # nic.NIC, as the link sees it
+        self.disks: list[Any] = []  # disk.Disk, each appended by its constructor (Any: disk.py imports us)
         self.world: Scheduler | None = None  # world.World
         self.index = 0
 
