@@ -140,6 +140,7 @@ class NetStats:
     arp_replies_sent: int
     arp_received: int
     arp_bad: int
+    arp_hold_drops: int  # a held packet replaced by a later one before the reply came
     interrupts: int
     softints: int
     by_error: dict[str, int] = field(default_factory=dict)
@@ -296,7 +297,7 @@ class NetStack:
              "ips_badsum", "ips_tooshort", "ips_toosmall", "ips_badhlen", "ips_badlen", "ips_badvers",
              "ips_fragdropped", "ips_cantforward", "ips_noproto", "ips_delivered", "ips_localout",
              "udps_ipackets", "udps_hdrops", "udps_badsum", "udps_badlen", "udps_noport", "udps_fullsock",
-             "udps_opackets", "arp_requests_sent", "arp_replies_sent", "arp_received", "arp_bad",
+             "udps_opackets", "arp_requests_sent", "arp_replies_sent", "arp_received", "arp_bad", "arp_hold_drops",
              "interrupts", "softints"), 0)
         self.errors: dict[str, int] = {}
 
@@ -575,6 +576,7 @@ def ether_output(k: Scheduler, net: NetStack, m: mb.Mbuf, dst: bytes) -> bool:
     old = net.arp_hold.get(dst)
     net.arp_hold[dst] = m
     if old is not None:
+        net.s["arp_hold_drops"] += 1
         k.loop.now += net.pool.freem(old)
         return True  # a request is out already
     net.s["arp_requests_sent"] += 1
