@@ -416,6 +416,4 @@ def network(names: list[str], link: str = "ethernet", profile: str | list[str] =
         # the kernel is built in the machine's own greenlet, the root its environments return to
         systems.append(world.boot(machine, partial(_assemble, name, machine, tracer, False), _run_kernel))
         systems[-1].iface = Interface(i, nics[-1], host_ip(i))
-        if name == "unix":  # the kernel's driver attaches to the NIC, ifconfig gives the address
-            systems[-1].kernel.ifconfig(nics[-1], host_ip(i))
     return Network(world, wire, systems, nics)

@@ -25,9 +25,10 @@ def _boot(link: str = "ethernet", **kw: Any) -> Any:
 def _finish(net: Any) -> None:
     for s in net.systems:
         assert s.kernel.check_invariants() == []
-    for left in net.shutdown():
+    used = [s.kernel.net.used for s in net.systems]
+    for left, u in zip(net.shutdown(), used, strict=True):
         assert not any(left.values()), left
-        assert {"sockets", "pcbs", "mbufs"} <= set(left)
+        assert u == ({"sockets", "pcbs", "mbufs"} <= set(left))  # the stack's leaks, once it was used
 
 
 def echo_server(argv: list[str]) -> int:

@@ -61,7 +61,8 @@ Why it is built this way
     interrupts the idle loop.
 
 Interface
-    ``NetStack(kernel)`` (made by ``Unix``); ``ifconfig(k, nic, ip)``;
+    ``NetStack(kernel)`` (made by ``Unix``); ``ifconfig(k, nic, ip)`` (done by the
+    first ``socket`` on a machine of ``systems.network``, or by the boot code);
     the system calls ``socket``, ``bind``, ``sendto``, ``recvfrom``,
     ``poll``; ``soclose(k, so)`` (close of a socket descriptor);
     ``detach(k) -> leaks``; ``NetStack.statistics()``.
@@ -77,6 +78,7 @@ from typing import Any
 import dpkt
 from greenlet import getcurrent
 
+from ..net.frames import host_ip
 from . import mbuf as mb
 from .mbuf import MbufPool
 from .proc import RUNNING, SysError, Thread
@@ -788,9 +790,20 @@ def sock_of(k: Scheduler, t: Thread, fd: Any, call: str) -> Socket:
     return so  # type: ignore[no-any-return]
 
 
+def _autoconfig(k: Scheduler, net: NetStack) -> None:
+    """The first socket of a networked machine brings its interface up: the driver attaches
+    to the machine's first NIC with the address ``systems.network`` numbers it by
+    (machine i: 10.0.0.(i+1)). Until then the kernel has posted no receive buffer (a bare
+    host's frames are the machine's own to handle: tests/machine/test_network.py)."""
+    nics = k.m.nics
+    if net.ifp is None and nics and k.m.world is not None:
+        ifconfig(k, nics[0], host_ip(k.m.index))
+
+
 def socket(k: Scheduler, t: Thread, domain: Any, type_: Any) -> Socket:
     """socreate: a UDP socket with its PCB (unbound). The caller gives it a descriptor."""
     net = _net(k)
+    _autoconfig(k, net)
     if domain != AF_INET or type(domain) is not int:
         raise SysError("EAFNOSUPPORT", f"socket: address family {domain!r} is not supported (AF_INET only)")
     if type_ != SOCK_DGRAM or type(type_) is not int:

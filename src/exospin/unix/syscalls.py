@@ -28,7 +28,17 @@ from collections.abc import Callable
 from typing import Any
 
 from . import inet, ipc, param, vm
-from .proc import PROT_NONE, PROT_READ, PROT_RW, ExecUnwind, Proc, SockFile, SysError, Thread, ThreadExit
+from .proc import (
+    PROT_NONE,
+    PROT_READ,
+    PROT_RW,
+    ExecUnwind,
+    Proc,
+    SockFile,
+    SysError,
+    Thread,
+    ThreadExit,
+)
 from .traps import Traps
 
 _PROTS = (PROT_NONE, PROT_READ, PROT_RW)
