@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from exospin import posix
+from exospin.apps import udp_unix
 from exospin.net import frames
 from exospin.systems import network
 
@@ -326,6 +327,21 @@ def test_does_shutdown_free_the_sockets_and_mbufs_of_processes_still_running() -
     net.run()
     st = b.kernel.net.statistics()
     assert st.sockets == 3 and st.pcbs == 1 and st.mbufs > 0 and st.clusters == 1
+    _finish(net)
+
+
+@pytest.mark.parametrize("profiles", [["ds5000", "ds5000"], ["alpha3000", "ds5000"]])
+@pytest.mark.parametrize("link", ["ethernet", "atm"])
+def test_does_the_posix_udp_echo_application_run_unchanged_on_unix(link: str, profiles: list[str]) -> None:
+    net = _boot(link, profile=profiles)
+    a, b = net.systems
+    srv = b.start(udp_unix.server, ["7", "6"])
+    cli = a.start(udp_unix.client, ["10.0.0.2", "7", "3", "1472"])
+    # a second client once the first is done (ARP holds one packet per address meanwhile)
+    cli2 = a.start(lambda argv: posix.poll([], 20_000.0) or udp_unix.client(argv), ["10.0.0.2", "7", "3", "40"])
+    net.run()
+    assert (a.exit_status(cli), a.exit_status(cli2), b.exit_status(srv)) == (0, 0, 0)
+    assert b.kernel.net.statistics().udps_ipackets == 6
     _finish(net)
 
 
