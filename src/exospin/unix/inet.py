@@ -425,7 +425,7 @@ def le_read(k: Scheduler, net: NetStack, pfn: int, offset: int, length: int) -> 
             ok, cost = pool.clget(m)
             k.loop.now += cost
             if not ok:
-                pool.free(m)
+                k.loop.now += pool.free(m)[1]
                 m = None
         if m is None:
             k.loop.now += pool.freem(head)
@@ -797,7 +797,10 @@ def _autoconfig(k: Scheduler, net: NetStack) -> None:
     host's frames are the machine's own to handle: tests/machine/test_network.py)."""
     nics = k.m.nics
     if net.ifp is None and nics and k.m.world is not None:
-        ifconfig(k, nics[0], host_ip(k.m.index))
+        try:
+            ifconfig(k, nics[0], host_ip(k.m.index))
+        except ValueError as e:
+            raise _fail(net, "ENOBUFS", f"socket: the interface cannot come up: {e}") from None
 
 
 def socket(k: Scheduler, t: Thread, domain: Any, type_: Any) -> Socket:
@@ -887,7 +890,7 @@ def sendto(k: Scheduler, t: Thread, so: Socket, data: Any, address: Any) -> int:
             ok, cost = pool.clget(m)
             loop.now += cost
             if not ok:
-                pool.free(m)
+                loop.now += pool.free(m)[1]
                 m = None
         if m is None:
             loop.now += pool.freem(head)
@@ -998,6 +1001,8 @@ def poll(k: Scheduler, t: Thread, socks: list[Socket], timeout_us: Any) -> list[
         for so in socks:
             if chan in so.sel:
                 so.sel.remove(chan)
+        if any(so.closed for so in socks):
+            raise SysError("EBADF", "poll: a descriptor was closed while waiting")
 
 
 def soclose(k: Scheduler, so: Socket) -> None:
