@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import inet, param, vm
+from . import param, sockets, vm
 from .proc import PROT_RW, PTE, Call, File, Pipe, Proc, Segment, SockFile, SysError, Thread
 from .sched import Scheduler
 
@@ -147,7 +147,7 @@ def close_fd(k: Scheduler, p: Proc, fd: Any) -> None:
     if f is None:
         raise SysError("EBADF", f"close: {fd!r} is not an open descriptor")
     if not isinstance(f, File):
-        inet.soclose(k, f.sock)
+        sockets.soclose(k, f.sock)
         return
     pp = f.pipe
     if f.end == "r":

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from . import inet, ipc, param, vm
+from . import ipc, param, sockets, vm
 from .proc import (
     PROT_NONE,
     PROT_READ,
@@ -369,32 +369,32 @@ def sys_rpc_reply_wait(k: Traps, t: Thread, result: Any) -> tuple[int, tuple[Any
 
 
 def sys_socket(k: Traps, t: Thread, domain: Any, type_: Any) -> int:
-    so = inet.socket(k, t, domain, type_)
+    so = sockets.socket(k, t, domain, type_)
     try:
         return ipc._new_fd(k, t.proc, SockFile(so))
     except SysError:
-        inet.soclose(k, so)
+        sockets.soclose(k, so)
         raise
 
 
 def sys_bind(k: Traps, t: Thread, fd: Any, address: Any) -> None:
-    inet.bind(k, t, inet.sock_of(k, t, fd, "bind"), address)
+    sockets.bind(k, t, sockets.sock_of(k, t, fd, "bind"), address)
 
 
 def sys_sendto(k: Traps, t: Thread, fd: Any, data: Any, address: Any) -> int:
-    return inet.sendto(k, t, inet.sock_of(k, t, fd, "sendto"), data, address)
+    return sockets.sendto(k, t, sockets.sock_of(k, t, fd, "sendto"), data, address)
 
 
 def sys_recvfrom(k: Traps, t: Thread, fd: Any, n: Any) -> tuple[bytes, tuple[str, int]]:
-    return inet.recvfrom(k, t, inet.sock_of(k, t, fd, "recvfrom"), n, fd)
+    return sockets.recvfrom(k, t, sockets.sock_of(k, t, fd, "recvfrom"), n, fd)
 
 
 def sys_poll(k: Traps, t: Thread, fds: Any, timeout_us: Any) -> list[int]:
     if not isinstance(fds, (list, tuple)):
         raise SysError("EINVAL", f"poll: fds must be a list of descriptors, not {type(fds).__name__}")
     k.charge_copy(len(fds) * k.word_bytes, out=False)  # the descriptor array copied in
-    socks = [inet.sock_of(k, t, fd, "poll") for fd in fds]
-    ready = inet.poll(k, t, socks, timeout_us)
+    socks = [sockets.sock_of(k, t, fd, "poll") for fd in fds]
+    ready = sockets.poll(k, t, socks, timeout_us)
     k.charge_copy(len(fds) * k.word_bytes, out=True)  # the results copied out
     return [fds[i] for i in ready]
 
