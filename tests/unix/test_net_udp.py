@@ -360,3 +360,37 @@ def _echo_run() -> tuple[Any, ...]:
 
 def test_is_a_networked_unix_run_deterministic() -> None:
     assert _echo_run() == _echo_run()
+
+
+def test_does_an_arrival_preempt_a_busy_user_process_for_the_woken_receiver() -> None:
+    net = _boot()
+    a, b = net.systems
+    when: list[float] = []
+
+    def server() -> None:
+        fd = posix.socket()
+        posix.bind(fd, ("0.0.0.0", 7))
+        posix.recvfrom(fd, 100)
+        when.append(posix.time_us())
+        posix.close(fd)
+
+    def busy() -> None:
+        for _ in range(3_000):  # about 12 ms of user computation on the ds5000
+            posix.compute(100)
+
+    def client() -> None:
+        fd = posix.socket()
+        posix.poll([], 2_000.0)
+        posix.sendto(fd, b"now", SERVER)
+        when.append(posix.time_us())
+        posix.close(fd)
+    _run_on(b, server)
+    _run_on(b, busy)
+    _run_on(a, client)
+    preempted = b.kernel.statistics().preemptions
+    net.run()
+    sent, got = when[0], when[1]
+    # without the preemption the receiver would wait for the end of the busy quantum (10 ms)
+    assert sent < got < sent + 1_000.0
+    assert b.kernel.statistics().preemptions > preempted
+    _finish(net)
