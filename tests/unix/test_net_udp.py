@@ -394,3 +394,32 @@ def test_does_an_arrival_preempt_a_busy_user_process_for_the_woken_receiver() ->
     assert sent < got < sent + 1_000.0
     assert b.kernel.statistics().preemptions > preempted
     _finish(net)
+
+
+def test_does_a_forked_child_share_the_socket_until_both_have_closed_it() -> None:
+    net = _boot()
+    a, b = net.systems
+    got: list[Any] = []
+
+    def server() -> None:
+        fd = posix.socket()
+        posix.bind(fd, ("0.0.0.0", 7))
+
+        def child() -> int:
+            posix.close(fd)  # the child's descriptor only
+            return 0
+        pid = posix.fork(child)
+        posix.wait(pid)
+        got.append(posix.recvfrom(fd, 100)[0])  # still bound, still receiving
+        posix.close(fd)
+
+    def client() -> None:
+        fd = posix.socket()
+        posix.poll([], 5_000.0)
+        posix.sendto(fd, b"shared", SERVER)
+        posix.close(fd)
+    _run_on(b, server)
+    _run_on(a, client)
+    net.run()
+    assert got == [b"shared"]
+    _finish(net)
