@@ -22,7 +22,7 @@ Interface
 from __future__ import annotations
 
 from .core import Core
-from .proc import PROT_READ, RUNNABLE, Proc
+from .proc import PROT_READ, RUNNABLE, File, Proc
 from .vm import writable_now
 
 
@@ -39,6 +39,10 @@ def check(k: Core) -> list[str]:
             refs[t.kstack] += 1
     for pipe in k.pipes.values():
         refs[pipe.pfn] += 1
+    net = k.net
+    if net is not None:  # the mbuf pool's pages and the driver's buffers (inet.py)
+        for pfn in net.pool.pages + (net.ifp.pages if net.ifp is not None else []):
+            refs[pfn] += 1
     free = set(k.frames.free)
     for pfn, n in enumerate(k.frames.refcnt):
         if n != refs[pfn]:
@@ -71,6 +75,8 @@ def check(k: Core) -> list[str]:
     counts: dict[int, list[int]] = {}
     for p in k.procs.values():
         for f in p.fds.values():
+            if not isinstance(f, File):
+                continue  # a socket
             c = counts.setdefault(f.pipe.id, [0, 0])
             c[0 if f.end == "r" else 1] += 1
     for pid_, pipe in k.pipes.items():

@@ -41,14 +41,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import param, vm
-from .proc import PROT_RW, PTE, Call, File, Pipe, Proc, Segment, SysError, Thread
+from . import param, sockets, vm
+from .proc import PROT_RW, PTE, Call, File, Pipe, Proc, Segment, SockFile, SysError, Thread
 from .sched import Scheduler
 
 # ------------------------------------------------------------------ pipes
 
 
-def _new_fd(k: Scheduler, p: Proc, f: File) -> int:
+def _new_fd(k: Scheduler, p: Proc, f: File | SockFile) -> int:
     for fd in range(param.MAX_FDS):
         if fd not in p.fds:
             p.fds[fd] = f
@@ -62,6 +62,8 @@ def _file(k: Scheduler, p: Proc, fd: Any, end: str, call: str) -> File:
     f = p.fds.get(fd) if type(fd) is int else None
     if f is None:
         raise SysError("EBADF", f"{call}: {fd!r} is not an open descriptor")
+    if not isinstance(f, File):
+        raise SysError("EBADF", f"{call}: descriptor {fd} is a socket (use sendto and recvfrom)")
     if f.end != end:
         raise SysError("EBADF", f"{call}: descriptor {fd} is the {'read' if f.end == 'r' else 'write'} end")
     return f
@@ -144,6 +146,9 @@ def close_fd(k: Scheduler, p: Proc, fd: Any) -> None:
     f = p.fds.pop(fd, None) if type(fd) is int else None
     if f is None:
         raise SysError("EBADF", f"close: {fd!r} is not an open descriptor")
+    if not isinstance(f, File):
+        sockets.soclose(k, f.sock)
+        return
     pp = f.pipe
     if f.end == "r":
         pp.readers -= 1
@@ -160,6 +165,11 @@ def close_fd(k: Scheduler, p: Proc, fd: Any) -> None:
 def dup_fds(k: Scheduler, parent: Proc, child: Proc) -> None:
     """fork: the child's descriptors name the same pipe ends."""
     for fd, f in parent.fds.items():
+        if not isinstance(f, File):
+            child.fds[fd] = SockFile(f.sock)
+            f.sock.refs += 1
+            k.loop.now += 2 * k.c.mem_ref
+            continue
         child.fds[fd] = File(f.pipe, f.end)
         if f.end == "r":
             f.pipe.readers += 1

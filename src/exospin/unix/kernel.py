@@ -68,8 +68,10 @@ Interface
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..machine import Machine
-from . import invariants, param, syscalls
+from . import inet, invariants, param, syscalls
 from .core import Costs, UnixStats
 from .proc import Call
 from .traps import Traps
@@ -85,6 +87,12 @@ class Unix(Traps):
         self.by_syscall = [0] * len(self.systab)
         self.cpu.install_vectors(self._make_refill(), self._exception, self._interrupt)
         self.cpu.kernel_mode = False
+        self.net = inet.NetStack(self)  # sockets, PCBs, the mbuf pool; no interface yet
+
+    def ifconfig(self, nic: Any, ip: str) -> None:
+        """Attach the driver to network interface ``nic`` with address ``ip`` (the boot code
+        of a networked machine calls it: autoconfiguration and ifconfig in one)."""
+        inet.ifconfig(self, nic, ip)
 
     # -------------------------------------------------------- shutdown
 
@@ -96,8 +104,10 @@ class Unix(Traps):
                 self._end_process(p, 128 + param.SIGKILL, "shut down")
         self.procs.clear()
         self.segments.clear()
+        net = inet.detach(self) if self.net.used else None  # sockets closed with the processes
         s = self.statistics()
-        return {"frames": s.frames_used, "processes": s.procs, "threads": s.threads, "pipes": s.pipes}
+        left = {"frames": s.frames_used, "processes": s.procs, "threads": s.threads, "pipes": s.pipes}
+        return left if net is None else {**left, **net}
 
     # ---------------------------------------------------------- checks
 

@@ -340,3 +340,21 @@ class UnixProcess(posix.MachineBinding):
 
     def rpc_call(self, pid: int, n: int, *args: Any) -> Any:
         return self._sys(NUMBERS["rpc_call"], pid, n, *args)
+
+    # --------------------------------------------------------------- sockets
+    # (posix.SocketProcess: each a system call into the kernel's stack, inet.py)
+
+    def socket(self, domain: int, type: int) -> int:  # noqa: A002 - the POSIX names
+        return cast(int, self._sys(NUMBERS["socket"], domain, type))
+
+    def bind(self, fd: int, address: posix.Address) -> None:
+        self._sys(NUMBERS["bind"], fd, address)
+
+    def sendto(self, fd: int, data: bytes, address: posix.Address) -> int:
+        return cast(int, self._sys(NUMBERS["sendto"], fd, data, address))
+
+    def recvfrom(self, fd: int, n: int) -> tuple[bytes, posix.Address]:
+        return cast(tuple[bytes, posix.Address], self._sys(NUMBERS["recvfrom"], fd, n))
+
+    def poll(self, fds: list[int], timeout_us: float | None) -> list[int]:
+        return cast(list[int], self._sys(NUMBERS["poll"], fds, timeout_us))

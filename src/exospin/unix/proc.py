@@ -96,6 +96,14 @@ class File:
 
 
 @dataclass(eq=False)
+class SockFile:
+    """An open descriptor's target: a socket (inet.py); fork shares it (``sock.refs``)."""
+
+    sock: Any
+    end: str = "s"
+
+
+@dataclass(eq=False)
 class Segment:
     """A shared-memory segment; it lives while any of its pages is mapped."""
 
@@ -155,7 +163,7 @@ class Proc:
     message: str = ""
     threads: list[Thread] = field(default_factory=list)
     children: set[int] = field(default_factory=set)
-    fds: dict[int, File] = field(default_factory=dict)
+    fds: dict[int, File | SockFile] = field(default_factory=dict)
     sigtramp: dict[int, Callable[..., Any]] = field(default_factory=dict)  # signal -> user trampoline
     pt: dict[int, PTE] = field(default_factory=dict)
     next_va: int = 0

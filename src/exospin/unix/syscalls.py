@@ -27,8 +27,18 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from . import ipc, param, vm
-from .proc import PROT_NONE, PROT_READ, PROT_RW, ExecUnwind, Proc, SysError, Thread, ThreadExit
+from . import ipc, param, sockets, vm
+from .proc import (
+    PROT_NONE,
+    PROT_READ,
+    PROT_RW,
+    ExecUnwind,
+    Proc,
+    SockFile,
+    SysError,
+    Thread,
+    ThreadExit,
+)
 from .traps import Traps
 
 _PROTS = (PROT_NONE, PROT_READ, PROT_RW)
@@ -355,6 +365,40 @@ def sys_rpc_reply_wait(k: Traps, t: Thread, result: Any) -> tuple[int, tuple[Any
     return ipc.rpc_reply_wait(k, t, result)
 
 
+# ----------------------------------------------------------------- sockets
+
+
+def sys_socket(k: Traps, t: Thread, domain: Any, type_: Any) -> int:
+    so = sockets.socket(k, t, domain, type_)
+    try:
+        return ipc._new_fd(k, t.proc, SockFile(so))
+    except SysError:
+        sockets.soclose(k, so)
+        raise
+
+
+def sys_bind(k: Traps, t: Thread, fd: Any, address: Any) -> None:
+    sockets.bind(k, t, sockets.sock_of(k, t, fd, "bind"), address)
+
+
+def sys_sendto(k: Traps, t: Thread, fd: Any, data: Any, address: Any) -> int:
+    return sockets.sendto(k, t, sockets.sock_of(k, t, fd, "sendto"), data, address)
+
+
+def sys_recvfrom(k: Traps, t: Thread, fd: Any, n: Any) -> tuple[bytes, tuple[str, int]]:
+    return sockets.recvfrom(k, t, sockets.sock_of(k, t, fd, "recvfrom"), n, fd)
+
+
+def sys_poll(k: Traps, t: Thread, fds: Any, timeout_us: Any) -> list[int]:
+    if not isinstance(fds, (list, tuple)):
+        raise SysError("EINVAL", f"poll: fds must be a list of descriptors, not {type(fds).__name__}")
+    k.charge_copy(len(fds) * k.word_bytes, out=False)  # the descriptor array copied in
+    socks = [sockets.sock_of(k, t, fd, "poll") for fd in fds]
+    ready = sockets.poll(k, t, socks, timeout_us)
+    k.charge_copy(len(fds) * k.word_bytes, out=True)  # the results copied out
+    return [fds[i] for i in ready]
+
+
 #: sysent[]: (name, function, number of arguments; -1: variable)
 TABLE: list[tuple[str, Callable[..., Any], int]] = [
     ("getpid", sys_getpid, 0),
@@ -389,6 +433,11 @@ TABLE: list[tuple[str, Callable[..., Any], int]] = [
     ("rpc_call", sys_rpc_call, -1),
     ("rpc_receive", sys_rpc_receive, 0),
     ("rpc_reply_wait", sys_rpc_reply_wait, 1),
+    ("socket", sys_socket, 2),
+    ("bind", sys_bind, 2),
+    ("sendto", sys_sendto, 3),
+    ("recvfrom", sys_recvfrom, 2),
+    ("poll", sys_poll, 2),
 ]
 
 NUMBERS: dict[str, int] = {name: i for i, (name, _, _) in enumerate(TABLE)}
