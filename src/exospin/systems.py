@@ -200,6 +200,7 @@ class SpinSystem:
     log: list[Failure] = field(default_factory=list)  # the processes that crashed or were killed
     reported: int = 0  # how many of them run() has reported
     iface: Interface | None = None  # its network interface, when booted by network()
+    net: Any = None  # its network stack (spin.net.NetStack), once spin.net.attach built it
 
     def _unix(self, fn: str, *args: Any) -> Any:
         """Call the Unix extension's exported ``fn`` from the boot code (a fresh budget)."""
@@ -254,6 +255,8 @@ class SpinSystem:
             k.sched.kill(s, "shut down")
         del self.log[seen:]  # what shutting down kills has not failed
         held: dict[str, int] = {}
+        if self.net is not None:  # the driver gives its buffers back
+            self.net.detach()
         if self.unix is not None:
             for pid in self._unix("pids"):
                 self._unix("reap", pid)

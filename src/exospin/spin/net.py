@@ -527,7 +527,10 @@ def attach(system: Any, sockets: bool = True) -> NetStack:
     if system.iface is None:
         raise ValueError("attach: this system has no network interface (boot it with systems.network)")
     k: Spin = system.kernel
+    if system.net is not None:
+        raise ValueError("attach: this system already has its network stack")
     stack = NetStack(k, [(system.iface.nic, system.iface.ip)])
+    system.net = stack
     for name in PROTOCOLS:
         k.load(extensions.source(name), f"{name}.py")
     if sockets:

@@ -397,7 +397,9 @@ def wake_all(pipe):
 def close_fd(p, fd):
     pipe_end = p.fds.pop(fd)
     pipe = pipe_end[0]
-    if pipe_end[1]:
+    if pipe_end[1] is None:  # a socket (udp_sockets.py): it releases its port on the last close
+        pipe.close()
+    elif pipe_end[1]:
         pipe.writers = pipe.writers - 1
     else:
         pipe.readers = pipe.readers - 1
