@@ -9,7 +9,7 @@ import pytest
 
 from exospin import posix
 from exospin.net import frames
-from exospin.spin import ExtensionFailed, Refused, extensions
+from exospin.spin import ExtensionFailed, extensions
 from exospin.spin import net as spin_net
 from exospin.systems import network
 

@@ -11,7 +11,7 @@ datagrams for another host; fragments are not reassembled (udp.py
 refuses them).
 """
 
-from spin import Ether, Errors, IP
+from spin import IP, Errors, Ether
 
 BROADCAST = b"\xff\xff\xff\xff"
 

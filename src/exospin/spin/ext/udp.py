@@ -12,7 +12,7 @@ checksums computed) and hands it to Ethernet's output (ARP resolution);
 ``reply`` answers a received datagram straight to the MAC it came from.
 """
 
-from spin import Errors, Ether, IP, UDP
+from spin import IP, UDP, Errors, Ether
 from spin.ether import output
 
 counts = {"received": 0, "malformed": 0, "bad_checksum": 0, "delivered": 0, "sent": 0}

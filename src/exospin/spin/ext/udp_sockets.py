@@ -45,6 +45,9 @@ class Socket:
         self.writers = 0
         self.closed = False
 
+    def share(self):
+        self.readers = self.readers + 1
+
     def close(self):
         self.readers = self.readers - 1
         if self.readers > 0 or self.closed:
