@@ -8,6 +8,8 @@ import dpkt
 import pytest
 
 from exospin import posix
+from exospin.machine.link import Link
+from exospin.machine.nic import NIC, mac_address
 from exospin.net import frames
 from exospin.spin import ExtensionFailed, extensions
 from exospin.spin import net as spin_net
@@ -122,6 +124,36 @@ def test_does_the_in_kernel_forwarder_relay_between_client_and_server() -> None:
     assert _stats(fwd, "udp_forward") == {"to_server": 1, "to_client": 1}
     assert _stats(c, "udp_echo") == {"echoed": 1}
     assert fwd.kernel.sched.statistics().strands_live == 0  # no process on the forwarder
+    _done(net)
+
+
+def test_does_the_forwarder_relay_between_two_interfaces_on_two_links() -> None:
+    # SPIN's forwarding experiment: the client on segment A, the server on segment B, the
+    # forwarder on both (a second NIC on a second link); the server's NIC on A is unused
+    net = network(["spin", "spin", "spin"])
+    client, fwd, server = net.systems
+    link_b = Link("ethernet", net.world, capture=True)
+    nic_f = NIC(fwd.machine, link_b, mac=mac_address(11))
+    nic_s = NIC(server.machine, link_b, mac=mac_address(12))
+    spin_net.attach(client)
+    spin_net.attach(fwd, sockets=False, ifaces=[(fwd.iface.nic, "10.0.0.2"), (nic_f, "10.0.1.1")])
+    spin_net.attach(server, sockets=False, ifaces=[(nic_s, "10.0.1.2")])
+    server.kernel.load(extensions.source("udp_echo"), "udp_echo.py")
+    fwd.kernel.load(extensions.source("udp_forward"), "udp_forward.py")
+    inside, outside = fwd.net.ifaces
+    _exports(fwd, "udp_forward")["forward"](9000, frames.ipv4("10.0.1.2"), 7, inside, outside)
+    out: list[Any] = []
+    pid = client.start(_echo_client(out, b"across two segments", port=9000))
+    net.run()
+    assert client.exit_status(pid) == 0
+    assert out[0] == (b"across two segments", ("10.0.0.2", 9000))
+    assert _stats(fwd, "udp_forward") == {"to_server": 1, "to_client": 1}
+    on_a = [frames.parse(f) for _, f in net.link.captured]
+    on_b = [frames.parse(f) for _, f in link_b.captured or []]
+    assert {p.ip.src[:3] for p in on_a if p.ip} == {bytes([10, 0, 0])}
+    assert {p.ip.src[:3] for p in on_b if p.ip} == {bytes([10, 0, 1])}
+    assert [p.udp.payload for p in on_b if p.udp] == [b"across two segments"] * 2
+    assert server.iface.nic.statistics().rx_frames == 0  # segment A never reached the server's stack
     _done(net)
 
 

@@ -518,18 +518,21 @@ class NetStack:
                         u["ether"], u["ip"], u["udp"], self.checksums)
 
 
-def attach(system: Any, sockets: bool = True) -> NetStack:
+def attach(system: Any, sockets: bool = True, ifaces: list[tuple[NIC, str]] | None = None) -> NetStack:
     """Give a ``SpinSystem`` booted by ``systems.network`` its network stack: the driver on
-    its interface, then the protocol extensions (ether, ip, udp) and, with ``sockets``, the
-    Unix personality's sockets (udp_sockets, after unix_as)."""
+    its interface (or on ``ifaces``: (nic, ip) pairs, e.g. a second NIC on a second link),
+    then the protocol extensions (ether, ip, udp) and, with ``sockets``, the Unix
+    personality's sockets (udp_sockets, after unix_as)."""
     from . import extensions
 
-    if system.iface is None:
-        raise ValueError("attach: this system has no network interface (boot it with systems.network)")
+    if ifaces is None:
+        if system.iface is None:
+            raise ValueError("attach: this system has no network interface (boot it with systems.network)")
+        ifaces = [(system.iface.nic, system.iface.ip)]
     k: Spin = system.kernel
     if system.net is not None:
         raise ValueError("attach: this system already has its network stack")
-    stack = NetStack(k, [(system.iface.nic, system.iface.ip)])
+    stack = NetStack(k, ifaces)
     system.net = stack
     for name in PROTOCOLS:
         k.load(extensions.source(name), f"{name}.py")
