@@ -256,3 +256,66 @@ def test_is_the_kernel_charged_per_word_for_checksums_and_the_transmit_copy() ->
     expect = (2 * (words(20 + 1472, 4) - words(20 + 16, 4)) * sum_word
               + (words(42 + 1472, word) - words(42 + 16, word)) * p.copy_word)
     assert large - small == expect
+
+
+def test_does_a_full_socket_buffer_drop_and_count_and_keep_the_rest_in_order() -> None:
+    net = _pair(echo=False)
+    a, b = net.systems
+    got: list[bytes] = []
+
+    def server(argv: list[str]) -> int:
+        s = posix.socket()
+        posix.bind(s, ("0.0.0.0", 9000))
+        data, addr = posix.recvfrom(s, 10)  # the start signal
+        posix.sendto(s, b"ok", addr)
+        t = posix.time_us()
+        while posix.time_us() - t < 30_000:  # busy elsewhere while 20 datagrams arrive
+            posix.compute(1000)
+        while posix.poll([s], 0):
+            got.append(posix.recvfrom(s, 10)[0])
+        posix.close(s)
+        return 0
+
+    def client(argv: list[str]) -> int:
+        s = posix.socket()
+        posix.sendto(s, b"go", ("10.0.0.2", 9000))
+        posix.recvfrom(s, 10)  # (the addresses are resolved now)
+        for i in range(20):
+            posix.sendto(s, bytes([65 + i]), ("10.0.0.2", 9000))
+            t = posix.time_us()
+            while posix.time_us() - t < 200:  # a frame's wire time and more
+                posix.compute(100)
+        return 0
+
+    b.start(server)
+    a.start(client)
+    net.run()
+    sockets = dict(next(d for d in b.kernel.extensions if d.name == "udp_sockets").exports["spin.udp_sockets"])
+    assert got == [bytes([65 + i]) for i in range(16)]  # the buffer's 16, in order
+    assert sockets["statistics"]() == {"datagrams_in": 17, "dropped_full": 4, "datagrams_out": 1, "bound": 0}
+    _done(net)
+
+
+def test_does_transmit_refuse_what_is_not_a_frame_of_the_interface() -> None:
+    net = _pair(echo=False)
+    a = net.systems[0]
+    ether = a.net.domain.interface("spin.Ether")
+    iface = a.net.ifaces[0]
+    other = net.nics[1].mac
+    ok = other + iface.mac + b"\x08\x00" + bytes(46)
+    refusals = [ether.transmit(iface, "text"), ether.transmit(iface, ok[:10]),
+                ether.transmit(iface, ok + bytes(1500)), ether.transmit(iface, other + other + ok[12:])]
+    assert [r.errno for r in refusals] == ["EINVAL", "EMSGSIZE", "EMSGSIZE", "EPERM"]
+    assert "is not if0's" in refusals[3].message
+    before = net.nics[0].statistics().tx_frames
+    assert ether.transmit(iface, ok) == 60
+    assert net.nics[0].statistics().tx_frames == before + 1
+    assert a.net.statistics().tx_refused == 4
+    try:
+        ether.transmit("if0", ok)
+    except TypeError as e:
+        assert "an interface from Net.interfaces()" in str(e)
+    else:
+        raise AssertionError("a forged interface was accepted")
+    net.run()
+    _done(net)
