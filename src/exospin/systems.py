@@ -255,12 +255,13 @@ class SpinSystem:
             k.sched.kill(s, "shut down")
         del self.log[seen:]  # what shutting down kills has not failed
         held: dict[str, int] = {}
-        if self.net is not None:  # the driver gives its buffers back
-            self.net.detach()
         if self.unix is not None:
             for pid in self._unix("pids"):
                 self._unix("reap", pid)
             held = {k_: v for k_, v in self._unix("held").items()}
+        if self.net is not None:  # sockets left bound; the driver gives its buffers back
+            held.update(self.net.held())
+            self.net.detach()
         ms = k.memory.statistics()
         return {"frames": ms.frames_allocated, "address_spaces": ms.contexts,
                 "strands": k.sched.statistics().strands_live, **held}

@@ -80,7 +80,7 @@ from ..machine.nic import NIC, NICError
 from ..net import frames
 from .dispatcher import Decision, Eq, Event, Handler
 from .domain import Domain, anyone
-from .kernel import Binding, Spin, SyscallError, _fail
+from .kernel import Binding, Spin, _fail
 from .memory import Frame
 
 #: the largest frame the driver sends: the Ethernet MTU plus its header (no FCS)
@@ -512,6 +512,12 @@ class NetStack:
             self.k.memory.deallocate(f)
         self._rx.clear()
 
+    def held(self) -> dict[str, int]:
+        """What processes still hold of the stack: ports bound by sockets (0 once every
+        process has ended; a shutdown's leak check)."""
+        return {"sockets": sum(1 for h in self.UDP.handlers
+                               if getattr(h.installer, "name", None) == "udp_sockets")}
+
     def statistics(self) -> NetStats:
         u = self.unclaimed
         return NetStats(len(self.ifaces), self.received, self.transmitted, self.tx_refused,
@@ -542,4 +548,4 @@ def attach(system: Any, sockets: bool = True, ifaces: list[tuple[NIC, str]] | No
     return stack
 
 
-__all__ = ["Alarm", "ClaimAuthority", "NetIface", "NetStack", "NetStats", "Packet", "SyscallError", "attach"]
+__all__ = ["Alarm", "ClaimAuthority", "NetIface", "NetStack", "NetStats", "Packet", "attach"]
