@@ -314,3 +314,20 @@ def test_are_bad_frames_dropped_and_counted_and_the_good_one_answered() -> None:
     assert b.kernel.unloaded == []  # no handler failed on a bad frame
     net.systems[0].kernel.memory.deallocate(raw)
     _done(net)
+
+
+def test_what_if_attach_is_misused() -> None:
+    from exospin.systems import boot
+
+    with pytest.raises(ValueError, match="no network interface"):
+        spin_net.attach(boot("spin"))
+    net = network(["spin", "aegis"])
+    s = net.systems[0]
+    stack = spin_net.attach(s, sockets=False)
+    with pytest.raises(ValueError, match="already has its network stack"):
+        spin_net.attach(s)
+    with pytest.raises(ValueError, match="not on this kernel's machine"):
+        spin_net.NetStack(s.kernel, [(net.nics[1], "10.0.0.9")])
+    assert s.kernel.irq_handlers == {net.nics[0].irq: stack._interrupt}
+    net.shutdown()
+    assert s.kernel.irq_handlers == {} and s.kernel.memory.statistics().frames_allocated == 0

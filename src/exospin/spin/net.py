@@ -250,16 +250,19 @@ class NetStack:
         self.ifaces: list[NetIface] = []
         self._by_irq: dict[int, NetIface] = {}
         self._rx: list[Frame] = []
-        for nic, ip in ifaces:
+        self._rx_size: dict[int, int] = {}  # irq -> the size of that NIC's receive buffers
+        for nic, ip in ifaces:  # checked before anything is allocated or posted
             if nic.machine is not m:
                 raise ValueError(f"NetStack: {nic!r} is not on this kernel's machine")
             if nic.irq in kernel.irq_handlers:
                 raise ValueError(f"NetStack: interrupt {nic.irq} already has a handler")
+            frames.ipv4(ip)
+        for nic, ip in ifaces:
             tx = [kernel.memory.allocate() for _ in range(nic.tx_ring)]
             iface = NetIface(nic, len(self.ifaces), ip, tx)
             self.ifaces.append(iface)
             self._by_irq[nic.irq] = iface
-            size = min(nic.spec.max_frame, p.page_size)
+            size = self._rx_size[nic.irq] = min(nic.spec.max_frame, p.page_size)
             for _ in range(nic.rx_ring):
                 f = kernel.memory.allocate()
                 self._rx.append(f)
@@ -339,7 +342,7 @@ class NetStack:
         iface = self._by_irq[irq]
         nic = iface._nic
         nic.ack()
-        span, loop, c = self._mem.span, self._loop, self._c_load
+        span, loop, c, size = self._mem.span, self._loop, self._c_load, self._rx_size[irq]
         while (r := nic.receive()) is not None:
             data = bytes(span(r.pfn, r.offset, r.length))
             loop.now += c  # the driver loads the type field
@@ -347,7 +350,7 @@ class NetStack:
             try:
                 self.Ether.raise_((data[12] << 8) | data[13], Packet(data, iface))
             finally:
-                nic.post_rx(r.pfn, r.offset, min(nic.spec.max_frame, self.k.m.profile.page_size))
+                nic.post_rx(r.pfn, r.offset, size)
 
     def _transmit(self, iface: Any, frame: Any) -> Any:
         """spin.Ether.transmit: send ``frame`` (bytes, with this interface's source MAC) out of
@@ -511,6 +514,9 @@ class NetStack:
         for f in self._rx:
             self.k.memory.deallocate(f)
         self._rx.clear()
+        if self.k.names.registered("SpinNet") is self.domain:  # a new stack may be attached
+            self.k.names.unregister("SpinNet")
+            self.k.services.remove(("SpinNet", self.domain))
 
     def held(self) -> dict[str, int]:
         """What processes still hold of the stack: ports bound by sockets (0 once every
@@ -540,11 +546,20 @@ def attach(system: Any, sockets: bool = True, ifaces: list[tuple[NIC, str]] | No
         raise ValueError("attach: this system already has its network stack")
     stack = NetStack(k, ifaces)
     system.net = stack
-    for name in PROTOCOLS:
-        k.load(extensions.source(name), f"{name}.py")
-    if sockets:
-        system._unix("pids")  # the Unix personality, loaded on first use
-        k.load(extensions.source("udp_sockets"), "udp_sockets.py")
+    loaded = []
+    try:
+        for name in PROTOCOLS:
+            loaded.append(k.load(extensions.source(name), f"{name}.py"))
+        if sockets:
+            system._unix("pids")  # the Unix personality, loaded on first use
+            loaded.append(k.load(extensions.source("udp_sockets"), "udp_sockets.py"))
+    except Exception:  # nothing of the stack stays behind
+        for d in reversed(loaded):
+            if d in k.extensions:
+                k.unload(d, "attach failed")
+        stack.detach()
+        system.net = None
+        raise
     return stack
 
 
