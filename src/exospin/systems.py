@@ -203,6 +203,7 @@ class SpinSystem:
     log: list[Failure] = field(default_factory=list)  # the processes that crashed or were killed
     reported: int = 0  # how many of them run() has reported
     iface: Interface | None = None  # its network interface, when booted by network()
+    net: Any = None  # its network stack (spin.net.NetStack), once spin.net.attach built it
 
     def _unix(self, fn: str, *args: Any) -> Any:
         """Call the Unix extension's exported ``fn`` from the boot code: one activation of it."""
@@ -265,6 +266,9 @@ class SpinSystem:
             for pid in self._unix("pids"):
                 self._unix("reap", pid)
             held = {k_: v for k_, v in self._unix("held").items()}
+        if self.net is not None:  # sockets left bound; the driver gives its buffers back
+            held.update(self.net.held())
+            self.net.detach()
         ms = k.memory.statistics()
         return {"frames": ms.frames_allocated, "address_spaces": ms.contexts,
                 "strands": k.sched.statistics().strands_live, **held}

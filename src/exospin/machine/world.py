@@ -164,6 +164,19 @@ class World:
         self._seq += 1
         self.frames_posted += 1
         heapq.heappush(self._node(dst).inbox, (at_ps, src.index, self._seq, fn, args))
+        # the receiver may act (answer) from ``at_ps`` on: the sender, running now, must not
+        # run past ``at_ps`` plus the lookahead, so its horizon is brought in (without this a
+        # sender whose horizon was NEVER, every other machine idle, would idle on to its own
+        # next event, a time-out, before the answer could reach it)
+        node = self._node(src)
+        limit = node.floor_cycles(at_ps + self.lookahead_ps)
+        sync, loop = node.sync, src.loop
+        if sync is None or sync.cancelled or sync.time > limit:
+            if sync is not None and not sync.cancelled:
+                sync.cancel()
+            else:
+                loop.background += 1
+            node.sync = loop.schedule(limit, self._sync, node)
 
     # ------------------------------------------------------------------ running
 

@@ -339,6 +339,8 @@ class Spin:
             "spin.Dispatcher": {"statistics": self.dispatcher.statistics,
                                 "install": self._install_any, "event": self._event_ref}})
         self.names = NameServer.boot(self.public, self.privileged)
+        #: kernel domains added after boot (a device's interfaces: net.py's SpinNet), linked like SpinPublic
+        self.services: list[tuple[str, Domain]] = []
         self.extensions: list[Domain] = []
         self.unloaded: list[tuple[str, str]] = []
         self._unloaded_cycles = 0  # extension_cycles of extensions no longer loaded
@@ -850,6 +852,7 @@ class Spin:
         d = Domain.create(source, filename, trusted=trusted, interface=f"spin.{module_name(filename)}",
                           costs=self.op_costs, clock=self.m.loop if self.charge_extensions else None)
         providers = [(SPIN_PUBLIC, self.public), (SPIN_PRIVILEGED, self.privileged)]
+        providers += self.services
         providers += [(_iface(e), e) for e in self.extensions]
         for name, provider in providers:
             if any(provider.provides(i)[0] for i in d.unresolved):

@@ -41,7 +41,7 @@ from typing import Any
 
 from .. import posix
 from ..posix import PosixError
-from .kernel import Spin, SyscallError
+from .kernel import NoSuchSyscall, Spin, SyscallError
 from .strands import Strand, StrandExit
 
 # the system-call numbers the unix_as extension claims (its SYS_* constants)
@@ -49,6 +49,8 @@ SYS_FORK, SYS_EXEC, SYS_EXIT, SYS_WAIT, SYS_PIPE, SYS_READ, SYS_WRITE, SYS_CLOSE
 SYS_SHM_OPEN, SYS_MMAP, SYS_MUNMAP, SYS_MPROTECT, SYS_ON_FAULT, SYS_DIRTY, SYS_ALIAS = range(9, 16)
 SYS_THREAD_CREATE, SYS_THREAD_JOIN, SYS_THREAD_YIELD, SYS_SLEEP_WORD, SYS_WAKE = range(16, 21)
 SYS_RPC_REGISTER, SYS_RPC_CALL, SYS_SLEEP, SYS_WAKEUP, SYS_GETPID = range(21, 26)
+# the socket calls the udp_sockets extension claims (spin/net.py's attach loads it)
+SYS_SOCKET, SYS_BIND, SYS_SENDTO, SYS_RECVFROM, SYS_POLL = range(26, 31)
 KILLED = 139  # the status of a process whose strand the kernel kills (unix_as' KILLED)
 
 
@@ -339,3 +341,29 @@ class SpinProcess:
             return self.call(SYS_RPC_CALL, pid, n, args)
         finally:
             posix.bind_process(self)
+
+    # -- UDP sockets (posix.SocketProcess), served by the udp_sockets extension
+    def _net(self, number: int, *args: Any) -> Any:
+        try:
+            return self.call(number, *args)
+        except NoSuchSyscall:
+            raise PosixError("ENOSYS", "SPIN has no network stack on this machine "
+                                       "(exospin.spin.net.attach loads it)") from None
+
+    def socket(self, domain: int, type: int) -> int:  # noqa: A002 - the POSIX names
+        return int(self._net(SYS_SOCKET, domain, type))
+
+    def bind(self, fd: int, address: posix.Address) -> None:
+        self._net(SYS_BIND, fd, address)
+
+    def sendto(self, fd: int, data: bytes, address: posix.Address) -> int:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise PosixError("EINVAL", f"sendto: data must be bytes, not {type(data).__name__}")
+        return int(self._net(SYS_SENDTO, fd, bytes(data), address))
+
+    def recvfrom(self, fd: int, n: int) -> tuple[bytes, posix.Address]:
+        r = self._net(SYS_RECVFROM, fd, n)
+        return (r[0], (r[1][0], r[1][1]))
+
+    def poll(self, fds: list[int], timeout_us: float | None) -> list[int]:
+        return list(self._net(SYS_POLL, list(fds) if isinstance(fds, list | tuple) else fds, timeout_us))

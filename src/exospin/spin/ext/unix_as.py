@@ -333,7 +333,9 @@ def sys_fork(p, entry, args):
     for fd in p.fds:
         pipe_end = p.fds[fd]
         child.fds[fd] = pipe_end
-        if pipe_end[1]:
+        if pipe_end[1] is None:  # a socket (udp_sockets.py): one more reference to it
+            pipe_end[0].share()
+        elif pipe_end[1]:
             pipe_end[0].writers = pipe_end[0].writers + 1
         else:
             pipe_end[0].readers = pipe_end[0].readers + 1
@@ -397,7 +399,9 @@ def wake_all(pipe):
 def close_fd(p, fd):
     pipe_end = p.fds.pop(fd)
     pipe = pipe_end[0]
-    if pipe_end[1]:
+    if pipe_end[1] is None:  # a socket (udp_sockets.py): it releases its port on the last close
+        pipe.close()
+    elif pipe_end[1]:
         pipe.writers = pipe.writers - 1
     else:
         pipe.readers = pipe.readers - 1
