@@ -19,6 +19,8 @@ from .errors import (
     ResourceExhausted,
 )
 from .kernel import Aegis, AegisStats, EnvStats, JournalEntry
+from .netcalls import NetSyscalls
+from .netdrv import KERNEL_OWNER, MAX_FILTERS, MAX_RING_SLOTS, MAX_RINGS, FilterRefused, NetDriver, NetStats
 from .param import MAX_ENTRIES, NSLICES, RESERVE_FRAMES, SLICE_US, STLB_ENTRIES
 from .stlb import STLBStats
 from .syscalls import CalleeDied, Syscalls
@@ -29,4 +31,7 @@ __all__ = [
     "EnvironmentKilled", "HANDLER_KINDS", "JournalEntry", "MAX_ENTRIES", "NSLICES",
     "RESERVE_FRAMES", "ResourceExhausted", "Rights", "SLICE_US", "STLBStats", "STLB_ENTRIES",
     "Syscalls",
+    # the network (netdrv.py, netcalls.py)
+    "FilterRefused", "KERNEL_OWNER", "MAX_FILTERS", "MAX_RINGS", "MAX_RING_SLOTS", "NetDriver", "NetStats",
+    "NetSyscalls",
 ]

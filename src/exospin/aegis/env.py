@@ -88,6 +88,10 @@ class Environment:
     excess: int = 0  # cycles of overrun still to be paid back out of future slices
     strikes: int = 0  # consecutive overrunning epilogues
     pending: list[tuple[str, Any]] = field(default_factory=list)  # upcalls due at next resume
+    # sleeping (netcalls.py): its slices are skipped until a packet, a PCT or a time-out wakes it
+    asleep: bool = False
+    wake_pending: bool = False  # a packet was delivered to it since it last slept
+    sleep_event: Any = None  # the time-out of its sleep, if it gave one
     # revocation
     revoke_target: int | None = None  # frames it may keep once it has complied
     revoke_event: Any = None

@@ -53,16 +53,18 @@ Interface
     ``Aegis(machine)``; ``create_env(main, name, slices)``; ``run(until)``;
     ``revoke(env_id, nframes)`` (the kernel asking for frames back);
     ``destroy(env_id, reason)``; ``check_invariants()``; ``statistics()``;
-    ``syscalls`` (the system-call surface, see syscalls.py).
+    ``syscalls`` (the system-call surface, see syscalls.py and netcalls.py);
+    ``attach_nic(nic)`` (the NIC driver and packet filters, netdrv.py).
 """
 
 from __future__ import annotations
 
-from ..machine import Machine
+from ..machine import NIC, Machine
 from . import invariants
 from .core import AegisStats, Costs, EnvStats, JournalEntry
 from .lifecycle import Lifecycle
-from .syscalls import Syscalls
+from .netcalls import NetSyscalls
+from .netdrv import NetDriver
 
 __all__ = ["Aegis", "AegisStats", "Costs", "EnvStats", "JournalEntry"]
 
@@ -76,14 +78,23 @@ class Aegis(Lifecycle):
 
     __slots__ = ()
 
-    syscalls: Syscalls
+    syscalls: NetSyscalls
 
     def __init__(self, machine: Machine) -> None:
         super().__init__(machine)
         # install the vectors: the kernel now owns the machine
         self.cpu.install_vectors(self._make_refill(), self._exception, self._interrupt)
         self.cpu.kernel_mode = False
-        self.syscalls = Syscalls(self)
+        self.syscalls = NetSyscalls(self)
+
+    def attach_nic(self, nic: NIC, buffers: int | None = None) -> NetDriver:
+        """Take ``nic`` (its interrupt, ``buffers`` receive buffers of the kernel's own, by
+        default the NIC's ring size): the driver of netdrv.py; environments then use the
+        network system calls (netcalls.py)."""
+        if self.net is not None:
+            raise RuntimeError("attach_nic: this kernel drives a NIC already")
+        self.net = NetDriver(self, nic, nic.rx_ring if buffers is None else buffers)
+        return self.net  # type: ignore[no-any-return]
 
     def check_invariants(self) -> list[str]:
         """Every invariant of docs/invariants.md that can be checked from kernel state (invariants.py)."""

@@ -227,6 +227,11 @@ class Lifecycle(Slices):
         env.entries = [None] * len(env.entries)
         env.handlers.clear()
         env.pending.clear()
+        if self.net is not None:  # its packet filters, rings and handlers go with it
+            self.net.forget(env)
+        if env.sleep_event is not None:
+            env.sleep_event.cancel()
+            env.sleep_event = None
         if env.revoke_event is not None:
             env.revoke_event.cancel()
             env.revoke_event = None
