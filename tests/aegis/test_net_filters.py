@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from exospin.aegis import FilterRefused, NetSyscalls
-from exospin.aegis import AegisError
+from exospin.aegis import AegisError, FilterRefused, NetSyscalls
 from exospin.net import Atom, Shift, ipv4, udp_frame
 from exospin.systems import Network, network
 
@@ -68,7 +67,7 @@ def net2() -> Iterator[Network]:
     for s in net.systems:
         assert s.kernel.check_invariants() == []
     held = net.shutdown()
-    assert held == [{"frames": 0, "capabilities": 0, "slices": 0, "environments": 0, "filters": 0, "rings": 0}] * 2
+    assert [h for h in held if any(h.values())] == []
 
 
 def frame_to(net: Network, dst: int, port: int, payload: bytes, src_port: int = 5000) -> bytes:

@@ -20,7 +20,18 @@ from .errors import (
 )
 from .kernel import Aegis, AegisStats, EnvStats, JournalEntry
 from .netcalls import NetSyscalls
-from .netdrv import KERNEL_OWNER, MAX_FILTERS, MAX_RING_SLOTS, MAX_RINGS, FilterRefused, NetDriver, NetStats
+from .netdrv import (
+    ASH_BUDGET,
+    KERNEL_OWNER,
+    MAX_ASH_BUDGET,
+    MAX_FILTERS,
+    MAX_RING_SLOTS,
+    MAX_RINGS,
+    AshPacket,
+    FilterRefused,
+    NetDriver,
+    NetStats,
+)
 from .param import MAX_ENTRIES, NSLICES, RESERVE_FRAMES, SLICE_US, STLB_ENTRIES
 from .stlb import STLBStats
 from .syscalls import CalleeDied, Syscalls
@@ -32,6 +43,6 @@ __all__ = [
     "RESERVE_FRAMES", "ResourceExhausted", "Rights", "SLICE_US", "STLBStats", "STLB_ENTRIES",
     "Syscalls",
     # the network (netdrv.py, netcalls.py)
-    "FilterRefused", "KERNEL_OWNER", "MAX_FILTERS", "MAX_RINGS", "MAX_RING_SLOTS", "NetDriver", "NetStats",
-    "NetSyscalls",
+    "ASH_BUDGET", "AshPacket", "FilterRefused", "KERNEL_OWNER", "MAX_ASH_BUDGET", "MAX_FILTERS", "MAX_RINGS",
+    "MAX_RING_SLOTS", "NetDriver", "NetStats", "NetSyscalls",
 ]

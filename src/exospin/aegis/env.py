@@ -59,6 +59,7 @@ HANDLER_KINDS: dict[str, str] = {
     "epilogue": "() -> None: end of its slice; save context and return promptly",
     "revoke": "(nframes: int) -> None: give back nframes frames with frame_free",
     "repossessed": "(pfns: list[int]) -> None: the kernel took these frames (abort protocol)",
+    "ash_removed": "(info: tuple[int, str]) -> None: the kernel removed your ASH (its id, why)",
 }
 
 

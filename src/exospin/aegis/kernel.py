@@ -54,7 +54,7 @@ Interface
     ``revoke(env_id, nframes)`` (the kernel asking for frames back);
     ``destroy(env_id, reason)``; ``check_invariants()``; ``statistics()``;
     ``syscalls`` (the system-call surface, see syscalls.py and netcalls.py);
-    ``attach_nic(nic)`` (the NIC driver and packet filters, netdrv.py).
+    ``attach_nic(nic)``, ``start_net()`` (the NIC driver and packet filters, netdrv.py).
 """
 
 from __future__ import annotations
@@ -87,13 +87,21 @@ class Aegis(Lifecycle):
         self.cpu.kernel_mode = False
         self.syscalls = NetSyscalls(self)
 
-    def attach_nic(self, nic: NIC, buffers: int | None = None) -> NetDriver:
-        """Take ``nic`` (its interrupt, ``buffers`` receive buffers of the kernel's own, by
-        default the NIC's ring size): the driver of netdrv.py; environments then use the
-        network system calls (netcalls.py)."""
-        if self.net is not None:
-            raise RuntimeError("attach_nic: this kernel drives a NIC already")
-        self.net = NetDriver(self, nic, nic.rx_ring if buffers is None else buffers)
+    def attach_nic(self, nic: NIC) -> None:
+        """Give the kernel ``nic`` to drive. The driver (netdrv.py: the interrupt handler, the
+        kernel's receive buffers, DPF) starts at the first network system call of an
+        environment (netcalls.py), so a machine whose environments never use the network
+        leaves its interface untouched."""
+        if self.nic is not None:
+            raise RuntimeError("attach_nic: this kernel has a NIC already")
+        self.nic = nic
+
+    def start_net(self) -> NetDriver:
+        """Start the NIC driver now (the first network system call does it)."""
+        if self.net is None:
+            if self.nic is None:
+                raise RuntimeError("start_net: no NIC attached")
+            self.net = NetDriver(self, self.nic, self.nic.rx_ring)
         return self.net  # type: ignore[no-any-return]
 
     def check_invariants(self) -> list[str]:

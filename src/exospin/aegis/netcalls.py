@@ -27,7 +27,8 @@ Interface (the caller is always the current environment)
     net_info() -> (mac, max_frame); ring_create(caps) -> ring;
     ring_destroy(ring); filter_install(ring, tests | tcpdump) -> [filter ids];
     filter_remove(fid); net_send(cap, offset, length); sleep(until=None);
-    net_statistics().
+    ash_install(ring, source, entry, budget, buffer) -> id; ash_remove(id);
+    ash_removed(id) -> why | None; net_statistics().
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 
 from .caps import Capability, Rights
 from .errors import BadArgument, BadEnvironment
-from .netdrv import NetDriver, NetStats
+from .netdrv import ASH_BUDGET, NetDriver, NetStats
 from .syscalls import Syscalls
 
 
@@ -46,7 +47,9 @@ class NetSyscalls(Syscalls):
     def _net(self, call: str) -> NetDriver:
         net = self._k.net
         if net is None:
-            raise BadEnvironment(f"{call}: this machine has no network interface")
+            if self._k.nic is None:
+                raise BadEnvironment(f"{call}: this machine has no network interface")
+            net = self._k.start_net()  # type: ignore[attr-defined]  # kernel.Aegis, the top layer
         return net  # type: ignore[no-any-return]
 
     def net_info(self) -> tuple[bytes, int]:
@@ -141,6 +144,41 @@ class NetSyscalls(Syscalls):
         woken = me.wake_pending
         me.wake_pending = False
         return woken
+
+    def ash_install(self, ring: int, source: str, entry: str = "handler", budget: int = ASH_BUDGET,
+                    buffer: Capability | None = None) -> int:
+        """Install an application-specific safe handler on your ring ``ring``: ``source`` is
+        checked by the verifier (verifier/), and its function ``entry(pkt)`` runs in the
+        kernel on every packet your filters send to the ring, under ``budget`` ticks per
+        packet (netdrv.AshPacket says what it can do: reply, copy into ``buffer``, a frame of
+        yours with WRITE, or pass the packet to the ring). A handler that runs out of budget
+        or raises is removed, and you are told (the ``ash_removed`` handler). Returns its id."""
+        k = self._k
+        k.loop.now += k.c.syscall
+        net = self._net("ash_install")
+        me = k.current
+        assert me is not None
+        r = net.ring(me, ring, "ash_install")
+        pfn = None
+        if buffer is not None:
+            pfn = self._cap("ash_install", buffer, "frame", Rights.READ | Rights.WRITE).resource
+        return net.ash_install(me, r, source, entry, budget, pfn)
+
+    def ash_remove(self, ash: int) -> None:
+        """Remove your ASH ``ash``; your ring's packets go to the ring again."""
+        k = self._k
+        k.loop.now += k.c.syscall
+        net = self._net("ash_remove")
+        me = k.current
+        assert me is not None
+        a = net.ashes.get(ash) if type(ash) is int else None
+        if a is None or a.owner != me.id:
+            raise BadArgument(f"ash_remove: {ash!r} is not one of your handlers")
+        net.ash_remove(a)
+
+    def ash_removed(self, ash: int) -> str | None:
+        """Why the kernel removed your ASH ``ash`` (None if it did not)."""
+        return self._net("ash_removed").removed.get(ash)
 
     def net_statistics(self) -> NetStats:
         """The driver's counters (a kernel page read)."""

@@ -58,12 +58,13 @@ Interface
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..machine import NIC, NICError
 from ..net import DPF, DemuxCosts, Filter, FilterError, Test, from_tcpdump, install
+from ..verifier import Budget, BudgetExceeded, OpCosts, Rejected, verify
 from .caps import Capability
 from .env import Environment
 from .errors import AegisError, BadArgument, BadFrame, ResourceExhausted
@@ -75,6 +76,10 @@ MAX_RING_SLOTS = 64
 MAX_RINGS = 16
 #: The most filters one environment may install.
 MAX_FILTERS = 64
+#: An ASH's budget per activation (verifier ticks: loop iterations and calls), by default
+#: and at most: a handler runs in the interrupt, so it must be short.
+ASH_BUDGET = 500
+MAX_ASH_BUDGET = 10_000
 
 
 class FilterRefused(AegisError):
@@ -93,6 +98,53 @@ class Ring:
     delivered: int = 0
     dropped_full: int = 0
     filters: int = 0  # how many installed filters deliver here
+    ash: Ash | None = None  # the handler the kernel runs on its packets first
+
+
+@dataclass(eq=False, slots=True)
+class Ash:
+    """An application-specific safe handler: verified code the kernel runs on a ring's packets."""
+
+    id: int
+    owner: int
+    ring: Ring
+    fn: Callable[[Any], Any]
+    budget: Budget
+    buffer: int | None  # the frame its copies go to (its owner's), if it was given one
+    runs: int = 0
+    replies: int = 0
+    copies: int = 0
+    passed: int = 0
+
+
+class AshPacket:
+    """What an ASH reaches: the frame (``data``, read-only bytes) and three actions. Nothing
+    else: the verifier forbids underscore names, so the fields below are out of its reach.
+
+    * ``reply(frame)``: send ``frame`` (bytes) from the kernel, now;
+    * ``copy(dst, src, n)``: copy ``n`` bytes of the frame from ``src`` to offset ``dst``
+      of its owner's buffer frame (direct message transfer);
+    * ``to_ring()``: deliver the frame to its owner's ring as well.
+    A bad argument (a reply too long, a copy outside the frame or the buffer) raises, and
+    the kernel removes the handler."""
+
+    __slots__ = ("data", "length", "_drv", "_ash", "_pass")
+
+    def __init__(self, drv: NetDriver, ash: Ash, frame: bytes) -> None:
+        self.data = frame
+        self.length = len(frame)
+        self._drv = drv
+        self._ash = ash
+        self._pass = False
+
+    def reply(self, frame: bytes) -> None:
+        self._drv._ash_reply(self._ash, frame)
+
+    def copy(self, dst: int, src: int, n: int) -> None:
+        self._drv._ash_copy(self._ash, self.data, dst, src, n)
+
+    def to_ring(self) -> None:
+        self._pass = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +161,9 @@ class NetStats:
     rings: int
     demux_cycles: int  # what demultiplexing cost, in all
     interrupts: int
+    ash_runs: int
+    ash_replies: int
+    ash_removed: int
 
 
 class NetDriver:
@@ -147,6 +202,18 @@ class NetDriver:
         self.rx_too_long = self.rx_slot_gone = self.tx_frames = self.tx_refused = 0
         self.demux_cycles = 0
         self.interrupts = 0
+        # ASHs: a kernel frame for the replies they send; what verified code costs
+        tx = [pfn for pfn in range(len(owner) - 1, -1, -1) if not owner[pfn]][:1]
+        if not tx:
+            raise ResourceExhausted("attach_nic: no frame free for the kernel's transmit buffer")
+        self.tx_pfn = tx[0]
+        owner[self.tx_pfn] = KERNEL_OWNER
+        self.kernel_frames.append(self.tx_pfn)
+        self.op_costs = OpCosts(insn=p.insn, mem_ref=p.mem_ref, proc_call=p.proc_call)
+        self.ashes: dict[int, Ash] = {}
+        self.next_ash = 1
+        self.removed: dict[int, str] = {}  # ASH id -> why the kernel removed it
+        self.ash_runs = self.ash_replies = 0
         kernel.irq_handlers[nic.irq] = self.interrupt
 
     # ------------------------------------------------------------------ receive
@@ -175,7 +242,104 @@ class NetDriver:
             self.rx_unmatched += 1
             return
         ring = self.by_filter[f.fid]
+        if ring.ash is not None and not self._run_ash(ring.ash, frame):
+            return
         self.to_ring(ring, frame)
+
+    # --------------------------------------------------------------------- ASHs
+
+    def _run_ash(self, ash: Ash, frame: bytes) -> bool:
+        """Run ``ash`` on ``frame`` under its budget; True if the frame goes on to the ring.
+        A handler that runs out of budget or raises is removed and its owner told."""
+        pkt = AshPacket(self, ash, frame)
+        ash.budget.reset()
+        ash.runs += 1
+        self.ash_runs += 1
+        self.loop.now += self.k.c.upcall  # enter the handler (its code charges for itself)
+        try:
+            ash.fn(pkt)
+        except BudgetExceeded as e:
+            self._remove_ash(ash, f"ran out of its budget ({e})")
+            return True
+        except Exception as e:  # anything it raises: it goes, the kernel goes on
+            self._remove_ash(ash, f"raised {type(e).__name__}: {e}")
+            return True
+        if pkt._pass:
+            ash.passed += 1
+        return pkt._pass
+
+    def _ash_reply(self, ash: Ash, frame: Any) -> None:
+        if not isinstance(frame, bytes):
+            raise TypeError(f"reply: a frame is bytes, not {type(frame).__name__}")
+        n = len(frame)
+        if n > self.memory.page_size:
+            raise ValueError(f"reply: a frame of {n} bytes does not fit the kernel's buffer")
+        self.memory.span(self.tx_pfn, 0, n)[:] = frame
+        self.loop.now += -(-n // self.wb) * self.c_copy_word
+        try:
+            self.nic.transmit(self.tx_pfn, 0, n)
+        except NICError as e:
+            self.tx_refused += 1
+            raise ValueError(f"reply: {e}") from None
+        ash.replies += 1
+        self.ash_replies += 1
+        self.tx_frames += 1
+
+    def _ash_copy(self, ash: Ash, data: bytes, dst: Any, src: Any, n: Any) -> None:
+        if ash.buffer is None:
+            raise ValueError("copy: this handler was given no buffer")
+        for name, v in (("dst", dst), ("src", src), ("n", n)):
+            if type(v) is not int or v < 0:
+                raise ValueError(f"copy: {name} must be a non-negative int, not {v!r}")
+        if src + n > len(data) or dst + n > self.memory.page_size:
+            raise ValueError(f"copy: {n} bytes from {src} to {dst} leave the frame ({len(data)} bytes) "
+                             f"or its owner's buffer ({self.memory.page_size})")
+        if self.k.frame_owner[ash.buffer] != ash.owner:
+            raise ValueError(f"copy: frame {ash.buffer} is no longer its owner's")
+        self.memory.span(ash.buffer, dst, n)[:] = data[src : src + n]
+        self.loop.now += -(-n // self.wb) * self.c_copy_word
+        ash.copies += 1
+
+    def ash_install(self, env: Environment, ring: Ring, source: Any, entry: Any, budget: Any,
+                    buffer: int | None) -> int:
+        if ring.ash is not None:
+            raise BadArgument(f"ash_install: ring {ring.id} has a handler already (ASH {ring.ash.id})")
+        if not isinstance(source, str) or not isinstance(entry, str):
+            raise BadArgument("ash_install: source and entry must be strs")
+        if type(budget) is not int or not 1 <= budget <= MAX_ASH_BUDGET:
+            raise BadArgument(f"ash_install: budget must be an int from 1 to {MAX_ASH_BUDGET}, not {budget!r}")
+        if buffer is not None and self.k.frame_owner[buffer] != env.id:
+            raise BadFrame(f"ash_install: frame {buffer} is not yours")
+        aid = self.next_ash
+        try:
+            v = verify(source, f"ash{aid}.py", interfaces=(), budget=budget, costs=self.op_costs, clock=self.loop)
+        except Rejected as e:
+            raise BadArgument(f"ash_install: the verifier refused the handler: {e}") from None
+        fn = v.exports.get(entry)
+        if not callable(fn):
+            raise BadArgument(f"ash_install: the handler defines no function {entry!r}")
+        self.next_ash += 1
+        # the verifier's walk is paid by the caller, per byte of source checked (an estimate)
+        self.loop.now += len(source) * self.c_insn
+        ash = Ash(aid, env.id, ring, fn, v.budget, buffer)
+        ring.ash = ash
+        self.ashes[aid] = ash
+        return aid
+
+    def _remove_ash(self, ash: Ash, why: str) -> None:
+        ash.ring.ash = None
+        self.ashes.pop(ash.id, None)
+        self.removed[ash.id] = why
+        env = self.k.envs.get(ash.owner)
+        self.k.note(env, "ash", f"ASH {ash.id} of env {ash.owner} removed: {why}")
+        if env is not None:  # told at the start of its next slice (its ash_removed handler)
+            env.pending.append(("ash_removed", (ash.id, why)))
+            env.wake_pending = True
+            env.asleep = False
+
+    def ash_remove(self, ash: Ash) -> None:
+        ash.ring.ash = None
+        del self.ashes[ash.id]
 
     def to_ring(self, ring: Ring, frame: bytes) -> bool:
         """Write ``frame`` into ``ring``'s next slot and wake its owner; False (counted) if
@@ -245,6 +409,8 @@ class NetDriver:
         return r
 
     def ring_destroy(self, ring: Ring) -> None:
+        if ring.ash is not None:
+            self.ash_remove(ring.ash)
         for f in [f for f in self.env_filters.get(ring.owner, []) if self.by_filter.get(f.fid) is ring]:
             self.filter_remove(f)
         del self.rings[ring.id]
@@ -325,15 +491,15 @@ class NetDriver:
 
     def held(self) -> dict[str, int]:
         """What environments still hold here (all zero after every environment died)."""
-        return {"filters": len(self.dpf.filters), "rings": len(self.rings)}
+        return {"filters": len(self.dpf.filters), "rings": len(self.rings), "handlers": len(self.ashes)}
 
     def statistics(self) -> NetStats:
         return NetStats(
             self.rx_frames, self.rx_delivered, self.rx_unmatched, self.rx_ring_full, self.rx_too_long,
             self.rx_slot_gone, self.tx_frames, self.tx_refused, len(self.dpf.filters), len(self.rings),
-            self.demux_cycles, self.interrupts,
+            self.demux_cycles, self.interrupts, self.ash_runs, self.ash_replies, len(self.removed),
         )
 
 
-__all__ = ["KERNEL_OWNER", "MAX_FILTERS", "MAX_RINGS", "MAX_RING_SLOTS", "FilterRefused", "NetDriver",
-           "NetStats", "Ring"]
+__all__ = ["ASH_BUDGET", "KERNEL_OWNER", "MAX_ASH_BUDGET", "MAX_FILTERS", "MAX_RINGS", "MAX_RING_SLOTS", "Ash",
+           "AshPacket", "FilterRefused", "NetDriver", "NetStats", "Ring"]
