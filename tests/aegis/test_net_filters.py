@@ -252,3 +252,24 @@ def test_does_a_sleeping_machine_stay_idle_rather_than_spin(net2: Network) -> No
     net2.run()
     assert woke[0] == 0 and 250_000 <= woke[1] < 251_000
     assert k.statistics().context_switches <= 3  # no slice-by-slice polling while it slept
+
+
+def test_does_a_lone_machine_idle_through_a_sleep_to_its_time_out() -> None:
+    from exospin.systems import boot
+
+    s = boot("aegis")
+    woke: list[Any] = []
+
+    def sleeper(sys: NetSyscalls) -> None:
+        t = sys.cpu.cycles()
+        woke.append(sys.sleep(t + 100_000))
+        woke.append(sys.cpu.cycles() - t >= 100_000)
+        try:
+            sys.net_info()
+        except AegisError as e:
+            woke.append(str(e))
+
+    s.kernel.create_env(sleeper, "sleeper")
+    s.run()
+    assert woke == [False, True, "net_info: this machine has no network interface"]
+    assert s.shutdown() == {"frames": 0, "capabilities": 0, "slices": 0, "environments": 0}

@@ -51,15 +51,12 @@ Interface
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from ..aegis import AegisError, Capability, FilterRefused, NetSyscalls, ResourceExhausted
 from ..net import Atom, FrameError, Shift, arp_frame, ipv4, parse, udp_frame
 from ..posix import AF_INET, SOCK_DGRAM, UDP_MAX_PAYLOAD, PosixError
 from .ipc import _get, _put
-
-if TYPE_CHECKING:
-    from .proc import ExOS
 
 ETH_P_IP, ETH_P_ARP = 0x0800, 0x0806
 ARP_REQUEST, ARP_REPLY = 1, 2
@@ -110,7 +107,8 @@ def arp_for(ip: str) -> list[Any]:
 class NetStack:
     """One process's ARP, IPv4 and UDP, and its sockets (see the module note)."""
 
-    def __init__(self, proc: ExOS) -> None:
+    def __init__(self, proc: Any) -> None:
+        """``proc``: the ExOS process (proc.py, which imports this module: not imported here)."""
         sh = proc.shared
         if sh.ip is None:
             raise PosixError("ENETDOWN", "socket: this machine has no network interface")
