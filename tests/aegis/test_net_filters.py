@@ -273,3 +273,50 @@ def test_does_a_lone_machine_idle_through_a_sleep_to_its_time_out() -> None:
     s.run()
     assert woke == [False, True, "net_info: this machine has no network interface"]
     assert s.shutdown() == {"frames": 0, "capabilities": 0, "slices": 0, "environments": 0}
+
+
+COPY_ASH = '''
+def handler(pkt):
+    if pkt.data[42] == 33:
+        pkt.copy(100, 42, pkt.length - 42)
+        pkt.to_ring()
+    else:
+        pkt.copy(0, 42, pkt.length - 42)
+'''
+
+
+def test_does_an_ash_copy_into_its_owners_buffer_and_pass_what_it_chooses(net2: Network) -> None:
+    out: list[Any] = []
+    frames = [frame_to(net2, 0, 7000, b"direct"), frame_to(net2, 0, 7000, b"!ring")]
+
+    def owner(sys: NetSyscalls) -> None:
+        e = Env(sys, 3)  # two ring slots, one buffer
+        ring = sys.ring_create(e.caps[:2])
+        sys.filter_install(ring, udp_filter("10.0.0.1", 7000))
+        for bad in (lambda: sys.ash_install(ring, COPY_ASH, budget=0), lambda: sys.ash_install(ring, "x = (", "h"),
+                    lambda: sys.ash_install(ring, COPY_ASH, "nothing"), lambda: sys.ash_install(7, COPY_ASH)):
+            try:
+                bad()
+            except AegisError as err:
+                out.append(str(err)[:44])
+        aid = sys.ash_install(ring, COPY_ASH, buffer=e.caps[2])
+        deadline = sys.cpu.cycles() + 2_000_000  # the first frame is consumed: no wake-up
+        while sys.cpu.cycles() < deadline and not sys.sleep(deadline):
+            pass
+        out.append(e.get(2, 0, 6))
+        out.append(e.get(2, 100, 6))
+        out.append(e.slot(0))
+        out.append(sys.ash_removed(aid))
+
+    net2.systems[0].kernel.create_env(owner, "owner")
+    net2.systems[1].kernel.create_env(sender(frames, []), "tx")
+    net2.run()
+    assert out[:4] == ["ash_install: budget must be an int from 1 to", "ash_install: the verifier refused the handle",
+                       "ash_install: the handler defines no function", "ash_install: 7 is not one of your packet rin"]
+    assert out[4] == b"direct"  # copied by the handler; the ring got nothing
+    assert out[5] == b"!ring\x00"  # the second copied elsewhere (with the frame's padding), and passed on
+    ring_frame = out[6]
+    assert ring_frame is not None and ring_frame[42:47] == b"!ring"
+    st = net2.systems[0].kernel.net.statistics()
+    assert (st.ash_runs, st.rx_delivered, st.ash_removed) == (2, 1, 0)
+    assert out[7] is None
