@@ -45,7 +45,7 @@ Why it is built this way
     file imports them and they do not import it.
 
     What we simplified: one processor; no device interrupts other than the
-    timer; protected entry points are Python callables registered by the
+    timer's and a NIC's (netdrv.py); protected entry points are Python callables registered by the
     callee rather than addresses; page tables of library OSes are Python
     structures whose walks the library OS charges as memory references.
 
