@@ -182,7 +182,11 @@ class System:
                 k.destroy(eid, "shut down")
         del self.exos.failures[seen:]  # what shutting down kills has not failed
         s = k.statistics()
-        return {"frames": s.frames_owned, "capabilities": s.caps_live, "slices": s.slices_owned, "environments": s.envs}
+        held = {"frames": s.frames_owned, "capabilities": s.caps_live, "slices": s.slices_owned, "environments": s.envs}
+        if k.net is not None:  # the NIC driver's own receive buffers are the kernel's, not a leak
+            held["frames"] -= len(k.net.kernel_frames)
+            held.update(k.net.held())
+        return held
 
     def statistics(self) -> dict[str, Any]:
         return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}
@@ -431,4 +435,7 @@ def network(names: list[str], link: str = "ethernet", profile: str | list[str] =
         # the kernel is built in the machine's own greenlet, the root its environments return to
         systems.append(world.boot(machine, partial(_assemble, name, machine, tracer, False), _run_kernel))
         systems[-1].iface = Interface(i, nics[-1], host_ip(i))
+        if name == "aegis":  # Aegis' NIC driver and DPF (aegis/netdrv.py); ExOS' stack finds its address
+            systems[-1].kernel.attach_nic(nics[-1])
+            systems[-1].exos.ip = host_ip(i)
     return Network(world, wire, systems, nics)

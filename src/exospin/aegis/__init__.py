@@ -19,6 +19,19 @@ from .errors import (
     ResourceExhausted,
 )
 from .kernel import Aegis, AegisStats, EnvStats, JournalEntry
+from .netcalls import NetSyscalls
+from .netdrv import (
+    ASH_BUDGET,
+    KERNEL_OWNER,
+    MAX_ASH_BUDGET,
+    MAX_FILTERS,
+    MAX_RING_SLOTS,
+    MAX_RINGS,
+    AshPacket,
+    FilterRefused,
+    NetDriver,
+    NetDriverStats,
+)
 from .param import MAX_ENTRIES, NSLICES, RESERVE_FRAMES, SLICE_US, STLB_ENTRIES
 from .stlb import STLBStats
 from .syscalls import CalleeDied, Syscalls
@@ -29,4 +42,7 @@ __all__ = [
     "EnvironmentKilled", "HANDLER_KINDS", "JournalEntry", "MAX_ENTRIES", "NSLICES",
     "RESERVE_FRAMES", "ResourceExhausted", "Rights", "SLICE_US", "STLBStats", "STLB_ENTRIES",
     "Syscalls",
+    # the network (netdrv.py, netcalls.py)
+    "ASH_BUDGET", "AshPacket", "FilterRefused", "KERNEL_OWNER", "MAX_ASH_BUDGET", "MAX_FILTERS", "MAX_RINGS",
+    "MAX_RING_SLOTS", "NetDriver", "NetDriverStats", "NetSyscalls",
 ]

@@ -170,7 +170,7 @@ class Core:
         "final_stats", "envs_created", "envs_destroyed", "exceptions", "upcalls", "n_pct_sync",
         "n_pct_async", "n_yields", "context_switches", "revocations", "revocations_complied",
         "aborts", "frames_repossessed", "epilogue_overruns", "syscalls", "_wake", "_refill_counts",
-        "irq_handlers",
+        "irq_handlers", "net", "nic",
     )
 
     _refill_counts: Callable[[], tuple[int, int]]  # (hits, misses) of the refill path
@@ -241,6 +241,10 @@ class Core:
         self.epilogue_overruns = 0
         #: device interrupts other than the timer's (a NIC's receive interrupt): irq -> handler
         self.irq_handlers: dict[int, Callable[[int], None]] = {}
+        #: the network interface the kernel may drive (attach_nic), and its driver with the
+        #: packet filters (netdrv.NetDriver), started by the first network system call
+        self.nic: Any = None
+        self.net: Any = None
 
     # ------------------------------------------------------------ journal
 

@@ -59,6 +59,7 @@ HANDLER_KINDS: dict[str, str] = {
     "epilogue": "() -> None: end of its slice; save context and return promptly",
     "revoke": "(nframes: int) -> None: give back nframes frames with frame_free",
     "repossessed": "(pfns: list[int]) -> None: the kernel took these frames (abort protocol)",
+    "ash_removed": "(info: tuple[int, str]) -> None: the kernel removed your ASH (its id, why)",
 }
 
 
@@ -88,6 +89,10 @@ class Environment:
     excess: int = 0  # cycles of overrun still to be paid back out of future slices
     strikes: int = 0  # consecutive overrunning epilogues
     pending: list[tuple[str, Any]] = field(default_factory=list)  # upcalls due at next resume
+    # sleeping (netcalls.py): its slices are skipped until a packet, a PCT or a time-out wakes it
+    asleep: bool = False
+    wake_pending: bool = False  # a packet was delivered to it since it last slept
+    sleep_event: Any = None  # the time-out of its sleep, if it gave one
     # revocation
     revoke_target: int | None = None  # frames it may keep once it has complied
     revoke_event: Any = None

@@ -43,9 +43,20 @@ def check(k: Core) -> list[str]:
                 bad.append(f"I2: env {eid} lists frame {pfn}, owner table says {k.frame_owner[pfn]}")
         if not env.reserved <= set(env.frames):
             bad.append(f"I6: env {eid} reserves frames it does not own")
+    kernel_frames = set(k.net.kernel_frames) if k.net is not None else set()
     for pfn, o in enumerate(k.frame_owner):
+        if o == -1 and pfn in kernel_frames:  # the NIC driver's receive buffers (netdrv.py)
+            continue
         if o and pfn not in owned:
             bad.append(f"I2: frame {pfn} owned by {o} in the table but by no environment")
+
+    if k.net is not None:  # I35: a packet filter or ring belongs to a live environment
+        for r in k.net.rings.values():
+            if r.owner not in k.envs:
+                bad.append(f"I35: packet ring {r.id} belongs to dead env {r.owner}")
+        for f in k.net.dpf.filters:
+            if f.owner not in k.envs or k.net.by_filter.get(f.fid) is None:
+                bad.append(f"I35: packet filter {f} has no live owner or ring")
 
     dirty = set(k.dirty_asids)
 

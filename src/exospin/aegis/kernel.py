@@ -45,7 +45,7 @@ Why it is built this way
     file imports them and they do not import it.
 
     What we simplified: one processor; no device interrupts other than the
-    timer; protected entry points are Python callables registered by the
+    timer's and a NIC's (netdrv.py); protected entry points are Python callables registered by the
     callee rather than addresses; page tables of library OSes are Python
     structures whose walks the library OS charges as memory references.
 
@@ -53,16 +53,18 @@ Interface
     ``Aegis(machine)``; ``create_env(main, name, slices)``; ``run(until)``;
     ``revoke(env_id, nframes)`` (the kernel asking for frames back);
     ``destroy(env_id, reason)``; ``check_invariants()``; ``statistics()``;
-    ``syscalls`` (the system-call surface, see syscalls.py).
+    ``syscalls`` (the system-call surface, see syscalls.py and netcalls.py);
+    ``attach_nic(nic)``, ``start_net()`` (the NIC driver and packet filters, netdrv.py).
 """
 
 from __future__ import annotations
 
-from ..machine import Machine
+from ..machine import NIC, Machine
 from . import invariants
 from .core import AegisStats, Costs, EnvStats, JournalEntry
 from .lifecycle import Lifecycle
-from .syscalls import Syscalls
+from .netcalls import NetSyscalls
+from .netdrv import NetDriver
 
 __all__ = ["Aegis", "AegisStats", "Costs", "EnvStats", "JournalEntry"]
 
@@ -76,14 +78,31 @@ class Aegis(Lifecycle):
 
     __slots__ = ()
 
-    syscalls: Syscalls
+    syscalls: NetSyscalls
 
     def __init__(self, machine: Machine) -> None:
         super().__init__(machine)
         # install the vectors: the kernel now owns the machine
         self.cpu.install_vectors(self._make_refill(), self._exception, self._interrupt)
         self.cpu.kernel_mode = False
-        self.syscalls = Syscalls(self)
+        self.syscalls = NetSyscalls(self)
+
+    def attach_nic(self, nic: NIC) -> None:
+        """Give the kernel ``nic`` to drive. The driver (netdrv.py: the interrupt handler, the
+        kernel's receive buffers, DPF) starts at the first network system call of an
+        environment (netcalls.py), so a machine whose environments never use the network
+        leaves its interface untouched."""
+        if self.nic is not None:
+            raise RuntimeError("attach_nic: this kernel has a NIC already")
+        self.nic = nic
+
+    def start_net(self) -> NetDriver:
+        """Start the NIC driver now (the first network system call does it)."""
+        if self.net is None:
+            if self.nic is None:
+                raise RuntimeError("start_net: no NIC attached")
+            self.net = NetDriver(self, self.nic, self.nic.rx_ring)
+        return self.net  # type: ignore[no-any-return]
 
     def check_invariants(self) -> list[str]:
         """Every invariant of docs/invariants.md that can be checked from kernel state (invariants.py)."""

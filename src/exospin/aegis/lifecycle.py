@@ -117,12 +117,16 @@ class Lifecycle(Slices):
             while True:
                 nxt = self._next_slice()
                 if nxt is None:
+                    if self._idle_alone(until):
+                        continue
                     break
                 env, q = nxt
                 self.m.timer.arm(q)
                 msg: Any = RESUME_SLICE
                 while True:
                     if self._enter(env, msg) is STOP:
+                        if self._idle_alone(until):
+                            break  # a sleeper woke: the slice vector again
                         return self.loop.now
                     # An environment's greenlet ended (returned or raised) and
                     # control came back here; _reaped says whom to wake.
@@ -137,6 +141,16 @@ class Lifecycle(Slices):
         self.m.timer.cancel()
         self._close_run()
         return self.loop.now
+
+    def _idle_alone(self, until: int | None) -> bool:
+        """Every environment that owns a slice sleeps (netcalls.sleep): on a machine of its
+        own, idle to the next event (a time-out, an interrupt) and say whether one fired.
+        In a world the world does it (machine/world.py), so this is False there."""
+        if self.m.world is not None or (until is not None and self.loop.now >= until):
+            return False
+        if not any(e.asleep for e in self.envs.values()):
+            return False
+        return self.loop.skip_to_next()
 
     def _enter(self, env: Environment, msg: Any) -> Any:
         """From the root greenlet: run ``env``; return when control comes back to the root."""
@@ -227,6 +241,11 @@ class Lifecycle(Slices):
         env.entries = [None] * len(env.entries)
         env.handlers.clear()
         env.pending.clear()
+        if self.net is not None:  # its packet filters, rings and handlers go with it
+            self.net.forget(env)
+        if env.sleep_event is not None:
+            env.sleep_event.cancel()
+            env.sleep_event = None
         if env.revoke_event is not None:
             env.revoke_event.cancel()
             env.revoke_event = None

@@ -106,13 +106,18 @@ class Slices(Revocation):
         One link read (``succ``) finds it, however many free slots lie between."""
         succ, slices = self.succ, self.slices
         pos = self.slice_pos
+        first_asleep = -1
         while True:
             pos = succ[pos] if pos >= 0 else succ[-1]  # before the first switch: from slot 0
-            if pos < 0:
-                return None  # no slice is owned
+            if pos < 0 or pos == first_asleep:
+                return None  # no slice is owned (or every owner sleeps)
             self.slice_pos = pos
             owner = slices[pos]
             assert owner is not None
+            if owner.asleep:  # waits for a packet (netcalls.sleep): its slice passes
+                if first_asleep < 0:
+                    first_asleep = pos
+                continue
             if owner.excess >= self.quantum:  # pays back overrun with a whole slice
                 owner.excess -= self.quantum
                 owner.slices_lost += 1

@@ -200,7 +200,7 @@ class Syscalls:
         self._pfn("frame_alloc", pfn)
         owner = k.frame_owner[pfn]
         if owner:
-            who = "you" if owner == k.current.id else f"env {owner}"  # type: ignore[union-attr]
+            who = "you" if owner == k.current.id else "the kernel" if owner < 0 else f"env {owner}"  # type: ignore[union-attr]
             raise BadFrame(f"frame_alloc: frame {pfn} is owned by {who}")
         me = k.current
         assert me is not None

@@ -115,7 +115,8 @@ def _fd(proc: IpcProcess, fd: int, end: str, call: str) -> Fd:
 
 def _new_fd(proc: IpcProcess, f: Fd) -> int:
     fd = 0
-    while fd in proc.fds:
+    socks = getattr(proc, "socks", ())  # sockets share the descriptor numbers (netstack.py)
+    while fd in proc.fds or fd in socks:
         fd += 1
     proc.fds[fd] = f
     return fd

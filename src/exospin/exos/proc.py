@@ -24,7 +24,8 @@ Why it is built this way
     by asynchronous protected control transfer (entry point 0).
 
 Interface
-    ``ExOS(sys, shared, pid)`` implements :class:`exospin.posix.Process`;
+    ``ExOS(sys, shared, pid)`` implements :class:`exospin.posix.Process` and
+    :class:`exospin.posix.SocketProcess` (UDP sockets: netstack.py);
     ``ExOS.run(program, args) -> status`` is an environment's whole life.
 """
 
@@ -34,9 +35,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import posix
-from ..aegis import AegisError, EnvironmentKilled, Syscalls
+from ..aegis import ASH_BUDGET, AegisError, EnvironmentKilled, Syscalls
 from ..posix import PosixError
 from . import ipc
+from .netstack import NetStack, Socket
 from .sched import Policy
 from .shared import ExOSShared, ProcEntry
 from .threads import Condition, Mutex, Threads
@@ -79,6 +81,9 @@ class ExOS(posix.MachineBinding):
         self.vm.die = self._die  # type: ignore[method-assign]
         self.threads = Threads(sys, self._bind, policy)
         self.fds: dict[int, ipc.Fd] = {}
+        #: sockets, numbered among the descriptors (netstack.py; the stack exists from the first socket)
+        self.socks: dict[int, Socket] = {}
+        self.net: NetStack | None = None
         self.rpcs: dict[int, Callable[..., Any]] = {}
         sys.pct_register(WAKE_ENTRY, self._woken)
         sys.set_handler("prologue", self._prologue)
@@ -109,6 +114,7 @@ class ExOS(posix.MachineBinding):
                 except ExecRequest as req:
                     name = getattr(req.program, "__name__", "program")
                     self.note(f"exec {name} {req.argv}")
+                    self._close_net()
                     self.vm.release()
                     self.vm = self._fresh_vm()
                     self.threads = Threads(self.sys, self._bind, type(self.threads.policy)())
@@ -118,6 +124,8 @@ class ExOS(posix.MachineBinding):
             if message:  # not exit(): the library OS ended it (a fault with no handler)
                 posix.killed(log, self.pid, name, status, message)
         except EnvironmentKilled:
+            if self.net is not None:
+                self.net.forget()
             self.vm.forget()
             for f in self.fds.values():
                 f.close(self)
@@ -148,6 +156,7 @@ class ExOS(posix.MachineBinding):
         self.note(f"exit {status}{': ' + message if message else ''}{copies}")
         for fd in list(self.fds):
             self.close(fd)
+        self._close_net()
         self.vm.release()
         self._record_end(status, message)
         parent = self.shared.procs.get(self.entry.parent)
@@ -345,7 +354,51 @@ class ExOS(posix.MachineBinding):
         return ipc.write(self, fd, data)
 
     def close(self, fd: int) -> None:
+        if self.net is not None and fd in self.socks:
+            self.net.close(fd)
+            return
         ipc.close(self, fd)
+
+    # ------------------------------------------------------------- sockets
+
+    def _close_net(self) -> None:
+        if self.net is not None:
+            self.net.close_all()
+            self.net = None
+            self.threads.idle = self.sys.yield_
+
+    def _stack(self, call: str, fd: Any) -> NetStack:
+        if self.net is None:
+            if type(fd) is int and fd in self.fds:
+                raise PosixError("ENOTSOCK", f"{call}: descriptor {fd} is not a socket")
+            raise PosixError("EBADF", f"{call}: {fd!r} is not an open descriptor")
+        return self.net
+
+    def socket(self, domain: int, type: int) -> int:  # noqa: A002 - the POSIX name
+        if self.net is None:
+            self.net = NetStack(self)
+        return self.net.socket(domain, type)
+
+    def bind(self, fd: int, address: posix.Address) -> None:
+        self._stack("bind", fd).bind(fd, address)
+
+    def sendto(self, fd: int, data: bytes, address: posix.Address) -> int:
+        return self._stack("sendto", fd).sendto(fd, data, address)
+
+    def recvfrom(self, fd: int, n: int) -> tuple[bytes, posix.Address]:
+        return self._stack("recvfrom", fd).recvfrom(fd, n)
+
+    def ash_install(self, fd: int, source: str, entry: str = "handler", budget: int = ASH_BUDGET) -> int:
+        """ExOS' own call (not posix): run the verified handler ``source`` in the kernel on
+        socket ``fd``'s packets (an ASH: aegis/netdrv.py); returns its id."""
+        return self._stack("ash_install", fd).ash_install(fd, source, entry, budget)
+
+    def poll(self, fds: list[int], timeout_us: float | None) -> list[int]:
+        if self.net is None:
+            if isinstance(fds, list | tuple) and fds:
+                self._stack("poll", fds[0])
+            raise PosixError("EINVAL", f"poll: no socket among {fds!r}")
+        return self.net.poll(fds, timeout_us)
 
     def shm_open(self, key: str, npages: int) -> int:
         return ipc.shm_open(self, key, npages)

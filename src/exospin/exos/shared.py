@@ -72,6 +72,13 @@ class ExOSShared:
     journal: list[tuple[int, int, str]] = field(default_factory=list)
     #: every process that crashed or was killed, in the order they died (posix.Failure)
     failures: list[Failure] = field(default_factory=list)
+    #: the network (netstack.py): this machine's IPv4 address (None: no interface), the ARP
+    #: cache every process shares (IPv4 address -> MAC), the UDP ports bound (port -> pid),
+    #: and the pid whose stack answers ARP for the machine
+    ip: str | None = None
+    arp: dict[bytes, bytes] = field(default_factory=dict)
+    ports: dict[int, int] = field(default_factory=dict)
+    arp_owner: int = 0
 
     def alloc_pid(self) -> int:
         pid = self.next_pid

@@ -86,6 +86,9 @@ class Threads:
         self._next = 1
         self.switches = 0
         self.idles = 0
+        #: what the scheduler does when no thread can run: give up the processor until a
+        #: wake-up or our next slice (the network stack sleeps instead, netstack.py)
+        self.idle: Callable[[], Any] = sys.yield_
         self._mark = 0  # when the running thread last got the processor
         self._used = 0  # processor time of the running thread in earlier slices of this turn
         self.preemptions = 0
@@ -128,7 +131,7 @@ class Threads:
                 tid = self.policy.pick(runnable)
                 if tid is None:
                     self.idles += 1
-                    self.sys.yield_()  # nothing to run: sleep until a wake-up or our next slice
+                    self.idle()  # nothing to run: sleep until a wake-up or our next slice
                     continue
                 t = self.threads[tid]
                 t.blocked_on = None

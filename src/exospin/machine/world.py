@@ -228,6 +228,9 @@ class World:
                     best, best_t = n, t
             if best is None:
                 break
+            # another machine may act at its own next time, or when a frame ``best`` sends
+            # now wakes it (L after best_t, however idle it is): the horizon is L past the
+            # earliest of those, so a reply to that frame is never in best's past
             horizon = limit
             for n in nodes:
                 if n is not best:
@@ -264,6 +267,11 @@ class World:
         node.sync = None
         d = loop.deadline  # the next event after this one
         node.next_local = NEVER if d >= INFINITY else node.ps(d)
+        if node.state is _IDLE:
+            # idle, it was taking events (_drive's skip_to_next): one taken with this one (a
+            # frame's interrupt) may have made something runnable; resume it now so that its
+            # kernel runs again, rather than as idle until its next event
+            node.next_local = node.ps(loop.now)
         self._yield(node)
 
     def _yield(self, node: _Node) -> None:

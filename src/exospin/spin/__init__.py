@@ -66,7 +66,7 @@ from .memory import (
     Frame,
     MemoryFault,
 )
-from .net import NetStack, NetStats, Packet, attach
+from .net import NetStack, NetStackStats, Packet, attach
 from .strands import Scheduler, Strand
 
 __all__ = [
@@ -80,5 +80,5 @@ __all__ = [
     "StrandExit", "SyscallError",
     "PROT_NONE", "PROT_READ", "PROT_RW", "PROT_WRITE", "RETRY", "SKIP", "Context", "Frame",
     "MemoryFault", "Scheduler", "Strand",
-    "NetStack", "NetStats", "Packet", "attach",
+    "NetStack", "NetStackStats", "Packet", "attach",
 ]

@@ -202,7 +202,7 @@ def _name(d: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class NetStats:
+class NetStackStats:
     interfaces: int
     #: frames the driver took from the NICs and raised Ether.PacketArrived for
     received: int
@@ -524,9 +524,9 @@ class NetStack:
         return {"sockets": sum(1 for h in self.UDP.handlers
                                if getattr(h.installer, "name", None) == "udp_sockets")}
 
-    def statistics(self) -> NetStats:
+    def statistics(self) -> NetStackStats:
         u = self.unclaimed
-        return NetStats(len(self.ifaces), self.received, self.transmitted, self.tx_refused,
+        return NetStackStats(len(self.ifaces), self.received, self.transmitted, self.tx_refused,
                         u["ether"], u["ip"], u["udp"], self.checksums)
 
 
@@ -563,4 +563,4 @@ def attach(system: Any, sockets: bool = True, ifaces: list[tuple[NIC, str]] | No
     return stack
 
 
-__all__ = ["Alarm", "ClaimAuthority", "NetIface", "NetStack", "NetStats", "Packet", "attach"]
+__all__ = ["Alarm", "ClaimAuthority", "NetIface", "NetStack", "NetStackStats", "Packet", "attach"]
