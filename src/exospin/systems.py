@@ -5,7 +5,7 @@ system: one commented line per step. Everything else in exospin (the CLI,
 the benchmarks, the tests) gets its system from here.
 
 Interface
-    ``boot(name, profile="ds5000", seed=0, trace=False) -> System``;
+    ``boot(name, profile="ds5000", seed=0, trace=False, memory=None) -> System``;
     ``SYSTEMS`` (the names ``boot`` knows); ``System.spawn(program, ...)``
     starts an application under its library OS; ``System.run(until_us)``;
     ``System.statistics()``; ``System.shutdown()`` destroys every
@@ -309,12 +309,14 @@ class UnixSystem:
 
 
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False,
-         charge_extensions: bool = False) -> Any:
+         charge_extensions: bool = False, memory: str | None = None) -> Any:
     """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``.
 
     Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``, a
     :class:`UnixSystem` for ``unix``. ``charge_extensions`` (SPIN only): SPIN's
     extensions' own code advances the clock by its static cost (docs/verifier.md).
+    ``memory``: ``ideal`` or ``detailed`` (docs/memory.md); None, the current default
+    (``machine.memory_model``, ``ideal`` unless set).
     """
     if name not in SYSTEMS:
         raise UnknownSystem(f"unknown system {name!r} (known: {', '.join(SYSTEMS)})")
@@ -322,7 +324,7 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
         raise ValueError(f"charge_extensions is SPIN's option; {name} has no extensions")
     prof = get_profile(profile)  # the machine's clock and primitive costs
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
-    machine = Machine(prof, seed=seed, tracer=tracer)  # hardware: clock, memory, TLB, timer
+    machine = Machine(prof, seed=seed, tracer=tracer, memory=memory)  # hardware: clock, memory, caches, TLB, timer
     return _assemble(name, machine, tracer, charge_extensions)
 
 

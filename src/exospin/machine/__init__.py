@@ -4,6 +4,19 @@ network interfaces and links, and the world several machines share.
 Everything a kernel may touch of the machine is named here.
 """
 
+from .caches import (
+    HIERARCHIES,
+    MEMORY_MODELS,
+    CacheSpec,
+    CacheStats,
+    Footprint,
+    HierarchySpec,
+    HierarchyStats,
+    MemoryHierarchy,
+    UnknownMemoryModel,
+    default_memory,
+    memory_model,
+)
 from .cpu import CPU, NREGS, USER_TOP, CPUStats, Exc, MachineCheck
 from .events import INFINITY, EventLoop, Scheduled
 from .link import (
@@ -38,4 +51,7 @@ __all__ = [
     "ATM", "BROADCAST", "Controller", "ETHERNET", "Figure", "FrameTooLarge", "IRQ_NIC", "LANCE", "LINKS",
     "Link", "LinkSpec", "NIC", "NICError", "NICStats", "PS_PER_S", "RxFrame", "TCA100", "UnknownLink",
     "World", "WorldStats", "get_link", "mac_address",
+    # the memory hierarchy (caches.py)
+    "CacheSpec", "CacheStats", "Footprint", "HIERARCHIES", "HierarchySpec", "HierarchyStats", "MEMORY_MODELS",
+    "MemoryHierarchy", "UnknownMemoryModel", "default_memory", "memory_model",
 ]
