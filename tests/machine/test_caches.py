@@ -240,3 +240,24 @@ def test_detailed_runs_are_deterministic_and_dearer_than_ideal(name):
     assert first[1].stall_cycles > 0
     ideal = _run(name, "ideal")
     assert ideal[1] is None and first[0] > ideal[0]
+
+
+# ------------------------------------------------------------ the CLI
+
+
+def test_the_cli_takes_memory_and_refuses_an_unknown_model(capsys, monkeypatch):
+    from exospin.cli import main
+
+    assert main(["bench", "demux", "--quick", "--memory", "fast"]) == 2
+    assert "invalid choice: 'fast'" in capsys.readouterr().err
+    built: list[str] = []
+    real = Machine.__init__
+
+    def spy(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        built.append(self.memory_model)
+
+    monkeypatch.setattr(Machine, "__init__", spy)
+    assert main(["demo", "spin", "--memory", "detailed"]) == 0
+    assert built and set(built) == {"detailed"}
+    assert default_memory() == "ideal"  # restored after the command
