@@ -13,6 +13,7 @@ from exospin import posix
 from exospin.machine import (
     HIERARCHIES,
     Footprint,
+    KernelText,
     Machine,
     MemoryHierarchy,
     UnknownMemoryModel,
@@ -261,3 +262,33 @@ def test_the_cli_takes_memory_and_refuses_an_unknown_model(capsys, monkeypatch):
     assert main(["demo", "spin", "--memory", "detailed"]) == 0
     assert built and set(built) == {"detailed"}
     assert default_memory() == "ideal"  # restored after the command
+
+
+# ------------------------------------------------- kernel footprints
+
+
+def test_a_kernel_paths_footprint_follows_from_its_layout():
+    text = KernelText(base=0x10_0000)
+    a = text.footprint("syscall", 8)
+    b = text.footprint("exception", 4)
+    assert a.fetches == tuple(range(0x10_0000, 0x10_0020, 4))
+    assert b.fetches[0] == 0x10_0020  # laid out after the first path
+    assert text.footprint("syscall", 8) == a  # the same path, the same lines
+    with pytest.raises(ValueError, match="laid out with 8 instructions"):
+        text.footprint("syscall", 9)
+
+
+def test_touch_charges_a_kernel_path_only_under_detailed():
+    fp = KernelText(base=0x10_0000).footprint("syscall", 8, reads=(0x20_0000,))
+    ideal, detailed = Machine("ds5000"), Machine("ds5000", memory="detailed")
+    ideal.cpu.touch(fp)
+    detailed.cpu.touch(fp)
+    assert ideal.now == 0
+    assert detailed.now == 3 * DS.l1_miss.cycles  # two 16-byte code lines and one data line
+    t = detailed.now
+    detailed.cpu.touch(fp)
+    assert detailed.now == t  # warm
+    # user data in the same sets evicts the path's lines
+    detailed.hierarchy.read(0x20_0000 + DS.dcache.size.cycles, detailed.now)
+    detailed.cpu.touch(fp)
+    assert detailed.now == t + DS.l1_miss.cycles

@@ -12,6 +12,7 @@ from .caches import (
     Footprint,
     HierarchySpec,
     HierarchyStats,
+    KernelText,
     MemoryHierarchy,
     UnknownMemoryModel,
     default_memory,
@@ -52,6 +53,6 @@ __all__ = [
     "Link", "LinkSpec", "NIC", "NICError", "NICStats", "PS_PER_S", "RxFrame", "TCA100", "UnknownLink",
     "World", "WorldStats", "get_link", "mac_address",
     # the memory hierarchy (caches.py)
-    "CacheSpec", "CacheStats", "Footprint", "HIERARCHIES", "HierarchySpec", "HierarchyStats", "MEMORY_MODELS",
+    "CacheSpec", "CacheStats", "Footprint", "HIERARCHIES", "HierarchySpec", "HierarchyStats", "KernelText", "MEMORY_MODELS",
     "MemoryHierarchy", "UnknownMemoryModel", "default_memory", "memory_model",
 ]

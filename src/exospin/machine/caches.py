@@ -52,7 +52,9 @@ Interface
     :class:`~exospin.machine.profiles.Cost`); ``MemoryHierarchy(spec)``:
     ``read(paddr, now)``, ``write(paddr, now)``, ``fetch(paddr, now)``,
     ``read_range(paddr, nbytes, now)``, ``write_range(...)``,
-    ``run(footprint, now)`` each return stall cycles; :class:`Footprint`;
+    ``run(footprint, now)`` each return stall cycles; :class:`Footprint`,
+    :class:`KernelText` (a kernel's code layout, from which its paths' footprints
+    follow);
     ``MEMORY_MODELS``, ``memory_model(name)`` (a context manager setting the
     model new machines get), ``default_memory()``; ``statistics()``.
 """
@@ -189,6 +191,38 @@ class Footprint:
     fetches: tuple[int, ...] = ()
     reads: tuple[int, ...] = ()
     writes: tuple[int, ...] = ()
+
+
+class KernelText:
+    """A kernel image's layout: each named path gets its own run of code addresses,
+    one after another from ``base`` (a physical address in kseg0/KSEG), in the order
+    the kernel declares them, so the same kernel always lays out the same way.
+
+    ``footprint(name, insns, reads=(), writes=())`` is the path's Footprint: the lines
+    of its ``insns`` instructions of ``insn_bytes`` each, and the data addresses given.
+    """
+
+    __slots__ = ("base", "insn_bytes", "_next", "_paths")
+
+    def __init__(self, base: int, insn_bytes: int = 4) -> None:
+        self.base = base
+        self.insn_bytes = insn_bytes
+        self._next = base
+        self._paths: dict[str, tuple[int, int]] = {}
+
+    def footprint(self, name: str, insns: int, reads: tuple[int, ...] = (),
+                  writes: tuple[int, ...] = ()) -> Footprint:
+        if insns < 0:
+            raise ValueError(f"path {name!r}: {insns} instructions")
+        got = self._paths.get(name)
+        if got is None:
+            got = self._paths[name] = (self._next, insns)
+            self._next += insns * self.insn_bytes
+        elif got[1] != insns:
+            raise ValueError(f"path {name!r} was laid out with {got[1]} instructions, not {insns}")
+        start = got[0]
+        fetches = tuple(range(start, start + insns * self.insn_bytes, self.insn_bytes))
+        return Footprint(fetches, reads, writes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,8 @@ Why it is built this way
 
 Interface
     ``load(vaddr)``, ``store(vaddr, value)``, ``add(a, b)``, ``compute(n)``,
-    ``mem_refs(n)``, ``call(fn, *args)``, ``copy(dst, src, nwords)``,
+    ``mem_refs(n)``, ``call(fn, *args)``, ``copy(dst, src, nwords)``, ``touch(footprint)``
+    (a kernel path's cache lines, charged under ``detailed`` memory only),
     ``cycles()`` for user code (a
     store whose protection handler returns True is skipped, as a handler
     that advances EPC past it would); ``interrupt(irq)`` for devices;
@@ -51,7 +52,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .caches import MemoryHierarchy
+    from .caches import Footprint, MemoryHierarchy
     from .events import EventLoop
     from .memory import PhysicalMemory
     from .profiles import Profile
@@ -346,6 +347,15 @@ class CPU:
         loop.now += n * self._c_mem
         if loop.now >= loop.deadline:
             loop.fire_due()
+
+    def touch(self, footprint: Footprint) -> None:
+        """A kernel path's cache lines (caches.Footprint): under ``detailed`` memory their
+        misses and write-buffer stalls are charged now; under ``ideal``, nothing. The one
+        place a kernel path reaches the caches (the path still charges its own hits)."""
+        h = self.hierarchy
+        if h is not None:
+            loop = self._loop
+            loop.now += h.run(footprint, loop.now)
 
     def cycles(self) -> int:
         """The free-running cycle counter."""
