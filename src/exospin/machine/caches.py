@@ -272,7 +272,7 @@ class MemoryHierarchy:
     """The caches and write buffer of one machine; every method returns stall cycles."""
 
     __slots__ = ("spec", "icache", "dcache", "bcache", "_miss", "_mem_miss", "_wdepth", "_wcycles",
-                 "_merge", "_alloc", "_wb_last", "_wb_line", "writes", "write_merges", "write_stalls",
+                 "_merge", "_alloc", "_wfull", "_wb_last", "_wb_line", "writes", "write_merges", "write_stalls",
                  "stall_cycles", "_dl", "_dm", "_dt")
 
     def __init__(self, spec: HierarchySpec) -> None:
@@ -284,6 +284,7 @@ class MemoryHierarchy:
         self._mem_miss = 0 if spec.memory_miss is None else spec.memory_miss.cycles
         self._wdepth = spec.write_buffer.cycles
         self._wcycles = spec.write_cycles.cycles
+        self._wfull = (self._wdepth - 1) * self._wcycles  # the buffer is full when its last write leaves later than this
         self._merge = spec.write_merge
         self._alloc = spec.write_allocate
         self._wb_last = 0  # the cycle at which the newest buffered write has left
@@ -324,6 +325,13 @@ class MemoryHierarchy:
         self.stall_cycles += s
         return s
 
+    def read_miss(self, line: int) -> int:
+        """A data load that missed D-cache line ``line`` (the CPU tested the hit inline
+        and counted the access): fill it, return the stall."""
+        s = self._fill(self.dcache, line)
+        self.stall_cycles += s
+        return s
+
     def fetch(self, paddr: int, now: int) -> int:
         """An instruction fetch from ``paddr``."""
         c = self.icache
@@ -356,8 +364,8 @@ class MemoryHierarchy:
             self.write_merges += 1  # the newest entry has not started leaving: merge
             return 0
         stall = 0
-        if last - now > (self._wdepth - 1) * w:  # full: wait for the oldest entry to leave
-            stall = last - (self._wdepth - 1) * w - now
+        if last - now > self._wfull:  # full: wait for the oldest entry to leave
+            stall = last - self._wfull - now
             self.write_stalls += 1
             self.stall_cycles += stall
             now += stall

@@ -181,8 +181,12 @@ class CPU:
         refill = self.refill_vector  # the kernel's; install_vectors() rebuilds these closures
         # ``detailed`` memory: each reference goes through the caches by physical address
         # (word base << wshift, plus the offset) and their stall is added to the hit cost.
+        # A load's D-cache hit is tested inline (one list read); a miss calls the model.
         h = self.hierarchy
-        hread = None if h is None else h.read
+        dcache = None if h is None else h.dcache
+        dtags = None if h is None else h.dcache.tags
+        dl, dm = (0, 0) if h is None else (h.dcache.lshift, h.dcache.mask)
+        hmiss = None if h is None else h.read_miss
         hwrite = None if h is None else h.write
         mwords = tlb.memory_words
         ADEL, ADES, MOD = Exc.ADEL, Exc.ADES, Exc.MOD
@@ -237,8 +241,11 @@ class CPU:
                     slots[index] = view
                     slot_vpns[index] = vpn
             now = loop.now + c_mem
-            if hread is not None:
-                now += hread(((b if b >= 0 else b + mwords) << wshift) + (vaddr & offmask), loop.now)
+            if dtags is not None:
+                line = (((b if b >= 0 else b + mwords) << wshift) + (vaddr & offmask)) >> dl
+                dcache.accesses += 1  # type: ignore[union-attr]
+                if dtags[line & dm] != line:
+                    now += hmiss(line)  # type: ignore[misc]
             loop.now = now
             v = words[b + ((vaddr & offmask) >> wshift)]  # b < 0 (read-only) indexes from the end
             if now >= loop.deadline:
