@@ -5,6 +5,7 @@
     exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE] [--disk FILE]   (profile: the demo's paper's machine)
     exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick] [--audit]
     exospin reproduce [--out DIR] [--json] [--quick] [--audit]
+    (demo, bench and reproduce also take --memory ideal|detailed: docs/memory.md)
     exospin spin check FILE...
 
 Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage.
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .machine import PROFILES, get_profile
+from .machine import MEMORY_MODELS, PROFILES, get_profile, memory_model
 from .terminal import print_table
 
 #: Systems named by docs/contracts.md, and the demos that exist so far.
@@ -75,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("--quick", action="store_true", help="fewer iterations (under a minute)")
     repro.add_argument("--audit", action="store_true",
                        help="also weigh each system's own Python and compare the systems both ways")
+
+    for cmd in (demo, bench, repro):
+        cmd.add_argument("--memory", choices=MEMORY_MODELS, default="ideal",
+                         help="ideal: every reference hits the cache (default); detailed: the profile's "
+                              "caches and write buffer (docs/memory.md)")
 
     spin = sub.add_parser("spin", help="SPIN tools: check an extension with the verifier")
     spin_sub = spin.add_subparsers(dest="spin_command", metavar="SPIN_COMMAND", parser_class=_Parser)
@@ -384,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command is None:
             raise UsageError("no command given (try: exospin info, exospin demo aegis, exospin bench aegis)")
-        return COMMANDS[args.command](args, Console(highlight=False))
+        with memory_model(getattr(args, "memory", "ideal")):  # the machines every boot builds
+            return COMMANDS[args.command](args, Console(highlight=False))
     except UsageError as e:
         if debug:
             raise

@@ -5,9 +5,9 @@ system: one commented line per step. Everything else in exospin (the CLI,
 the benchmarks, the tests) gets its system from here.
 
 Interface
-    ``boot(name, profile="ds5000", seed=0, trace=False, disk=None) -> System``
+    ``boot(name, profile="ds5000", seed=0, trace=False, disk=None, memory=None) -> System``
     (``disk``: True for a disk in memory, a path for one in that image file;
-    the kernel finds it as ``system.machine.disks[0]``);
+    the kernel finds it as ``system.machine.disks[0]``; ``memory``: docs/memory.md);
     ``SYSTEMS`` (the names ``boot`` knows); ``System.spawn(program, ...)``
     starts an application under its library OS; ``System.run(until_us)``;
     ``System.statistics()``; ``System.shutdown()`` destroys every
@@ -324,7 +324,8 @@ class UnixSystem:
 
 
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False,
-         charge_extensions: bool = False, disk: str | os.PathLike[str] | bool | None = None) -> Any:
+         charge_extensions: bool = False, disk: str | os.PathLike[str] | bool | None = None,
+         memory: str | None = None) -> Any:
     """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``.
 
     Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``, a
@@ -332,6 +333,8 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     extensions' own code advances the clock by its static cost (docs/verifier.md).
     ``disk``: attach an HP 97560 (machine/disk.py): True for one in memory, a path for
     one whose contents are that host image file (created if it does not exist).
+    ``memory``: ``ideal`` or ``detailed`` (docs/memory.md); None, the current default
+    (``machine.memory_model``, ``ideal`` unless set).
     """
     if name not in SYSTEMS:
         raise UnknownSystem(f"unknown system {name!r} (known: {', '.join(SYSTEMS)})")
@@ -339,7 +342,7 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
         raise ValueError(f"charge_extensions is SPIN's option; {name} has no extensions")
     prof = get_profile(profile)  # the machine's clock and primitive costs
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
-    machine = Machine(prof, seed=seed, tracer=tracer)  # hardware: clock, memory, TLB, timer
+    machine = Machine(prof, seed=seed, tracer=tracer, memory=memory)  # hardware: clock, memory, caches, TLB, timer
     if disk is not None and disk is not False:
         Disk(machine, image=None if disk is True else disk)  # machine.disks[0], its contents in memory or an image
     return _assemble(name, machine, tracer, charge_extensions)

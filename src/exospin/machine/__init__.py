@@ -4,6 +4,20 @@ network interfaces and links, the world several machines share, and disks.
 Everything a kernel may touch of the machine is named here.
 """
 
+from .caches import (
+    HIERARCHIES,
+    MEMORY_MODELS,
+    CacheSpec,
+    CacheStats,
+    Footprint,
+    HierarchySpec,
+    HierarchyStats,
+    KernelText,
+    MemoryHierarchy,
+    UnknownMemoryModel,
+    default_memory,
+    memory_model,
+)
 from .cpu import CPU, NREGS, USER_TOP, CPUStats, Exc, MachineCheck
 from .disk import (
     HP97560,
@@ -51,4 +65,7 @@ __all__ = [
     "World", "WorldStats", "get_link", "mac_address",
     # storage
     "Completion", "Disk", "DiskError", "DiskFailed", "DiskSpec", "DiskStats", "HP97560", "IRQ_DISK", "seek_ps",
+    # the memory hierarchy (caches.py)
+    "CacheSpec", "CacheStats", "Footprint", "HIERARCHIES", "HierarchySpec", "HierarchyStats", "KernelText", "MEMORY_MODELS",
+    "MemoryHierarchy", "UnknownMemoryModel", "default_memory", "memory_model",
 ]

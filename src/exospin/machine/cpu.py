@@ -35,7 +35,8 @@ Why it is built this way
 
 Interface
     ``load(vaddr)``, ``store(vaddr, value)``, ``add(a, b)``, ``compute(n)``,
-    ``mem_refs(n)``, ``call(fn, *args)``, ``copy(dst, src, nwords)``,
+    ``mem_refs(n)``, ``call(fn, *args)``, ``copy(dst, src, nwords)``, ``touch(footprint)``
+    (a kernel path's cache lines, charged under ``detailed`` memory only),
     ``cycles()`` for user code (a
     store whose protection handler returns True is skipped, as a handler
     that advances EPC past it would); ``interrupt(irq)`` for devices;
@@ -51,6 +52,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .caches import Footprint, MemoryHierarchy
     from .events import EventLoop
     from .memory import PhysicalMemory
     from .profiles import Profile
@@ -108,9 +110,11 @@ class CPU:
         "_loop", "_tlb", "_words", "_shift", "_offmask", "_wshift", "_bad",
         "_wmask", "_smin", "_smax", "_c_mem", "_c_insn", "_c_trap", "_c_intr",
         "_c_save", "_c_restore", "_c_call", "_c_copy", "_exc_counts", "interrupts",
+        "hierarchy", "_kstack",
     )
 
-    def __init__(self, loop: EventLoop, profile: Profile, memory: PhysicalMemory, tlb: TLB) -> None:
+    def __init__(self, loop: EventLoop, profile: Profile, memory: PhysicalMemory, tlb: TLB,
+                 hierarchy: MemoryHierarchy | None = None) -> None:
         self.regs: list[int] = [0] * NREGS
         self.epc = 0
         self.cause = 0
@@ -142,6 +146,11 @@ class CPU:
         self._c_copy = profile.copy_word
         self._exc_counts: list[int] = [0] * 32  # by Cause.ExcCode
         self.interrupts = 0
+        #: the caches and write buffer (``detailed`` memory), or None: every reference hits
+        self.hierarchy = hierarchy
+        #: physical address of the kernel stack the register save areas are modelled at:
+        #: the kernel image sits above the frames kernels hand out (docs/memory.md)
+        self._kstack = memory.nframes * memory.page_size
         self._build_fast_paths()
 
     @property
@@ -170,6 +179,16 @@ class CPU:
         bad, wmask, c_mem = self._bad, self._wmask, self._c_mem
         exception = self._exception
         refill = self.refill_vector  # the kernel's; install_vectors() rebuilds these closures
+        # ``detailed`` memory: each reference goes through the caches by physical address
+        # (word base << wshift, plus the offset) and their stall is added to the hit cost.
+        # A load's D-cache hit is tested inline (one list read); a miss calls the model.
+        h = self.hierarchy
+        dcache = None if h is None else h.dcache
+        dtags = None if h is None else h.dcache.tags
+        dl, dm = (0, 0) if h is None else (h.dcache.lshift, h.dcache.mask)
+        hmiss = None if h is None else h.read_miss
+        hwrite = None if h is None else h.write
+        mwords = tlb.memory_words
         ADEL, ADES, MOD = Exc.ADEL, Exc.ADES, Exc.MOD
 
         wired, span, slots, slot_vpns = tlb.wired, tlb.entries - tlb.wired, tlb.slots, tlb.slot_vpns
@@ -222,6 +241,11 @@ class CPU:
                     slots[index] = view
                     slot_vpns[index] = vpn
             now = loop.now + c_mem
+            if dtags is not None:
+                line = (((b if b >= 0 else b + mwords) << wshift) + (vaddr & offmask)) >> dl
+                dcache.accesses += 1  # type: ignore[union-attr]
+                if dtags[line & dm] != line:
+                    now += hmiss(line)  # type: ignore[misc]
             loop.now = now
             v = words[b + ((vaddr & offmask) >> wshift)]  # b < 0 (read-only) indexes from the end
             if now >= loop.deadline:
@@ -247,6 +271,8 @@ class CPU:
                 else:
                     b = tlb.view.get(vpn)
             now = loop.now + c_mem
+            if hwrite is not None:
+                now += hwrite((b << wshift) + (vaddr & offmask), loop.now)
             loop.now = now
             words[b + ((vaddr & offmask) >> wshift)] = value & wmask
             if now >= loop.deadline:
@@ -301,6 +327,11 @@ class CPU:
                 si = (sb if sb >= 0 else sb + self._tlb.memory_words) + ((src & self._offmask) >> self._wshift)
                 di = db + ((dst & self._offmask) >> self._wshift)
                 words[di : di + n] = words[si : si + n]
+                h = self.hierarchy
+                if h is not None:  # the loop's loads, then its stores (issued a copy_word apart)
+                    t = loop.now
+                    loop.now += h.read_range(si << self._wshift, n * wb, t)
+                    loop.now += h.write_range(di << self._wshift, n * wb, loop.now, wb, self._c_copy)
             loop.now += n * self._c_copy
             src += n * wb
             dst += n * wb
@@ -323,6 +354,15 @@ class CPU:
         loop.now += n * self._c_mem
         if loop.now >= loop.deadline:
             loop.fire_due()
+
+    def touch(self, footprint: Footprint) -> None:
+        """A kernel path's cache lines (caches.Footprint): under ``detailed`` memory their
+        misses and write-buffer stalls are charged now; under ``ideal``, nothing. The one
+        place a kernel path reaches the caches (the path still charges its own hits)."""
+        h = self.hierarchy
+        if h is not None:
+            loop = self._loop
+            loop.now += h.run(footprint, loop.now)
 
     def cycles(self) -> int:
         """The free-running cycle counter."""
@@ -367,11 +407,18 @@ class CPU:
     def save_registers(self, area: list[int], n: int = NREGS) -> None:
         """Store registers 0..n-1 into ``area``; charged n register saves."""
         area[:n] = self.regs[:n]
+        h = self.hierarchy
+        if h is not None:  # n stores to the kernel stack, through the write buffer
+            self._loop.now += h.write_range(self._kstack, n << self._wshift, self._loop.now,
+                                            1 << self._wshift, self._c_save)
         self._loop.now += n * self._c_save
 
     def restore_registers(self, area: list[int], n: int = NREGS) -> None:
         """Load registers 0..n-1 from ``area``; charged n register restores."""
         self.regs[:n] = area[:n]
+        h = self.hierarchy
+        if h is not None:  # n loads from the kernel stack
+            self._loop.now += h.read_range(self._kstack, n << self._wshift, self._loop.now)
         self._loop.now += n * self._c_restore
 
     def statistics(self) -> CPUStats:

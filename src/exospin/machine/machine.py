@@ -12,7 +12,10 @@ Why it is built this way
     only random numbers come from ``rng``, a ``random.Random(seed)``.
 
 Interface
-    ``Machine(profile, seed=0, tracer=None)``; attributes ``profile``,
+    ``Machine(profile, seed=0, tracer=None, memory=None)`` (``memory``:
+    ``ideal``, every reference a cache hit, or ``detailed``, the caches and
+    write buffer of caches.py; None: ``caches.default_memory()``); attributes
+    ``profile``, ``memory_model``, ``hierarchy`` (None when ideal),
     ``loop``, ``memory``, ``tlb``, ``cpu``, ``timer``, ``rng``, ``tracer``,
     ``nics`` (its network interfaces, nic.py: none unless a network is
     built), ``disks`` (its disks, disk.py: none unless one is attached),
@@ -27,6 +30,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .caches import HIERARCHIES, HierarchyStats, MemoryHierarchy, check_memory_model, default_memory
 from .cpu import CPU, CPUStats
 from .events import EventLoop
 from .memory import MemoryStats, PhysicalMemory
@@ -49,12 +53,15 @@ class MachineStats:
     memory: MemoryStats
     tlb: TLBStats
     timer: TimerStats
+    caches: HierarchyStats | None = None  # ``detailed`` memory only
 
 
 class Machine:
-    def __init__(self, profile: Profile | str = "ds5000", seed: int = 0, tracer: Tracer | None = None) -> None:
+    def __init__(self, profile: Profile | str = "ds5000", seed: int = 0, tracer: Tracer | None = None,
+                 memory: str | None = None) -> None:
         if isinstance(profile, str):
             profile = get_profile(profile)
+        self.memory_model = check_memory_model(default_memory() if memory is None else memory)
         self.profile = profile
         self.seed = seed
         self.rng = random.Random(seed)
@@ -64,7 +71,11 @@ class Machine:
             profile.tlb_entries, profile.tlb_wired, profile.page_size // profile.word_bytes,
             profile.memory_frames * profile.page_size // profile.word_bytes, profile.tlb_replacement,
         )
-        self.cpu = CPU(self.loop, profile, self.memory, self.tlb)
+        self.hierarchy: MemoryHierarchy | None = None
+        if self.memory_model == "detailed":
+            self.hierarchy = MemoryHierarchy(HIERARCHIES[profile.name])
+            self.memory.attach(self.hierarchy, self.loop, profile.reg_save)  # a block loop: a store a cycle
+        self.cpu = CPU(self.loop, profile, self.memory, self.tlb, self.hierarchy)
         self.timer = IntervalTimer(self.loop, self.cpu)
         self.tracer = tracer
         self.nics: list[Station] = []  # nic.NIC, as the link sees it
@@ -83,5 +94,5 @@ class Machine:
         return MachineStats(
             self.profile.name, self.loop.now, self.profile.us(self.loop.now), self.loop.fired,
             self.cpu.statistics(), self.memory.statistics(), self.tlb.statistics(),
-            self.timer.statistics(),
+            self.timer.statistics(), None if self.hierarchy is None else self.hierarchy.statistics(),
         )

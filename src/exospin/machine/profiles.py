@@ -17,9 +17,10 @@ Why it is built this way
     benchmark come out a certain way; where a figure is an estimate from the
     documented pipeline rather than a measured number, the source says so.
 
-    Caches are not modelled: every memory reference is charged as a cache
-    hit. This favours no kernel in particular and keeps runs explainable; a
-    cache model would be a later, separate device.
+    The costs here are cache hits. Under the ``ideal`` memory model (the
+    default) every reference is charged as one; under ``detailed`` the
+    caches and write buffer of caches.py add their stalls on top
+    (docs/memory.md, with the hierarchy's own constants and sources).
 
 Interface
     ``PROFILES[name]`` -> :class:`Profile`; ``get_profile(name)`` raises
