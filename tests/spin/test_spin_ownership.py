@@ -277,3 +277,33 @@ def test_does_a_result_in_a_list_or_dict_reach_user_space_converted_and_copied()
     with pytest.raises(NoSuchSyscall, match=r"the result of giver is nested more than 32 containers deep"):
         k.syscall(3)
     assert not k.extensions
+
+
+def test_are_user_spaces_references_to_what_a_domain_made_revoked_at_its_unload() -> None:
+    from exospin.spin.extern import BadExternRef
+
+    k = boot("spin", "alpha3000").kernel
+    d = k.load('''
+from spin import PhysAddr, Trap
+
+kept = []
+
+
+def give(number, args):
+    f = PhysAddr.allocate()
+    kept.append(f)
+    return f
+
+
+def install():
+    Trap.claim(95, give)
+''', "giver.py")
+    i = k.syscall(95)  # user space names the domain's frame by an index
+    table = next(iter(k.extern.values()))
+    frame = table.internalize(i)
+    assert frame._live
+    k.unload(d, "test")
+    assert not frame._live  # the frame went back to the kernel ...
+    with pytest.raises(BadExternRef, match="revoked"):  # ... and user space's index with it
+        table.internalize(i)
+    assert k.remaining(d) == []

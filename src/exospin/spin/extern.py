@@ -105,6 +105,18 @@ class ExternTable:
         self._nrevoked += 1
         return obj
 
+    def revoke_all(self, ids: set[int]) -> int:
+        """Revoke every index naming an object whose ``id`` is in ``ids`` (what an unloaded
+        domain made: its references die with it); returns how many."""
+        gone = [i for obj_id, i in self._index.items() if obj_id in ids]
+        for i in gone:
+            self.revoke(i)
+        return len(gone)
+
+    def names_any(self, ids: set[int]) -> bool:
+        """Does an index still name an object whose ``id`` is in ``ids``?"""
+        return any(obj_id in ids for obj_id in self._index)
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -902,6 +902,8 @@ class Spin:
         nothing ``d`` owned remains (a RuntimeError if something does: a kernel bug)."""
         self._live.discard(d.uid)
         own = self._owned_by(d)  # kept (emptied) after the unload: remaining() reads it
+        # what it made, by identity: user space's references to any of it are revoked below
+        made = {id(x) for x in (*own.strands, *own.packages, *own.resources)}
         for h in list(own.handlers):
             self.dispatcher.uninstall(h)
         own.handlers.clear()
@@ -930,6 +932,8 @@ class Spin:
                 else:
                     self._destroy_space(r)
         own.resources.clear()
+        for table in self.extern.values():  # user space's references to what it made
+            table.revoke_all(made)
         if d.budget is not None:
             self.sched.remove_budget(d.budget)
             if d.budget.depth:  # unloaded while running further up the stack: its code there
