@@ -288,6 +288,11 @@ class NetStack:
         self.lastport = IPPORT_RESERVED
         self.arptab: dict[bytes, bytes] = {}
         self.arp_hold: dict[bytes, mb.Mbuf] = {}  # la_hold: one packet per unresolved address
+        #: when the last request for each unresolved address went out (cycles): 4.4BSD's
+        #: arpresolve asks again at most once a second (la_asked / rt_expire), so a request
+        #: lost (nobody listening yet) is not the end of the address
+        self.arp_asked: dict[bytes, int] = {}
+        self.arp_retry = k.m.profile.clock_hz  # one second, in cycles
         self.ipintrq: deque[mb.Mbuf] = deque()
         self.arpintrq: deque[mb.Mbuf] = deque()
         self.ip_id = 1
@@ -542,6 +547,7 @@ def arp_input(k: Scheduler, net: NetStack, m: mb.Mbuf) -> None:
     if spa in net.arptab or tpa == ifp.ip:  # update, or create when it is for us
         net.arptab[spa] = sha
         held = net.arp_hold.pop(spa, None)
+        net.arp_asked.pop(spa, None)
         if held is not None:
             _ether_send(k, net, held, sha)
     if op == 1 and tpa == ifp.ip:
@@ -584,7 +590,9 @@ def ether_output(k: Scheduler, net: NetStack, m: mb.Mbuf, dst: bytes) -> bool:
     if old is not None:
         net.s["arp_hold_drops"] += 1
         k.loop.now += net.pool.freem(old)
-        return True  # a request is out already
+        if k.loop.now - net.arp_asked.get(dst, 0) < net.arp_retry:
+            return True  # a request went out less than a second ago
+    net.arp_asked[dst] = k.loop.now
     net.s["arp_requests_sent"] += 1
     _send_raw(k, net, _arp_frame(1, ifp.mac, ifp.ip, BROADCAST, dst))
     return True
