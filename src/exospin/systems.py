@@ -89,8 +89,35 @@ def _after_run(log: list[Failure], seen: int, check: bool, report: bool, expect:
     return len(log)
 
 
+class _Runs:
+    """What every booted system does alike: run its kernel, then report the processes that
+    failed meanwhile (the module's docstring). A system names its log of failures
+    (``_failure_log``); the kernel's ``run(until_cycles)`` does the rest."""
+
+    machine: Machine
+    kernel: Any
+    reported: int
+
+    def _failure_log(self) -> list[Failure]:
+        return self.log  # type: ignore[attr-defined, no-any-return]
+
+    def failures(self) -> list[Failure]:
+        """Every process that crashed or was killed, in the order they died."""
+        return list(self._failure_log())
+
+    def run(self, until_us: float | None = None, *, check: bool = False, report: bool = True,
+            expect: Collection[int] = ()) -> float:
+        """Run until nothing can run (or ``until_us`` of simulated time); returns µs.
+        Then report the processes that failed meanwhile (see the module's docstring)."""
+        _run_options(check, report, expect)
+        until = None if until_us is None else self.machine.profile.cycles_for_us(until_us)
+        us = self.machine.us(self.kernel.run(until))
+        self.reported = _after_run(self._failure_log(), self.reported, check, report, expect)
+        return us
+
+
 @dataclass
-class System:
+class System(_Runs):
     """A booted system: the machine, its kernel, and the trace if one is kept."""
 
     name: str
@@ -159,19 +186,8 @@ class System:
         st = self.kernel.final_stats.get(self.started[pid])
         return None if st is None else st.status
 
-    def failures(self) -> list[Failure]:
-        """Every ExOS process that crashed or was killed, in the order they died."""
-        return list(self.exos.failures)
-
-    def run(self, until_us: float | None = None, *, check: bool = False, report: bool = True,
-            expect: Collection[int] = ()) -> float:
-        """Run until no environment can run (or ``until_us`` of simulated time); returns µs.
-        Then report the processes that failed meanwhile (see the module's docstring)."""
-        _run_options(check, report, expect)
-        until = None if until_us is None else self.machine.profile.cycles_for_us(until_us)
-        us = self.machine.us(self.kernel.run(until))
-        self.reported = _after_run(self.exos.failures, self.reported, check, report, expect)
-        return us
+    def _failure_log(self) -> list[Failure]:
+        return self.exos.failures  # the ExOS processes' (in the shared segment)
 
     def shutdown(self) -> dict[str, int]:
         """Destroy every environment; return what is still held (all zero unless something leaked)."""
@@ -193,7 +209,7 @@ class System:
 
 
 @dataclass
-class SpinSystem:
+class SpinSystem(_Runs):
     """A booted SPIN: the machine and its kernel. Extensions are loaded with
     ``kernel.load``; ``start`` runs a posix program as a Unix process (the
     unix_as extension is loaded on first use)."""
@@ -243,19 +259,6 @@ class SpinSystem:
         st = self._unix("exit_status", pid)
         return None if st is None else int(st)
 
-    def failures(self) -> list[Failure]:
-        """Every process that crashed or was killed, in the order they died."""
-        return list(self.log)
-
-    def run(self, until_us: float | None = None, *, check: bool = False, report: bool = True,
-            expect: Collection[int] = ()) -> float:
-        """Run until no strand can run (or ``until_us`` of simulated time); returns µs.
-        Then report the processes that failed meanwhile (see the module's docstring)."""
-        _run_options(check, report, expect)
-        until = None if until_us is None else self.machine.profile.cycles_for_us(until_us)
-        us = self.machine.us(self.kernel.run(until))
-        self.reported = _after_run(self.log, self.reported, check, report, expect)
-        return us
 
     def shutdown(self) -> dict[str, int]:
         """Kill every strand, collect every process; return what is still held (all zero
@@ -282,7 +285,7 @@ class SpinSystem:
 
 
 @dataclass
-class UnixSystem:
+class UnixSystem(_Runs):
     """A booted Unix: the machine and its kernel; programs start as processes."""
 
     name: str
@@ -301,19 +304,6 @@ class UnixSystem:
     def exit_status(self, pid: int) -> int | None:
         return self.kernel.exit_status(pid)
 
-    def failures(self) -> list[Failure]:
-        """Every process that crashed or was killed, in the order they died."""
-        return list(self.log)
-
-    def run(self, until_us: float | None = None, *, check: bool = False, report: bool = True,
-            expect: Collection[int] = ()) -> float:
-        """Run until no thread can run (or ``until_us`` of simulated time); returns µs.
-        Then report the processes that failed meanwhile (see the module's docstring)."""
-        _run_options(check, report, expect)
-        until = None if until_us is None else self.machine.profile.cycles_for_us(until_us)
-        us = self.machine.us(self.kernel.run(until))
-        self.reported = _after_run(self.log, self.reported, check, report, expect)
-        return us
 
     def shutdown(self) -> dict[str, int]:
         """End every process; return what is still held (all zero unless something leaked)."""
