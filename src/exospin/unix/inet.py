@@ -424,33 +424,10 @@ def le_read(k: Scheduler, net: NetStack, pfn: int, offset: int, length: int) -> 
     k.loop.now += c.le_frame
     net.s["if_ipackets"] += 1
     src = k.memory.span(pfn, offset, length)
-    head: mb.Mbuf | None = None
-    tail: mb.Mbuf | None = None
-    done = 0
-    while done < length:
-        m, cost = pool.get(head is None)
-        k.loop.now += cost
-        if m is not None and length - done >= mb.MINCLSIZE:
-            ok, cost = pool.clget(m)
-            k.loop.now += cost
-            if not ok:
-                k.loop.now += pool.free(m)[1]
-                m = None
-        if m is None:
-            k.loop.now += pool.freem(head)
-            return  # no mbuf: the frame is dropped (counted by the pool)
-        take = min(m.size, length - done)
-        pool.put(m, src[done:done + take])
-        k.loop.now += c.le_per_mbuf + c.copy(take)
-        done += take
-        if head is None:
-            head = m
-        else:
-            assert tail is not None
-            tail.next = m
-        tail = m
-    assert head is not None
-    head.pkt_len = length
+    head, cost = pool.chain(src, lambda took: c.le_per_mbuf + c.copy(took))
+    k.loop.now += cost
+    if head is None:
+        return  # no mbuf: the frame is dropped (counted by the pool)
     ether_input(k, net, head)
 
 

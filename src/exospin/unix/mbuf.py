@@ -185,6 +185,43 @@ class MbufPool:
 
     # ----------------------------------------------------------- the bytes
 
+    def chain(self, data: bytes | memoryview, per_mbuf: Callable[[int], int],
+              align: bool = False) -> tuple[Mbuf | None, int]:
+        """The loop of m_devget and sosend: ``data`` copied into a new packet chain (a
+        cluster for each piece of MINCLSIZE bytes or more; ``align``: a first small mbuf
+        keeps its data at its end, MH_ALIGN, so headers can be prepended), each mbuf also
+        costing ``per_mbuf(bytes it took)``. Returns (chain, cycles); (None, cycles) when
+        the pool runs out, with what was taken freed again."""
+        n = len(data)
+        head: Mbuf | None = None
+        tail: Mbuf | None = None
+        done = total = 0
+        while head is None or done < n:
+            m, cost = self.get(head is None)
+            total += cost
+            if m is not None and n - done >= MINCLSIZE:
+                ok, cost = self.clget(m)
+                total += cost
+                if not ok:
+                    total += self.free(m)[1]
+                    m = None
+            if m is None:
+                return None, total + self.freem(head)
+            take = min(m.size, n - done)
+            if align and head is None and not m.ext and take < m.size:
+                m.off = MSIZE - take
+            self.put(m, data[done:done + take])
+            total += per_mbuf(take)
+            done += take
+            if head is None:
+                head = m
+            else:
+                assert tail is not None
+                tail.next = m
+            tail = m
+        head.pkt_len = n
+        return head, total
+
     def data(self, m: Mbuf) -> memoryview:
         """The data bytes of one mbuf (a writable view into physical memory)."""
         return self.memory.span(m.pfn, m.base + m.off, m.len)

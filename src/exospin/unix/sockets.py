@@ -172,36 +172,12 @@ def sendto(k: Scheduler, t: Thread, so: Socket, data: Any, address: Any) -> int:
     assert so.pcb is not None
     # sosend: copy the data in from user space into a fresh chain
     loop.now += c.sock_enter
-    head: mb.Mbuf | None = None
-    tail: mb.Mbuf | None = None
-    done = 0
-    while head is None or done < n:
-        m, cost = pool.get(head is None)
-        loop.now += cost
-        if m is not None and n - done >= mb.MINCLSIZE:
-            ok, cost = pool.clget(m)
-            loop.now += cost
-            if not ok:
-                loop.now += pool.free(m)[1]
-                m = None
-        if m is None:
-            loop.now += pool.freem(head)
-            net.s["if_oerrors"] += 1
-            raise _fail(net, "ENOBUFS", "sendto: no mbuf left for the datagram")
-        take = min(m.size, n - done)
-        if head is None and not m.ext and take < m.size:
-            m.off = mb.MSIZE - take  # MH_ALIGN: room in front for the headers
-        pool.put(m, data[done:done + take])
-        loop.now += c.uio_per_mbuf
-        done += take
-        if head is None:
-            head = m
-        else:
-            assert tail is not None
-            tail.next = m
-        tail = m
-    assert head is not None
-    head.pkt_len = n
+    per = c.uio_per_mbuf
+    head, cost = pool.chain(data, lambda _took: per, align=True)  # MH_ALIGN: room for the headers
+    loop.now += cost
+    if head is None:
+        net.s["if_oerrors"] += 1
+        raise _fail(net, "ENOBUFS", "sendto: no mbuf left for the datagram")
     k.charge_copy(n, out=False)  # copyin, a word at a time
     if not inet.udp_output(k, net, head, so.pcb.lport, dst, dport):
         raise _fail(net, "ENOBUFS", "sendto: the interface's transmit queue is full, or no mbuf for the headers")
