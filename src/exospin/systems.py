@@ -315,14 +315,17 @@ class UnixSystem(_Runs):
 
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False,
          charge_extensions: bool = False, disk: str | os.PathLike[str] | bool | None = None,
-         memory: str | None = None) -> Any:
+         memory: str | None = None, mkfs: bool | None = None) -> Any:
     """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``.
 
     Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``, a
     :class:`UnixSystem` for ``unix``. ``charge_extensions`` (SPIN only): SPIN's
     extensions' own code advances the clock by its static cost (docs/verifier.md).
     ``disk``: attach an HP 97560 (machine/disk.py): True for one in memory, a path for
-    one whose contents are that host image file (created if it does not exist).
+    one whose contents are that host image file (created if it does not exist). A system
+    with a file system mounts it: ``mkfs`` True formats it first, False never does (an
+    image that does not hold the system's file system is refused), None formats only a
+    blank disk (in memory, or an image just created).
     ``memory``: ``ideal`` or ``detailed`` (docs/memory.md); None, the current default
     (``machine.memory_model``, ``ideal`` unless set).
     """
@@ -335,7 +338,13 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     machine = Machine(prof, seed=seed, tracer=tracer, memory=memory)  # hardware: clock, memory, caches, TLB, timer
     if disk is not None and disk is not False:
         Disk(machine, image=None if disk is True else disk)  # machine.disks[0], its contents in memory or an image
-    return _assemble(name, machine, tracer, charge_extensions)
+    elif mkfs is not None:
+        raise ValueError("mkfs names what to do with a disk: boot(..., disk=True or a path, mkfs=...)")
+    system = _assemble(name, machine, tracer, charge_extensions)
+    mount = getattr(system, "mount", None)  # the systems whose file system exists (issue 18)
+    if machine.disks and mount is not None:
+        mount(machine.disks[0], machine.disks[0].blank if mkfs is None else mkfs)
+    return system
 
 
 def _assemble(name: str, machine: Machine, tracer: Tracer | None, charge_extensions: bool) -> Any:
