@@ -152,7 +152,9 @@ class System(_Runs):
             table[sys.env_id()] = os_  # the library OS, in user space
             return program(os_, sys)
 
-        return self.kernel.create_env(main, name or getattr(program, "__name__", ""), slices)
+        eid = self.kernel.create_env(main, name or getattr(program, "__name__", ""), slices)
+        _wake(self.machine)
+        return eid
 
     def start(
         self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "",
@@ -179,6 +181,7 @@ class System(_Runs):
         eid = self.kernel.create_env(main, f"pid {pid}", 1)
         sh.procs[pid].env = eid
         self.started[pid] = eid
+        _wake(self.machine)
         return pid
 
     def exit_status(self, pid: int) -> int | None:
@@ -252,6 +255,7 @@ class SpinSystem(_Runs):
         if isinstance(pid, SyscallError):
             raise RuntimeError(f"start: {pid.errno}: {pid.message}")
         ident[0] = int(pid)
+        _wake(self.machine)
         return int(pid)
 
     def exit_status(self, pid: int) -> int | None:
@@ -298,8 +302,10 @@ class UnixSystem(_Runs):
 
     def start(self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "") -> int:
         """Start ``program(argv)`` as a new process; returns its pid (status: ``exit_status``)."""
-        return unix_start(self.kernel, program, list(argv or []), name or getattr(program, "__name__", "process"),
-                          self.log)
+        pid = unix_start(self.kernel, program, list(argv or []), name or getattr(program, "__name__", "process"),
+                         self.log)
+        _wake(self.machine)
+        return pid
 
     def exit_status(self, pid: int) -> int | None:
         return self.kernel.exit_status(pid)
@@ -311,6 +317,13 @@ class UnixSystem(_Runs):
 
     def statistics(self) -> dict[str, Any]:
         return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}
+
+
+def _wake(machine: Machine) -> None:
+    """A process started on a machine of a network between two runs: its idle machine must
+    look again (machine/world.py), or the process would wait for a frame or event to wake it."""
+    if machine.world is not None:
+        machine.world.wake(machine)
 
 
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False,
