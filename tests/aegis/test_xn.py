@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from exospin.aegis import AegisError, BadArgument, BadBlock, BadDisk, BadTemplate, DiskIOError, XNSyscalls
+from exospin.aegis import (
+    AegisError,
+    BadArgument,
+    BadBlock,
+    BadDisk,
+    BadTemplate,
+    DiskIOError,
+    XNSyscalls,
+)
 from exospin.systems import System, boot
 from helpers import assert_no_leaks, run_in_env
 
