@@ -274,6 +274,42 @@ def test_do_two_environments_share_a_cached_block_through_the_registry(xn: Calla
     assert s.kernel.xn.statistics().registry_hits == 1
 
 
+def test_do_two_first_reads_of_a_block_at_once_share_one_read(xn: Callable[..., System]) -> None:
+    s = xn()
+    box: dict[str, Any] = {}
+
+    def setup(sys: XNSyscalls) -> None:
+        root, rb, _ = mkfs(sys, "two", b"k")
+        d = sys.xn_free_blocks(1)[0]
+        sys.xn_read(root, rb, frame(sys))
+        sys.xn_update(root, rb, *ptr(0, d), gain=[d])
+        sys.tlb_write(VA, sys.xn_read(root, d, frame(sys)), True)
+        sys.cpu.store(VA, 0x5EED)
+        sys.xn_write(root, d)
+        sys.xn_write(root, rb)
+        sys.xn_release(root, d)
+        sys.xn_release(root, rb)
+        box["d"] = d
+
+    run_in_env(s, setup)
+
+    def user(sys: XNSyscalls) -> None:
+        root, _, _ = sys.xn_mount("two", b"k")
+        c = sys.xn_read(root, box["d"], frame(sys))
+        sys.tlb_write(VA, c, False)
+        box.setdefault("seen", []).append((c.resource, sys.cpu.load(VA)))
+        sys.yield_()
+        sys.xn_release(root, box["d"])
+
+    reads = s.kernel.xn.reads
+    s.kernel.create_env(user, "a", 1)
+    s.kernel.create_env(user, "b", 1)
+    s.run()
+    assert len(box["seen"]) == 2, s.kernel.deaths
+    assert box["seen"][0] == box["seen"][1] and box["seen"][0][1] == 0x5EED
+    assert s.kernel.xn.reads == reads + 1  # one read, the second environment waited for it
+
+
 def test_does_a_reboot_rebuild_the_free_map_from_the_trees(xn: Callable[..., System], tmp_path: Path) -> None:
     img = tmp_path / "xn.img"
     s = xn(disk=img)

@@ -159,6 +159,7 @@ class Buf:
     pfn: int
     dirty: bool = False
     busy: bool = False  # a write is in flight
+    filling: bool = False  # the read that brings it in is in flight
     refs: set[int] = field(default_factory=set)  # environments that read it
     caps: dict[int, list[Capability]] = field(default_factory=dict)  # env -> the frame capabilities it was given
 
@@ -203,7 +204,7 @@ class XN:
         self.state = [0] * n
         self.btype = [0] * n
         self.parent = [-1] * n  # the block whose UDF names it, ROOTED, or -1 (unattached)
-        self.alloc_env = [0] * n  # who allocated an unattached block (freed at its death)
+        self.orphans: dict[int, set[int]] = {}  # env -> the unattached blocks it allocated (freed at its death)
         for b in range(MAX_TYPES + 1):
             self.owner[b] = XN_OWNER
             self.state[b] = INIT
@@ -213,6 +214,7 @@ class XN:
         self.roots: dict[int, Root] = {}
         self.bad = "the XN catalogue has not been read yet"  # "" once a valid one is loaded
         self.loaded = False
+        self.cat_busy = False  # a call is reading or writing the catalogue (through the scratch frame)
         self.c_mem, self.c_insn, self.c_copy = p.mem_ref, p.insn, p.copy_word
         self.op_costs = OpCosts(insn=p.insn, mem_ref=p.mem_ref, proc_call=p.proc_call)
         self.done: dict[int, Completion] = {}  # tag -> completion not yet taken by its waiter
@@ -311,7 +313,6 @@ class XN:
     def load(self) -> None:
         """Read the catalogue and rebuild the free map by walking every root (at the first
         XN call: the caller asked, and sleeps through the reads)."""
-        self.loaded = True
         self.io("read", CATALOGUE, self.scratch)
         head = self._bytes(self.scratch)
         if not any(head):
@@ -323,9 +324,18 @@ class XN:
             self.roots.clear()
             self.bad = f"block 0 is not a valid XN catalogue: {why}; refused, not reformatted"
             return
-        self.bad = ""
         for r in self.roots.values():
             self._walk(r)
+        self.bad = ""
+
+    def unload(self) -> None:
+        """Forget what a failed ``load`` learnt (nothing is cached or mounted yet)."""
+        for b in range(MAX_TYPES + 1, self.nblocks):
+            self.owner[b] = self.state[b] = self.btype[b] = 0
+            self.parent[b] = -1
+        self.types.clear()
+        self.roots.clear()
+        self.bad = "the XN catalogue has not been read yet"
 
     def _parse(self, head: bytes) -> str:
         magic, version, blocks, ntypes, nroots = _HEAD.unpack_from(head, 0)
@@ -458,10 +468,25 @@ class XN:
         buf = self.registry.pop(b, None)
         if buf is not None:
             self._drop_frame(buf.pfn)
-        self.owner[b] = self.state[b] = self.btype[b] = self.alloc_env[b] = 0
+        self.owner[b] = self.state[b] = self.btype[b] = 0
+        if self.parent[b] == -1:
+            self._attached(b)
         self.parent[b] = -1
         for c in self.pending_free.pop(b, ()):  # it was unreachable from the disk: so are they
             self._set_free(c)
+
+    def allocated(self, env: Environment, b: int) -> None:
+        """``b`` was allocated unattached by ``env`` (xn_alloc)."""
+        self.orphans.setdefault(env.id, set()).add(b)
+
+    def _attached(self, b: int) -> None:
+        """``b`` is no longer unattached (attached by an update, or freed)."""
+        for eid, mine in self.orphans.items():
+            if b in mine:
+                mine.discard(b)
+                if not mine:
+                    del self.orphans[eid]
+                return
 
     def _drop_frame(self, pfn: int) -> None:
         self.frames.discard(pfn)
@@ -519,7 +544,9 @@ class XN:
         buf.dirty = True
         self.updates += 1
         for c in sorted(gained):
-            self.owner[c], self.btype[c], self.parent[c], self.alloc_env[c] = r.id, after[c], b, 0
+            if self.owner[c]:
+                self._attached(c)
+            self.owner[c], self.btype[c], self.parent[c] = r.id, after[c], b
             if self.state[c] == 0:
                 self.state[c] = UNINIT
         for c in sorted(lost):
@@ -551,9 +578,8 @@ class XN:
             if not buf.refs and not buf.dirty and not buf.busy:
                 del self.registry[b]
                 self._drop_frame(buf.pfn)
-        for b in range(self.nblocks):
-            if self.alloc_env[b] == env.id and self.parent[b] == -1:
-                self._set_free(b)
+        for b in sorted(self.orphans.pop(env.id, ())):
+            self._set_free(b)
         for r in self.roots.values():
             if env.id in r.mounters:
                 r.mounters.discard(env.id)
@@ -563,9 +589,7 @@ class XN:
     def held(self) -> dict[str, int]:
         """What environments left behind: cached blocks never written or released, and blocks
         allocated but never attached (all zero after every environment died cleanly)."""
-        orphans = sum(1 for b in range(self.nblocks)
-                      if self.owner[b] > 0 and self.parent[b] == -1 and self.state[b] != FREEING)
-        return {"xn_buffers": len(self.registry), "xn_orphans": orphans}
+        return {"xn_buffers": len(self.registry), "xn_orphans": sum(len(v) for v in self.orphans.values())}
 
     def statistics(self) -> XNStats:
         owned = sum(1 for o in self.owner if o > 0)

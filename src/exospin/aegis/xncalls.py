@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .caps import Capability, Rights
@@ -52,6 +54,7 @@ from .xn import (
     BadBlock,
     BadDisk,
     Buf,
+    DiskIOError,
     Root,
     XNStats,
 )
@@ -67,11 +70,30 @@ class XNSyscalls(NetSyscalls):
             raise BadEnvironment(f"{call}: this machine has no disk")
         k.loop.now += k.c.syscall
         if not xn.loaded:
-            xn.load()
+            with self._catalogue(xn):
+                if not xn.loaded:
+                    try:
+                        xn.load()
+                    except BaseException:
+                        xn.unload()  # a failed read of the catalogue or a tree: the next call tries again
+                        raise
+                    xn.loaded = True
         if need_catalogue and xn.bad:
             xn.refused += 1
             raise BadDisk(f"{call}: {xn.bad}")
         return xn  # type: ignore[no-any-return]
+
+    @contextmanager
+    def _catalogue(self, xn: XN) -> Iterator[None]:
+        """One call at a time reads or writes XN's catalogue (through its scratch frame, during
+        whose I/O the caller sleeps): the others wait, a slice at a time."""
+        while xn.cat_busy:
+            self.sleep(self._loop.now + self._k.quantum)
+        xn.cat_busy = True
+        try:
+            yield
+        finally:
+            xn.cat_busy = False
 
     def _refuse(self, xn: XN, e: AegisError) -> AegisError:
         xn.refused += 1
@@ -112,7 +134,8 @@ class XNSyscalls(NetSyscalls):
             raise self._refuse(xn, BadDisk(f"xn_format: refused: {why} (force=True reformats)"))
         if any(r.mounters for r in xn.roots.values()) or xn.registry:
             raise self._refuse(xn, BadDisk("xn_format: a root is mounted or a block cached"))
-        xn.format()
+        with self._catalogue(xn):
+            xn.format()
 
     def xn_free_blocks(self, n: int | None = None) -> list[int]:
         """The lowest ``n`` free blocks (all if None): XN's free map is exposed, as the frames'
@@ -143,7 +166,8 @@ class XNSyscalls(NetSyscalls):
             raise self._refuse(xn, BadArgument(f"xn_type: budget must be an int from 1 to {MAX_UDF_BUDGET}, "
                                                f"not {budget!r}"))
         try:
-            return xn.add_type(source, budget)
+            with self._catalogue(xn):
+                return xn.add_type(source, budget)
         except AegisError:
             xn.refused += 1
             raise
@@ -168,7 +192,10 @@ class XNSyscalls(NetSyscalls):
             raise self._refuse(xn, BadArgument(f"xn_root_create: key must be bytes, not {type(key).__name__}"))
         me = self._k.current
         assert me is not None
-        r = xn.add_root(me, name, type_, block, key)
+        with self._catalogue(xn):
+            if xn.owner[block] or any(r.name == name for r in xn.roots.values()):  # taken while we waited
+                raise self._refuse(xn, BadBlock(f"xn_root_create: block {block} or the name {name!r} was taken"))
+            r = xn.add_root(me, name, type_, block, key)
         return self._k.caps.mint("xnroot", r.id, Rights.ALL)
 
     def xn_mount(self, name: str, key: bytes) -> tuple[Capability, int, int]:
@@ -221,7 +248,7 @@ class XNSyscalls(NetSyscalls):
         assert me is not None
         self._k.loop.now += 3 * self._k.m.profile.mem_ref  # the free map, the block's record
         xn.owner[block], xn.state[block], xn.btype[block], xn.parent[block] = r.id, UNINIT, type_, -1
-        xn.alloc_env[block] = me.id
+        xn.allocated(me, block)
 
     def xn_read(self, cap: Capability, block: int, frame: Capability | None = None) -> Capability:
         """A capability for the frame caching ``block`` (READ; READ and WRITE for a data block).
@@ -255,7 +282,7 @@ class XNSyscalls(NetSyscalls):
                 k.memory.zero(pfn)
                 k.loop.now += k.c.frame_zero
             else:
-                buf.busy = True
+                buf.filling = True
                 try:
                     xn.io("read", b, pfn)
                 except BaseException:
@@ -263,10 +290,15 @@ class XNSyscalls(NetSyscalls):
                     xn._drop_frame(pfn)
                     raise
                 finally:
-                    buf.busy = False
+                    buf.filling = False
         else:
             xn.hits += 1
             k.loop.now += k.m.profile.mem_ref  # the registry lookup
+            buf.refs.add(me.id)  # a use now, so that the reader's release does not drop it meanwhile
+            while buf.filling:  # another environment's read of it is in flight: wait for it
+                self.sleep(self._loop.now + k.quantum)
+            if xn.registry.get(b) is not buf:
+                raise self._refuse(xn, DiskIOError(f"xn_read: block {b}: the read that was bringing it in failed"))
         buf.refs.add(me.id)
         rights = Rights.READ | Rights.WRITE if xn.btype[b] == DATA else Rights.READ
         out = k.caps.mint("frame", buf.pfn, rights)
