@@ -416,3 +416,32 @@ def test_does_a_dead_environment_leave_no_orphan_blocks_or_clean_buffers(xn: Cal
     st = s.kernel.xn.statistics()
     assert st.buffers == 0 and st.blocks_owned == 1  # only the root block, on the disk
     assert s.kernel.caps.count("xnroot") == 0
+
+
+def test_is_a_corrupt_tree_on_the_image_refused_at_mount_with_its_reason(xn: Callable[..., System],
+                                                                        tmp_path: Path) -> None:
+    img = tmp_path / "xn.img"
+    s = xn(disk=img)
+    box: dict[str, Any] = {}
+
+    def build(sys: XNSyscalls) -> None:
+        root, rb, _ = mkfs(sys, "bad", b"k", source=TREE)
+        sys.xn_root_create("good", sys.xn_type(TREE), sys.xn_free_blocks(1)[0], b"g")
+        box["rb"] = rb
+
+    run_in_env(s, build)
+    s.machine.disks[0].close()
+    with img.open("r+b") as f:  # the root block now names itself: a cycle
+        f.seek(box["rb"] * 4096)
+        f.write(box["rb"].to_bytes(4, "little"))
+    s2 = xn(disk=img)
+
+    def after(sys: XNSyscalls) -> int:
+        with pytest.raises(BadDisk, match=f"root 'bad''s tree is damaged: block {box['rb']} is reached twice"):
+            sys.xn_mount("bad", b"k")
+        cap, _, _ = sys.xn_mount("good", b"g")  # the other root is untouched
+        sys.xn_unmount(cap)
+        return sys.xn_statistics().blocks_owned
+
+    assert run_in_env(s2, after) == 2  # the damaged tree's root stays its own: no one else gets it
+    s2.machine.disks[0].close()

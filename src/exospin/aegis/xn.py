@@ -389,9 +389,7 @@ class XN:
                     self.io("read", b, self.scratch)
                     kids = self.run_udf(self.types[ty], self._bytes(self.scratch), "mount")
                     stack.extend((c, t, b) for c, t in sorted(kids.items(), reverse=True))
-        except XNError as e:
-            for b in mine:
-                self._set_free(b)
+        except XNError as e:  # what it reached stays its own (no one else gets a damaged tree's blocks)
             r.damaged = f"root {r.name!r}'s tree is damaged: {e}"
 
     def write_catalogue(self) -> None:
