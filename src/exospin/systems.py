@@ -205,6 +205,9 @@ class System(_Runs):
         if k.net is not None:  # the NIC driver's own receive buffers are the kernel's, not a leak
             held["frames"] -= len(k.net.kernel_frames)
             held.update(k.net.held())
+        if k.xn is not None:  # XN's scratch frame and its registry's frames are the kernel's
+            held["frames"] -= len(k.xn.frames)
+            held.update(k.xn.held())
         return held
 
     def statistics(self) -> dict[str, Any]:
@@ -328,7 +331,7 @@ def _wake(machine: Machine) -> None:
 
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False,
          charge_extensions: bool = False, disk: str | os.PathLike[str] | bool | None = None,
-         memory: str | None = None, mkfs: bool | None = None) -> Any:
+         memory: str | None = None, mkfs: bool | None = None, disk_cylinders: int | None = None) -> Any:
     """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``.
 
     Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``, a
@@ -339,6 +342,7 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     with a file system mounts it: ``mkfs`` True formats it first, False never does (an
     image that does not hold the system's file system is refused), None formats only a
     blank disk (in memory, or an image just created).
+    ``disk_cylinders``: a smaller disk, the drive's first cylinders (tests keep images small).
     ``memory``: ``ideal`` or ``detailed`` (docs/memory.md); None, the current default
     (``machine.memory_model``, ``ideal`` unless set).
     """
@@ -350,9 +354,12 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
     machine = Machine(prof, seed=seed, tracer=tracer, memory=memory)  # hardware: clock, memory, caches, TLB, timer
     if disk is not None and disk is not False:
-        Disk(machine, image=None if disk is True else disk)  # machine.disks[0], its contents in memory or an image
+        Disk(machine, image=None if disk is True else disk,  # machine.disks[0], its contents in memory or an image
+             cylinders=disk_cylinders)
     elif mkfs is not None:
         raise ValueError("mkfs names what to do with a disk: boot(..., disk=True or a path, mkfs=...)")
+    elif disk_cylinders is not None:
+        raise ValueError("disk_cylinders sizes a disk: boot(..., disk=True or a path, disk_cylinders=...)")
     system = _assemble(name, machine, tracer, charge_extensions)
     mount = getattr(system, "mount", None)  # the systems whose file system exists (issue 18)
     if machine.disks and mount is not None:
@@ -367,6 +374,8 @@ def _assemble(name: str, machine: Machine, tracer: Tracer | None, charge_extensi
     if name == "unix":
         return UnixSystem(name, machine, Unix(machine), tracer)  # the kernel takes the vectors; no process yet
     kernel = Aegis(machine)  # the exokernel installs its vectors and owns the machine
+    if machine.disks:
+        kernel.attach_disk(machine.disks[0])  # XN: disk blocks as secure bindings (aegis/xn.py)
     return System(name, machine, kernel, tracer)  # library OSes start with each spawn()
 
 
