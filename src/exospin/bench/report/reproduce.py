@@ -48,7 +48,7 @@ from rich.table import Table
 
 from ... import __version__
 from ...machine import get_profile
-from .. import SUITES, run_suite
+from .. import REPRODUCE_OPTIONS, SUITES, run_suite
 from ..harness import BenchmarkError
 from .plots import plot_table
 from .tables import BASELINE, MISSING, Cell, Group, ResultTable, Row, fmt_us
@@ -106,7 +106,7 @@ def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool
                 progress(suite, profile, None)
             try:
                 runs.append(run_suite(suite, profile, quick=quick, progress=_relay(progress, suite, profile),
-                                      audit=audit))
+                                      audit=audit, options=REPRODUCE_OPTIONS.get(suite)))
             except BenchmarkError as e:
                 failed.append({"suite": suite, "profile": profile, "error": str(e)})
             except Exception as e:
