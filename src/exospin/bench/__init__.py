@@ -2,16 +2,27 @@
 
 ``SUITES`` maps a suite name to (the system it measures, its runner).
 ``run_suite(name, profile, quick)`` returns the ``--json`` document of docs/contracts.md.
+``NETWORKED`` names the suites that run networks (they take ``pcap``); ``REPRODUCE_OPTIONS``
+the options ``reproduce`` gives a suite.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..machine import get_profile
-from . import aegis_suite, checkpoint_suite, demux_suite, exos_suite, spin_suite, unix_suite
+from . import (
+    aegis_suite,
+    checkpoint_suite,
+    demux_suite,
+    exos_suite,
+    net_suite,
+    spin_suite,
+    unix_suite,
+)
 from .harness import BenchmarkError, Result, auditing, document, python_call_ns
 
 #: suite name -> (system measured, runner(profile, quick, progress) -> results)
@@ -23,8 +34,18 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     # the packet demultiplexers on their own: DPF (Aegis') and its baselines (net/)
     "demux": ("aegis", demux_suite.run),
     # the applications (issue 19): concurrent checkpointing against stop-and-copy, every system
-    "checkpoint": ("all", checkpoint_suite.run),
+    "checkpoint": ("aegis, spin, unix", checkpoint_suite.run),
+    # two or three machines of one system on a link: UDP round trips, bandwidth,
+    # forwarding, ASHs; and the demux rows with the issue's targets (docs/net.md)
+    "net": ("aegis, spin, unix", net_suite.run),
 }
+
+#: suites whose rows run on networks: ``run_suite(..., pcap=FILE)`` writes their captures
+NETWORKED = frozenset({"net"})
+
+#: suite -> options ``reproduce`` runs it with: reproduce has the demux suite of its own,
+#: so the net suite leaves its demux rows to it (no row reported twice)
+REPRODUCE_OPTIONS: dict[str, dict[str, Any]] = {"net": {"demux": False}}
 
 #: suite name -> {benchmark: (the row it is compared with, or "python_call"; at most this
 #: many times as long, wall-clock)}: the speed targets the issues set for our own Python
@@ -32,6 +53,7 @@ TARGETS: dict[str, dict[str, tuple[str, float]]] = {
     "aegis": {k: ("python_call", v) for k, v in aegis_suite.TARGETS.items()},
     "spin": spin_suite.TARGETS,
     "demux": demux_suite.TARGETS,
+    "net": net_suite.TARGETS,
 }
 
 #: suite name -> {benchmark: why it has no target}: rows a target was decided against
@@ -44,17 +66,27 @@ class UnknownSuite(ValueError):
 
 def run_suite(
     name: str, profile: str = "ds5000", quick: bool = False, progress: Callable[[str], None] | None = None,
-    audit: bool = False,
+    audit: bool = False, pcap: str | Path | None = None, options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one suite under one profile; its ``--json`` document. ``audit``: also weigh the
-    system software's own Python (``py_cycles``, bench/audit.py)."""
+    system software's own Python (``py_cycles``, bench/audit.py). ``pcap`` (a suite of
+    ``NETWORKED`` only): write each network row's capture (net_suite.pcap_name).
+    ``options``: passed to the suite's runner (``REPRODUCE_OPTIONS``)."""
     if name not in SUITES:
         raise UnknownSuite(f"unknown suite {name!r} (known: {', '.join(SUITES)})")
+    if pcap is not None and name not in NETWORKED:
+        raise ValueError(f"suite {name} runs no network: there is nothing to capture")
     get_profile(profile)  # a bad profile name fails before any work
+    extra = dict(options or {})
+    if pcap is not None:
+        extra["pcap"] = pcap
     pycall = python_call_ns()
     with auditing() if audit else contextlib.nullcontext():
-        results = SUITES[name][1](profile, quick=quick, progress=progress)
-    return document(name, profile, pycall, results)
+        results = SUITES[name][1](profile, quick=quick, progress=progress, **extra)
+    doc = document(name, profile, pycall, results)
+    if name == "net" and extra.get("demux", True):  # the issue's targets, on both clocks
+        doc["targets"] = net_suite.last_targets()
+    return doc
 
 
-__all__ = ["BenchmarkError", "Result", "SUITES", "TARGETS", "UNTARGETED", "UnknownSuite", "document", "python_call_ns", "run_suite"]
+__all__ = ["NETWORKED", "REPRODUCE_OPTIONS", "BenchmarkError", "Result", "SUITES", "TARGETS", "UNTARGETED", "UnknownSuite", "document", "python_call_ns", "run_suite"]
