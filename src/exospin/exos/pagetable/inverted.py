@@ -39,14 +39,17 @@ Cost (what it does, through the CPU's primitives)
 Interface
     ``Inverted(mem_refs, compute, entries_per_page)``: a mutable mapping from
     virtual page number to PTE (raw operations, uncharged as the linear
-    table's dict operations are, except a doubling), plus the charged
+    table's dict operations are, except a doubling; a dict indexes the
+    entries for them, so that the library OS's bookkeeping in Python, such as
+    exit's walk over its pages, is as quick as on the linear table; it
+    iterates in the order pages were entered), plus the charged
     ``lookup(vpn)``, ``enter(first, ptes)`` and ``scan()``; ``empty()``,
     ``words()``, ``statistics()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, ItemsView, Iterator, MutableMapping, ValuesView
 
 from .pte import PTE
 from .stats import PageTableStats
@@ -82,7 +85,9 @@ class Inverted(MutableMapping[int, PTE]):
         self._per_page = entries_per_page
         self._heads: list[_Entry | None] = [None] * INITIAL_BUCKETS
         self._bits = INITIAL_BUCKETS.bit_length() - 1
-        self._count = 0
+        # the simulator's, for the uncharged operations: vpn -> entry, and vpn -> PTE
+        self._index: dict[int, _Entry] = {}
+        self._ptes: dict[int, PTE] = {}
         self.lookups = 0
         self.examined = 0
         self.grows = 0
@@ -136,24 +141,26 @@ class Inverted(MutableMapping[int, PTE]):
     # -------------------------------------------------------- the mapping
 
     def __getitem__(self, vpn: int) -> PTE:
-        e = self._heads[self._bucket(vpn)]
-        while e is not None:
-            if e.vpn == vpn:
-                return e.pte
-            e = e.next
-        raise KeyError(vpn)
+        return self._ptes[vpn]
+
+    def get(self, vpn: int, default: PTE | None = None) -> PTE | None:  # type: ignore[override]
+        return self._ptes.get(vpn, default)
+
+    def items(self) -> ItemsView[int, PTE]:
+        return self._ptes.items()
+
+    def values(self) -> ValuesView[PTE]:
+        return self._ptes.values()
 
     def __setitem__(self, vpn: int, pte: PTE) -> None:
+        self._ptes[vpn] = pte
+        e = self._index.get(vpn)
+        if e is not None:
+            e.pte = pte
+            return
         h = self._bucket(vpn)
-        e = self._heads[h]
-        while e is not None:
-            if e.vpn == vpn:
-                e.pte = pte
-                return
-            e = e.next
-        self._heads[h] = _Entry(vpn, pte, self._heads[h])
-        self._count += 1
-        if self._count > len(self._heads):
+        self._heads[h] = self._index[vpn] = _Entry(vpn, pte, self._heads[h])
+        if len(self._index) > len(self._heads):
             self._grow()
 
     def __delitem__(self, vpn: int) -> None:
@@ -166,25 +173,25 @@ class Inverted(MutableMapping[int, PTE]):
                     self._heads[h] = e.next
                 else:
                     prev.next = e.next
-                self._count -= 1
+                del self._index[vpn]
+                del self._ptes[vpn]
                 return
             prev, e = e, e.next
         raise KeyError(vpn)
 
+    def __contains__(self, vpn: object) -> bool:
+        return vpn in self._ptes
+
     def __iter__(self) -> Iterator[int]:
-        for head in list(self._heads):
-            e = head
-            while e is not None:
-                nxt = e.next
-                yield e.vpn
-                e = nxt
+        return iter(self._ptes)
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._index)
 
     def clear(self) -> None:
         self._heads = [None] * len(self._heads)
-        self._count = 0
+        self._index.clear()
+        self._ptes.clear()
 
     def _grow(self) -> None:
         """Double the buckets and move every entry to its new chain (charged)."""
@@ -213,7 +220,7 @@ class Inverted(MutableMapping[int, PTE]):
 
     def words(self) -> int:
         """The table's size in words: the buckets and the entries."""
-        return len(self._heads) + ENTRY_WORDS * self._count
+        return len(self._heads) + ENTRY_WORDS * len(self._index)
 
     def chains(self) -> list[int]:
         """The length of every chain, bucket by bucket."""
@@ -228,6 +235,6 @@ class Inverted(MutableMapping[int, PTE]):
         return out
 
     def statistics(self) -> PageTableStats:
-        return PageTableStats(self.kind, self._count, self.words(), self.lookups, self.examined,
+        return PageTableStats(self.kind, len(self._index), self.words(), self.lookups, self.examined,
                               longest_chain=max(self.chains(), default=0), buckets=len(self._heads),
                               grows=self.grows)
