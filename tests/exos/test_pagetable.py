@@ -163,3 +163,22 @@ def test_is_an_unknown_page_table_refused_by_name_before_anything_starts() -> No
         system.start(lambda argv: 0, [], "x", page_table="hashed")
     assert not system.exos.procs and not system.kernel.envs
     system.shutdown()
+
+
+def test_does_an_execed_program_keep_its_processs_table() -> None:
+    system = boot("aegis")
+    kinds: list[str] = []
+
+    def second(argv: list[str]) -> int:
+        kinds.append(posix._p().vm.pt.kind)  # type: ignore[attr-defined]
+        a = posix.mmap(1)
+        posix.store(a, 5)
+        return 0 if posix.load(a) == 5 else 1
+
+    def first(argv: list[str]) -> int:
+        posix.exec(second, [])
+        return 2
+    pid = system.start(first, [], "pt", page_table="inverted")
+    system.run()
+    assert system.exit_status(pid) == 0 and kinds == ["inverted"]
+    system.shutdown()
