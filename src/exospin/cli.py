@@ -5,7 +5,8 @@
     exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE] [--disk FILE]   (profile: the demo's paper's machine)
     exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick] [--audit]
     exospin reproduce [--out DIR] [--json] [--quick] [--audit]
-    (demo, bench and reproduce also take --memory ideal|detailed: docs/memory.md)
+    (demo, bench and reproduce also take --memory ideal|detailed: docs/memory.md;
+    bench and reproduce --clock charged|weighed: docs/results.md)
     exospin spin check FILE...
 
 Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage.
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="fewer iterations")
     bench.add_argument("--audit", action="store_true",
                        help="also weigh the system software's own Python per operation (py cycles)")
+    bench.add_argument("--clock", choices=("charged", "weighed"), default="charged",
+                       help="charged: what each kernel charges (default); weighed: every system's own "
+                            "Python advances the clock too (docs/results.md)")
 
     repro = sub.add_parser("reproduce", help="every suite, every system, both profiles: the papers' tables")
     repro.add_argument("--out", metavar="DIR", help="write report.md, results.json and the plots (PNG) into DIR")
@@ -76,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("--quick", action="store_true", help="fewer iterations (under a minute)")
     repro.add_argument("--audit", action="store_true",
                        help="also weigh each system's own Python and compare the systems both ways")
+    repro.add_argument("--clock", choices=("charged", "weighed"), default="charged",
+                       help="charged (default) or weighed: every system's own Python on the clock")
 
     for cmd in (demo, bench, repro):
         cmd.add_argument("--memory", choices=MEMORY_MODELS, default="ideal",
@@ -208,21 +214,35 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
 # ------------------------------------------------------------------ bench
 
 
+def _check_clock(args: argparse.Namespace, suite: str | None) -> None:
+    """--clock weighed: not with --audit (both weigh the Python), and only for a suite of one machine."""
+    from .bench import WEIGHABLE
+
+    if args.clock != "weighed":
+        return
+    if args.audit:
+        raise UsageError("--audit and --clock weighed both weigh the system software's Python: choose one")
+    if suite is not None and suite not in WEIGHABLE:
+        raise UsageError(f"--clock weighed: suite {suite!r} runs several machines at once "
+                         f"(weighable: {', '.join(sorted(WEIGHABLE))})")
+
+
 def cmd_bench(args: argparse.Namespace, out: Console) -> int:
     from .bench import SUITES, TARGETS, UNTARGETED, run_suite
 
     if args.suite not in SUITES:
         raise UsageError(f"unknown suite {args.suite!r} (available: {', '.join(SUITES)})")
+    _check_clock(args, args.suite)
     out_dir = output_dir("--out", args.out) if args.out else None
     err = Console(stderr=True)
     label = f"bench {args.suite} on {args.profile}"
     if err.is_terminal:
         with err.status(f"{label}...") as status:
-            doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit,
+            doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit, clock=args.clock,
                             progress=lambda name: status.update(f"{label}: {name}"))
     else:  # a pipe or a log: one plain line, not a spinner nobody sees
         print(f"{label}...", file=sys.stderr, flush=True)
-        doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit)
+        doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit, clock=args.clock)
     if out_dir is not None:
         (out_dir / f"bench-{args.suite}-{args.profile}.json").write_text(json.dumps(doc, indent=2))
     if args.json:
@@ -282,6 +302,8 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
         TimeElapsedColumn,
     )
 
+    _check_clock(args, None)
+
     from .bench import SUITES
     from .bench.report import reproduce as rp
 
@@ -305,7 +327,8 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
                 bar.update(task, description=f"suite [cyan]{suite}[/cyan] on [cyan]{profile}[/cyan]: "
                                              f"{benchmark or '...'}")
 
-            doc = rp.run_all(quick=args.quick, progress=progress, reraise=args.debug, audit=args.audit)
+            doc = rp.run_all(quick=args.quick, progress=progress, reraise=args.debug, audit=args.audit,
+                             clock=args.clock)
             bar.update(task, completed=total)
     else:  # a pipe or a log: one plain line per suite, not a bar nobody sees
 
@@ -314,7 +337,8 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
                 started[0] += 1
                 print(f"reproduce {started[0]}/{total}: suite {suite} on {profile}...", file=sys.stderr, flush=True)
 
-        doc = rp.run_all(quick=args.quick, progress=line, reraise=args.debug, audit=args.audit)
+        doc = rp.run_all(quick=args.quick, progress=line, reraise=args.debug, audit=args.audit,
+                         clock=args.clock)
     seconds = time.monotonic() - t0
     if out_dir is not None:
         rp.write_outputs(doc, out_dir)

@@ -13,6 +13,7 @@ from typing import Any
 from ..machine import get_profile
 from . import aegis_suite, demux_suite, exos_suite, spin_suite, unix_suite
 from .harness import BenchmarkError, Result, auditing, document, python_call_ns
+from .weighed import CLOCKS, WEIGHABLE, WeighedClock, check_clock
 
 #: suite name -> (system measured, runner(profile, quick, progress) -> results)
 SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
@@ -42,17 +43,29 @@ class UnknownSuite(ValueError):
 
 def run_suite(
     name: str, profile: str = "ds5000", quick: bool = False, progress: Callable[[str], None] | None = None,
-    audit: bool = False,
+    audit: bool = False, clock: str = "charged",
 ) -> dict[str, Any]:
     """Run one suite under one profile; its ``--json`` document. ``audit``: also weigh the
-    system software's own Python (``py_cycles``, bench/audit.py)."""
+    system software's own Python (``py_cycles``, bench/audit.py). ``clock``: ``charged``
+    (the default) or ``weighed``, where that Python advances the clock too (bench/weighed.py;
+    the document then says ``"clock": "weighed"``)."""
     if name not in SUITES:
         raise UnknownSuite(f"unknown suite {name!r} (known: {', '.join(SUITES)})")
     get_profile(profile)  # a bad profile name fails before any work
+    weighed = check_clock(clock) == "weighed"
+    if weighed and audit:
+        raise ValueError("--audit and the weighed clock both weigh the system's Python: choose one")
+    if weighed and name not in WEIGHABLE:
+        raise ValueError(f"suite {name!r} runs several machines at once; the weighed clock "
+                         f"supports {', '.join(sorted(WEIGHABLE))}")
     pycall = python_call_ns()
-    with auditing() if audit else contextlib.nullcontext():
+    with auditing() if audit else contextlib.nullcontext(), \
+            WeighedClock(profile) if weighed else contextlib.nullcontext():
         results = SUITES[name][1](profile, quick=quick, progress=progress)
-    return document(name, profile, pycall, results)
+    doc = document(name, profile, pycall, results)
+    if weighed:
+        doc["clock"] = "weighed"
+    return doc
 
 
-__all__ = ["BenchmarkError", "Result", "SUITES", "TARGETS", "UNTARGETED", "UnknownSuite", "document", "python_call_ns", "run_suite"]
+__all__ = ["CLOCKS", "WEIGHABLE", "BenchmarkError", "Result", "SUITES", "TARGETS", "UNTARGETED", "UnknownSuite", "document", "python_call_ns", "run_suite"]

@@ -90,12 +90,13 @@ OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
 def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool = False,
             suites: Iterable[str] | None = None, profiles: Iterable[str] = tuple(PROFILES),
-            audit: bool = False) -> dict[str, Any]:
+            audit: bool = False, clock: str = "charged") -> dict[str, Any]:
     """Run every suite under every profile; the ``reproduce --json`` document.
 
     A suite that raises ``BenchmarkError`` is recorded in ``failed`` and the
     run goes on; so is any other exception, unless ``reraise`` (``--debug``).
-    ``audit``: weigh the system software's own Python too (``py_cycles``)."""
+    ``audit``: weigh the system software's own Python too (``py_cycles``). ``clock``:
+    ``charged`` or ``weighed`` (bench/weighed.py); the document says which when weighed."""
     runs: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     profiles = tuple(profiles)
@@ -106,14 +107,17 @@ def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool
                 progress(suite, profile, None)
             try:
                 runs.append(run_suite(suite, profile, quick=quick, progress=_relay(progress, suite, profile),
-                                      audit=audit))
+                                      audit=audit, clock=clock))
             except BenchmarkError as e:
                 failed.append({"suite": suite, "profile": profile, "error": str(e)})
             except Exception as e:
                 if reraise:
                     raise
                 failed.append({"suite": suite, "profile": profile, "error": f"{type(e).__name__}: {e}"})
-    return document(runs, failed, quick, profiles)
+    doc = document(runs, failed, quick, profiles)
+    if clock == "weighed":
+        doc["clock"] = "weighed"
+    return doc
 
 
 def _relay(progress: Progress | None, suite: str, profile: str) -> Callable[[str], None] | None:
