@@ -112,18 +112,23 @@ class WeighedClock:
                 c = int(ops.calls * call + ops.mem_refs * mem + ops.insns * insn)
                 if c:
                     priced[offset] = c
-            me = self
-            get = priced.get
-
-            def local(frame: FrameType, event: str, arg: Any) -> Any:
-                if event == "line":
-                    c = get(frame.f_lasti)
-                    if c:
-                        me._loop.now += c
-                        me.cycles += c
-                        me.lines += 1
-                return local
+            if priced:  # a code object with nothing to weigh gets no line events at all
+                local = self._line_tracer(priced)
         self._tracers[code] = local
+        return local
+
+    def _line_tracer(self, priced: dict[int, int]) -> Any:
+        me = self
+        get = priced.get
+
+        def local(frame: FrameType, event: str, arg: Any) -> Any:
+            if event == "line":
+                c = get(frame.f_lasti)
+                if c:
+                    me._loop.now += c
+                    me.cycles += c
+                    me.lines += 1
+            return local
         return local
 
     def _global(self, frame: FrameType, event: str, arg: Any) -> Any:
