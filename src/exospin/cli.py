@@ -5,7 +5,8 @@
     exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE] [--disk FILE]   (profile: the demo's paper's machine)
     exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick] [--audit] [--pcap FILE]
     exospin reproduce [--out DIR] [--json] [--quick] [--audit]
-    (demo, bench and reproduce also take --memory ideal|detailed: docs/memory.md)
+    (demo, bench and reproduce also take --memory ideal|detailed: docs/memory.md;
+    bench and reproduce --clock charged|weighed: docs/results.md)
     exospin spin check FILE...
 
 Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage.
@@ -71,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="also weigh the system software's own Python per operation (py cycles)")
     bench.add_argument("--pcap", metavar="FILE", help="a suite that runs networks (net): write what each row's "
                        "link carried, one pcap file per row, FILE's name with the row and system (docs/net.md)")
+    bench.add_argument("--clock", choices=("charged", "weighed"), default="charged",
+                       help="charged: what each kernel charges (default); weighed: every system's own "
+                            "Python advances the clock too (docs/results.md)")
 
     repro = sub.add_parser("reproduce", help="every suite, every system, both profiles: the papers' tables")
     repro.add_argument("--out", metavar="DIR", help="write report.md, results.json and the plots (PNG) into DIR")
@@ -78,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("--quick", action="store_true", help="fewer iterations (under a minute)")
     repro.add_argument("--audit", action="store_true",
                        help="also weigh each system's own Python and compare the systems both ways")
+    repro.add_argument("--clock", choices=("charged", "weighed"), default="charged",
+                       help="charged (default) or weighed: every system's own Python on the clock")
 
     for cmd in (demo, bench, repro):
         cmd.add_argument("--memory", choices=MEMORY_MODELS, default="ideal",
@@ -210,6 +216,19 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
 # ------------------------------------------------------------------ bench
 
 
+def _check_clock(args: argparse.Namespace, suite: str | None) -> None:
+    """--clock weighed: not with --audit (both weigh the Python), and only for a suite of one machine."""
+    from .bench import WEIGHABLE
+
+    if args.clock != "weighed":
+        return
+    if args.audit:
+        raise UsageError("--audit and --clock weighed both weigh the system software's Python: choose one")
+    if suite is not None and suite not in WEIGHABLE:
+        raise UsageError(f"--clock weighed: suite {suite!r} is not one the weighed clock supports "
+                         f"(weighable: {', '.join(sorted(WEIGHABLE))})")
+
+
 def cmd_bench(args: argparse.Namespace, out: Console) -> int:
     from .bench import NETWORKED, SUITES, TARGETS, UNTARGETED, run_suite
 
@@ -219,16 +238,17 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
         raise UsageError(f"--pcap: suite {args.suite} runs no network, so a capture would hold nothing "
                          f"(networked suites: {', '.join(sorted(NETWORKED))})")
     pcap = output_file("--pcap", args.pcap) if args.pcap else None
+    _check_clock(args, args.suite)
     out_dir = output_dir("--out", args.out) if args.out else None
     err = Console(stderr=True)
     label = f"bench {args.suite} on {args.profile}"
     if err.is_terminal:
         with err.status(f"{label}...") as status:
-            doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit, pcap=pcap,
+            doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit, pcap=pcap, clock=args.clock,
                             progress=lambda name: status.update(f"{label}: {name}"))
     else:  # a pipe or a log: one plain line, not a spinner nobody sees
         print(f"{label}...", file=sys.stderr, flush=True)
-        doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit, pcap=pcap)
+        doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit, pcap=pcap, clock=args.clock)
     if out_dir is not None:
         (out_dir / f"bench-{args.suite}-{args.profile}.json").write_text(json.dumps(doc, indent=2))
     if args.json:
@@ -302,6 +322,8 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
         TimeElapsedColumn,
     )
 
+    _check_clock(args, None)
+
     from .bench import SUITES
     from .bench.report import reproduce as rp
 
@@ -325,7 +347,8 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
                 bar.update(task, description=f"suite [cyan]{suite}[/cyan] on [cyan]{profile}[/cyan]: "
                                              f"{benchmark or '...'}")
 
-            doc = rp.run_all(quick=args.quick, progress=progress, reraise=args.debug, audit=args.audit)
+            doc = rp.run_all(quick=args.quick, progress=progress, reraise=args.debug, audit=args.audit,
+                             clock=args.clock)
             bar.update(task, completed=total)
     else:  # a pipe or a log: one plain line per suite, not a bar nobody sees
 
@@ -334,7 +357,8 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
                 started[0] += 1
                 print(f"reproduce {started[0]}/{total}: suite {suite} on {profile}...", file=sys.stderr, flush=True)
 
-        doc = rp.run_all(quick=args.quick, progress=line, reraise=args.debug, audit=args.audit)
+        doc = rp.run_all(quick=args.quick, progress=line, reraise=args.debug, audit=args.audit,
+                         clock=args.clock)
     seconds = time.monotonic() - t0
     if out_dir is not None:
         rp.write_outputs(doc, out_dir)

@@ -24,6 +24,7 @@ from . import (
     unix_suite,
 )
 from .harness import BenchmarkError, Result, auditing, document, python_call_ns
+from .weighed import CLOCKS, WEIGHABLE, WeighedClock, check_clock
 
 #: suite name -> (system measured, runner(profile, quick, progress) -> results)
 SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
@@ -67,26 +68,39 @@ class UnknownSuite(ValueError):
 def run_suite(
     name: str, profile: str = "ds5000", quick: bool = False, progress: Callable[[str], None] | None = None,
     audit: bool = False, pcap: str | Path | None = None, options: dict[str, Any] | None = None,
+    clock: str = "charged",
 ) -> dict[str, Any]:
     """Run one suite under one profile; its ``--json`` document. ``audit``: also weigh the
     system software's own Python (``py_cycles``, bench/audit.py). ``pcap`` (a suite of
     ``NETWORKED`` only): write each network row's capture (net_suite.pcap_name).
-    ``options``: passed to the suite's runner (``REPRODUCE_OPTIONS``)."""
+    ``options``: passed to the suite's runner (``REPRODUCE_OPTIONS``). ``clock``: ``charged``
+    (the default) or ``weighed``, where that Python advances the clock too (bench/weighed.py;
+    the document then says ``"clock": "weighed"``)."""
     if name not in SUITES:
         raise UnknownSuite(f"unknown suite {name!r} (known: {', '.join(SUITES)})")
     if pcap is not None and name not in NETWORKED:
         raise ValueError(f"suite {name} runs no network: there is nothing to capture")
     get_profile(profile)  # a bad profile name fails before any work
+    weighed = check_clock(clock) == "weighed"
+    if weighed and audit:
+        raise ValueError("--audit and the weighed clock both weigh the system's Python: choose one")
+    if weighed and name not in WEIGHABLE:
+        raise ValueError(f"the weighed clock supports the suites that run one machine at a time and were "
+                         f"checked under it ({', '.join(sorted(WEIGHABLE))}), not {name!r}")
     extra = dict(options or {})
     if pcap is not None:
         extra["pcap"] = pcap
     pycall = python_call_ns()
-    with auditing() if audit else contextlib.nullcontext():
+    with auditing() if audit else contextlib.nullcontext(), \
+            WeighedClock(profile) if weighed else contextlib.nullcontext():
         results = SUITES[name][1](profile, quick=quick, progress=progress, **extra)
     doc = document(name, profile, pycall, results)
     if name == "net" and extra.get("demux", True):  # the issue's targets, on both clocks
         doc["targets"] = net_suite.last_targets()
+    if weighed:
+        doc["clock"] = "weighed"
     return doc
 
 
-__all__ = ["NETWORKED", "REPRODUCE_OPTIONS", "BenchmarkError", "Result", "SUITES", "TARGETS", "UNTARGETED", "UnknownSuite", "document", "python_call_ns", "run_suite"]
+__all__ = ["CLOCKS", "NETWORKED", "REPRODUCE_OPTIONS", "WEIGHABLE", "BenchmarkError", "Result", "SUITES", "TARGETS",
+           "UNTARGETED", "UnknownSuite", "document", "python_call_ns", "run_suite"]

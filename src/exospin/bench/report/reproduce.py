@@ -48,7 +48,7 @@ from rich.table import Table
 
 from ... import __version__
 from ...machine import get_profile
-from .. import REPRODUCE_OPTIONS, SUITES, run_suite
+from .. import REPRODUCE_OPTIONS, SUITES, WEIGHABLE, run_suite
 from ..harness import BenchmarkError
 from .papers import PUBLISHED, published_text
 from .plots import plot_table
@@ -103,30 +103,36 @@ OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
 def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool = False,
             suites: Iterable[str] | None = None, profiles: Iterable[str] = tuple(PROFILES),
-            audit: bool = False) -> dict[str, Any]:
+            audit: bool = False, clock: str = "charged") -> dict[str, Any]:
     """Run every suite under every profile; the ``reproduce --json`` document.
 
     A suite that raises ``BenchmarkError`` is recorded in ``failed`` and the
     run goes on; so is any other exception, unless ``reraise`` (``--debug``).
-    ``audit``: weigh the system software's own Python too (``py_cycles``)."""
+    ``audit``: weigh the system software's own Python too (``py_cycles``). ``clock``:
+    ``charged`` or ``weighed`` (bench/weighed.py); the document says which when weighed."""
     runs: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     profiles = tuple(profiles)
     names = list(SUITES) if suites is None else list(suites)
+    if clock == "weighed":  # the suites of several machines cannot be weighed (bench/weighed.py): left out
+        names = [n for n in names if n in WEIGHABLE]
     for profile in profiles:
         for suite in names:
             if progress is not None:
                 progress(suite, profile, None)
             try:
                 runs.append(run_suite(suite, profile, quick=quick, progress=_relay(progress, suite, profile),
-                                      audit=audit, options=REPRODUCE_OPTIONS.get(suite)))
+                                      audit=audit, options=REPRODUCE_OPTIONS.get(suite), clock=clock))
             except BenchmarkError as e:
                 failed.append({"suite": suite, "profile": profile, "error": str(e)})
             except Exception as e:
                 if reraise:
                     raise
                 failed.append({"suite": suite, "profile": profile, "error": f"{type(e).__name__}: {e}"})
-    return document(runs, failed, quick, profiles)
+    doc = document(runs, failed, quick, profiles)
+    if clock == "weighed":
+        doc["clock"] = "weighed"
+    return doc
 
 
 def _relay(progress: Progress | None, suite: str, profile: str) -> Callable[[str], None] | None:
