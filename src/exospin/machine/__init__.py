@@ -6,16 +6,20 @@ Everything a kernel may touch of the machine is named here.
 
 from .caches import (
     HIERARCHIES,
+    INSN_COUNTS,
     MEMORY_MODELS,
+    PAL_INSNS,
     CacheSpec,
     CacheStats,
     Footprint,
     HierarchySpec,
     HierarchyStats,
+    KernelImage,
     KernelText,
     MemoryHierarchy,
     UnknownMemoryModel,
     default_memory,
+    instruction_profile,
     memory_model,
 )
 from .cpu import CPU, NREGS, USER_TOP, CPUStats, Exc, MachineCheck
@@ -67,5 +71,6 @@ __all__ = [
     "Completion", "Disk", "DiskError", "DiskFailed", "DiskSpec", "DiskStats", "HP97560", "IRQ_DISK", "seek_ps",
     # the memory hierarchy (caches.py)
     "CacheSpec", "CacheStats", "Footprint", "HIERARCHIES", "HierarchySpec", "HierarchyStats", "KernelText", "MEMORY_MODELS",
+    "INSN_COUNTS", "PAL_INSNS", "KernelImage", "instruction_profile",
     "MemoryHierarchy", "UnknownMemoryModel", "default_memory", "memory_model",
 ]

@@ -51,6 +51,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
+from .caches import KernelImage
+
 if TYPE_CHECKING:
     from .caches import Footprint, MemoryHierarchy
     from .events import EventLoop
@@ -205,7 +207,8 @@ class CPU:
             b = refill(vpn, vaddr, write)
             if b is None:
                 return tlb.view.get(vpn)
-            index = wired + loop.now % span if victim is None else victim(loop.now)
+            index = wired + (loop.now if h is None else loop.now - h.stall_cycles) % span if victim is None \
+                else victim(loop.now)
             old = slots[index]
             if old is not None:
                 del old[slot_vpns[index]]
@@ -232,7 +235,8 @@ class CPU:
                             continue
                         b = miss(vpn, vaddr, False)
                 else:  # tlbwr, inlined (see miss)
-                    index = wired + loop.now % span if victim is None else victim(loop.now)
+                    index = wired + (loop.now if h is None else loop.now - h.stall_cycles) % span if victim is None \
+                else victim(loop.now)
                     old = slots[index]
                     if old is not None:
                         del old[slot_vpns[index]]
@@ -355,14 +359,21 @@ class CPU:
         if loop.now >= loop.deadline:
             loop.fire_due()
 
-    def touch(self, footprint: Footprint) -> None:
-        """A kernel path's cache lines (caches.Footprint): under ``detailed`` memory their
-        misses and write-buffer stalls are charged now; under ``ideal``, nothing. The one
-        place a kernel path reaches the caches (the path still charges its own hits)."""
+    def touch(self, footprint: Footprint, base: int = 0) -> None:
+        """A kernel path's cache lines (caches.Footprint; its object-relative data at
+        ``base``): under ``detailed`` memory their misses and write-buffer stalls are
+        charged now; under ``ideal``, nothing. The one place a kernel path reaches the
+        caches (the path still charges its own hits). Kernels on hot paths test
+        ``cpu.hierarchy`` once and skip the call under ``ideal``."""
         h = self.hierarchy
         if h is not None:
             loop = self._loop
-            loop.now += h.run(footprint, loop.now)
+            loop.now += h.run(footprint, loop.now, base)
+
+    def kernel_image(self) -> KernelImage:
+        """A fresh layout for a kernel's image (caches.KernelImage), in kseg0/KSEG above
+        the frames the kernels hand out and the kernel stack's page."""
+        return KernelImage(self._kstack + (self._offmask + 1), word=1 << self._wshift)
 
     def cycles(self) -> int:
         """The free-running cycle counter."""

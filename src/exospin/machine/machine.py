@@ -75,6 +75,7 @@ class Machine:
         if self.memory_model == "detailed":
             self.hierarchy = MemoryHierarchy(HIERARCHIES[profile.name])
             self.memory.attach(self.hierarchy, self.loop, profile.reg_save)  # a block loop: a store a cycle
+            self.tlb.hierarchy = self.hierarchy  # the Random register counts run cycles only
         self.cpu = CPU(self.loop, profile, self.memory, self.tlb, self.hierarchy)
         self.timer = IntervalTimer(self.loop, self.cpu)
         self.tracer = tracer
