@@ -375,7 +375,7 @@ class MemoryHierarchy:
 
     __slots__ = ("spec", "icache", "dcache", "bcache", "_miss", "_mem_miss", "_wdepth", "_wcycles",
                  "_merge", "_alloc", "_wfull", "_wb_last", "_wb_line", "writes", "write_merges", "write_stalls",
-                 "stall_cycles", "_dl", "_dm", "_dt")
+                 "stall_cycles", "_dl", "_dm", "_dt", "_text")
 
     def __init__(self, spec: HierarchySpec) -> None:
         self.spec = spec
@@ -397,6 +397,7 @@ class MemoryHierarchy:
         self.stall_cycles = 0
         d = self.dcache
         self._dl, self._dm, self._dt = d.lshift, d.mask, d.tags  # the hot path's constants
+        self._text: dict[int, tuple[int, int, list[int]]] = {}  # id(footprint) -> its text's lines (run)
 
     # ------------------------------------------------------------- lines
 
@@ -508,27 +509,97 @@ class MemoryHierarchy:
 
     def run(self, footprint: Footprint, now: int, base: int = 0) -> int:
         """Replay a code path's footprint: its fetches, then its reads, then its writes
-        (the object-relative ones at ``base``)."""
+        (the object-relative ones at ``base``).
+
+        Written for speed, with the same result as a ``fetch``/``read``/``write`` per
+        address: a path's text is one run of lines, so when every one of its sets holds
+        its line (the warm case) one slice comparison says so; a read of a line just
+        read hits, so only each new line is looked up; the stores are ``write`` inlined.
+        """
         stall = 0
         ic = self.icache
-        il, im, it = ic.lshift, ic.mask, ic.tags
-        for a in footprint.fetches:  # fetch(), inlined: a path has tens of lines
-            line = a >> il
-            if it[line & im] != line:
-                s = self._fill(ic, line)
-                self.stall_cycles += s
+        fetches = footprint.fetches
+        if fetches:
+            key = id(footprint)
+            text = self._text.get(key)
+            if text is None:
+                text = self._text[key] = self._text_lines(fetches)
+            s0, s1, lines = text
+            ic.accesses += len(fetches)
+            if s0 < 0 or ic.tags[s0:s1] != lines:
+                tags, im = ic.tags, ic.mask
+                for line in lines:
+                    if tags[line & im] != line:
+                        s = self._fill(ic, line)
+                        self.stall_cycles += s
+                        stall += s
+        d = self.dcache
+        dl, dm, dt = self._dl, self._dm, self._dt
+        prev = -1
+        for addrs, off in ((footprint.reads, 0), (footprint.obj_reads, base)):
+            d.accesses += len(addrs)
+            for a in addrs:
+                line = (a + off) >> dl
+                if line == prev:
+                    continue
+                prev = line
+                if dt[line & dm] != line:
+                    s = self._fill(d, line)
+                    self.stall_cycles += s
+                    stall += s
+        if footprint.writes or footprint.obj_writes:
+            stall += self._stores(footprint.writes, 0, now + stall)
+            stall += self._stores(footprint.obj_writes, base, now + stall)
+        return stall
+
+    def _text_lines(self, fetches: tuple[int, ...]) -> tuple[int, int, list[int]]:
+        """A path's text as I-cache lines, and the run of sets they fill (-1 if it wraps)."""
+        ic = self.icache
+        lines = sorted({a >> ic.lshift for a in fetches})
+        s0 = lines[0] & ic.mask
+        contiguous = lines == list(range(lines[0], lines[0] + len(lines))) and s0 + len(lines) <= ic.mask + 1
+        return (s0, s0 + len(lines), lines) if contiguous else (-1, -1, lines)
+
+    def _stores(self, addrs: tuple[int, ...], base: int, t: int) -> int:
+        """``write`` for each of ``addrs`` (at ``base``), issued one a cycle from ``t``:
+        the stall cycles they add (the same arithmetic as ``write``, inlined)."""
+        if not addrs:
+            return 0
+        d, b = self.dcache, self.bcache
+        dl, dm, dt = self._dl, self._dm, self._dt
+        alloc, merge = self._alloc, self._merge
+        w, wfull = self._wcycles, self._wfull
+        last, wline = self._wb_last, self._wb_line
+        stall = merges = stalls = 0
+        d.accesses += len(addrs)
+        for a in addrs:
+            a += base
+            line = a >> dl
+            i = line & dm
+            if dt[i] != line:
+                d.misses += 1
+                if alloc:
+                    dt[i] = line
+            if b is not None:
+                bl = a >> b.lshift
+                b.tags[bl & b.mask] = bl
+            if merge and line == wline and last - t > w:
+                merges += 1
+                t += 1
+                continue
+            if last - t > wfull:
+                s = last - wfull - t
+                stalls += 1
                 stall += s
-        ic.accesses += len(footprint.fetches)
-        read = self.read
-        for a in footprint.reads:
-            stall += read(a, now + stall)
-        for a in footprint.obj_reads:
-            stall += read(base + a, now + stall)
-        write = self.write
-        for a in footprint.writes:
-            stall += write(a, now + stall)
-        for a in footprint.obj_writes:
-            stall += write(base + a, now + stall)
+                t += s
+            last = (last if last > t else t) + w
+            wline = line
+            t += 1
+        self._wb_last, self._wb_line = last, wline
+        self.writes += len(addrs)
+        self.write_merges += merges
+        self.write_stalls += stalls
+        self.stall_cycles += stall
         return stall
 
     def statistics(self) -> HierarchyStats:

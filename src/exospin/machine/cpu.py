@@ -370,6 +370,30 @@ class CPU:
             loop = self._loop
             loop.now += h.run(footprint, loop.now, base)
 
+    def touch_range(self, paddr: int, nbytes: int, write: bool) -> None:
+        """A kernel's loop over ``nbytes`` of physical memory from ``paddr`` (a pipe's
+        buffer, copyin's source): its loads, or its stores issued ``reg_save`` apart,
+        through the caches under ``detailed`` memory; nothing under ``ideal``."""
+        h = self.hierarchy
+        if h is not None and nbytes > 0:
+            loop = self._loop
+            if write:
+                wb = 1 << self._wshift
+                loop.now += h.write_range(paddr & -wb, nbytes, loop.now, wb, self._c_save)
+            else:
+                loop.now += h.read_range(paddr, nbytes, loop.now)
+
+    def touch_words(self, indices: list[int], write: bool) -> None:
+        """The kernel loading (or storing) the words of physical memory at ``indices``
+        (copyin and copyout of user words), through the caches under ``detailed`` memory."""
+        h = self.hierarchy
+        if h is not None:
+            loop = self._loop
+            ws = self._wshift
+            ref = h.write if write else h.read
+            for i in indices:
+                loop.now += ref(i << ws, loop.now)
+
     def kernel_image(self) -> KernelImage:
         """A fresh layout for a kernel's image (caches.KernelImage), in kseg0/KSEG above
         the frames the kernels hand out and the kernel stack's page."""
