@@ -84,8 +84,7 @@ class Exceptions(Core):
         # for the upcall (stlb_miss): constants of the kernel's life
         c_exc_dispatch, c_exc_return = self._c_exc_dispatch, self._c_exc_return
         cpu = self.cpu
-        touch, fp = self._touch, self.fp
-        if touch is not None:  # ``detailed`` memory: the same paths, with their cache lines
+        if self._touch is not None:  # ``detailed`` memory: the same paths, with their cache lines
             return self._make_refill_detailed(c_hit, asid_mix)
 
         def refill(vpn: int, vaddr: int, write: bool) -> int | None:

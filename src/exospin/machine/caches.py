@@ -182,14 +182,15 @@ HIERARCHIES: Mapping[str, HierarchySpec] = MappingProxyType(
     {s.profile: s for s in (DS5000_CACHES, ALPHA3000_CACHES)})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Footprint:
     """The cache lines a code path touches, as physical byte addresses: the
     instructions it fetches, the data it reads and the data it writes (in that
     order). ``obj_reads`` and ``obj_writes`` are byte offsets into one object whose
     address the caller gives when the path runs (a process's PCB, an environment's
     save area, an STLB slot), for data whose address depends on whom the path serves.
-    A kernel path declares it once; ``MemoryHierarchy.run`` replays it."""
+    A kernel path declares it once; ``MemoryHierarchy.run`` replays it. Compared and
+    hashed by identity: the hierarchy keeps per-footprint state keyed by the object."""
 
     fetches: tuple[int, ...] = ()
     reads: tuple[int, ...] = ()
@@ -375,7 +376,7 @@ class MemoryHierarchy:
 
     __slots__ = ("spec", "icache", "dcache", "bcache", "_miss", "_mem_miss", "_wdepth", "_wcycles",
                  "_merge", "_alloc", "_wfull", "_wb_last", "_wb_line", "writes", "write_merges", "write_stalls",
-                 "stall_cycles", "_dl", "_dm", "_dt", "_text")
+                 "stall_cycles", "_dl", "_dm", "_dt", "_text", "_warm")
 
     def __init__(self, spec: HierarchySpec) -> None:
         self.spec = spec
@@ -397,7 +398,9 @@ class MemoryHierarchy:
         self.stall_cycles = 0
         d = self.dcache
         self._dl, self._dm, self._dt = d.lshift, d.mask, d.tags  # the hot path's constants
-        self._text: dict[int, tuple[int, int, list[int]]] = {}  # id(footprint) -> its text's lines (run)
+        self._text: dict[Footprint, list[int]] = {}  # a footprint's text as I-cache lines
+        #: footprint -> [I-cache misses, D-cache misses, base] when all its lines were last there
+        self._warm: dict[Footprint, list[int]] = {}
 
     # ------------------------------------------------------------- lines
 
@@ -509,56 +512,77 @@ class MemoryHierarchy:
 
     def run(self, footprint: Footprint, now: int, base: int = 0) -> int:
         """Replay a code path's footprint: its fetches, then its reads, then its writes
-        (the object-relative ones at ``base``).
+        (the object-relative ones at ``base``), the stores issued one a cycle.
 
         Written for speed, with the same result as a ``fetch``/``read``/``write`` per
-        address: a path's text is one run of lines, so when every one of its sets holds
-        its line (the warm case) one slice comparison says so; a read of a line just
-        read hits, so only each new line is looked up; the stores are ``write`` inlined.
+        address: a line leaves a cache only when another is filled into its set (a
+        miss), so once a run of the path at ``base`` found every line of its text and
+        reads in place, later runs know them still there as long as neither cache has
+        missed since, and do only the stores; a read of the line just read hits, so only
+        each new line is looked up; the stores are ``write`` inlined.
         """
+        ic, d = self.icache, self.dcache
+        warm = self._warm.get(footprint)
+        if warm is not None and warm[0] == ic.misses and warm[1] == d.misses and warm[2] == base:
+            ic.accesses += len(footprint.fetches)
+            d.accesses += len(footprint.reads) + len(footprint.obj_reads)
+            stall = 0
+            if footprint.writes:
+                stall += self._stores(footprint.writes, 0, now)
+            if footprint.obj_writes:
+                stall += self._stores(footprint.obj_writes, base, now + stall)
+            return stall  # (a store that allocated a line makes the next run check again)
         stall = 0
-        ic = self.icache
+        fills = ic.misses + d.misses
         fetches = footprint.fetches
         if fetches:
-            key = id(footprint)
-            text = self._text.get(key)
-            if text is None:
-                text = self._text[key] = self._text_lines(fetches)
-            s0, s1, lines = text
             ic.accesses += len(fetches)
-            if s0 < 0 or ic.tags[s0:s1] != lines:
-                tags, im = ic.tags, ic.mask
-                for line in lines:
-                    if tags[line & im] != line:
-                        s = self._fill(ic, line)
-                        self.stall_cycles += s
-                        stall += s
-        d = self.dcache
-        dl, dm, dt = self._dl, self._dm, self._dt
-        prev = -1
-        for addrs, off in ((footprint.reads, 0), (footprint.obj_reads, base)):
-            d.accesses += len(addrs)
-            for a in addrs:
-                line = (a + off) >> dl
-                if line == prev:
-                    continue
-                prev = line
-                if dt[line & dm] != line:
-                    s = self._fill(d, line)
+            lines = self._text.get(footprint)
+            if lines is None:  # the line of each fetch, a fetch of the line just fetched left out
+                lines = self._text[footprint] = [
+                    a >> ic.lshift for k, a in enumerate(fetches)
+                    if k == 0 or a >> ic.lshift != fetches[k - 1] >> ic.lshift]
+            tags, im = ic.tags, ic.mask
+            for line in lines:
+                if tags[line & im] != line:
+                    s = self._fill(ic, line)
                     self.stall_cycles += s
                     stall += s
-        if footprint.writes or footprint.obj_writes:
+        dl, dm, dt = self._dl, self._dm, self._dt
+        prev = -1
+        addrs = footprint.reads
+        if addrs:
+            d.accesses += len(addrs)
+            for a in addrs:
+                line = a >> dl
+                if line != prev:
+                    prev = line
+                    if dt[line & dm] != line:
+                        s = self._fill(d, line)
+                        self.stall_cycles += s
+                        stall += s
+        addrs = footprint.obj_reads
+        if addrs:
+            d.accesses += len(addrs)
+            for a in addrs:
+                line = (a + base) >> dl
+                if line != prev:
+                    prev = line
+                    if dt[line & dm] != line:
+                        s = self._fill(d, line)
+                        self.stall_cycles += s
+                        stall += s
+        dmisses = d.misses
+        if ic.misses + dmisses == fills:  # every line was in place: remember it
+            if warm is None:
+                self._warm[footprint] = [ic.misses, dmisses, base]
+            else:
+                warm[0], warm[1], warm[2] = ic.misses, dmisses, base
+        if footprint.writes:
             stall += self._stores(footprint.writes, 0, now + stall)
+        if footprint.obj_writes:
             stall += self._stores(footprint.obj_writes, base, now + stall)
         return stall
-
-    def _text_lines(self, fetches: tuple[int, ...]) -> tuple[int, int, list[int]]:
-        """A path's text as I-cache lines, and the run of sets they fill (-1 if it wraps)."""
-        ic = self.icache
-        lines = sorted({a >> ic.lshift for a in fetches})
-        s0 = lines[0] & ic.mask
-        contiguous = lines == list(range(lines[0], lines[0] + len(lines))) and s0 + len(lines) <= ic.mask + 1
-        return (s0, s0 + len(lines), lines) if contiguous else (-1, -1, lines)
 
     def _stores(self, addrs: tuple[int, ...], base: int, t: int) -> int:
         """``write`` for each of ``addrs`` (at ``base``), issued one a cycle from ``t``:

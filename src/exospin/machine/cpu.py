@@ -394,10 +394,11 @@ class CPU:
             for i in indices:
                 loop.now += ref(i << ws, loop.now)
 
-    def kernel_image(self) -> KernelImage:
+    def kernel_image(self, offset: int = 0) -> KernelImage:
         """A fresh layout for a kernel's image (caches.KernelImage), in kseg0/KSEG above
-        the frames the kernels hand out and the kernel stack's page."""
-        return KernelImage(self._kstack + (self._offmask + 1), word=1 << self._wshift)
+        the frames the kernels hand out and the kernel stack's page; ``offset`` bytes
+        further for a second image (a library OS's text, LIBRARY_IMAGE)."""
+        return KernelImage(self._kstack + (self._offmask + 1) + offset, word=1 << self._wshift)
 
     def cycles(self) -> int:
         """The free-running cycle counter."""

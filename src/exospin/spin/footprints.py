@@ -27,8 +27,6 @@ Interface
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from ..machine import NREGS, Machine, instruction_profile
 from .dispatcher import Costs
 
