@@ -182,3 +182,16 @@ def test_ideal_charges_no_footprint() -> None:
         touch = s.kernel._touch if name == "aegis" else s.kernel.touch
         assert touch is None
         s.shutdown()
+
+
+def test_the_detailed_machine_runs_the_21064s_palcode_and_ideal_keeps_the_old_costs() -> None:
+    """Under ``detailed`` the Alpha's trap entry and return cost the PALcode they run
+    (caches.DETAILED_COSTS); ``ideal`` keeps profiles.py's figures; the R3000's stand."""
+    from exospin.machine import DETAILED_COSTS, PAL_INSNS, get_profile
+
+    a = Machine("alpha3000", memory="detailed").profile
+    assert a.trap_entry == DETAILED_COSTS["alpha3000"]["trap_entry"].cycles > PAL_INSNS["trap_entry"].cycles
+    assert a.trap_return == DETAILED_COSTS["alpha3000"]["trap_return"].cycles
+    assert Machine("alpha3000").profile is get_profile("alpha3000")
+    assert Machine("ds5000", memory="detailed").profile is get_profile("ds5000")
+    assert a.insn == get_profile("alpha3000").insn  # nothing else revised

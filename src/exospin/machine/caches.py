@@ -229,6 +229,36 @@ PAL_INSNS: Mapping[str, Cost] = MappingProxyType({
 })
 
 
+_FLUSH = ("DECchip 21064 hardware reference manual (1992), as recalled: a CALL_PAL or an exception "
+          "redirects fetch like a mispredicted branch, about 4 cycles lost")
+
+#: Primitives whose cost the ``detailed`` machine revises against sources (docs/memory.md,
+#: "Trap and PALcode entry, revisited"); ``ideal`` keeps profiles.py's figures, so that it
+#: reproduces the earlier figures exactly. The 21064's trap entry and return run the
+#: PALcode routines of PAL_INSNS, one instruction a cycle as the profile models the chip
+#: (dual issue not modelled), after the redirect of fetch; the R3000's figures stand
+#: (Kane & Heinrich ch. 5: the exception aborts the instructions in flight and fetches
+#: from the vector; its code's cache effects are the kernels' footprints).
+DETAILED_COSTS: Mapping[str, Mapping[str, Cost]] = MappingProxyType({
+    "alpha3000": MappingProxyType({
+        "trap_entry": Cost(4 + PAL_INSNS["trap_entry"].cycles, "cycles",
+                           f"{_FLUSH}; plus the {PAL_INSNS['trap_entry'].cycles} PALcode instructions of "
+                           "callsys (or an exception's entry), one a cycle"),
+        "trap_return": Cost(4 + PAL_INSNS["trap_return"].cycles, "cycles",
+                            f"{_FLUSH}; plus the {PAL_INSNS['trap_return'].cycles} PALcode instructions of "
+                            "rti/retsys, one a cycle"),
+    }),
+})
+
+
+def detailed_profile(profile: Profile) -> Profile:
+    """``profile`` as a ``detailed`` machine runs it: DETAILED_COSTS' revised primitives."""
+    revised = DETAILED_COSTS.get(profile.name)
+    if not revised:
+        return profile
+    return replace(profile, costs=MappingProxyType({**profile.costs, **revised}))
+
+
 def instruction_profile(profile: Profile) -> Profile:
     """``profile`` with every primitive's cost replaced by the instructions it executes
     (INSN_COUNTS; PAL_INSNS on the Alpha): a kernel's cost composition evaluated over it
