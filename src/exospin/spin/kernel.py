@@ -101,6 +101,7 @@ from .authority import PackageAuthority, SpaceAuthority, TrapAuthority, first_re
 from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused, reason
 from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, Identity, LinkError, NameServer, unresolve
 from .extern import BadExternRef, ExternStatistics, ExternTable
+from .footprints import Footprints
 from .memory import (
     PROT_NONE,
     PROT_READ,
@@ -113,7 +114,7 @@ from .memory import (
     Memory,
     MemoryStats,
 )
-from .strands import DEFAULT_PRIORITY, Scheduler, SchedulerStats, Strand, StrandExit
+from .strands import CALLEE_SAVED, DEFAULT_PRIORITY, Scheduler, SchedulerStats, Strand, StrandExit
 
 
 class NoSuchSyscall(Exception):
@@ -259,6 +260,11 @@ class Spin:
         self.dispatcher.on_terminate = self._terminated
         self.sched = Scheduler(machine, self.dispatcher)
         self.memory = Memory(machine, self.dispatcher, self.sched)
+        # ``detailed`` memory: the paths' cache lines (footprints.py); touch is None under ideal
+        self._fp = Footprints(machine, CALLEE_SAVED)
+        self._touch = None if machine.cpu.hierarchy is None else machine.cpu.touch
+        self.sched.fp = self.memory.fp = self._fp
+        self.sched.touch = self.memory.touch = self._touch
         #: device interrupts other than the timer's (a NIC's receive interrupt): irq -> handler
         self.irq_handlers: dict[int, Callable[[int], None]] = {}
         machine.cpu.install_vectors(self.memory.refill, self.memory.exception, self._interrupt)
@@ -362,6 +368,16 @@ class Spin:
         path of every system call (one set lookup on the result's type)."""
         loop, trap, c, count = self.m.loop, self.Trap, self._c_trap, self._syscalls
         caps, out = CONVERTED, self._to_user
+        touch, fp_trap = self._touch, self._fp.trap
+        if touch is not None:  # ``detailed`` memory: the same path, touching its lines
+            def syscall_detailed(number: int, *args: Any) -> Any:
+                count[0] += 1
+                loop.now += c
+                touch(fp_trap, 0)
+                r = trap.raise_(number, args)
+                t = r.__class__
+                return out(number, r) if t in caps else r
+            return syscall_detailed
 
         def syscall(number: int, *args: Any) -> Any:
             count[0] += 1
@@ -517,6 +533,8 @@ class Spin:
         """Run user code ``fn(*args)`` in user mode on the current strand and come back:
         a return from the trap into user space, and a trap back in."""
         self.m.loop.now += self._c_upcall
+        if self._touch is not None:
+            self._touch(self._fp.upcall, 0)
         return self._in_user_mode(fn, args)
 
     def _in_user_mode(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -549,12 +567,16 @@ class Spin:
         tlb = self.m.tlb
         loop = self.m.loop
         loop.now += self._c_upcall + self._c_asid
+        if self._touch is not None:
+            self._touch(self._fp.upcall, 0)
         s._space = space
         tlb.asid, tlb.view = space._asid, space._view
         try:
             return self._in_user_mode(fn, args)
         finally:
             loop.now += self._c_upcall + self._c_asid
+            if self._touch is not None:
+                self._touch(self._fp.upcall, 0)
             s._space = home
             if home is None:
                 tlb.set_asid(0)

@@ -108,6 +108,10 @@ def write(k: Scheduler, t: Thread, fd: Any, data: Any) -> int:
         if take > first:
             buf[0:take - first] = bytes(data[done + first:done + take])
         k.charge_copy(take, out=False)  # copyin
+        if k.touch is not None:  # the pipe's code and the stores into its buffer
+            k.touch(k.fp.pipe_io, 0)
+            k.cpu.touch_range(pp.pfn * k.page + pos, first, True)
+            k.cpu.touch_range(pp.pfn * k.page, take - first, True)
         pp.tail += take
         done += take
         k.loop.now += 2 * k.c.mem_ref
@@ -135,6 +139,10 @@ def read(k: Scheduler, t: Thread, fd: Any, n: Any) -> bytes:
     if take > first:
         out += bytes(buf[0:take - first])
     k.charge_copy(take, out=True)  # copyout
+    if k.touch is not None:  # the pipe's code and the loads from its buffer
+        k.touch(k.fp.pipe_io, 0)
+        k.cpu.touch_range(pp.pfn * k.page + pos, first, False)
+        k.cpu.touch_range(pp.pfn * k.page, take - first, False)
     pp.head += take
     k.loop.now += 2 * k.c.mem_ref
     k.wakeup(("pipe", pp.id))

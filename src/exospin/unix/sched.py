@@ -62,6 +62,8 @@ class Scheduler(UserCopy):
     def _resume(self, t: Thread) -> None:
         """From the root: give the processor to ``t`` until control comes back here."""
         self.loop.now += self.c.switch
+        if self.touch is not None:
+            self.touch(self.fp.switch_in, self.fp.pcb(t))
         self.current = t
         t.state = RUNNING
         self.tlb.set_asid(t.proc.asid)
@@ -101,6 +103,9 @@ class Scheduler(UserCopy):
             self._root.switch()  # idle: the root waits; its _resume charges the switch to whoever runs
         elif nxt is not me:
             self.loop.now += self.c.switch
+            if self.touch is not None:
+                self.touch(self.fp.switch_out, self.fp.pcb(me))
+                self.touch(self.fp.switch_in, self.fp.pcb(nxt))
             self.current = nxt
             nxt.state = RUNNING
             self.tlb.set_asid(nxt.proc.asid)
@@ -163,6 +168,8 @@ class Scheduler(UserCopy):
             return
         loop = self.loop
         loop.now += self.c.entry + self.c.hardclock
+        if self.touch is not None:
+            self.touch(self.fp.interrupt, self.fp.trapframe(t))
         self.m.timer.arm(self.quantum)
         self._armed = True
         if self.runq and t.state == RUNNING:

@@ -58,6 +58,9 @@ class Traps(Lifecycle):
         loop = self.loop
         c = self.c
         loop.now += c.entry
+        touch = self.touch
+        if touch is not None:
+            touch(self.fp.syscall, self.fp.trapframe(t))
         self._save(t)
         if t.killed or t.proc.state != "running":
             raise ThreadKilled()
@@ -80,6 +83,8 @@ class Traps(Lifecycle):
                 except SysError as e:
                     result = e
         loop.now += c.exit_checks + c.leave
+        if touch is not None:
+            touch(self.fp.exit_checks, self.fp.proc(t.proc))
         self._restore(t)
         return result
 
@@ -93,6 +98,8 @@ class Traps(Lifecycle):
             return self._syscall(t, value)
         self.cpu.epc = param.USER_TEXT
         self.loop.now += self.c.entry
+        if self.touch is not None:
+            self.touch(self.fp.exception, self.fp.trapframe(t))
         self._save(t)
         self.exceptions += 1
         t.proc.faults += 1
@@ -151,6 +158,25 @@ class Traps(Lifecycle):
         loop = self.loop
         c_walk, c_done = self.c.refill_walk, self.c.refill_done
         wpf, memwords = self.words_per_frame, self.memwords
+        touch = self.touch
+        if touch is not None:  # ``detailed`` memory: the same handler, touching its lines
+            fp_refill, pte_at = self.fp.refill, self.fp.pte
+
+            def refill_detailed(vpn: int, vaddr: int, write: bool) -> int | None:
+                loop.now += c_walk
+                t = self.current
+                assert t is not None
+                p = t.proc
+                touch(fp_refill, pte_at(p, vpn))
+                pte = p.pt.get(vpn)
+                if pte is not None and pte.pfn >= 0 and pte.prot & 1:
+                    self.refills += 1
+                    loop.now += c_done
+                    b = pte.pfn * wpf
+                    return b if pte.prot & 2 and pte.modified and not pte.cow else b - memwords
+                return self._page_fault(t, vpn, vaddr, write)
+
+            return refill_detailed
 
         def refill(vpn: int, vaddr: int, write: bool) -> int | None:
             loop.now += c_walk
@@ -170,6 +196,8 @@ class Traps(Lifecycle):
         """An invalid PTE: demand-zero a page the process may read, else a signal."""
         p = t.proc
         self.loop.now += self.c.entry
+        if self.touch is not None:
+            self.touch(self.fp.exception, self.fp.trapframe(t))
         self._save(t)
         self.page_faults += 1
         p.faults += 1
