@@ -80,8 +80,11 @@ def test_does_resolve_make_calls_direct():
     assert client.resolved and client.statistics().sources == ("service",)
     ask = client.exports["client"]["ask"]
     assert ask() == 1 and client.exports["client"]["ask_interface"]() == 1
-    # the client's namespace holds the service's function itself: no proxy in between
-    assert ask.__globals__["version"] is service.exports["spin.Bench"]["version"]
+    # the client's namespace holds the service's entry for its function (a call from the
+    # client is an activation of the service: Domain.entry), made once per function
+    version = service.exports["spin.Bench"]["version"]
+    assert ask.__globals__["version"] is service.entry("spin.Bench.version", version)
+    assert ask.__globals__["version"] is not version and ask.__globals__["version"].__name__ == "version"
     assert client.exports["client"]["local"]() == 7
 
 

@@ -381,6 +381,8 @@ class Meter:
         #: the largest size measured so far, and how many measurements were made
         self.peak = 0
         self.measurements = 0
+        #: a measurement found more than the quota (the domain is to end)
+        self.over = False
         self._roots: Callable[[], Iterable[Any]] = lambda: ()
         self._module = ""
 
@@ -397,6 +399,7 @@ class Meter:
         n = _kept_size(self._roots(), self._module, self.quota)
         self.peak = max(self.peak, n)
         if n > self.quota:
+            self.over = True
             raise self.quota_exc(f"memory quota of {self.quota} bytes exceeded "
                                  f"(the domain keeps more than {n} bytes)")
         return n
