@@ -79,6 +79,7 @@ from typing import Any
 
 from ..verifier import (
     DEFAULT_BUDGET,
+    HOOK,
     SETTLE_EVERY,
     BudgetExceeded,
     OpCosts,
@@ -112,6 +113,21 @@ class DomainFault(Exception):
 #: What ends the callee's domain when its code raises it during a call from another domain
 #: (an ordinary exception is the callee's answer, and passes to the caller as it is).
 _FAULTS = (BudgetExceeded, RecursionError, MemoryError)
+
+
+#: Hidden names (verifier/bounded.py) whose call may charge a budget.
+_CHARGING = ("__b_", "__m_", "__c_fmt__", "__c_star__", "__c_raised__", "__c_setslice__",
+             "__c_cmpv__", "__c_method__")
+
+
+def _may_spend(code: types.CodeType) -> bool:
+    """Can code of a verified function spend its domain's budget or fault? Only if it ticks
+    (it loops or calls: the verifier put the hook in), calls a checked operator or method
+    that charges, or makes nested code (a lambda, a comprehension). A function doing none of
+    these runs a bounded number of steps and charges nothing: linked as it is, a call."""
+    if HOOK in code.co_names or any(n.startswith(_CHARGING) for n in code.co_names):
+        return True
+    return any(isinstance(c, types.CodeType) for c in code.co_consts)
 
 
 class Denied(LinkError):
@@ -427,6 +443,8 @@ class Domain:
         e = self._entries.get(id(fn))
         if e is not None:
             return e
+        if not _may_spend(fn.__code__):
+            return fn  # a leaf: bounded steps, no tick, no charge (SPIN's linked call: a call)
         b = self.budget
         dc, cell, uc, lim = b.depth_cell, b.cell, b.used_cell, b.limit
         fault = self._fault
