@@ -20,12 +20,19 @@ What this models
       it). The type-like ones (``tuple``, ``list``...) stay usable in
       ``isinstance``, as bases and in class patterns;
     - *checked operators and methods*: after the budget is inserted, the AST is
-      rewritten so that ``+ * ** << %`` on operands that are not both constants,
+      rewritten so that ``+ * ** << % //`` on operands that are not both constants,
+      comparisons and membership of two non-constant operands (bounded by walking
+      one of them: CPython's work is at most either operand's unfolded size, so a
+      list or dict DAG cannot make ``==`` exponential), slices (charged by size),
       their augmented forms, starred arguments and displays (``*x``), slice
       assignment, ``raise``, f-string fields, ``.args``, and calls of the
       methods in ``CHECKED_METHODS`` (``join``, ``ljust``, ``extend``,
       ``items``...) go through a kernel function first. Each has a fast path
       for small numbers (``i + 1`` with ints costs one type test and a call);
+    - *ints*: ``int()`` (the shim) refuses more than ``MAX_INT_BITS`` bits, and
+      ``//``, ``%``, ``divmod`` and ``round`` of two ints over 64 bits refuse a
+      product of bit lengths over ``MAX_INT_BITS**2`` (CPython divides in
+      quadratic time); a huge int by a small one is linear and allowed;
     - *a tuple invariant*: every tuple verified code can obtain has tuple
       nesting at most ``MAX_DEPTH`` and an unfolded weight (elements summed over
       its tuple tree, strings and bytes by their length) at most
@@ -60,7 +67,9 @@ Per-domain memory quota
     ``quota`` bytes it raises ``QuotaExceeded`` (given by the verifier: a
     ``BudgetExceeded``, which the extension cannot catch), so the kernel
     terminates and unloads the domain as for an overrun. ``Meter.measure()``
-    is public for a kernel that wants to measure at other times.
+    is public: the kernel also measures at the end of an activation every
+    ``SETTLE_EVERY`` ticks and activations (``Budget.settle``, verifier.py), so
+    memory grown where nothing here counts it is measured too.
 
 Why it is built this way
     Python has no hook on allocation and no way to interrupt a C loop, so the
@@ -1284,7 +1293,7 @@ class _Rewrite(ast.NodeTransformer):
             return _call(_CMPOPS[type(node.ops[0])], operands, node)
         # a chain (a < b < c), each operand evaluated once: every operand of a pair that needs
         # checking is walked first, which bounds every comparison it takes part in
-        need = set()
+        need: set[int] = set()
         for i, p in enumerate(pairs):
             if p:
                 need.update((i, i + 1))
