@@ -230,31 +230,74 @@ def check_tuple(t: Any) -> Any:
 
 
 def walk_size(x: Any, limit: int = MAX_WALK) -> int:
-    """Nodes and characters of ``x`` unfolded, as repr, == and sorting visit it; raise
-    LimitExceeded beyond ``limit``. Visits at most ``limit`` nodes."""
+    """Nodes and characters of ``x`` unfolded, as repr, == and sorting visit it (a list
+    holding one list twice counts it twice); raise LimitExceeded beyond ``limit``. Each
+    distinct container is visited once (its unfolded size is remembered), so a DAG of 2**60
+    unfolded nodes made of 120 lists is refused after 120 visits; at most ``limit`` visits."""
     if x.__class__ in _NUM or x is None:
         return 1
-    n = 0
-    stack = [x]
-    pop, push = stack.pop, stack.append
-    while stack:
-        v = pop()
-        n += 1
-        if isinstance(v, _STR_LIKE):
-            n += len(v)
-        elif isinstance(v, dict):
-            n += len(v)
-            for k, val in v.items():
-                push(k)
-                push(val)
-        elif isinstance(v, (list, _real_tuple, set, frozenset)):
-            n += len(v)
-            stack.extend(v)
-        elif isinstance(v, BaseException):
-            stack.extend(v.args)
+    if isinstance(x, _STR_LIKE):
+        n = 1 + len(x)
         if n > limit:
             raise LimitExceeded(f"value of more than {limit} nodes and characters (unfolded)")
-    return n
+        return n
+    if not isinstance(x, _WALKED):
+        return 1
+    memo: dict[int, int] = {}
+    path: set[int] = {id(x)}
+    frames: list[list[Any]] = [[x, _kids(x), _base(x)]]
+    visits = 0
+    while True:
+        top = frames[-1]
+        for c in top[1]:
+            visits += 1
+            if c.__class__ in _NUM or c is None:
+                top[2] += 1
+            elif isinstance(c, _STR_LIKE):
+                top[2] += 1 + len(c)
+            elif isinstance(c, _WALKED):
+                k = id(c)
+                m = memo.get(k)
+                if m is not None:
+                    top[2] += m
+                elif k in path:  # a cycle: == and repr on it recurse without end
+                    raise LimitExceeded(f"value of more than {limit} nodes and characters "
+                                        "(unfolded; it contains itself)")
+                else:
+                    path.add(k)
+                    frames.append([c, _kids(c), _base(c)])
+                    break
+            else:
+                top[2] += 1
+            if top[2] > limit or visits > limit:
+                raise LimitExceeded(f"value of more than {limit} nodes and characters (unfolded)")
+        else:
+            frames.pop()
+            n = top[2]
+            k = id(top[0])
+            path.discard(k)
+            memo[k] = n
+            if n > limit:
+                raise LimitExceeded(f"value of more than {limit} nodes and characters (unfolded)")
+            if not frames:
+                return n
+            frames[-1][2] += n
+
+
+_WALKED: Any = (dict, list, tuple, set, frozenset, BaseException)
+
+
+def _base(v: Any) -> int:
+    """A container's own count: itself and its slots (an exception: itself)."""
+    return 1 if isinstance(v, BaseException) else 1 + len(v)
+
+
+def _kids(v: Any) -> Iterable[Any]:
+    if isinstance(v, dict):
+        return itertools.chain(v.keys(), v.values())
+    if isinstance(v, BaseException):
+        return iter(v.args)
+    return iter(v)
 
 
 def _kept_size(roots: Iterable[Any], module: str, limit: int) -> int:
