@@ -98,7 +98,17 @@ from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
 from ..verifier import HOOK, Budget, BudgetExceeded, OpCosts, module_name
 from .authority import PackageAuthority, SpaceAuthority, TrapAuthority, first_result
-from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused, reason
+from .dispatcher import (
+    KERNEL_STACK,
+    Dispatcher,
+    DispatcherStats,
+    Eq,
+    Event,
+    First,
+    Handler,
+    Refused,
+    reason,
+)
 from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, Identity, LinkError, NameServer, unresolve
 from .extern import BadExternRef, ExternStatistics, ExternTable
 from .footprints import Footprints
@@ -883,7 +893,21 @@ class Spin:
             raise LinkError(f"{filename}: no interface provides {', '.join(d.unresolved)}")
         if d._namespace:
             self._namespaces[id(d._namespace)] = d
+        d.on_fault = self._callee_fault
         return d
+
+    def _callee_fault(self, d: Domain, e: BaseException) -> None:
+        """``d``'s code faulted during a call from another domain (Domain.entry): unload ``d``,
+        not the caller, which gets a DomainFault and goes on (and stays linked: its later
+        calls into ``d`` raise NotResolved). Runs with a reserve of stack, as the
+        dispatcher's termination does."""
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + KERNEL_STACK)
+        try:
+            if d in self.extensions:
+                self.unload(d, f"a call into it from another domain faulted: {reason(e)}", unlink=False)
+        finally:
+            sys.setrecursionlimit(limit)
 
     def _run_install(self, d: Domain, filename: str) -> None:
         """Run ``d``'s install(); if it fails, unload ``d`` and raise ``ExtensionFailed``."""
@@ -917,11 +941,12 @@ class Spin:
             self.m.tracer.instant(f"load {d.name}", "extension", 0, self.m.loop.now,
                                   imports=", ".join(d.imports))
 
-    def unload(self, d: Domain, why: str) -> None:
+    def unload(self, d: Domain, why: str, unlink: bool = True) -> None:
         """Remove every handler ``d`` installed, release its system-call numbers, revoke its
         thread packages, kill every strand it made (the running one last), at load or at
-        run time; extensions linked against it are unlinked (they stop). Then check that
-        nothing ``d`` owned remains (a RuntimeError if something does: a kernel bug)."""
+        run time; extensions linked against it are unlinked (they stop), unless ``unlink``
+        is False (they go on; calls into ``d`` raise NotResolved). Then check that nothing
+        ``d`` owned remains (a RuntimeError if something does: a kernel bug)."""
         self._live.discard(d.uid)
         own = self._owned_by(d)  # kept (emptied) after the unload: remaining() reads it
         # what it made, by identity: user space's references to any of it are revoked below
@@ -968,7 +993,7 @@ class Spin:
             self.extensions.remove(d)
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
             self.names.unregister(_iface(d))
-            for other in self.extensions:
+            for other in self.extensions if unlink else ():
                 if d in other.sources:
                     unresolve(other, d)
         self.unloaded.append((d.name, why))
