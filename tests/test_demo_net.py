@@ -58,7 +58,8 @@ def test_does_the_story_say_what_each_kernel_did(told: tuple[demo_net.NetReport,
     assert len(ports) == 2 and len({len(ln) - len(ln.lstrip()) for ln in ports}) == 1
     aegis = dict(r.layers["aegis + ExOS (10.0.0.1)"])
     assert aegis["ASH: runs / replies from the kernel / removed"] == "4 / 3 / 0"  # three echoes and "bye"
-    for fact in ("act 1: an ExOS client against SPIN's in-kernel echo", "udp_echo.py (extension)", "echoed 3",
+    for fact in ("act 1: an ExOS client sends three 16-byte datagrams to SPIN's in-kernel echo",
+                 "ExOS ASH (kernel)", "udp_echo.py (extension)", "echoed 3",
                  "one trie", "ASH 1 installed on port 9", "All invariants hold on every machine"):
         assert fact in " ".join(text.split()), fact
 

@@ -200,15 +200,13 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
         raise UsageError(f"--seed: demo {demo.name} draws nothing at random, so a seed would change nothing")
     if args.disk is not None:  # machine/disk.py's image; the storage demo (issue 18) will take it
         raise UsageError(f"--disk: demo {demo.name} uses no disk, so an image would change nothing")
-    if args.pcap is not None and demo.name != "net":
+    if args.pcap is not None and demo.capture is None:
         raise UsageError(f"--pcap: demo {demo.name} has no network, so there is nothing to capture")
     trace = output_file("--trace", args.trace) if args.trace else None
     pcap = output_file("--pcap", args.pcap) if args.pcap else None
     profile = args.profile or demo.profile  # the machine of the demo's paper
-    if pcap is not None:
-        from .demos.net import run_net
-
-        report = run_net(profile, trace, pcap)
+    if pcap is not None and demo.capture is not None:
+        report = demo.capture(profile, trace, pcap)
     else:
         report = demo.run(0 if args.seed is None else args.seed, profile, trace)
     demo.render(report, out)

@@ -17,7 +17,7 @@ What this is
     * ``net``: Aegis + ExOS, SPIN and unix on one Ethernet: an ExOS client
       against SPIN's in-kernel echo and a unix server, a DPF filter and the
       merged trie shown, an ASH answering from the kernel; DECstation, no
-      seed; ``--pcap FILE`` (``net.run_net``).
+      seed; ``--pcap FILE`` (``Demo.capture``).
 
 Why it is built this way
     The command line only parses and dispatches: ``exospin demo NAME`` looks

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 from .. import posix
 from ..apps import udp_exos, udp_unix
@@ -282,29 +283,33 @@ def render(r: NetReport, out: Console) -> None:
               "10.0.0.2 (the in-kernel echo on port 7); machine 2 unix 10.0.0.3 (a posix echo server on port 7)\n")
     out.print("[bold]DPF[/bold]: every socket ExOS binds is a filter in Aegis, checked once when installed "
               "(disjoint from every other environment's). The ASH socket's filter, a conjunction of atoms:")
-    for t in snap.ash_filter:
-        out.print(f"    {t}")
+    for atom in snap.ash_filter:
+        out.print(f"    {atom}")
     out.print(f"The {len(snap.filters)} filters installed, merged into one trie of {snap.nodes} nodes "
               "(each test made once per frame, however many filters share it):")
     for f in snap.filters:
-        out.print(f"    {f}", soft_wrap=True)
+        out.print(f"    {f}")
     for line in snap.shape:
         out.print(f"    {line}", soft_wrap=True)
     out.print(f"[bold]ASH[/bold] {snap.ash_id} installed on port {ASH_PORT}: verified, run by the kernel in the "
               "interrupt on every packet its filter accepts; it answers with pkt.reply(), and passes \"bye\" "
               "to the ring.\n")
-    acts = [("act 1: an ExOS client against SPIN's in-kernel echo", "spin"),
-            ("act 2: the same client against the unix server", "unix"),
-            ("act 3: a unix client against ExOS' library echo", "aegis"),
-            ("act 3: the same unix client against the ASH", "aegis (ASH)")]
-    for title, server in acts:
-        out.print(f"[bold]{title}[/bold] ({SIZE}-byte datagrams; µs on the wire's clock)")
-        for e in (e for e in r.echoes if e.server == server):
-            out.print(f"  [cyan]{e.request_at:10.1f} µs[/cyan]  request on the wire {e.wire_us:.1f} µs; "
-                      f"server turnaround {e.turnaround_us:7.1f} µs; reply at {e.reply_at:.1f} µs; "
-                      f"round trip on the wire {e.rtt_us:7.1f} µs", soft_wrap=True)
+    out.print("[bold]act 1[/bold]: an ExOS client sends three 16-byte datagrams to SPIN's in-kernel echo; "
+              "[bold]act 2[/bold]: the same client to the unix server; [bold]act 3[/bold]: a unix client to "
+              "ExOS' library echo (port 7), then to the ASH (port 9). Each echo off the wire's capture, in µs:")
+    t = Table(header_style="bold")
+    for col in ("act", "server", "request sent", "wire", "turnaround", "round trip"):
+        t.add_column(col, justify="left" if col in ("act", "server") else "right")
+    acts = {"spin": "1", "unix": "2", "aegis": "3", "aegis (ASH)": "3"}
+    names = {"spin": "SPIN echo (kernel)", "unix": "unix (process)", "aegis": "ExOS (library)",
+             "aegis (ASH)": "ExOS ASH (kernel)"}
+    for e in r.echoes:
+        t.add_row(acts.get(e.server, "?"), names.get(e.server, e.server), f"{e.request_at:.1f}", f"{e.wire_us:.1f}",
+                  f"{e.turnaround_us:.1f}", f"{e.rtt_us:.1f}")
+    print_table(out, t)
     out.print("(turnaround: from the request's last bit to the reply's first: the server's NIC interrupt, "
-              "its stack, and the reply's transmit set-up)\n")
+              "its stack, and the reply's transmit set-up; round trip: the request's first bit to the reply's "
+              "last)\n")
     for name, rows in r.layers.items():
         print_table(out, counters(f"{name}: the layers' counters", rows))
     out.print(f"{r.frames} frames on the wire ({r.kinds['ARP']} ARP, {r.kinds['UDP']} UDP, {r.kinds['other']} other); "
@@ -329,4 +334,4 @@ def _run(seed: int, profile: str, trace_path: Path | None) -> NetReport:
     return run_net(profile, trace_path)
 
 
-DEMO: Demo[NetReport] = Demo("net", "ds5000", False, _run, render)
+DEMO: Demo[NetReport] = Demo("net", "ds5000", False, _run, render, run_net)
