@@ -304,9 +304,14 @@ class UnixSystem(_Runs):
     def exit_status(self, pid: int) -> int | None:
         return self.kernel.exit_status(pid)
 
+    def mount(self, disk: Disk, format: bool) -> None:  # noqa: A002 - boot's name
+        """The kernel's file system on ``disk`` (unix/ffs.py): formatted if ``format``, else its
+        superblock read and checked (ffs.MountError for a disk that does not hold one)."""
+        self.kernel.mount(disk, format)
 
     def shutdown(self) -> dict[str, int]:
-        """End every process; return what is still held (all zero unless something leaked)."""
+        """End every process; return what is still held (all zero unless something leaked;
+        with a file system, its buffers, open files, leaked blocks and fsck's findings too)."""
         return self.kernel.shutdown()
 
     def statistics(self) -> dict[str, Any]:
@@ -315,7 +320,7 @@ class UnixSystem(_Runs):
 
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False,
          charge_extensions: bool = False, disk: str | os.PathLike[str] | bool | None = None,
-         memory: str | None = None, mkfs: bool | None = None) -> Any:
+         memory: str | None = None, mkfs: bool | None = None, disk_cylinders: int | None = None) -> Any:
     """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``.
 
     Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``, a
@@ -325,7 +330,8 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     one whose contents are that host image file (created if it does not exist). A system
     with a file system mounts it: ``mkfs`` True formats it first, False never does (an
     image that does not hold the system's file system is refused), None formats only a
-    blank disk (in memory, or an image just created).
+    blank disk (in memory, or an image just created). ``disk_cylinders``: a smaller disk, the
+    drive's first cylinders (Disk's ``cylinders``; tests keep images small with 1 to 4).
     ``memory``: ``ideal`` or ``detailed`` (docs/memory.md); None, the current default
     (``machine.memory_model``, ``ideal`` unless set).
     """
@@ -337,9 +343,9 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
     machine = Machine(prof, seed=seed, tracer=tracer, memory=memory)  # hardware: clock, memory, caches, TLB, timer
     if disk is not None and disk is not False:
-        Disk(machine, image=None if disk is True else disk)  # machine.disks[0], its contents in memory or an image
-    elif mkfs is not None:
-        raise ValueError("mkfs names what to do with a disk: boot(..., disk=True or a path, mkfs=...)")
+        Disk(machine, image=None if disk is True else disk, cylinders=disk_cylinders)  # machine.disks[0]
+    elif mkfs is not None or disk_cylinders is not None:
+        raise ValueError("mkfs and disk_cylinders describe a disk: boot(..., disk=True or a path, ...)")
     system = _assemble(name, machine, tracer, charge_extensions)
     mount = getattr(system, "mount", None)  # the systems whose file system exists (issue 18)
     if machine.disks and mount is not None:
