@@ -48,13 +48,14 @@ Interface
     ``FileSystem``: the calls of posix's file API (fsys.py is their system-call
     side), ``unmount()``, ``check()``, ``held()``, ``statistics()``;
     ``MountError``; the layout (``BSIZE``, ``FS_MAGIC``, ``ROOTINO``, ...) that
-    fsck.py reads.
+    fsck_ffs.py reads.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -751,14 +752,24 @@ class FileSystem:
         if blocks > self.free_blocks:
             raise SysError("ENOSPC", f"{call}: the disk is full ({self.free_blocks} free blocks, {blocks} needed)")
 
-    def _dir_room(self, dp: Inode) -> int:
-        """Blocks a new entry in ``dp`` may need (1 if it may grow; an upper bound)."""
+    def _dir_room(self, dp: Inode, name: str) -> int:
+        """Blocks a new entry ``name`` in ``dp`` needs: none if a block has room for it, else
+        the new block (and an indirect block for it when the directory is past its direct ones)."""
+        need = _entsize(len(name.encode()))
+        for lbn in range(self._dir_blocks(dp)):
+            blk, _ = self.bmap(dp, lbn, False)
+            b = self.bio.bread(blk)
+            ents = dir_entries(self.bio.data(b))
+            self.bio.brelse(b)
+            self.k.loop.now += len(ents) * self.c.entry
+            if any(reclen - (_entsize(len(n.encode())) if i else 0) >= need for _, i, reclen, n in ents):
+                return 0
         lbn = self._dir_blocks(dp)
         return 1 + (1 if lbn >= NDADDR and not dp.ib else 0)
 
     def create(self, dp: Inode, name: str, is_dir: bool) -> Inode:
         """A new file or directory ``name`` in ``dp`` (no such name yet), referenced."""
-        self._space("create", self._dir_room(dp) + (1 if is_dir else 0), 1)
+        self._space("create", self._dir_room(dp, name) + (1 if is_dir else 0), 1)
         if is_dir:  # the parent's link count first: the new ".." counts it
             dp.nlink += 1
             self.iupdat(dp, True)
@@ -992,7 +1003,7 @@ class FileSystem:
                     raise SysError("ENOTDIR", f"rename: {old!r} is a directory and {new!r} is not")
             else:
                 tip = None
-                self._space("rename", self._dir_room(np_), 0)
+                self._space("rename", self._dir_room(np_, nname), 0)
             moving_dir = ip.is_dir and np_.ino != op_.ino
             ip.nlink += 1  # counted before its second name exists
             self.iupdat(ip, True)
@@ -1154,9 +1165,11 @@ def mkfs(k: Scheduler, disk: Any, nbuf: int) -> FileSystem:
     return fs
 
 
-def mount(k: Scheduler, disk: Any, format: bool, nbuf: int) -> FileSystem:  # noqa: A002 - boot's name
+def mount(k: Scheduler, disk: Any, format: bool, nbuf: int,  # noqa: A002 - boot's name
+          preen: Callable[[FileSystem], Any]) -> FileSystem:
     """Mount ``disk`` (``format``: mkfs first). Refuses, with MountError, a disk that does not
-    hold this file system, and one whose preening finds what a crash cannot have left."""
+    hold this file system, and one whose preening (``preen``: fsck.preen, which imports this
+    module) finds what a crash cannot have left."""
     if format:
         return mkfs(k, disk, nbuf)
     nblocks = disk_blocks(disk)
@@ -1169,8 +1182,7 @@ def mount(k: Scheduler, disk: Any, format: bool, nbuf: int) -> FileSystem:  # no
         fs.bio.brelse(b)
         fs.sb = sb = parse_super(raw, nblocks)
         if not sb.clean:
-            from . import fsck
-            fsck.preen(fs)
+            preen(fs)
         fs._load_groups()
         write_super(fs, replace(sb, 0))
     except (MountError, SysError) as e:

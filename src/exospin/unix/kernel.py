@@ -71,7 +71,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..machine import Machine
-from . import ffs, fsck, inet, invariants, param, syscalls
+from . import ffs, fsck_ffs, inet, invariants, param, syscalls
 from .core import Costs, UnixStats
 from .proc import Call, SysError
 from .traps import Traps
@@ -106,19 +106,20 @@ class Unix(Traps):
             nbuf = param.nbuf_for(self.m.profile.memory_frames * self.page)
         if type(nbuf) is not int or not 4 <= nbuf <= len(self.frames.free) * (self.page // ffs.BSIZE) // 2:
             raise ValueError(f"nbuf must be an int from 4 to half the free memory's blocks, not {nbuf!r}")
-        self.fs = ffs.mount(self, disk, bool(format), nbuf)
+        self.fs = ffs.mount(self, disk, bool(format), nbuf, fsck_ffs.preen)
 
     def _unmount(self) -> dict[str, int]:
         """Sync and unmount; what the file system still held, and the blocks and inodes whose
         allocation disagrees with the tree (a leak: fsck's findings after the sync)."""
         fs = self.fs
-        held = fs.held()
         problems = 0
+        held: dict[str, int] = {}
         if not fs.disk.failed:
             try:
                 fs.sync()
-                fs.bio.drain()
-                rep = fsck.check(fsck.bio_reader(fs), fs.sb.nblocks)
+                fs.bio.drain()  # (a buffer is the disk's while its request is in flight: not held)
+                held = fs.held()
+                rep = fsck_ffs.check(fsck_ffs.bio_reader(fs), fs.sb.nblocks)
                 sb = fs.sb
                 problems = sum(1 for p in rep.problems if not p.kind.startswith("bitmap"))
                 in_core = {blk for g in range(sb.ngroups) for blk in range(sb.dstart(g), sb.gend(g))
@@ -126,6 +127,8 @@ class Unix(Traps):
                 held["blocks"] = len(in_core ^ rep.used_blocks)
             except SysError:
                 pass
+        fs.bio.drain()
+        held = {**fs.held(), **held}
         held.setdefault("blocks", 0)
         held["fs_problems"] = problems
         fs.unmount()

@@ -1,4 +1,4 @@
-"""fsck: the file-system checker, and the preening a mount does after a crash.
+"""fsck_ffs: the file-system checker (BSD's fsck_ffs), and the preening a mount does after a crash.
 
 What this models
     4.4BSD's ``fsck_ffs`` in its five phases, over any way of reading blocks:
@@ -33,8 +33,8 @@ Why it is built this way
     requests. Its findings are the crash tests' oracle.
 
 Interface
-    ``fsck(source) -> list[str]`` (empty: consistent); ``check(read, nblocks)
-    -> Report``; ``preen(fs)``; ``Problem``, ``Report``.
+    ``fsck(source) -> list[str]`` (empty: consistent); ``check_image(source)``
+    and ``check(read, nblocks)`` -> Report; ``bio_reader(fs)``; ``preen(fs)``; ``Problem``, ``Report``.
 """
 
 from __future__ import annotations
@@ -268,6 +268,11 @@ def _claim(r: Report, sb: Super, read: Reader, ip: Inode, claims: dict[int, int]
 def fsck(source: Any) -> list[str]:
     """Check an unmounted file system: ``source`` a path to an image, or a Disk with an image
     file. Returns every inconsistency found, one line each (empty: consistent)."""
+    return [f"{p.kind}: {p.text}" for p in check_image(source).problems]
+
+
+def check_image(source: Any) -> Report:
+    """``check`` on an image on the host (a path, or a Disk with an image file)."""
     path = Path(source.image if hasattr(source, "image") else source)
     if hasattr(source, "image") and source.image is None:
         raise ValueError("fsck: the disk keeps its contents in memory; check a disk with an image file")
@@ -277,8 +282,7 @@ def fsck(source: Any) -> list[str]:
             f.seek(blk * BSIZE)
             data = f.read(BSIZE)
             return data + bytes(BSIZE - len(data))
-        rep = check(read, size // BSIZE)
-    return [f"{p.kind}: {p.text}" for p in rep.problems]
+        return check(read, size // BSIZE)
 
 
 def bio_reader(fs: Any) -> Reader:
