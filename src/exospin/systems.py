@@ -344,8 +344,10 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     machine = Machine(prof, seed=seed, tracer=tracer, memory=memory)  # hardware: clock, memory, caches, TLB, timer
     if disk is not None and disk is not False:
         Disk(machine, image=None if disk is True else disk, cylinders=disk_cylinders)  # machine.disks[0]
-    elif mkfs is not None or disk_cylinders is not None:
-        raise ValueError("mkfs and disk_cylinders describe a disk: boot(..., disk=True or a path, ...)")
+    elif mkfs is not None:
+        raise ValueError("mkfs names what to do with a disk: boot(..., disk=True or a path, mkfs=...)")
+    elif disk_cylinders is not None:
+        raise ValueError("disk_cylinders sizes a disk: boot(..., disk=True or a path, disk_cylinders=...)")
     system = _assemble(name, machine, tracer, charge_extensions)
     mount = getattr(system, "mount", None)  # the systems whose file system exists (issue 18)
     if machine.disks and mount is not None:

@@ -82,7 +82,7 @@ MAX_FILE_BLOCKS = NDADDR + NINDIR + NINDIR * NINDIR
 _SB = struct.Struct("<10I")  # magic, version, bsize, nblocks, ngroups, bpg, ipg, iblocks, clean, crc
 _INODE = struct.Struct("<HHIQI12III")  # mode, nlink, gen, size, nblocks, db[12], ib, dib
 _DIRHDR = struct.Struct("<IHBB")  # ino, reclen, namelen, type
-_CGHDR = struct.Struct("<II")  # magic, group
+CG_HDR = struct.Struct("<II")  # magic, group
 
 
 class MountError(ValueError):
@@ -307,7 +307,7 @@ class FileSystem:
             b = self.bio.bread(sb.cgblock(g))
             raw = bytes(self.bio.data(b))
             self.bio.brelse(b)
-            magic, grp = _CGHDR.unpack_from(raw, 0)
+            magic, grp = CG_HDR.unpack_from(raw, 0)
             if magic != CG_MAGIC or grp != g:
                 raise MountError(f"corrupt cylinder group {g}: its block {sb.cgblock(g)} has magic {magic:#x} "
                                  f"and group {grp}")
@@ -320,12 +320,12 @@ class FileSystem:
     def _count_free(self) -> None:
         sb = self.sb
         self.free_blocks = sum(1 for g in range(sb.ngroups) for blk in range(sb.dstart(g), sb.gend(g))
-                               if not _bit(self.bbitmap[g], blk - sb.gstart(g)))
+                               if not bit(self.bbitmap[g], blk - sb.gstart(g)))
         self.free_inodes = sum(1 for ino in range(sb.ninodes()) if ino >= ROOTINO
-                               and not _bit(self.ibitmap[ino // sb.ipg], ino % sb.ipg))
+                               and not bit(self.ibitmap[ino // sb.ipg], ino % sb.ipg))
 
     def _cg_raw(self, g: int) -> bytes:
-        return _CGHDR.pack(CG_MAGIC, g) + bytes(self.ibitmap[g]) + bytes(self.bbitmap[g])
+        return CG_HDR.pack(CG_MAGIC, g) + bytes(self.ibitmap[g]) + bytes(self.bbitmap[g])
 
     def _cg_dirty(self, g: int) -> None:
         """The group's block, rewritten from the bitmaps in core: a delayed write."""
@@ -351,9 +351,9 @@ class FileSystem:
             bm = self.bbitmap[g]
             base = sb.gstart(g)
             for blk in (*range(start, sb.gend(g)), *range(lo, start)):
-                if not _bit(bm, blk - base):
+                if not bit(bm, blk - base):
                     k.loop.now += ((blk - start) % sb.bpg // 32 + 1) * self.c.bitmap_word + self.c.alloc
-                    _set(bm, blk - base, True)
+                    set_bit(bm, blk - base, True)
                     self.free_blocks -= 1
                     self._cg_dirty(g)
                     return blk
@@ -364,7 +364,7 @@ class FileSystem:
         sb = self.sb
         g = blk // sb.bpg
         self.k.loop.now += self.c.alloc
-        _set(self.bbitmap[g], blk - sb.gstart(g), False)
+        set_bit(self.bbitmap[g], blk - sb.gstart(g), False)
         self.free_blocks += 1
         self.bio.forget(blk)
         self._cg_dirty(g)
@@ -389,16 +389,16 @@ class FileSystem:
             bm = self.ibitmap[g]
             for i in range(sb.ipg):
                 ino = g * sb.ipg + i
-                if ino >= ROOTINO and not _bit(bm, i):
+                if ino >= ROOTINO and not bit(bm, i):
                     self.k.loop.now += (i // 32 + 1) * self.c.bitmap_word + self.c.alloc
-                    _set(bm, i, True)
+                    set_bit(bm, i, True)
                     self.free_inodes -= 1
                     self._cg_dirty(g)
                     return ino
         raise SysError("ENOSPC", "the inode table is full")
 
     def _group_free_inodes(self, g: int) -> int:
-        return sum(1 for i in range(self.sb.ipg) if not _bit(self.ibitmap[g], i))
+        return sum(1 for i in range(self.sb.ipg) if not bit(self.ibitmap[g], i))
 
     # ------------------------------------------------------------ inodes
 
@@ -451,7 +451,7 @@ class FileSystem:
         self.iupdat(ip, True)
         sb = self.sb
         g = ip.ino // sb.ipg
-        _set(self.ibitmap[g], ip.ino % sb.ipg, False)
+        set_bit(self.ibitmap[g], ip.ino % sb.ipg, False)
         self.free_inodes += 1
         self.k.loop.now += self.c.alloc
         self._cg_dirty(g)
@@ -680,7 +680,7 @@ class FileSystem:
         self.bio.bwrite(b)
 
     def dirnames(self, dp: Inode) -> list[tuple[str, int]]:
-        out = []
+        out: list[tuple[str, int]] = []
         for lbn in range(self._dir_blocks(dp)):
             blk, _ = self.bmap(dp, lbn, False)
             b = self.bio.bread(blk)
@@ -1010,7 +1010,7 @@ class FileSystem:
             if moving_dir:
                 np_.nlink += 1  # before its ".." counts the new parent
                 self.iupdat(np_, True)
-            if tip is not None:
+            if tip is not None and t is not None:
                 self.dirrewrite(np_, t[1], t[2], ip.ino)  # the old target loses its name atomically
                 tip.nlink -= 1
                 self.iupdat(tip, True)
@@ -1070,11 +1070,11 @@ class FileSystem:
                 "open_files": len(self.files), "calls": dict(self.calls), "fadvise_ignored": self.fadvise_ignored}
 
 
-def _bit(bm: bytearray, i: int) -> bool:
+def bit(bm: bytearray, i: int) -> bool:
     return bool(bm[i >> 3] >> (i & 7) & 1)
 
 
-def _set(bm: bytearray, i: int, on: bool) -> None:
+def set_bit(bm: bytearray, i: int, on: bool) -> None:
     if on:
         bm[i >> 3] |= 1 << (i & 7)
     else:
@@ -1120,12 +1120,12 @@ def mkfs(k: Scheduler, disk: Any, nbuf: int) -> FileSystem:
         ib = bytearray(sb.ipg // 8)
         bb = bytearray(-(-sb.bpg // 8))
         for blk in range(sb.gstart(g), sb.dstart(g)):  # the group's own blocks are never free
-            _set(bb, blk - sb.gstart(g), True)
+            set_bit(bb, blk - sb.gstart(g), True)
         for blk in range(sb.gend(g), sb.gstart(g) + sb.bpg):  # past the disk's end
-            _set(bb, blk - sb.gstart(g), True)
+            set_bit(bb, blk - sb.gstart(g), True)
         if g == 0:
             for ino in range(ROOTINO):
-                _set(ib, ino, True)
+                set_bit(ib, ino, True)
         fs.ibitmap.append(ib)
         fs.bbitmap.append(bb)
         if not disk.blank:
@@ -1136,7 +1136,7 @@ def mkfs(k: Scheduler, disk: Any, nbuf: int) -> FileSystem:
                 bio.bwrite(b)
     fs._count_free()
     # the root directory: inode 2, "." and ".." both itself
-    _set(fs.ibitmap[0], ROOTINO, True)
+    set_bit(fs.ibitmap[0], ROOTINO, True)
     fs.free_inodes -= 1
     root = fs.iget(ROOTINO)
     root.mode, root.nlink, root.size, root.nblocks = IFDIR | 0o755, 2, 0, 0

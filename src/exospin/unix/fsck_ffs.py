@@ -48,6 +48,7 @@ from typing import Any
 
 from .ffs import (
     BSIZE,
+    CG_HDR,
     IFDIR,
     IFMT,
     IFREG,
@@ -58,8 +59,7 @@ from .ffs import (
     Inode,
     MountError,
     Super,
-    _bit,
-    _CGHDR,
+    bit,
     dir_entries,
     parse_super,
 )
@@ -200,19 +200,19 @@ def check(read: Reader, nblocks: int) -> Report:
     r.used_blocks, r.used_inodes = used, live
     for g in range(sb.ngroups):
         raw = read(sb.cgblock(g))
-        magic, grp = _CGHDR.unpack_from(raw, 0)
+        magic, grp = CG_HDR.unpack_from(raw, 0)
         if magic != 0x090255 or grp != g:
             r.add("bad_cg", f"cylinder group {g}: block {sb.cgblock(g)} has magic {magic:#x}, group {grp}", True)
             continue
         ib = bytearray(raw[8:8 + sb.ipg // 8])
         bb = bytearray(raw[8 + sb.ipg // 8:])
-        wrong_b = [blk for blk in range(sb.dstart(g), sb.gend(g)) if _bit(bb, blk - sb.gstart(g)) != (blk in used)]
+        wrong_b = [blk for blk in range(sb.dstart(g), sb.gend(g)) if bit(bb, blk - sb.gstart(g)) != (blk in used)]
         if wrong_b:
             free_used = sum(1 for b in wrong_b if b in used)
             r.add("bitmap_block", f"cylinder group {g}: {len(wrong_b) - free_used} blocks marked allocated but "
                                   f"unreferenced, {free_used} in use but marked free (first: {wrong_b[0]})", True)
         wrong_i = [i for i in range(sb.ipg) if g * sb.ipg + i >= ROOTINO
-                   and _bit(ib, i) != (g * sb.ipg + i in live)]
+                   and bit(ib, i) != (g * sb.ipg + i in live)]
         if wrong_i:
             r.add("bitmap_inode", f"cylinder group {g}: {len(wrong_i)} inodes marked wrongly in the bitmap "
                                   f"(first: {g * sb.ipg + wrong_i[0]})", True)
@@ -327,12 +327,17 @@ def preen(fs: Any) -> Report:
             ip.db, ip.ib, ip.dib = [0] * NDADDR, 0, 0
             ip.gen += 1
         rewrite_inode(ino, clear)
+    def setter(field: str, n: int) -> Callable[[Inode], None]:
+        def edit(ip: Inode) -> None:
+            setattr(ip, field, n)
+        return edit
+
     for ino, n in rep.nlink_fix.items():
         if ino not in rep.unreferenced:
-            rewrite_inode(ino, lambda ip, n=n: setattr(ip, "nlink", n))
+            rewrite_inode(ino, setter("nlink", n))
     for ino, n in rep.blocks_fix.items():
         if ino not in rep.unreferenced:
-            rewrite_inode(ino, lambda ip, n=n: setattr(ip, "nblocks", n))
+            rewrite_inode(ino, setter("nblocks", n))
     for g in range(sb.ngroups):  # the bitmaps, rebuilt from what is in use
         ib = bytearray(sb.ipg // 8)
         bb = bytearray(-(-sb.bpg // 8))
@@ -344,7 +349,7 @@ def preen(fs: Any) -> Report:
             ino = g * sb.ipg + i
             if ino < ROOTINO or ino in rep.used_inodes:
                 ib[i >> 3] |= 1 << (i & 7)
-        raw = _CGHDR.pack(0x090255, g) + bytes(ib) + bytes(bb)
+        raw = CG_HDR.pack(0x090255, g) + bytes(ib) + bytes(bb)
         b = bio.getblk(sb.cgblock(g))
         bio.data(b)[:] = raw + bytes(BSIZE - len(raw))
         b.valid = True

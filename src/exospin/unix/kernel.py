@@ -123,7 +123,7 @@ class Unix(Traps):
                 sb = fs.sb
                 problems = sum(1 for p in rep.problems if not p.kind.startswith("bitmap"))
                 in_core = {blk for g in range(sb.ngroups) for blk in range(sb.dstart(g), sb.gend(g))
-                           if ffs._bit(fs.bbitmap[g], blk - sb.gstart(g))}
+                           if ffs.bit(fs.bbitmap[g], blk - sb.gstart(g))}
                 held["blocks"] = len(in_core ^ rep.used_blocks)
             except SysError:
                 pass
