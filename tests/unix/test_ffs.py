@@ -20,7 +20,7 @@ from exospin import posix
 from exospin.machine import DiskError
 from exospin.systems import UnixSystem, boot
 from exospin.unix import MountError, fsck
-from exospin.unix import ffs as uffs
+from exospin.unix import ffs_layout as uffs
 from exospin.unix import fsck_ffs as ufsck
 
 CLEAN = {"frames": 0, "processes": 0, "threads": 0, "pipes": 0, "buffers": 0, "open_files": 0, "inodes": 0,

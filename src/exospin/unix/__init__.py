@@ -5,7 +5,7 @@ the user library (libc.py, uthreads.py) implements ``exospin.posix`` with
 system calls. See docs/unix.md.
 """
 
-from .ffs import MountError
+from .ffs_layout import MountError
 from .fsck_ffs import fsck
 from .kernel import Unix, UnixStats
 from .libc import KCondition, KMutex, UnixProcess, start

@@ -38,7 +38,7 @@ Why it is built this way
     them: the hash lookup and list unlinking of ``getblk``, the relinking of
     ``brelse``, the driver's register accesses (the disk charges those) and
     the interrupt's entry and exit. The copy between a buffer and a user
-    buffer is the file system's (copyin/copyout, ffs.py).
+    buffer is the file system's (copyin/copyout, ffs_vnops.py).
 
 Interface
     ``BufCache(kernel, disk, nbuf)``; ``getblk``, ``bread``, ``breada``,
@@ -61,7 +61,7 @@ from ..machine import DiskError, DiskFailed
 from .proc import RUNNING, SysError
 from .sched import Scheduler
 
-#: Bytes in one file-system block (ffs.py's block size; a buffer holds one).
+#: Bytes in one file-system block (ffs_layout.py's block size; a buffer holds one).
 BSIZE = 4096
 
 

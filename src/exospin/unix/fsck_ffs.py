@@ -16,7 +16,7 @@ What this models
     5. the bitmaps against what phases 1-4 found in use.
 
     Each finding is a :class:`Problem` with a kind and whether a crash of
-    this file system can leave it (``benign``: the ordering of ffs.py allows
+    this file system can leave it (``benign``: the ordering of ffs_vnops.py allows
     it and a preen repairs it) or not (an error: a bug, or a disk that was
     changed behind the file system's back).
 
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .ffs import (
+from .ffs_layout import (
     BSIZE,
     CG_HDR,
     IFDIR,

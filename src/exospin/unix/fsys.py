@@ -8,7 +8,7 @@ What this models
     ``fsync``, ``unlink``, ``mkdir``, ``rmdir``, ``readdir``, ``stat``,
     ``rename`` and ``fadvise``. Each checks every argument before anything
     changes, copies a path in (copyinstr: charged a word at a time), takes
-    the file system's lock and calls ffs.py.
+    the file system's lock and calls the file system (ffs_vnops.py).
 
     ``fadvise`` is accepted, checked and ignored, as a 1995 kernel would
     (posix_fadvise came later; BSD's cache takes no hints): a bad descriptor,
@@ -31,7 +31,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from . import ipc, param
-from .ffs import FileSystem, OpenFile
+from .ffs import OpenFile
+from .ffs_vnops import FileSystem
 from .proc import SysError, Thread, VFile
 from .sched import Scheduler
 

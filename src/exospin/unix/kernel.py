@@ -71,7 +71,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..machine import Machine
-from . import ffs, fsck_ffs, inet, invariants, param, syscalls
+from . import ffs_layout, ffs_vnops, fsck_ffs, inet, invariants, param, syscalls
 from .core import Costs, UnixStats
 from .proc import Call, SysError
 from .traps import Traps
@@ -97,16 +97,16 @@ class Unix(Traps):
     # ------------------------------------------------------- the disk
 
     def mount(self, disk: Any, format: bool, nbuf: int | None = None) -> None:  # noqa: A002 - boot's name
-        """Mount the file system on ``disk`` (ffs.py; ``format``: mkfs first), with ``nbuf``
-        buffers (param.nbuf_for the machine's memory if None). Raises ffs.MountError for a
+        """Mount the file system on ``disk`` (ffs_vnops.py; ``format``: mkfs first), with ``nbuf``
+        buffers (param.nbuf_for the machine's memory if None). Raises ffs_layout.MountError for a
         disk that does not hold it (nothing written to the disk)."""
         if self.fs is not None and self.fs.mounted:
-            raise ffs.MountError("a file system is mounted already (one disk per kernel)")
+            raise ffs_layout.MountError("a file system is mounted already (one disk per kernel)")
         if nbuf is None:
             nbuf = param.nbuf_for(self.m.profile.memory_frames * self.page)
-        if type(nbuf) is not int or not 4 <= nbuf <= len(self.frames.free) * (self.page // ffs.BSIZE) // 2:
+        if type(nbuf) is not int or not 4 <= nbuf <= len(self.frames.free) * (self.page // ffs_layout.BSIZE) // 2:
             raise ValueError(f"nbuf must be an int from 4 to half the free memory's blocks, not {nbuf!r}")
-        self.fs = ffs.mount(self, disk, bool(format), nbuf, fsck_ffs.preen)
+        self.fs = ffs_vnops.mount(self, disk, bool(format), nbuf, fsck_ffs.preen)
 
     def _unmount(self) -> dict[str, int]:
         """Sync and unmount; what the file system still held, and the blocks and inodes whose
@@ -123,7 +123,7 @@ class Unix(Traps):
                 sb = fs.sb
                 problems = sum(1 for p in rep.problems if not p.kind.startswith("bitmap"))
                 in_core = {blk for g in range(sb.ngroups) for blk in range(sb.dstart(g), sb.gend(g))
-                           if ffs.bit(fs.bbitmap[g], blk - sb.gstart(g))}
+                           if ffs_layout.bit(fs.bbitmap[g], blk - sb.gstart(g))}
                 held["blocks"] = len(in_core ^ rep.used_blocks)
             except SysError:
                 pass

@@ -361,7 +361,7 @@ class UnixProcess(posix.MachineBinding):
 
     # ----------------------------------------------------------------- files
     # (posix.FileProcess: each a system call into the kernel's file system, fsys.py and
-    # ffs.py; read, write and close are the calls above)
+    # ffs_vnops.py; read, write and close are the calls above)
 
     def open(self, path: str, flags: int, mode: int) -> int:
         return cast(int, self._sys(NUMBERS["open"], path, flags, mode))
