@@ -232,8 +232,9 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
     t = Table(title=f"bench {args.suite} on {args.profile} (system {SUITES[args.suite][0]})", header_style="bold")
     ext = any("ext_cycles" in r for r in doc["results"])  # SPIN: its extensions' own code
     py = any("py_cycles" in r for r in doc["results"])  # --audit: all the system's own Python
+    ios = any("ios" in r for r in doc["results"])  # the file-system suite: disk blocks moved
     cols = ("benchmark", "sim cycles", *(("ext cycles",) if ext else ()), *(("py cycles",) if py else ()),
-            "sim µs", "wall ns", "× Python call", "target")
+            "sim µs", *(("ios",) if ios else ()), "wall ns", "× Python call", "target")
     for col in cols:
         t.add_column(col, justify="left" if col == "benchmark" else "right")
     rows = {r["benchmark"]: r for r in doc["results"]}
@@ -250,7 +251,8 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
         elif r["benchmark"] in UNTARGETED.get(args.suite, {}):
             mark = f"[dim]{UNTARGETED[args.suite][r['benchmark']]}[/dim]"
         extra = tuple(f"{r[k]:.1f}" if k in r else "" for k, on in (("ext_cycles", ext), ("py_cycles", py)) if on)
-        t.add_row(r["benchmark"], f"{r['sim_cycles']:.1f}", *extra, f"{r['sim_us']:.3f}", f"{r['wall_ns']:.0f}",
+        io = (f"{r['ios']:.2f}" if "ios" in r else "",) if ios else ()
+        t.add_row(r["benchmark"], f"{r['sim_cycles']:.1f}", *extra, f"{r['sim_us']:.3f}", *io, f"{r['wall_ns']:.0f}",
                   f"{ratio:.1f}", mark)
     print_table(out, t)
     if ext:

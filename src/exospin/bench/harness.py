@@ -60,10 +60,12 @@ class Result:
     #: with ``--audit``: cycles per operation of all the system software's own Python
     #: under the same model, measured, not in ``sim_cycles`` (bench/audit.py)
     py_cycles: float | None = None
+    #: the file-system rows (fs_suite.py): 4 KB disk blocks read plus written per operation
+    ios: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("ext_cycles", "py_cycles"):
+        for key in ("ext_cycles", "py_cycles", "ios"):
             if d[key] is None:
                 del d[key]
             else:

@@ -234,9 +234,9 @@ class FileSystem(FfsCore):
             try:
                 if ip.is_dir:
                     raise SysError("EISDIR", f"unlink: {path!r} is a directory (use rmdir)")
-                self.dirremove(dp, e[1], e[2])  # the entry first...
-                ip.nlink -= 1
-                self.iupdat(ip, True)  # ...then the count (and the inode when no one holds it)
+                self.dirremove(dp, e[1], e[2])  # the entry first; the count after it, delayed
+                ip.nlink -= 1  # (too high on the disk meanwhile: what a preen lowers)
+                ip.dirty = True  # iput frees the inode, synchronously, if no one holds it
             finally:
                 self.iput(ip)
         finally:
