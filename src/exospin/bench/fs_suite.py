@@ -144,8 +144,10 @@ def posix_rows(system: str, profile: str, quick: bool, boot_fn: Boot, nbuf: int)
 
         r = fresh("small")
         r.untimed(lambda: posix.mkdir("/s"))
-        out.append(r.timed("fs_create_small", [lambda: [_write(f"/s/f{i}", b"s" * 1024) for i in range(small)]],
-                           small))
+        def create_small() -> None:
+            for i in range(small):
+                _write(f"/s/f{i}", b"s" * 1024)
+        out.append(r.timed("fs_create_small", [create_small], small))
         r.reboot()
 
         def read_small() -> None:
@@ -155,7 +157,10 @@ def posix_rows(system: str, profile: str, quick: bool, boot_fn: Boot, nbuf: int)
                     raise BenchmarkError("fs_read_small: a file read short")
                 posix.close(fd)
         out.append(r.timed("fs_read_small", [read_small], small))
-        out.append(r.timed("fs_delete_small", [lambda: [posix.unlink(f"/s/f{i}") for i in range(small)]], small))
+        def delete_small() -> None:
+            for i in range(small):
+                posix.unlink(f"/s/f{i}")
+        out.append(r.timed("fs_delete_small", [delete_small], small))
         r.s.shutdown()
 
         r = fresh("big")
@@ -187,8 +192,11 @@ def posix_rows(system: str, profile: str, quick: bool, boot_fn: Boot, nbuf: int)
         # Cao, Felten and Li's workloads
         scan_blocks = nbuf * 3 // 2
         r = fresh("cao")
-        r.untimed(lambda: (_write("/scan", b"c" * scan_blocks * BLOCK), _write("/index", b"i" * INDEX * BLOCK),
-                           _write("/rel", b"r" * scan_blocks * BLOCK)))
+        def files() -> None:
+            _write("/scan", b"c" * scan_blocks * BLOCK)
+            _write("/index", b"i" * INDEX * BLOCK)
+            _write("/rel", b"r" * scan_blocks * BLOCK)
+        r.untimed(files)
         r.reboot()
         out.append(r.timed("cao_scan_lru", [lambda: _read_blocks("/scan", list(range(scan_blocks)) * scans)],
                            scan_blocks * scans))
