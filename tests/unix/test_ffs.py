@@ -487,3 +487,32 @@ def test_does_the_superblock_round_trip() -> None:
     sb = uffs.geometry(342, 171)
     assert uffs.parse_super(sb.pack() + bytes(4096 - 40), 342) == sb
     assert struct.unpack_from("<I", sb.pack())[0] == 0x011954
+
+
+def test_do_two_processes_share_the_file_system_and_a_forked_offset() -> None:
+    s = unix()
+    done: list[str] = []
+
+    def worker(name: str) -> Callable[[list[str]], None]:
+        def prog(argv: list[str]) -> None:
+            for i in range(5):
+                put(f"/{name}{i}", name.encode() * 3000, sync=True)  # sleeps on the disk, lock held
+            done.append(name)
+        return prog
+    s.start(worker("a"), [], "a")
+    s.start(worker("b"), [], "b")
+    s.run(check=True)
+    assert sorted(done) == ["a", "b"]
+
+    def forked() -> Any:
+        fd = posix.open("/shared", W)
+        pid = posix.fork(lambda: posix.write(fd, b"child "))
+        posix.wait(pid)
+        posix.write(fd, b"parent")  # after the child's bytes: one offset, shared across fork
+        posix.close(fd)
+        return get("/shared"), sorted(posix.readdir("/"))
+    data, names = run(s, forked)
+    assert data == b"child parent"
+    assert names == sorted([f"/{n}{i}"[1:] for n in "ab" for i in range(5)] + ["shared"])
+    assert s.kernel.fs.bio.statistics().sync_writes > 20
+    shut(s)
