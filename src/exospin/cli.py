@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                       "(none does yet: every demo refuses it)")
 
     bench = sub.add_parser("bench", help="run a benchmark suite")
-    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin, unix or demux")
+    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin, unix, demux or checkpoint")
     bench.add_argument("--profile", choices=list(PROFILES), default="ds5000")
     bench.add_argument("--json", action="store_true", help="one JSON document on stdout")
     bench.add_argument("--out", metavar="DIR", help="also write the JSON document into DIR")
@@ -232,9 +232,12 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
     t = Table(title=f"bench {args.suite} on {args.profile} (system {SUITES[args.suite][0]})", header_style="bold")
     ext = any("ext_cycles" in r for r in doc["results"])  # SPIN: its extensions' own code
     py = any("py_cycles" in r for r in doc["results"])  # --audit: all the system's own Python
-    ios = any("ios" in r for r in doc["results"])  # the file-system suite: disk blocks moved
-    cols = ("benchmark", "sim cycles", *(("ext cycles",) if ext else ()), *(("py cycles",) if py else ()),
-            "sim µs", *(("ios",) if ios else ()), "wall ns", "× Python call", "target")
+    many = len({r["system"] for r in doc["results"]}) > 1  # a suite over several systems: say whose row
+    figs: list[str] = []  # an experiment's own figures (checkpoint: the pause, ...), in the rows' order
+    for r in doc["results"]:
+        figs.extend(k for k in r.get("figures", {}) if k not in figs)
+    cols = ("benchmark", *(("system",) if many else ()), "sim cycles", *(("ext cycles",) if ext else ()),
+            *(("py cycles",) if py else ()), "sim µs", *figs, "wall ns", "× Python call", "target")
     for col in cols:
         t.add_column(col, justify="left" if col == "benchmark" else "right")
     rows = {r["benchmark"]: r for r in doc["results"]}
@@ -251,8 +254,9 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
         elif r["benchmark"] in UNTARGETED.get(args.suite, {}):
             mark = f"[dim]{UNTARGETED[args.suite][r['benchmark']]}[/dim]"
         extra = tuple(f"{r[k]:.1f}" if k in r else "" for k, on in (("ext_cycles", ext), ("py_cycles", py)) if on)
-        io = (f"{r['ios']:.2f}" if "ios" in r else "",) if ios else ()
-        t.add_row(r["benchmark"], f"{r['sim_cycles']:.1f}", *extra, f"{r['sim_us']:.3f}", *io, f"{r['wall_ns']:.0f}",
+        fv = r.get("figures", {})
+        t.add_row(r["benchmark"], *((r["system"],) if many else ()), f"{r['sim_cycles']:.1f}", *extra,
+                  f"{r['sim_us']:.3f}", *(f"{fv[k]:g}" if k in fv else "" for k in figs), f"{r['wall_ns']:.0f}",
                   f"{ratio:.1f}", mark)
     print_table(out, t)
     if ext:

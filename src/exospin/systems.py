@@ -152,7 +152,9 @@ class System(_Runs):
             table[sys.env_id()] = os_  # the library OS, in user space
             return program(os_, sys)
 
-        return self.kernel.create_env(main, name or getattr(program, "__name__", ""), slices)
+        eid = self.kernel.create_env(main, name or getattr(program, "__name__", ""), slices)
+        _wake(self.machine)
+        return eid
 
     def start(
         self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "",
@@ -179,6 +181,7 @@ class System(_Runs):
         eid = self.kernel.create_env(main, f"pid {pid}", 1)
         sh.procs[pid].env = eid
         self.started[pid] = eid
+        _wake(self.machine)
         return pid
 
     def exit_status(self, pid: int) -> int | None:
@@ -202,6 +205,9 @@ class System(_Runs):
         if k.net is not None:  # the NIC driver's own receive buffers are the kernel's, not a leak
             held["frames"] -= len(k.net.kernel_frames)
             held.update(k.net.held())
+        if k.xn is not None:  # XN's scratch frame and its registry's frames are the kernel's
+            held["frames"] -= len(k.xn.frames)
+            held.update(k.xn.held())
         return held
 
     def statistics(self) -> dict[str, Any]:
@@ -252,6 +258,7 @@ class SpinSystem(_Runs):
         if isinstance(pid, SyscallError):
             raise RuntimeError(f"start: {pid.errno}: {pid.message}")
         ident[0] = int(pid)
+        _wake(self.machine)
         return int(pid)
 
     def exit_status(self, pid: int) -> int | None:
@@ -298,15 +305,17 @@ class UnixSystem(_Runs):
 
     def start(self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "") -> int:
         """Start ``program(argv)`` as a new process; returns its pid (status: ``exit_status``)."""
-        return unix_start(self.kernel, program, list(argv or []), name or getattr(program, "__name__", "process"),
-                          self.log)
+        pid = unix_start(self.kernel, program, list(argv or []), name or getattr(program, "__name__", "process"),
+                         self.log)
+        _wake(self.machine)
+        return pid
 
     def exit_status(self, pid: int) -> int | None:
         return self.kernel.exit_status(pid)
 
     def mount(self, disk: Disk, format: bool) -> None:  # noqa: A002 - boot's name
-        """The kernel's file system on ``disk`` (unix/ffs.py): formatted if ``format``, else its
-        superblock read and checked (ffs.MountError for a disk that does not hold one)."""
+        """The kernel's file system on ``disk`` (unix/ffs_vnops.py): formatted if ``format``, else its
+        superblock read and checked (unix.MountError for a disk that does not hold one)."""
         self.kernel.mount(disk, format)
 
     def shutdown(self) -> dict[str, int]:
@@ -316,6 +325,13 @@ class UnixSystem(_Runs):
 
     def statistics(self) -> dict[str, Any]:
         return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}
+
+
+def _wake(machine: Machine) -> None:
+    """A process started on a machine of a network between two runs: its idle machine must
+    look again (machine/world.py), or the process would wait for a frame or event to wake it."""
+    if machine.world is not None:
+        machine.world.wake(machine)
 
 
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False,
@@ -330,8 +346,8 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     one whose contents are that host image file (created if it does not exist). A system
     with a file system mounts it: ``mkfs`` True formats it first, False never does (an
     image that does not hold the system's file system is refused), None formats only a
-    blank disk (in memory, or an image just created). ``disk_cylinders``: a smaller disk, the
-    drive's first cylinders (Disk's ``cylinders``; tests keep images small with 1 to 4).
+    blank disk (in memory, or an image just created).
+    ``disk_cylinders``: a smaller disk, the drive's first cylinders (tests keep images small).
     ``memory``: ``ideal`` or ``detailed`` (docs/memory.md); None, the current default
     (``machine.memory_model``, ``ideal`` unless set).
     """
@@ -343,7 +359,8 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
     machine = Machine(prof, seed=seed, tracer=tracer, memory=memory)  # hardware: clock, memory, caches, TLB, timer
     if disk is not None and disk is not False:
-        Disk(machine, image=None if disk is True else disk, cylinders=disk_cylinders)  # machine.disks[0]
+        Disk(machine, image=None if disk is True else disk,  # machine.disks[0], its contents in memory or an image
+             cylinders=disk_cylinders)
     elif mkfs is not None:
         raise ValueError("mkfs names what to do with a disk: boot(..., disk=True or a path, mkfs=...)")
     elif disk_cylinders is not None:
@@ -362,6 +379,8 @@ def _assemble(name: str, machine: Machine, tracer: Tracer | None, charge_extensi
     if name == "unix":
         return UnixSystem(name, machine, Unix(machine), tracer)  # the kernel takes the vectors; no process yet
     kernel = Aegis(machine)  # the exokernel installs its vectors and owns the machine
+    if machine.disks:
+        kernel.attach_disk(machine.disks[0])  # XN: disk blocks as secure bindings (aegis/xn.py)
     return System(name, machine, kernel, tracer)  # library OSes start with each spawn()
 
 

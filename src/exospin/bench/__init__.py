@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..machine import get_profile
-from . import aegis_suite, demux_suite, exos_suite, fs_suite, spin_suite, unix_suite
+from . import aegis_suite, checkpoint_suite, demux_suite, exos_suite, fs_suite, spin_suite, unix_suite
 from .harness import BenchmarkError, Result, auditing, document, python_call_ns
 
 #: suite name -> (system measured, runner(profile, quick, progress) -> results)
@@ -22,6 +22,8 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     "unix": ("unix", unix_suite.run),
     # the packet demultiplexers on their own: DPF (Aegis') and its baselines (net/)
     "demux": ("aegis", demux_suite.run),
+    # the applications (issue 19): concurrent checkpointing against stop-and-copy, every system
+    "checkpoint": ("all", checkpoint_suite.run),
     # the file systems on the disk (issue 18): unix's FFS today; other systems add runners
     "fs": ("unix", fs_suite.run),
 }

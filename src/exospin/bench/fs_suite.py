@@ -5,7 +5,8 @@ cut to ``CYLINDERS`` cylinders, in an image file in a temporary directory, so
 that a row can reboot onto a cold cache). The timed phase is measured inside
 the program: simulated time from ``posix.time_us``, and ``ios``, the 4 KB
 blocks the disk moved (sectors read plus written, / 8) during it, both per
-operation. Definitions:
+operation (``ios`` is the row's figure, ``figures["ios"]`` in ``--json``,
+shown beside ``sim µs``). Definitions:
 
 =================  =============================================================
 fs_create_small    create, write 1 KB into and close one file of ``SMALL``
@@ -111,7 +112,8 @@ class _Run:
         us = max(m[0] for m in marks) - min(m[0] for m in marks)
         ios = max(m[1] for m in marks) - min(m[1] for m in marks)
         hz = get_profile(self.profile).clock_hz
-        return Result(name, self.system, us * hz / 1e6 / ops, us / ops, wall / ops, ops, ios=ios / ops)
+        return Result(name, self.system, us * hz / 1e6 / ops, us / ops, wall / ops, ops,
+                      figures={"ios": round(ios / ops, 4)})
 
 
 def _write(path: str, data: bytes, sync: bool = False) -> None:

@@ -60,12 +60,15 @@ class Result:
     #: with ``--audit``: cycles per operation of all the system software's own Python
     #: under the same model, measured, not in ``sim_cycles`` (bench/audit.py)
     py_cycles: float | None = None
-    #: the file-system rows (fs_suite.py): 4 KB disk blocks read plus written per operation
-    ios: float | None = None
+    #: an experiment's own figures beside its time (the checkpointing pause, ...): name ->
+    #: number, in the units the suite's docstring gives
+    figures: dict[str, float | int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("ext_cycles", "py_cycles", "ios"):
+        if d["figures"] is None:
+            del d["figures"]
+        for key in ("ext_cycles", "py_cycles"):
             if d[key] is None:
                 del d[key]
             else:

@@ -81,6 +81,9 @@ GROUPS: tuple[Group, ...] = (
     Group("demux", "Packet demultiplexing, one frame among N filters",
           "DPF paper (Engler & Kaashoek, SIGCOMM 1996) §5: DPF vs an MPF-style interpreter and cBPF",
           ("demux_*",)),
+    Group("checkpoint", "Checkpointing a running program: the whole run (its longest pause: `figures`)",
+          "Appel & Li, ASPLOS 1991 §3: concurrent checkpointing vs stop-and-copy, on every system",
+          ("ckpt_*",)),
 )
 OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
