@@ -11,7 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from ..machine import get_profile
-from . import aegis_suite, checkpoint_suite, demux_suite, exos_suite, fs_suite, spin_suite, unix_suite
+from . import (
+    aegis_suite,
+    checkpoint_suite,
+    demux_suite,
+    exos_suite,
+    fs_suite,
+    spin_suite,
+    unix_suite,
+)
 from .harness import BenchmarkError, Result, auditing, document, python_call_ns
 
 #: suite name -> (system measured, runner(profile, quick, progress) -> results)
