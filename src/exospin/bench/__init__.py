@@ -19,6 +19,7 @@ from . import (
     checkpoint_suite,
     demux_suite,
     exos_suite,
+    fs_suite,
     net_suite,
     spin_suite,
     unix_suite,
@@ -39,6 +40,8 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     # two or three machines of one system on a link: UDP round trips, bandwidth,
     # forwarding, ASHs; and the demux rows with the issue's targets (docs/net.md)
     "net": ("aegis, spin, unix", net_suite.run),
+    # the file systems on the disk (issue 18): unix's FFS today; other systems add runners
+    "fs": ("unix", fs_suite.run),
 }
 
 #: suites whose rows run on networks: ``run_suite(..., pcap=FILE)`` writes their captures

@@ -5,6 +5,8 @@ the user library (libc.py, uthreads.py) implements ``exospin.posix`` with
 system calls. See docs/unix.md.
 """
 
+from .ffs_layout import MountError
+from .fsck_ffs import fsck
 from .kernel import Unix, UnixStats
 from .libc import KCondition, KMutex, UnixProcess, start
 from .param import SIGBUS, SIGFPE, SIGSEGV
@@ -13,6 +15,6 @@ from .syscalls import NUMBERS, TABLE
 from .uthreads import UCondition, UMutex, UThreads, UThreadStats
 
 __all__ = [
-    "KCondition", "KMutex", "NUMBERS", "SIGBUS", "SIGFPE", "SIGSEGV", "SysError", "TABLE",
-    "UCondition", "UMutex", "UThreadStats", "UThreads", "Unix", "UnixProcess", "UnixStats", "start",
+    "KCondition", "KMutex", "MountError", "NUMBERS", "SIGBUS", "SIGFPE", "SIGSEGV", "SysError", "TABLE",
+    "UCondition", "UMutex", "UThreadStats", "UThreads", "Unix", "UnixProcess", "UnixStats", "fsck", "start",
 ]

@@ -263,6 +263,7 @@ class Core:
         #: device interrupts other than the timer's (a NIC's receive interrupt): irq -> handler
         self.irq_handlers: dict[int, Callable[[int], None]] = {}
         self.net: Any = None  # the network stack (inet.NetStack), made by Unix
+        self.fs: Any = None  # the mounted file system (ffs_vnops.FileSystem), once Unix.mount made it
         self.journal: list[tuple[int, int, str]] = []  # (cycles, pid, text): rare events only
         self.ended: dict[int, tuple[int, str]] = {}  # pid -> (status, message), kept after reaping
         # counters

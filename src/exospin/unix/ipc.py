@@ -42,13 +42,13 @@ from __future__ import annotations
 from typing import Any
 
 from . import param, sockets, vm
-from .proc import PROT_RW, PTE, Call, File, Pipe, Proc, Segment, SockFile, SysError, Thread
+from .proc import PROT_RW, PTE, Call, File, Pipe, Proc, Segment, SockFile, SysError, Thread, VFile
 from .sched import Scheduler
 
 # ------------------------------------------------------------------ pipes
 
 
-def _new_fd(k: Scheduler, p: Proc, f: File | SockFile) -> int:
+def _new_fd(k: Scheduler, p: Proc, f: File | SockFile | VFile) -> int:
     for fd in range(param.MAX_FDS):
         if fd not in p.fds:
             p.fds[fd] = f
@@ -154,6 +154,9 @@ def close_fd(k: Scheduler, p: Proc, fd: Any) -> None:
     f = p.fds.pop(fd, None) if type(fd) is int else None
     if f is None:
         raise SysError("EBADF", f"close: {fd!r} is not an open descriptor")
+    if isinstance(f, VFile):  # a file: the file table's entry (fsys.py)
+        k.fs.close_file(f.of)
+        return
     if not isinstance(f, File):
         sockets.soclose(k, f.sock)
         return
@@ -173,6 +176,11 @@ def close_fd(k: Scheduler, p: Proc, fd: Any) -> None:
 def dup_fds(k: Scheduler, parent: Proc, child: Proc) -> None:
     """fork: the child's descriptors name the same pipe ends."""
     for fd, f in parent.fds.items():
+        if isinstance(f, VFile):
+            child.fds[fd] = VFile(f.of)
+            f.of.refs += 1
+            k.loop.now += 2 * k.c.mem_ref
+            continue
         if not isinstance(f, File):
             child.fds[fd] = SockFile(f.sock)
             f.sock.refs += 1
