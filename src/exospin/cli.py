@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
                       "(tcpdump -r FILE); for a demo with a network (net)")
 
     bench = sub.add_parser("bench", help="run a benchmark suite")
-    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin, unix, demux, net or checkpoint")
+    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin, unix, demux, net, fs, checkpoint or db")
     bench.add_argument("--profile", choices=list(PROFILES), default="ds5000")
     bench.add_argument("--json", action="store_true", help="one JSON document on stdout")
     bench.add_argument("--out", metavar="DIR", help="also write the JSON document into DIR")

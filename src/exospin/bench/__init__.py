@@ -17,6 +17,7 @@ from ..machine import get_profile
 from . import (
     aegis_suite,
     checkpoint_suite,
+    db_suite,
     demux_suite,
     exos_suite,
     fs_suite,
@@ -42,6 +43,8 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     "net": ("aegis, spin, unix", net_suite.run),
     # the file systems on the disk (issue 18): unix's FFS today; other systems add runners
     "fs": ("unix", fs_suite.run),
+    # the applications (issue 19): SQLite in each system's file system, LRU against the database's policy
+    "db": ("aegis, spin, unix", db_suite.run),
 }
 
 #: suites whose rows run on networks: ``run_suite(..., pcap=FILE)`` writes their captures

@@ -97,6 +97,10 @@ GROUPS: tuple[Group, ...] = (
     Group("checkpoint", "Checkpointing a running program: the whole run (its longest pause: `figures`)",
           "Appel & Li, ASPLOS 1991 §3: concurrent checkpointing vs stop-and-copy, on every system",
           ("ckpt_*",)),
+    Group("db", "A database on the file system: the whole scan-and-lookup mix (disk I/Os: `figures`)",
+          "Stonebraker, CACM 1981 (the database's own buffer policy) and Cao, Felten & Li: SQLite in each "
+          "system's files, LRU against scan pages replaced first and index pages kept",
+          ("sqlite_*",)),
 )
 OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
