@@ -14,16 +14,16 @@ What this is
     behind one interface: :class:`NoHints` leaves the file system's own
     policy alone (LRU on every system today); :class:`ScanFirst` is the
     database's own (Stonebraker's argument: the database knows which pages
-    a scan will not reuse). After reading a page whose b-tree header says
-    *table leaf* (byte 0, or byte 100 on page 1, is 0x0d), it tells the file
-    system ``FADV_DONTNEED`` for that page (replace it first: a scan does
-    not come back to it, and a lookup's row fetch is as cold), and keeps
-    index pages (0x02/0x0a) and table interior pages (0x05) by saying
-    nothing about them. During a scan the application has announced
+    a scan will not reuse). During a scan the application has announced
     (``begin_scan(leaves)``: the table's leaf pages in key order, which the
-    database knows from its own layout) it prefetches: ``FADV_WILLNEED`` for
-    the next ``PREFETCH`` leaves, a window at a time, contiguous pages in one
-    call. A system whose cache takes no hints (unix: BSD's cache) ignores
+    database knows from its own layout), after reading a page whose b-tree
+    header says *table leaf* (byte 0, or byte 100 on page 1, is 0x0d), it
+    tells the file system ``FADV_DONTNEED`` for that page (replace it first:
+    the scan does not come back to it), and it prefetches: ``FADV_WILLNEED``
+    for the next ``PREFETCH`` leaves, a window at a time, contiguous pages in
+    one call. Index pages (0x02/0x0a) and table interior pages (0x05) are
+    kept by saying nothing about them; outside a scan (a lookup's index
+    pages and its row) it says nothing at all. A system whose cache takes no hints (unix: BSD's cache) ignores
     them, so it runs LRU whatever the database says.
 
 What is charged, and what is not
@@ -137,8 +137,8 @@ class NoHints:
 
 
 class ScanFirst(NoHints):
-    """The database's own policy: table-leaf pages replaced first, index pages kept, and
-    the leaves of an announced scan prefetched ``prefetch`` at a time (module docstring)."""
+    """The database's own policy: a scan's table-leaf pages replaced first, index pages kept,
+    and the leaves of an announced scan prefetched ``prefetch`` at a time (module docstring)."""
 
     name = "app"
 
@@ -162,13 +162,14 @@ class ScanFirst(NoHints):
     def read(self, f: PosixFile, offset: int, data: bytes) -> None:
         if len(data) != self.page or offset % self.page:
             return
+        if not self.leaves:  # not in a scan: the file system's own order
+            return
         if page_kind(offset, data) == "table_leaf":
             posix.fadvise(f.fd, posix.FADV_DONTNEED, offset, self.page)
             self.advised["dontneed"] += 1
-        if self.leaves:
-            at = self.position.get(offset // self.page + 1)
-            if at is not None and at + self.prefetch >= self.frontier:
-                self._prefetch()
+        at = self.position.get(offset // self.page + 1)
+        if at is not None and at + self.prefetch >= self.frontier:
+            self._prefetch()
 
     def begin_scan(self, leaves: list[int]) -> None:
         self.leaves = list(leaves)
