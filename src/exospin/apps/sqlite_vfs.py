@@ -327,7 +327,7 @@ class PosixVFS(apsw.VFS):
         self.random = random.Random(seed)
         self.temps = 0
 
-    def xOpen(self, name: Any, flags: list[int]) -> PosixFile:  # noqa: N802
+    def xOpen(self, name: Any, flags: list[int]) -> PosixFile:  # type: ignore[override]  # apsw takes any object with VFSFile's methods
         if name is None:  # a temporary file: ours to name, deleted when closed
             self.temps += 1
             path = f"/.sqlite-temp-{self.temps}"

@@ -77,6 +77,13 @@ def _blocks(disk: Any) -> tuple[int, int]:
     return st.sectors_read // per, st.sectors_written // per
 
 
+def _marker(marks: list[tuple[int, int]], disk: Any) -> Callable[[str], None]:
+    """The workload's ``mark``: the disk's blocks read and written so far, into ``marks``."""
+    def mark(what: str) -> None:
+        marks.append(_blocks(disk))
+    return mark
+
+
 def _check_shutdown(s: Any, what: str) -> None:
     left = s.shutdown()
     if any(left.values()):
@@ -122,8 +129,8 @@ def system_rows(system: str, profile: str, quick: bool) -> tuple[list[Result], s
             disk = s.machine.disks[0]
             marks: list[tuple[int, int]] = []
             res: dict[str, Any] = {}
-            prog = workload("/db", rounds, lookups, HINTS[policy](), res, lambda _: marks.append(_blocks(disk)),
-                            ROWS, built["leaves"])
+            prog = workload("/db", rounds, lookups, HINTS[policy](), res, _marker(marks, disk), ROWS,
+                            built["leaves"])
             w0 = time.perf_counter_ns()
             pid = s.start(prog, [], f"sqlite_{policy}", **START.get(system, {}).get(policy, {}))
             s.run(until_us=SIM_LIMIT_US, check=True)
