@@ -47,10 +47,16 @@ Decisions
       SQLite's own mutexes are the host's, so two simulated processes should
       not both be inside SQLite at once.
     * ``xTruncate(n)``: posix has only ``O_TRUNC`` (truncation to 0), so a
-      truncation to ``0 < n`` rewrites the first ``n`` bytes after emptying
-      the file (SQLite truncates only the journal, to 0, in the modes used
-      here, and the database only on VACUUM or auto-vacuum); a truncation to
-      at least the size changes nothing.
+      truncation to ``0 < n`` writes the first ``n`` bytes into a new file
+      (``PATH-truncate``, fsynced) which then takes the file's name. With no
+      room for the copy (a full disk: a transaction that grew the database
+      rolls back by truncating it) the truncation is logical: the blocks
+      past ``n`` stay, ``xFileSize`` says ``n`` while the file is open, and a
+      later open ignores them (SQLite takes a database's size from its
+      header). Emptying the file and writing the bytes back would lose it
+      on a file system that frees the old blocks only later (ExOS on XN).
+      SQLite truncates a database when a transaction that grew it rolls back
+      and on VACUUM; a truncation to at least the size changes nothing.
     * ``xFileSize`` is ``lseek(fd, 0, SEEK_END)`` (one call, no path);
       ``xRead``/``xWrite`` seek only when the offset is not where the
       descriptor already is.
@@ -215,6 +221,8 @@ class PosixFile:
         except posix.PosixError as e:
             raise _error(e, f"open {path}", opening=True) from None
         flags[1] = want & ~apsw.SQLITE_OPEN_EXCLUSIVE
+        self.mode = mode & posix.O_ACCMODE  # to open it again (xTruncate)
+        self.logical: int | None = None  # a size below the file's, after a truncation with no room (xTruncate)
         self.vfs, self.path, self.pos = vfs, path, 0
         self.main = bool(want & apsw.SQLITE_OPEN_MAIN_DB)
         self.delete_on_close = bool(want & apsw.SQLITE_OPEN_DELETEONCLOSE)
@@ -255,6 +263,8 @@ class PosixFile:
             while done < len(buf):
                 done += posix.write(self.fd, buf[done:])
             self.pos += done
+            if self.logical is not None:
+                self.logical = max(self.logical, self.pos)
         except posix.PosixError as e:
             self.pos = -1
             raise _error(e, f"write {self.path}") from None
@@ -264,12 +274,43 @@ class PosixFile:
         if newsize >= size:
             return
         keep = self.xRead(newsize, 0) if newsize else b""
+        if not keep:
+            try:
+                posix.close(posix.open(self.path, posix.O_WRONLY | posix.O_TRUNC))
+            except posix.PosixError as e:
+                raise _error(e, f"truncate {self.path}") from None
+            return
+        # posix has no ftruncate: the first newsize bytes go to a new file, which then takes the
+        # name. Emptying this file and writing them back would lose it when the disk is full
+        # (a file system may free the old blocks only later); this way a failure leaves it whole.
+        tmp = f"{self.path}-truncate"
         try:
-            posix.close(posix.open(self.path, posix.O_WRONLY | posix.O_TRUNC))
+            fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC)
+            try:
+                done = 0
+                while done < len(keep):
+                    done += posix.write(fd, keep[done:])
+                posix.fsync(fd)
+            finally:
+                posix.close(fd)
+        except posix.PosixError as e:
+            try:
+                posix.unlink(tmp)
+            except posix.PosixError:
+                pass
+            if e.errno != "ENOSPC":
+                raise _error(e, f"truncate {self.path}") from None
+            # no room for the copy: truncate logically (the blocks past newsize stay, unread;
+            # SQLite reads a database's size from its header, so a later open ignores them)
+            self.logical = newsize
+            return
+        try:
+            posix.close(self.fd)  # a file system may refuse to rename onto an open file
+            posix.rename(tmp, self.path)
         except posix.PosixError as e:
             raise _error(e, f"truncate {self.path}") from None
-        if keep:
-            self.xWrite(keep, 0)
+        finally:
+            self.fd, self.pos, self.logical = posix.open(self.path, self.mode), 0, None
 
     def xSync(self, flags: int) -> None:  # noqa: N802
         try:
@@ -283,7 +324,7 @@ class PosixFile:
         except posix.PosixError as e:
             self.pos = -1
             raise _error(e, f"size of {self.path}") from None
-        return self.pos
+        return self.pos if self.logical is None else min(self.pos, self.logical)
 
     def xLock(self, level: int) -> None:  # noqa: N802 - one process: nothing to exclude
         self.lock = max(self.lock, level)
