@@ -26,7 +26,7 @@ What it measures
     unix takes no hints (BSD's cache), so its ``_app`` row is the same I/O as
     its ``_lru`` row: the database asks, the kernel ignores. A system whose
     ``posix.open`` says ENOSYS (no file system yet) is skipped, and said so
-    through ``progress`` and ``skipped()``.
+    on stderr, through ``progress`` and in ``skipped()``.
 
     The database is sized against the caches: its table (325 leaves of 4 KB)
     is 2.6 times unix's buffer cache on the DECstation (127 buffers) and 1.4
@@ -37,6 +37,7 @@ What it measures
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -168,8 +169,10 @@ def run(profile: str, quick: bool = False, progress: Callable[[str], None] | Non
         rows, why = system_rows(system, profile, quick)
         if why is not None:
             _skipped.append(f"{system}: {why}")
+            note = f"{system} skipped: no file system (posix.open: ENOSYS)"
+            print(f"bench db on {profile}: {note}", file=sys.stderr, flush=True)  # the table just lacks its rows
             if progress is not None:
-                progress(f"{system} skipped: no file system (posix.open: ENOSYS)")
+                progress(note)
         results.extend(rows)
     if not results:
         raise BenchmarkError("db: no system has a file system to run the database on")
