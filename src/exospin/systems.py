@@ -49,6 +49,7 @@ from .spin import extensions as spin_extensions
 from .spin.libunix import process_main
 from .unix import Unix
 from .unix import start as unix_start
+from .unix.baseline import get_baseline
 
 
 class UnknownSystem(ValueError):
@@ -315,7 +316,7 @@ class UnixSystem(_Runs):
 
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False,
          charge_extensions: bool = False, disk: str | os.PathLike[str] | bool | None = None,
-         memory: str | None = None) -> Any:
+         memory: str | None = None, baseline: str | None = None) -> Any:
     """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``.
 
     Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``, a
@@ -325,25 +326,32 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     one whose contents are that host image file (created if it does not exist).
     ``memory``: ``ideal`` or ``detailed`` (docs/memory.md); None, the current default
     (``machine.memory_model``, ``ideal`` unless set).
+    ``baseline`` (unix only): ``ultrix`` or ``osf1``, the faithful Ultrix 4.2 or DEC OSF/1
+    code paths beside the lean kernel's (unix/baseline.py, docs/unix.md); None, the lean one.
     """
     if name not in SYSTEMS:
         raise UnknownSystem(f"unknown system {name!r} (known: {', '.join(SYSTEMS)})")
     if charge_extensions and name != "spin":
         raise ValueError(f"charge_extensions is SPIN's option; {name} has no extensions")
+    if baseline is not None:
+        if name != "unix":
+            raise ValueError(f"baseline is unix's option; {name} has no baseline")
+        get_baseline(baseline)  # a bad name fails before the machine is built
     prof = get_profile(profile)  # the machine's clock and primitive costs
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
     machine = Machine(prof, seed=seed, tracer=tracer, memory=memory)  # hardware: clock, memory, caches, TLB, timer
     if disk is not None and disk is not False:
         Disk(machine, image=None if disk is True else disk)  # machine.disks[0], its contents in memory or an image
-    return _assemble(name, machine, tracer, charge_extensions)
+    return _assemble(name, machine, tracer, charge_extensions, baseline)
 
 
-def _assemble(name: str, machine: Machine, tracer: Tracer | None, charge_extensions: bool) -> Any:
+def _assemble(name: str, machine: Machine, tracer: Tracer | None, charge_extensions: bool,
+              baseline: str | None = None) -> Any:
     """The kernel (and, for aegis, the place of its library OSes) on ``machine``."""
     if name == "spin":
         return SpinSystem(name, machine, Spin(machine, charge_extensions), tracer)  # dispatcher, name server, SpinPublic
     if name == "unix":
-        return UnixSystem(name, machine, Unix(machine), tracer)  # the kernel takes the vectors; no process yet
+        return UnixSystem(name, machine, Unix(machine, baseline), tracer)  # the kernel takes the vectors; no process yet
     kernel = Aegis(machine)  # the exokernel installs its vectors and owns the machine
     return System(name, machine, kernel, tracer)  # library OSes start with each spawn()
 

@@ -1,6 +1,7 @@
 """Benchmark suites, the report and plots. Reads only ``statistics()`` and the clock.
 
-``SUITES`` maps a suite name to (the system it measures, its runner).
+``SUITES`` maps a suite name to (the system it measures, its runner); ``BASELINE_SUITES``
+the faithful baselines (``ultrix``, ``osf1``), which ``bench`` runs and ``reproduce`` does not.
 ``run_suite(name, profile, quick)`` returns the ``--json`` document of docs/contracts.md.
 """
 
@@ -24,6 +25,15 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     "demux": ("aegis", demux_suite.run),
 }
 
+#: the faithful baselines beside the lean unix (unix/baseline.py): the unix suite's rows on
+#: Ultrix 4.2's and DEC OSF/1's code paths. Not in SUITES, so ``reproduce`` runs what it ran.
+BASELINE_SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
+    "ultrix": ("ultrix", unix_suite.run_ultrix),
+    "osf1": ("osf1", unix_suite.run_osf1),
+}
+#: every suite ``bench`` and ``run_suite`` know
+ALL_SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {**SUITES, **BASELINE_SUITES}
+
 #: suite name -> {benchmark: (the row it is compared with, or "python_call"; at most this
 #: many times as long, wall-clock)}: the speed targets the issues set for our own Python
 TARGETS: dict[str, dict[str, tuple[str, float]]] = {
@@ -46,13 +56,13 @@ def run_suite(
 ) -> dict[str, Any]:
     """Run one suite under one profile; its ``--json`` document. ``audit``: also weigh the
     system software's own Python (``py_cycles``, bench/audit.py)."""
-    if name not in SUITES:
-        raise UnknownSuite(f"unknown suite {name!r} (known: {', '.join(SUITES)})")
+    if name not in ALL_SUITES:
+        raise UnknownSuite(f"unknown suite {name!r} (known: {', '.join(ALL_SUITES)})")
     get_profile(profile)  # a bad profile name fails before any work
     pycall = python_call_ns()
     with auditing() if audit else contextlib.nullcontext():
-        results = SUITES[name][1](profile, quick=quick, progress=progress)
+        results = ALL_SUITES[name][1](profile, quick=quick, progress=progress)
     return document(name, profile, pycall, results)
 
 
-__all__ = ["BenchmarkError", "Result", "SUITES", "TARGETS", "UNTARGETED", "UnknownSuite", "document", "python_call_ns", "run_suite"]
+__all__ = ["ALL_SUITES", "BASELINE_SUITES", "BenchmarkError", "Result", "SUITES", "TARGETS", "UNTARGETED", "UnknownSuite", "document", "python_call_ns", "run_suite"]

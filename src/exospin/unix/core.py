@@ -41,6 +41,7 @@ from greenlet import getcurrent
 
 from ..machine import USER_TOP, Machine
 from . import param
+from .baseline import BaselineCosts, get_baseline
 from .coremap import CoreMap
 from .proc import Proc, Thread
 
@@ -143,7 +144,7 @@ class Core:
     sysnum: dict[str, int]
     by_syscall: list[int]  # calls per system-call number
 
-    def __init__(self, machine: Machine) -> None:
+    def __init__(self, machine: Machine, baseline: str | None = None) -> None:
         self.m = machine
         self.loop = machine.loop
         self.cpu = machine.cpu
@@ -152,6 +153,11 @@ class Core:
         self.tracer = machine.tracer
         p = machine.profile
         self.c = Costs(machine)
+        #: the faithful baseline's counted steps (baseline.py), None for the lean kernel
+        self.baseline = None if baseline is None else get_baseline(baseline)
+        self.bc = None if self.baseline is None else BaselineCosts(self.baseline, p)
+        #: words of the signal frame: the lean frame, plus the rest of a baseline's struct sigcontext
+        self.sigframe_words = param.SIGFRAME_WORDS + (0 if self.bc is None else self.bc.sigcontext_extra)
         self.page = p.page_size
         self.page_shift = p.page_size.bit_length() - 1
         self.word_bytes = p.word_bytes
@@ -223,6 +229,8 @@ class Core:
 
     def return_to_user(self, t: Thread) -> None:
         self.loop.now += self.c.exit_checks + self.c.leave
+        if self.bc is not None:
+            self.loop.now += self.bc.user_return
         self._restore(t)
 
     # --------------------------------------------------------- statistics

@@ -80,8 +80,8 @@ from .traps import Traps
 class Unix(Traps):
     """The kernel. Create one per machine, ``spawn`` the first process, ``run``."""
 
-    def __init__(self, machine: Machine) -> None:
-        super().__init__(machine)
+    def __init__(self, machine: Machine, baseline: str | None = None) -> None:
+        super().__init__(machine, baseline)
         self.systab = syscalls.TABLE
         self.sysnum = {name: i for i, (name, _, _) in enumerate(self.systab)}
         self.by_syscall = [0] * len(self.systab)

@@ -62,6 +62,8 @@ class Scheduler(UserCopy):
     def _resume(self, t: Thread) -> None:
         """From the root: give the processor to ``t`` until control comes back here."""
         self.loop.now += self.c.switch
+        if self.bc is not None:
+            self.loop.now += self.bc.swtch
         self.current = t
         t.state = RUNNING
         self.tlb.set_asid(t.proc.asid)
@@ -101,6 +103,8 @@ class Scheduler(UserCopy):
             self._root.switch()  # idle: the root waits; its _resume charges the switch to whoever runs
         elif nxt is not me:
             self.loop.now += self.c.switch
+            if self.bc is not None:  # swtch's run-queue scan and resume (baseline.py)
+                self.loop.now += self.bc.swtch
             self.current = nxt
             nxt.state = RUNNING
             self.tlb.set_asid(nxt.proc.asid)
@@ -116,6 +120,8 @@ class Scheduler(UserCopy):
         t = self.current
         assert t is not None
         self.loop.now += self.c.sleep
+        if self.bc is not None:
+            self.loop.now += self.bc.sleep
         self.sleeps += 1
         t.state = SLEEPING
         t.chan = chan
@@ -127,13 +133,14 @@ class Scheduler(UserCopy):
     def wakeup(self, chan: Any, front: bool = False) -> int:
         """Make every thread sleeping on ``chan`` runnable (``front``: next to run, for a
         hand-off). Returns how many."""
-        self.loop.now += self.c.wakeup
+        bc = self.bc
+        self.loop.now += self.c.wakeup if bc is None else self.c.wakeup + bc.wakeup
         q = self.sleepq.pop(chan, None)
         if not q:
             return 0
         for t in q:
             t.chan = None
-            self.loop.now += self.c.wake_one
+            self.loop.now += self.c.wake_one if bc is None else self.c.wake_one + bc.wake_one
             self._make_runnable(t, front)
         self.wakeups += len(q)
         return len(q)

@@ -58,6 +58,9 @@ class Traps(Lifecycle):
         loop = self.loop
         c = self.c
         loop.now += c.entry
+        bc = self.bc
+        if bc is not None:  # a faithful baseline's locore and syscall() (baseline.py)
+            loop.now += bc.entry + bc.syscall
         self._save(t)
         if t.killed or t.proc.state != "running":
             raise ThreadKilled()
@@ -80,6 +83,8 @@ class Traps(Lifecycle):
                 except SysError as e:
                     result = e
         loop.now += c.exit_checks + c.leave
+        if bc is not None:
+            loop.now += bc.user_return
         self._restore(t)
         return result
 
@@ -93,6 +98,8 @@ class Traps(Lifecycle):
             return self._syscall(t, value)
         self.cpu.epc = param.USER_TEXT
         self.loop.now += self.c.entry
+        if self.bc is not None:  # locore, then trap()
+            self.loop.now += self.bc.entry + self.bc.trap
         self._save(t)
         self.exceptions += 1
         t.proc.faults += 1
@@ -116,9 +123,14 @@ class Traps(Lifecycle):
         p = t.proc
         vpn = vaddr >> self.page_shift
         self.loop.now += self.c.walk
+        bc = self.bc
+        if bc is not None:  # vtopte (Ultrix), vm_fault's lookup (OSF/1)
+            self.loop.now += bc.fault_lookup
         pte = p.pt.get(vpn)
         if pte is not None and pte.pfn >= 0 and pte.prot & PROT_WRITE:
             t.last_fault = None
+            if bc is not None:
+                self.loop.now += bc.pmap_enter
             if pte.cow:
                 try:
                     vm.break_cow(self, p, pte)
@@ -170,6 +182,9 @@ class Traps(Lifecycle):
         """An invalid PTE: demand-zero a page the process may read, else a signal."""
         p = t.proc
         self.loop.now += self.c.entry
+        bc = self.bc
+        if bc is not None:
+            self.loop.now += bc.entry + bc.trap + bc.fault_lookup
         self._save(t)
         self.page_faults += 1
         p.faults += 1
@@ -185,6 +200,8 @@ class Traps(Lifecycle):
             self.die(t, 128 + param.SIGKILL, f"out of memory on demand-zero page {vaddr & -self.page:#x}")
         if write and pte.prot & PROT_WRITE:
             pte.modified = True  # vm_fault for a write: the page is dirty at once
+        if bc is not None:
+            self.loop.now += bc.pmap_enter
         self.return_to_user(t)
         self.loop.now += self.c.tlb_write
         b = pte.pfn * self.words_per_frame
