@@ -210,11 +210,11 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, out: Console) -> int:
-    from .bench import ALL_SUITES as SUITES
-    from .bench import TARGETS, UNTARGETED, run_suite
+    from .bench import TARGETS, UNTARGETED, all_suites, run_suite
 
-    if args.suite not in SUITES:
-        raise UsageError(f"unknown suite {args.suite!r} (available: {', '.join(SUITES)})")
+    suites = all_suites()
+    if args.suite not in suites:
+        raise UsageError(f"unknown suite {args.suite!r} (available: {', '.join(suites)})")
     out_dir = output_dir("--out", args.out) if args.out else None
     err = Console(stderr=True)
     label = f"bench {args.suite} on {args.profile}"
@@ -231,7 +231,7 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     pc = doc["python_call_ns"]
-    t = Table(title=f"bench {args.suite} on {args.profile} (system {SUITES[args.suite][0]})", header_style="bold")
+    t = Table(title=f"bench {args.suite} on {args.profile} (system {suites[args.suite][0]})", header_style="bold")
     ext = any("ext_cycles" in r for r in doc["results"])  # SPIN: its extensions' own code
     py = any("py_cycles" in r for r in doc["results"])  # --audit: all the system's own Python
     cols = ("benchmark", "sim cycles", *(("ext cycles",) if ext else ()), *(("py cycles",) if py else ()),

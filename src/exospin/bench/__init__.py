@@ -31,8 +31,12 @@ BASELINE_SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     "ultrix": ("ultrix", unix_suite.run_ultrix),
     "osf1": ("osf1", unix_suite.run_osf1),
 }
-#: every suite ``bench`` and ``run_suite`` know
-ALL_SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {**SUITES, **BASELINE_SUITES}
+
+
+def all_suites() -> dict[str, tuple[str, Callable[..., list[Result]]]]:
+    """Every suite ``bench`` and ``run_suite`` know: SUITES, then the baselines'."""
+    return {**SUITES, **BASELINE_SUITES}
+
 
 #: suite name -> {benchmark: (the row it is compared with, or "python_call"; at most this
 #: many times as long, wall-clock)}: the speed targets the issues set for our own Python
@@ -56,13 +60,14 @@ def run_suite(
 ) -> dict[str, Any]:
     """Run one suite under one profile; its ``--json`` document. ``audit``: also weigh the
     system software's own Python (``py_cycles``, bench/audit.py)."""
-    if name not in ALL_SUITES:
-        raise UnknownSuite(f"unknown suite {name!r} (known: {', '.join(ALL_SUITES)})")
+    suites = all_suites()
+    if name not in suites:
+        raise UnknownSuite(f"unknown suite {name!r} (known: {', '.join(suites)})")
     get_profile(profile)  # a bad profile name fails before any work
     pycall = python_call_ns()
     with auditing() if audit else contextlib.nullcontext():
-        results = ALL_SUITES[name][1](profile, quick=quick, progress=progress)
+        results = suites[name][1](profile, quick=quick, progress=progress)
     return document(name, profile, pycall, results)
 
 
-__all__ = ["ALL_SUITES", "BASELINE_SUITES", "BenchmarkError", "Result", "SUITES", "TARGETS", "UNTARGETED", "UnknownSuite", "document", "python_call_ns", "run_suite"]
+__all__ = ["BASELINE_SUITES", "BenchmarkError", "Result", "SUITES", "TARGETS", "UNTARGETED", "UnknownSuite", "all_suites", "document", "python_call_ns", "run_suite"]

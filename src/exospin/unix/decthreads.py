@@ -28,14 +28,33 @@ Interface
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .. import posix
+from ..machine import CPU
 from .baseline import Baseline, Work
 from .uthreads import UThreadStats
 
-if TYPE_CHECKING:
-    from .libc import KCondition, KMutex, UnixProcess
+
+class _KSync(Protocol):  # libc's KMutex and KCondition (not imported: libc imports this module)
+    def acquire(self) -> None: ...
+    def release(self) -> None: ...
+
+
+class _KCond(Protocol):
+    def wait(self) -> None: ...
+    def signal(self) -> None: ...
+    def broadcast(self) -> None: ...
+
+
+class _Proc(Protocol):  # libc's UnixProcess: what DECthreads calls of it
+    cpu: CPU
+
+    def thread_create(self, fn: Callable[..., Any], *args: Any) -> int: ...
+    def thread_join(self, tid: int) -> Any: ...
+    def thread_yield(self) -> None: ...
+    def mutex(self) -> Any: ...
+    def condition(self, mutex: Any) -> Any: ...
 
 
 def _noop() -> None:
@@ -45,7 +64,7 @@ def _noop() -> None:
 class DECThreads:
     """P-threads of one process over its kernel threads (see the module note)."""
 
-    def __init__(self, proc: UnixProcess, baseline: Baseline) -> None:
+    def __init__(self, proc: _Proc, baseline: Baseline) -> None:
         self.proc = proc
         self.cpu = proc.cpu
         steps = baseline.steps
@@ -98,7 +117,7 @@ class DECThreads:
 class PMutex(posix.Mutex):
     """A DECthreads mutex: the library's state word, then the kernel's lock."""
 
-    def __init__(self, th: DECThreads, k: KMutex) -> None:
+    def __init__(self, th: DECThreads, k: _KSync) -> None:
         self.th = th
         self.k = k
 
@@ -114,7 +133,7 @@ class PMutex(posix.Mutex):
 class PCondition:
     """A DECthreads condition variable: the library's part, then the kernel's."""
 
-    def __init__(self, th: DECThreads, k: KCondition) -> None:
+    def __init__(self, th: DECThreads, k: _KCond) -> None:
         self.th = th
         self.k = k
 
