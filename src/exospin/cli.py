@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("--quick", action="store_true", help="fewer iterations (under a minute)")
     repro.add_argument("--audit", action="store_true",
                        help="also weigh each system's own Python and compare the systems both ways")
+    repro.add_argument("--baselines", action="store_true",
+                       help="also run the faithful baselines (ultrix on ds5000, osf1 on alpha3000) and split "
+                            "each ratio into the architecture's part and the baseline's")
 
     for cmd in (demo, bench, repro):
         cmd.add_argument("--memory", choices=MEMORY_MODELS, default="ideal",
@@ -284,13 +287,14 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
         TimeElapsedColumn,
     )
 
-    from .bench import SUITES
+    from .bench import BASELINE_PROFILES, SUITES
+    from .bench.report import decompose
     from .bench.report import reproduce as rp
 
     out_dir = output_dir("--out", args.out) if args.out else None
     err = Console(stderr=True, highlight=False)
     t0 = time.monotonic()
-    total = len(SUITES) * len(rp.PROFILES)
+    total = len(SUITES) * len(rp.PROFILES) + (len(BASELINE_PROFILES) if args.baselines else 0)
     started = [0]
     if err.is_terminal:
         columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -307,7 +311,8 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
                 bar.update(task, description=f"suite [cyan]{suite}[/cyan] on [cyan]{profile}[/cyan]: "
                                              f"{benchmark or '...'}")
 
-            doc = rp.run_all(quick=args.quick, progress=progress, reraise=args.debug, audit=args.audit)
+            doc = rp.run_all(quick=args.quick, progress=progress, reraise=args.debug, audit=args.audit,
+                             baselines=args.baselines)
             bar.update(task, completed=total)
     else:  # a pipe or a log: one plain line per suite, not a bar nobody sees
 
@@ -316,7 +321,8 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
                 started[0] += 1
                 print(f"reproduce {started[0]}/{total}: suite {suite} on {profile}...", file=sys.stderr, flush=True)
 
-        doc = rp.run_all(quick=args.quick, progress=line, reraise=args.debug, audit=args.audit)
+        doc = rp.run_all(quick=args.quick, progress=line, reraise=args.debug, audit=args.audit,
+                         baselines=args.baselines)
     seconds = time.monotonic() - t0
     if out_dir is not None:
         rp.write_outputs(doc, out_dir)
@@ -331,6 +337,11 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
             if audited is not None:
                 print_table(out, audited)
                 out.print(f"[dim]{escape(rp.AUDIT_CAPTION)}[/dim]\n")
+        for profile in rp.profiles_of(doc):
+            split = decompose.rich_decomposition(doc.get("decomposition", []), profile)
+            if split is not None:
+                print_table(out, split)
+                out.print(f"[dim]{escape(decompose.CAPTION)}[/dim]\n")
         for f in doc["failed"]:
             out.print(f"[red]suite {escape(f['suite'])} failed on {f['profile']}[/red]: {escape(f['error'])}",
                       soft_wrap=True)

@@ -31,6 +31,8 @@ BASELINE_SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     "ultrix": ("ultrix", unix_suite.run_ultrix),
     "osf1": ("osf1", unix_suite.run_osf1),
 }
+#: the machine each faithful baseline's paper measured it on (``reproduce --baselines`` runs it there)
+BASELINE_PROFILES: dict[str, str] = {"ultrix": "ds5000", "osf1": "alpha3000"}
 
 
 def all_suites() -> dict[str, tuple[str, Callable[..., list[Result]]]]:
@@ -70,4 +72,4 @@ def run_suite(
     return document(name, profile, pycall, results)
 
 
-__all__ = ["BASELINE_SUITES", "BenchmarkError", "Result", "SUITES", "TARGETS", "UNTARGETED", "UnknownSuite", "all_suites", "document", "python_call_ns", "run_suite"]
+__all__ = ["BASELINE_PROFILES", "BASELINE_SUITES", "BenchmarkError", "Result", "SUITES", "TARGETS", "UNTARGETED", "UnknownSuite", "all_suites", "document", "python_call_ns", "run_suite"]

@@ -48,8 +48,9 @@ from rich.table import Table
 
 from ... import __version__
 from ...machine import get_profile
-from .. import SUITES, run_suite
+from .. import BASELINE_PROFILES, SUITES, run_suite
 from ..harness import BenchmarkError
+from .decompose import decomposition, markdown_decomposition, plot_decomposition
 from .plots import plot_table
 from .tables import BASELINE, MISSING, Cell, Group, ResultTable, Row, fmt_us
 
@@ -90,8 +91,10 @@ OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
 def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool = False,
             suites: Iterable[str] | None = None, profiles: Iterable[str] = tuple(PROFILES),
-            audit: bool = False) -> dict[str, Any]:
+            audit: bool = False, baselines: bool = False) -> dict[str, Any]:
     """Run every suite under every profile; the ``reproduce --json`` document.
+    ``baselines``: also each faithful baseline on its paper's machine (``ultrix`` on
+    ds5000, ``osf1`` on alpha3000), and the document's ``decomposition`` (decompose.py).
 
     A suite that raises ``BenchmarkError`` is recorded in ``failed`` and the
     run goes on; so is any other exception, unless ``reraise`` (``--debug``).
@@ -101,7 +104,8 @@ def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool
     profiles = tuple(profiles)
     names = list(SUITES) if suites is None else list(suites)
     for profile in profiles:
-        for suite in names:
+        extra = [b for b, p in BASELINE_PROFILES.items() if p == profile] if baselines else []
+        for suite in names + extra:
             if progress is not None:
                 progress(suite, profile, None)
             try:
@@ -113,7 +117,10 @@ def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool
                 if reraise:
                     raise
                 failed.append({"suite": suite, "profile": profile, "error": f"{type(e).__name__}: {e}"})
-    return document(runs, failed, quick, profiles)
+    doc = document(runs, failed, quick, profiles)
+    if baselines:
+        doc["decomposition"] = decomposition(doc)
+    return doc
 
 
 def _relay(progress: Progress | None, suite: str, profile: str) -> Callable[[str], None] | None:
@@ -349,7 +356,8 @@ def _profile_line(name: str) -> str:
     return f"{desc}; {PROFILES.get(name, 'not one of the papers’ machines')}"
 
 
-def markdown_report(doc: Mapping[str, Any], tables: list[ResultTable], plots: Mapping[str, str] | None = None) -> str:
+def markdown_report(doc: Mapping[str, Any], tables: list[ResultTable], plots: Mapping[str, str] | None = None,
+                    split_plots: Mapping[str, str] | None = None) -> str:
     """The report: how to read it, the runs, failures, then per profile its tables (each
     with its plot, if ``plots`` maps the table's slug to a relative path)."""
     plots = plots or {}
@@ -394,6 +402,9 @@ def markdown_report(doc: Mapping[str, Any], tables: list[ResultTable], plots: Ma
                 out += [f"![{t.title}]({plots[t.slug]})", ""]
             out.append(markdown_table(t))
         out += markdown_audit(doc, profile)
+    if doc.get("decomposition"):
+        out += ["", "## The decomposition: architecture and baseline", ""]
+        out += markdown_decomposition(doc["decomposition"], split_plots)
     return "\n".join(out) + "\n"
 
 
@@ -414,8 +425,14 @@ def write_outputs(doc: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
         plot_table(t, path)
         plots[t.slug] = path.name
         written[path.name] = path
+    split_plots: dict[str, str] = {}
+    for profile in profiles_of(doc):  # with --baselines: one figure per paper
+        path = out_dir / f"decomposition-{profile}.png"
+        if plot_decomposition(doc.get("decomposition") or [], profile, path):
+            split_plots[profile] = path.name
+            written[path.name] = path
     report = out_dir / "report.md"
-    report.write_text(markdown_report(doc, tables, plots))
+    report.write_text(markdown_report(doc, tables, plots, split_plots))
     written["report.md"] = report
     return written
 
