@@ -25,7 +25,8 @@ Why it is built this way
     what it uses, so none of them imports kernel.py, which imports them.
 
 Interface
-    ``Core(machine)`` (made through ``Unix``); ``note(pid, text)``;
+    ``Core(machine, baseline=None)`` (made through ``Unix``; ``bc``: a faithful
+    baseline's step costs, or None); ``note(pid, text)``;
     ``sigstack_top(slot)``; ``exit_status(pid)``; ``return_to_user(t)``;
     ``statistics()``; the records ``UnixStats``, ``Costs``.
 """

@@ -59,7 +59,8 @@ Why it is built this way
     charged as memory references; no asynchronous signals (kill), no disk.
 
 Interface
-    ``Unix(machine)``; ``spawn(entry, name) -> pid`` (a new process whose first
+    ``Unix(machine, baseline=None)`` (``baseline``: ``ultrix`` or ``osf1``, the faithful
+    paths of baseline.py; None, the lean kernel); ``spawn(entry, name) -> pid`` (a new process whose first
     thread runs ``entry()``, used by the boot code); ``run(until)``;
     ``exit_status(pid)``; ``shutdown() -> leaks``; ``check_invariants()``;
     ``statistics()``. User code enters through ``trap(number, *args)``
