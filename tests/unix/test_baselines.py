@@ -111,6 +111,7 @@ def test_does_getpid_cost_the_lean_path_plus_exactly_the_counted_steps(unix: Fac
     assert bc is not None
     steps = ("entry", "syscall", "setjmp", "user_return")
     assert faithful - lean == sum(bc.cycles[s] for s in steps) > 0
+    assert bc.group_cycles["syscall"] + bc.group_cycles["user_return"] == faithful - lean
     p = get_profile(profile)
     assert bc.cycles["syscall"] == get_baseline(baseline).steps["syscall"].cycles(p)
 
@@ -246,3 +247,20 @@ def test_is_a_baseline_suites_document_valid_against_the_bench_schema(monkeypatc
     jsonschema.validate(doc, SCHEMA)
     assert doc["suite"] == "osf1" and {r["system"] for r in doc["results"]} == {"osf1"}
     assert [r["benchmark"] for r in doc["results"]] == ["null_syscall", "vm_trap"]
+
+
+def test_do_the_baselines_steps_reach_the_caches_under_detailed_memory_only() -> None:
+    def cycles(baseline: str | None, memory: str) -> tuple[int, int]:
+        s = cast(UnixSystem, boot("unix", "ds5000", baseline=baseline, memory=memory))
+        c = getpid_cycles(s)
+        h = s.machine.hierarchy
+        fetches = 0 if h is None else h.statistics().caches[0].accesses
+        s.shutdown()
+        return c, fetches
+
+    ideal, _ = cycles("ultrix", "ideal")
+    detailed, fetched = cycles("ultrix", "detailed")
+    lean_detailed, lean_fetched = cycles(None, "detailed")
+    assert detailed > ideal  # the steps' stores go through the write buffer, their lines through the caches
+    assert fetched > lean_fetched  # their instructions were fetched through the I-cache
+    assert detailed - lean_detailed > ideal - cycles(None, "ideal")[0]  # the stalls are the baseline's

@@ -34,8 +34,11 @@ Why it is built this way
 
 Interface
     ``BASELINES`` (name -> ``Baseline``), ``get_baseline(name)`` (raises
-    ``UnknownBaseline``), ``Work``, ``Baseline``, ``BaselineCosts(baseline,
-    profile)`` with ``cycles[step]`` and ``charge(step)``-ready integers.
+    ``UnknownBaseline``), ``Work``, ``Baseline``, ``GROUPS`` (what each hook of the
+    kernel runs), ``footprints(baseline, word_bytes)``, ``BaselineCosts(baseline,
+    profile, loop, cpu)`` with ``cycles[step]``, ``group_cycles[group]`` and
+    ``charge(group, n)``. Under ``--memory detailed`` each charge also replays the
+    steps' footprints (their code and data lines) through the machine's caches.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ..machine import Profile
+from ..machine import CPU, EventLoop, Footprint, KernelText, Profile
 
 
 class UnknownBaseline(ValueError):
@@ -293,39 +296,103 @@ for _b in BASELINES.values():
     assert set(_b.steps) <= set(STEPS), _b.name
 
 
-class BaselineCosts:
-    """A baseline's steps in cycles of one machine, as plain attributes for the paths."""
+#: What each hook of the kernel charges: a group of steps run together at one place.
+GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "syscall": ("entry", "syscall", "setjmp"),  # _syscall, after the trap frame
+    "user_return": ("user_return",),
+    "trap": ("entry", "trap"),  # _exception, an exception other than a system call
+    "page_fault": ("entry", "trap", "fault_lookup"),  # _page_fault
+    "fault_lookup": ("fault_lookup",),  # _mod_fault
+    "pmap_enter": ("pmap_enter",),
+    "signal": ("psignal", "issig", "psig", "sendsig", "sigtramp"),
+    "sigreturn": ("sigreturn",),
+    "swtch": ("swtch",), "sleep": ("sleep",), "wakeup": ("wakeup",), "wake_one": ("wake_one",),
+    "pipe_rw": ("pipe_rw",), "mbuf_get": ("mbuf_get",), "mbuf_free": ("mbuf_free",),
+    "mprotect": ("mprotect",), "prot_page": ("prot_page",),
+    "msg_send": ("msg_send", "msg_header", "mig_stub"), "msg_receive": ("msg_receive", "msg_header", "mig_stub"),
+    "thread_create": ("thread_create",),
+})
 
-    def __init__(self, b: Baseline, p: Profile) -> None:
+#: Where the baselines' own kernel code and data sit in the physical address space, for the
+#: cache model only (no simulated memory is there): above both machines' memory, one run of
+#: code per step (KernelText) and one data area per step.
+TEXT_BASE = 0x0800_0000
+DATA_BASE = 0x0C00_0000
+
+
+def footprints(b: Baseline, word_bytes: int) -> dict[str, Footprint]:
+    """Each step's cache lines: one instruction fetched per instruction it executes (its
+    ALU instructions, loads, stores, call and return, TLB operations; a copy loop's four),
+    its loads and stores to its own data area, and a copy's source and destination."""
+    text = KernelText(TEXT_BASE)
+    out: dict[str, Footprint] = {}
+    data = DATA_BASE
+    for name in STEPS:
+        w = b.steps.get(name)
+        if w is None:
+            continue
+        n = (w.insns + w.loads + w.stores + 2 * w.calls + 2 * (w.tlb_probes + w.tlb_writes)
+             + (4 if w.copies else 0) + 2 * w.pal_calls)
+        src = data + w.loads * word_bytes  # a copy's source, then its destination
+        dst = src + w.copies * word_bytes
+        reads = tuple(data + i * word_bytes for i in range(w.loads)) + tuple(src + i * word_bytes
+                                                                             for i in range(w.copies))
+        writes = tuple(data + i * word_bytes for i in range(w.stores)) + tuple(dst + i * word_bytes
+                                                                               for i in range(w.copies))
+        out[name] = text.footprint(f"{b.name}.{name}", n, reads, writes)
+        data = -(-(dst + w.copies * word_bytes + max(0, w.stores - w.loads) * word_bytes) // 64) * 64
+    return out
+
+
+def _lines(addrs: tuple[int, ...], shift: int) -> tuple[int, ...]:
+    """``addrs`` less each one on the same cache line as the one before it: a fetch or a
+    load right after one to its line hits, so replaying it changes no stall (stores all
+    stay: each goes to the write buffer)."""
+    out: list[int] = []
+    last = -1
+    for a in addrs:
+        if a >> shift != last:
+            out.append(a)
+            last = a >> shift
+    return tuple(out)
+
+
+class BaselineCosts:
+    """A baseline's steps on one machine: ``charge(group, n)`` advances the clock by the
+    group's cycles and replays its footprint through the caches (nothing under ``ideal``)."""
+
+    def __init__(self, b: Baseline, p: Profile, loop: EventLoop | None = None, cpu: CPU | None = None) -> None:
         self.baseline = b
+        self.loop, self.cpu = loop, cpu
         cyc = {s: (b.steps[s].cycles(p) if s in b.steps else 0) for s in STEPS}
         self.cycles: Mapping[str, int] = MappingProxyType(cyc)
-        self.entry = cyc["entry"]
-        self.syscall = cyc["syscall"] + cyc["setjmp"]
-        self.user_return = cyc["user_return"]
-        self.trap = cyc["trap"]
-        self.signal = cyc["psignal"] + cyc["issig"] + cyc["psig"] + cyc["sendsig"] + cyc["sigtramp"]
-        self.sigreturn = cyc["sigreturn"]
-        self.swtch = cyc["swtch"]
-        self.sleep = cyc["sleep"]
-        self.wakeup = cyc["wakeup"]
-        self.wake_one = cyc["wake_one"]
-        self.pipe_rw = cyc["pipe_rw"]
-        self.mbuf = cyc["mbuf_get"] + cyc["mbuf_free"]  # each mbuf is got by the writer and freed by the reader
-        self.mbuf_get, self.mbuf_free = cyc["mbuf_get"], cyc["mbuf_free"]
+        fps = footprints(b, p.word_bytes)
+        empty = Footprint()
+        h = None if cpu is None else cpu.hierarchy
+        ishift = 0 if h is None else h.icache.lshift
+        dshift = 0 if h is None else h.dcache.lshift
+        self._groups: dict[str, tuple[int, Footprint]] = {}
+        for g, steps in GROUPS.items():
+            parts = [fps.get(s, empty) for s in steps]
+            fp = Footprint(_lines(tuple(a for f in parts for a in f.fetches), ishift),
+                           _lines(tuple(a for f in parts for a in f.reads), dshift),
+                           tuple(a for f in parts for a in f.writes))
+            self._groups[g] = (sum(cyc[s] for s in steps), fp)
+        self.group_cycles: Mapping[str, int] = MappingProxyType({g: c for g, (c, _) in self._groups.items()})
         self.mlen = b.mlen
-        self.mprotect = cyc["mprotect"]
-        self.prot_page = cyc["prot_page"]
-        self.fault_lookup = cyc["fault_lookup"]
-        self.pmap_enter = cyc["pmap_enter"]
-        self.msg_send = cyc["msg_send"] + cyc["msg_header"] + cyc["mig_stub"]
-        self.msg_receive = cyc["msg_receive"] + cyc["msg_header"] + cyc["mig_stub"]
         self.mach_rpc = "msg_send" in b.steps
-        self.thread_create = cyc["thread_create"]
-        self.pthread_create = cyc["pthread_create"]
-        self.pthread_join = cyc["pthread_join"]
-        self.pthread_sync = cyc["pthread_sync"]
         self.sigcontext_extra = b.sigcontext_extra
 
+    def charge(self, group: str, n: int = 1) -> None:
+        """Run group ``group`` ``n`` times: its cycles, and its footprint each time."""
+        cycles, fp = self._groups[group]
+        if n <= 0 or self.loop is None:
+            return
+        self.loop.now += n * cycles
+        cpu = self.cpu
+        if cpu is not None and cpu.hierarchy is not None:
+            for _ in range(n):
+                cpu.touch(fp)
 
-__all__ = ["BASELINES", "STEPS", "Baseline", "BaselineCosts", "UnknownBaseline", "Work", "get_baseline"]
+
+__all__ = ["BASELINES", "GROUPS", "STEPS", "Baseline", "BaselineCosts", "UnknownBaseline", "Work", "get_baseline"]

@@ -156,7 +156,7 @@ class Core:
         self.c = Costs(machine)
         #: the faithful baseline's counted steps (baseline.py), None for the lean kernel
         self.baseline = None if baseline is None else get_baseline(baseline)
-        self.bc = None if self.baseline is None else BaselineCosts(self.baseline, p)
+        self.bc = None if self.baseline is None else BaselineCosts(self.baseline, p, machine.loop, machine.cpu)
         #: words of the signal frame: the lean frame, plus the rest of a baseline's struct sigcontext
         self.sigframe_words = param.SIGFRAME_WORDS + (0 if self.bc is None else self.bc.sigcontext_extra)
         self.page = p.page_size
@@ -231,7 +231,7 @@ class Core:
     def return_to_user(self, t: Thread) -> None:
         self.loop.now += self.c.exit_checks + self.c.leave
         if self.bc is not None:
-            self.loop.now += self.bc.user_return
+            self.bc.charge("user_return")
         self._restore(t)
 
     # --------------------------------------------------------- statistics

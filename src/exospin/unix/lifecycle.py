@@ -93,7 +93,7 @@ class Lifecycle(Scheduler):
         self.threads_created += 1
         self.loop.now += 6 * self.c.mem_ref  # the thread structure
         if self.bc is not None:  # Mach's thread_create, thread_set_state, thread_resume (osf1)
-            self.loop.now += self.bc.thread_create
+            self.bc.charge("thread_create")
         self._make_runnable(t)
         return t
 

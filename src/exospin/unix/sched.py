@@ -63,7 +63,7 @@ class Scheduler(UserCopy):
         """From the root: give the processor to ``t`` until control comes back here."""
         self.loop.now += self.c.switch
         if self.bc is not None:
-            self.loop.now += self.bc.swtch
+            self.bc.charge("swtch")
         self.current = t
         t.state = RUNNING
         self.tlb.set_asid(t.proc.asid)
@@ -104,7 +104,7 @@ class Scheduler(UserCopy):
         elif nxt is not me:
             self.loop.now += self.c.switch
             if self.bc is not None:  # swtch's run-queue scan and resume (baseline.py)
-                self.loop.now += self.bc.swtch
+                self.bc.charge("swtch")
             self.current = nxt
             nxt.state = RUNNING
             self.tlb.set_asid(nxt.proc.asid)
@@ -121,7 +121,7 @@ class Scheduler(UserCopy):
         assert t is not None
         self.loop.now += self.c.sleep
         if self.bc is not None:
-            self.loop.now += self.bc.sleep
+            self.bc.charge("sleep")
         self.sleeps += 1
         t.state = SLEEPING
         t.chan = chan
@@ -134,13 +134,17 @@ class Scheduler(UserCopy):
         """Make every thread sleeping on ``chan`` runnable (``front``: next to run, for a
         hand-off). Returns how many."""
         bc = self.bc
-        self.loop.now += self.c.wakeup if bc is None else self.c.wakeup + bc.wakeup
+        self.loop.now += self.c.wakeup
+        if bc is not None:  # wakeup()'s hash and chain walk (baseline.py)
+            bc.charge("wakeup")
         q = self.sleepq.pop(chan, None)
         if not q:
             return 0
         for t in q:
             t.chan = None
-            self.loop.now += self.c.wake_one if bc is None else self.c.wake_one + bc.wake_one
+            self.loop.now += self.c.wake_one
+            if bc is not None:
+                bc.charge("wake_one")
             self._make_runnable(t, front)
         self.wakeups += len(q)
         return len(q)

@@ -72,7 +72,7 @@ def deliver(k: Lifecycle, t: Thread, sig: int, code: int, vaddr: int, write: boo
     frame += [v & k.word_mask for v in t.tf]
     bc = k.bc
     if bc is not None:  # psignal, issig, psig, sendsig (baseline.py), and the rest of struct sigcontext:
-        k.loop.now += bc.signal  # the FP area (no FP state is modelled: zeros), the cause, the bad address
+        bc.charge("signal")  # the FP area (no FP state is modelled: zeros), the cause, the bad address
         frame += [0] * (bc.sigcontext_extra - 2) + [int(code), vaddr & k.word_mask]
     nbytes = len(frame) * k.word_bytes
     fa = t.sig_sp - nbytes
@@ -119,7 +119,7 @@ def sigreturn(k: Lifecycle, t: Thread, fa: Any) -> None:
     frame = k.copyin_words_from(t.proc, fa, n)
     k.loop.now += k.c.frame_checks
     if k.bc is not None:
-        k.loop.now += k.bc.sigreturn
+        k.bc.charge("sigreturn")
     if frame[0] != param.SIGFRAME_MAGIC or frame[1] not in param.SIGNALS:
         raise SysError("EINVAL", f"sigreturn: no signal frame at {fa:#x}")
     tf = frame[param.SIGFRAME_HEADER:param.SIGFRAME_WORDS]

@@ -60,7 +60,7 @@ class Traps(Lifecycle):
         loop.now += c.entry
         bc = self.bc
         if bc is not None:  # a faithful baseline's locore and syscall() (baseline.py)
-            loop.now += bc.entry + bc.syscall
+            bc.charge("syscall")
         self._save(t)
         if t.killed or t.proc.state != "running":
             raise ThreadKilled()
@@ -84,7 +84,7 @@ class Traps(Lifecycle):
                     result = e
         loop.now += c.exit_checks + c.leave
         if bc is not None:
-            loop.now += bc.user_return
+            bc.charge("user_return")
         self._restore(t)
         return result
 
@@ -99,7 +99,7 @@ class Traps(Lifecycle):
         self.cpu.epc = param.USER_TEXT
         self.loop.now += self.c.entry
         if self.bc is not None:  # locore, then trap()
-            self.loop.now += self.bc.entry + self.bc.trap
+            self.bc.charge("trap")
         self._save(t)
         self.exceptions += 1
         t.proc.faults += 1
@@ -125,12 +125,12 @@ class Traps(Lifecycle):
         self.loop.now += self.c.walk
         bc = self.bc
         if bc is not None:  # vtopte (Ultrix), vm_fault's lookup (OSF/1)
-            self.loop.now += bc.fault_lookup
+            bc.charge("fault_lookup")
         pte = p.pt.get(vpn)
         if pte is not None and pte.pfn >= 0 and pte.prot & PROT_WRITE:
             t.last_fault = None
             if bc is not None:
-                self.loop.now += bc.pmap_enter
+                bc.charge("pmap_enter")
             if pte.cow:
                 try:
                     vm.break_cow(self, p, pte)
@@ -184,7 +184,7 @@ class Traps(Lifecycle):
         self.loop.now += self.c.entry
         bc = self.bc
         if bc is not None:
-            self.loop.now += bc.entry + bc.trap + bc.fault_lookup
+            bc.charge("page_fault")
         self._save(t)
         self.page_faults += 1
         p.faults += 1
@@ -201,7 +201,7 @@ class Traps(Lifecycle):
         if write and pte.prot & PROT_WRITE:
             pte.modified = True  # vm_fault for a write: the page is dirty at once
         if bc is not None:
-            self.loop.now += bc.pmap_enter
+            bc.charge("pmap_enter")
         self.return_to_user(t)
         self.loop.now += self.c.tlb_write
         b = pte.pfn * self.words_per_frame
