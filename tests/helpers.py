@@ -88,7 +88,8 @@ def leftovers(system: System) -> dict[str, int]:
 def assert_no_leaks(system: System) -> None:
     """Destroy every environment; nothing may be left and every invariant must hold."""
     left = system.shutdown()
-    assert left == {"frames": 0, "capabilities": 0, "slices": 0, "environments": 0}, left
+    assert left == dict.fromkeys(left, 0), left  # XN adds its buffers and orphan blocks when a disk is attached
+    assert {"frames", "capabilities", "slices", "environments"} <= left.keys(), left
     assert system.kernel.check_invariants() == []
     assert system.kernel.stlb.statistics().valid == 0, "STLB entries outlived their environments"
     assert system.machine.tlb.statistics().valid == 0, "TLB entries outlived their environments"

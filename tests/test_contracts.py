@@ -51,6 +51,14 @@ def test_do_bench_json_and_its_out_file_match_the_schema(tmp_path: Path, capsys:
     validate(json.loads((tmp_path / "bench-aegis-ds5000.json").read_text()), "bench")
 
 
+def test_does_a_weighed_bench_document_match_the_schema_and_say_so(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(["bench", "aegis", "--quick", "--clock", "weighed", "--json"], capsys)
+    assert code == 0
+    doc = json.loads(out)
+    validate(doc, "bench")
+    assert doc["clock"] == "weighed"
+
+
 def _broken(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
     raise BenchmarkError("did not measure the path it claims to")
 

@@ -51,3 +51,23 @@ def test_does_the_same_udp_echo_run_between_every_pair_of_systems(server: str, c
 
 def test_is_a_mixed_network_run_deterministic() -> None:
     assert _echo("unix", "aegis") == _echo("unix", "aegis")
+
+
+@pytest.mark.parametrize("name", SYSTEMS)
+def test_does_a_process_started_between_two_runs_on_an_idle_machine_run(name: str) -> None:
+    """A machine that went idle in one run wakes for a process started before the next
+    (the world would otherwise wait for an event or a frame that never comes)."""
+    net = network([name, name])
+    try:
+        net.run()  # both machines are idle now
+        ran: list[int] = []
+
+        def main(argv: list[str]) -> int:
+            ran.append(len(argv))
+            return 3
+
+        pid = net.systems[1].start(main, ["x"])
+        net.run()
+        assert ran == [1] and net.systems[1].exit_status(pid) == 3
+    finally:
+        net.shutdown()

@@ -3,9 +3,10 @@
     exospin --version
     exospin info [--profile NAME] [--json]
     exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE] [--disk FILE]   (profile: the demo's paper's machine)
-    exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick] [--audit]
+    exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick] [--audit] [--pcap FILE]
     exospin reproduce [--out DIR] [--json] [--quick] [--audit]
-    (demo, bench and reproduce also take --memory ideal|detailed: docs/memory.md)
+    (demo, bench and reproduce also take --memory ideal|detailed: docs/memory.md;
+    bench and reproduce --clock charged|weighed: docs/results.md)
     exospin spin check FILE...
 
 Exit status: 0 success; 1 the command ran and found a problem; 2 bad usage.
@@ -62,14 +63,19 @@ def _parser() -> argparse.ArgumentParser:
                       "(none does yet: every demo refuses it)")
 
     bench = sub.add_parser("bench", help="run a benchmark suite")
-    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin, unix or demux; ultrix or osf1 "
-                       "(the unix suite on the faithful Ultrix 4.2 or DEC OSF/1 paths)")
+    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin, unix, demux, net or checkpoint; "
+                       "ultrix or osf1 (the unix suite on the faithful Ultrix 4.2 or DEC OSF/1 paths)")
     bench.add_argument("--profile", choices=list(PROFILES), default="ds5000")
     bench.add_argument("--json", action="store_true", help="one JSON document on stdout")
     bench.add_argument("--out", metavar="DIR", help="also write the JSON document into DIR")
     bench.add_argument("--quick", action="store_true", help="fewer iterations")
     bench.add_argument("--audit", action="store_true",
                        help="also weigh the system software's own Python per operation (py cycles)")
+    bench.add_argument("--pcap", metavar="FILE", help="a suite that runs networks (net): write what each row's "
+                       "link carried, one pcap file per row, FILE's name with the row and system (docs/net.md)")
+    bench.add_argument("--clock", choices=("charged", "weighed"), default="charged",
+                       help="charged: what each kernel charges (default); weighed: every system's own "
+                            "Python advances the clock too (docs/results.md)")
 
     repro = sub.add_parser("reproduce", help="every suite, every system, both profiles: the papers' tables")
     repro.add_argument("--out", metavar="DIR", help="write report.md, results.json and the plots (PNG) into DIR")
@@ -80,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("--baselines", action="store_true",
                        help="also run the faithful baselines (ultrix on ds5000, osf1 on alpha3000) and split "
                             "each ratio into the architecture's part and the baseline's")
+    repro.add_argument("--clock", choices=("charged", "weighed"), default="charged",
+                       help="charged (default) or weighed: every system's own Python on the clock")
 
     for cmd in (demo, bench, repro):
         cmd.add_argument("--memory", choices=MEMORY_MODELS, default="ideal",
@@ -212,33 +220,58 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
 # ------------------------------------------------------------------ bench
 
 
-def cmd_bench(args: argparse.Namespace, out: Console) -> int:
-    from .bench import TARGETS, UNTARGETED, all_suites, run_suite
+def _check_clock(args: argparse.Namespace, suite: str | None) -> None:
+    """--clock weighed: not with --audit (both weigh the Python), and only for a suite of one machine."""
+    from .bench import WEIGHABLE
 
-    suites = all_suites()
-    if args.suite not in suites:
-        raise UsageError(f"unknown suite {args.suite!r} (available: {', '.join(suites)})")
+    if args.clock != "weighed":
+        return
+    if args.audit:
+        raise UsageError("--audit and --clock weighed both weigh the system software's Python: choose one")
+    if suite is not None and suite not in WEIGHABLE:
+        raise UsageError(f"--clock weighed: suite {suite!r} is not one the weighed clock supports "
+                         f"(weighable: {', '.join(sorted(WEIGHABLE))})")
+
+
+def cmd_bench(args: argparse.Namespace, out: Console) -> int:
+    from .bench import NETWORKED, TARGETS, UNTARGETED, all_suites, run_suite
+
+    SUITES = all_suites()  # noqa: N806 - the table of every suite bench knows
+
+    if args.suite not in SUITES:
+        raise UsageError(f"unknown suite {args.suite!r} (available: {', '.join(SUITES)})")
+    if args.pcap is not None and args.suite not in NETWORKED:
+        raise UsageError(f"--pcap: suite {args.suite} runs no network, so a capture would hold nothing "
+                         f"(networked suites: {', '.join(sorted(NETWORKED))})")
+    pcap = output_file("--pcap", args.pcap) if args.pcap else None
+    _check_clock(args, args.suite)
     out_dir = output_dir("--out", args.out) if args.out else None
     err = Console(stderr=True)
     label = f"bench {args.suite} on {args.profile}"
     if err.is_terminal:
         with err.status(f"{label}...") as status:
-            doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit,
+            doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit, pcap=pcap, clock=args.clock,
                             progress=lambda name: status.update(f"{label}: {name}"))
     else:  # a pipe or a log: one plain line, not a spinner nobody sees
         print(f"{label}...", file=sys.stderr, flush=True)
-        doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit)
+        doc = run_suite(args.suite, args.profile, quick=args.quick, audit=args.audit, pcap=pcap, clock=args.clock)
     if out_dir is not None:
         (out_dir / f"bench-{args.suite}-{args.profile}.json").write_text(json.dumps(doc, indent=2))
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0
     pc = doc["python_call_ns"]
-    t = Table(title=f"bench {args.suite} on {args.profile} (system {suites[args.suite][0]})", header_style="bold")
+    t = Table(title=f"bench {args.suite} on {args.profile} (system {SUITES[args.suite][0]})", header_style="bold")
     ext = any("ext_cycles" in r for r in doc["results"])  # SPIN: its extensions' own code
     py = any("py_cycles" in r for r in doc["results"])  # --audit: all the system's own Python
-    cols = ("benchmark", "sim cycles", *(("ext cycles",) if ext else ()), *(("py cycles",) if py else ()),
-            "sim µs", "wall ns", "× Python call", "target")
+    mbps = any("mbps" in r for r in doc["results"])  # bench net: the bandwidth rows
+    several = len({r["system"] for r in doc["results"]}) > 1  # a suite over several systems: say whose row
+    figs: list[str] = []  # an experiment's own figures (checkpoint: the pause, ...), in the rows' order
+    for r in doc["results"]:
+        figs.extend(k for k in r.get("figures", {}) if k not in figs)
+    cols = ("benchmark", *(("system",) if several else ()), "sim cycles", *(("ext cycles",) if ext else ()),
+            *(("py cycles",) if py else ()), "sim µs", *(("Mb/s",) if mbps else ()), *figs, "wall ns",
+            "× Python call", "target")
     for col in cols:
         t.add_column(col, justify="left" if col == "benchmark" else "right")
     rows = {r["benchmark"]: r for r in doc["results"]}
@@ -255,9 +288,17 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
         elif r["benchmark"] in UNTARGETED.get(args.suite, {}):
             mark = f"[dim]{UNTARGETED[args.suite][r['benchmark']]}[/dim]"
         extra = tuple(f"{r[k]:.1f}" if k in r else "" for k, on in (("ext_cycles", ext), ("py_cycles", py)) if on)
-        t.add_row(r["benchmark"], f"{r['sim_cycles']:.1f}", *extra, f"{r['sim_us']:.3f}", f"{r['wall_ns']:.0f}",
-                  f"{ratio:.1f}", mark)
+        rate = (f"{r['mbps']:.2f}" if "mbps" in r else "",) if mbps else ()
+        fv = r.get("figures", {})
+        t.add_row(r["benchmark"], *((r["system"],) if several else ()), f"{r['sim_cycles']:.1f}", *extra,
+                  f"{r['sim_us']:.3f}", *rate, *(f"{fv[k]:g}" if k in fv else "" for k in figs),
+                  f"{r['wall_ns']:.0f}", f"{ratio:.1f}", mark)
     print_table(out, t)
+    for g in doc.get("targets", []):  # bench net: the issue's targets on both clocks, in this run
+        def holds(ok: bool) -> str:
+            return "[green]holds[/green]" if ok else "[red]does not hold[/red]"
+        out.print(f"target {g['benchmark']} ≤ {g['limit']:g} × {g['against']}: simulated {g['sim_ratio']:.3g}× "
+                  f"{holds(g['sim_holds'])}; wall-clock {g['wall_ratio']:.3g}× {holds(g['wall_holds'])}")
     if ext:
         out.print("ext cycles: what the extensions' own code costs under the verifier's static model "
                   "(docs/verifier.md), measured per operation and not included in sim cycles.")
@@ -287,6 +328,8 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
         TimeElapsedColumn,
     )
 
+    _check_clock(args, None)
+
     from .bench import BASELINE_PROFILES, SUITES
     from .bench.report import decompose
     from .bench.report import reproduce as rp
@@ -312,7 +355,7 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
                                              f"{benchmark or '...'}")
 
             doc = rp.run_all(quick=args.quick, progress=progress, reraise=args.debug, audit=args.audit,
-                             baselines=args.baselines)
+                             clock=args.clock, baselines=args.baselines)
             bar.update(task, completed=total)
     else:  # a pipe or a log: one plain line per suite, not a bar nobody sees
 
@@ -322,7 +365,7 @@ def cmd_reproduce(args: argparse.Namespace, out: Console) -> int:
                 print(f"reproduce {started[0]}/{total}: suite {suite} on {profile}...", file=sys.stderr, flush=True)
 
         doc = rp.run_all(quick=args.quick, progress=line, reraise=args.debug, audit=args.audit,
-                         baselines=args.baselines)
+                         clock=args.clock, baselines=args.baselines)
     seconds = time.monotonic() - t0
     if out_dir is not None:
         rp.write_outputs(doc, out_dir)

@@ -570,9 +570,147 @@ def poll(fds: list[int], timeout_us: float | None = None) -> list[int]:
     return _s().poll(fds, timeout_us)
 
 
+
+# --------------------------------------------------------------------- files
+#
+# Files on the machine's disk, the same on every system that has a file system
+# (issue 18): ExOS builds one in the library on XN's secure bindings for disk
+# blocks, SPIN as extensions, unix in the kernel as BSD's FFS does. A file is a
+# descriptor, in the table pipes and sockets use: ``read``, ``write`` and
+# ``close`` above are the file calls too. Paths are absolute, "/"-separated
+# (no "." or ".." components; a trailing "/" is refused), names at most
+# ``NAME_MAX`` bytes. Errors (PosixError names): ENOENT (no such file or
+# directory), EEXIST (``O_CREAT | O_EXCL`` on an existing name, ``mkdir`` of
+# an existing name, ``rename`` onto a directory), ENOTDIR, EISDIR (opening a
+# directory for writing, ``unlink`` of one), ENOTEMPTY (``rmdir``), EBADF,
+# EINVAL (a bad flag, whence, negative offset, malformed path), ENAMETOOLONG,
+# ENOSPC (the disk or the inode table is full: the call changes nothing),
+# EMFILE (too many open descriptors), EIO (the disk failed), ENOSYS on a
+# system (or a boot without a disk) that has no file system. ``fsync`` returns
+# once the file's data and the metadata that reach it are on the disk: after a
+# crash, a file ``fsync``ed before it is there whole.
+
+O_RDONLY = 0
+O_WRONLY = 1
+O_RDWR = 2
+O_ACCMODE = 3
+O_CREAT = 0o100
+O_EXCL = 0o200
+O_TRUNC = 0o1000
+O_APPEND = 0o2000
+
+SEEK_SET = 0
+SEEK_CUR = 1
+SEEK_END = 2
+
+#: The longest name of one path component, in bytes.
+NAME_MAX = 255
+
+#: ``fadvise`` advice, as ``posix_fadvise``: NORMAL (no hint), SEQUENTIAL (the range is
+#: read once in order: a policy may replace its blocks first and read ahead), RANDOM (no
+#: read-ahead), WILLNEED (prefetch the range now), DONTNEED (the range's cached blocks
+#: may go first: "replace this next", and are written back if dirty), NOREUSE (read once).
+FADV_NORMAL = 0
+FADV_RANDOM = 1
+FADV_SEQUENTIAL = 2
+FADV_WILLNEED = 3
+FADV_DONTNEED = 4
+FADV_NOREUSE = 5
+
+
+@dataclass(frozen=True)
+class Stat:
+    """What ``stat`` says of a path."""
+
+    ino: int  #: the inode (or the system's name for the file): the same file, the same number
+    is_dir: bool
+    size: int  #: bytes
+    nlink: int
+    blocks: int  #: disk blocks the file holds (data and indirect blocks)
+    block_size: int  #: bytes in one of those blocks
+
+
+class FileProcess(Protocol):
+    """What a process with a file system adds to :class:`Process`."""
+
+    def open(self, path: str, flags: int, mode: int) -> int: ...
+    def lseek(self, fd: int, offset: int, whence: int) -> int: ...
+    def fsync(self, fd: int) -> None: ...
+    def unlink(self, path: str) -> None: ...
+    def mkdir(self, path: str, mode: int) -> None: ...
+    def rmdir(self, path: str) -> None: ...
+    def readdir(self, path: str) -> list[str]: ...
+    def stat(self, path: str) -> Stat: ...
+    def rename(self, old: str, new: str) -> None: ...
+    def fadvise(self, fd: int, offset: int, length: int, advice: int, priority: int | None) -> None: ...
+
+
+def _f() -> FileProcess:
+    p = _p()
+    if not hasattr(p, "open"):
+        raise PosixError("ENOSYS", "this system has no file system yet (files: issue 18)")
+    return p  # type: ignore[return-value]
+
+
+def open(path: str, flags: int = O_RDONLY, mode: int = 0o644) -> int:  # noqa: A001 - the POSIX name
+    """Open (with ``O_CREAT``: create) the file at ``path``; returns its descriptor, at
+    offset 0 (``O_APPEND``: every write goes to the end; ``O_TRUNC``: emptied first)."""
+    return _f().open(path, flags, mode)
+
+
+def lseek(fd: int, offset: int, whence: int = SEEK_SET) -> int:
+    """Move ``fd``'s offset; returns the new one (past the end is allowed: a hole reads as zeros)."""
+    return _f().lseek(fd, offset, whence)
+
+
+def fsync(fd: int) -> None:
+    """Return once the file's data and metadata are on the disk."""
+    _f().fsync(fd)
+
+
+def unlink(path: str) -> None:
+    """Remove the name ``path``; the file goes when no name and no descriptor holds it."""
+    _f().unlink(path)
+
+
+def mkdir(path: str, mode: int = 0o755) -> None:
+    _f().mkdir(path, mode)
+
+
+def rmdir(path: str) -> None:
+    """Remove the empty directory ``path``."""
+    _f().rmdir(path)
+
+
+def readdir(path: str) -> list[str]:
+    """The names in directory ``path`` (without "." and ".."), sorted."""
+    return _f().readdir(path)
+
+
+def stat(path: str) -> Stat:
+    return _f().stat(path)
+
+
+def rename(old: str, new: str) -> None:
+    """Give file ``old`` the name ``new`` (replacing a file of that name), atomically."""
+    _f().rename(old, new)
+
+
+def fadvise(fd: int, advice: int, offset: int = 0, length: int = 0, priority: int | None = None) -> None:
+    """A caching hint for ``length`` bytes of ``fd`` from ``offset`` (0: to the end), as
+    ``posix_fadvise``; ``priority`` also sets the file's priority in a policy that has one
+    (LRU-SP: a file of lower priority gives up its blocks first; 0 is the default). A system
+    whose cache cannot use a hint ignores it; a bad ``fd`` or ``advice`` is still an error."""
+    _f().fadvise(fd, offset, length, advice, priority)
+
+
 __all__ = [
     "AF_INET", "SOCK_DGRAM", "UDP_MAX_PAYLOAD", "Address", "SocketProcess", "socket", "bind", "sendto",
     "recvfrom", "poll", "bind_process",
+    "O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE", "O_CREAT", "O_EXCL", "O_TRUNC", "O_APPEND", "SEEK_SET", "SEEK_CUR",
+    "SEEK_END", "NAME_MAX", "FADV_NORMAL", "FADV_RANDOM", "FADV_SEQUENTIAL", "FADV_WILLNEED", "FADV_DONTNEED",
+    "FADV_NOREUSE", "Stat", "FileProcess", "open", "lseek", "fsync", "unlink", "mkdir", "rmdir", "readdir", "stat",
+    "rename", "fadvise",
     "MACHINE_CODE", "PROT_NONE", "PROT_READ", "PROT_RW", "PROT_WRITE", "SIGNALS", "Failure", "PosixError", "Process",
     "ProgramFailed", "alias", "application_frames", "close", "compute", "condition", "crashed", "dirty", "exec",
     "exit", "fork", "format_failures", "getpid", "killed", "load", "machine_code", "mmap",

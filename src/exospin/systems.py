@@ -38,6 +38,7 @@ from typing import Any
 
 from .aegis import Aegis, Syscalls
 from .exos import ExOS, ExOSShared, MiniOS, PhysOS, ProcEntry
+from .exos.pagetable import check as check_page_table
 from .exos.paging import POLICIES as PAGING  # noqa: F401 - the policies by name, for bench (which may not import exos)
 from .exos.paging import check as check_paging
 from .exos.sched import POLICIES
@@ -153,33 +154,39 @@ class System(_Runs):
             table[sys.env_id()] = os_  # the library OS, in user space
             return program(os_, sys)
 
-        return self.kernel.create_env(main, name or getattr(program, "__name__", ""), slices)
+        eid = self.kernel.create_env(main, name or getattr(program, "__name__", ""), slices)
+        _wake(self.machine)
+        return eid
 
     def start(
         self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "",
         policy: str = "round_robin", paging: str = "fifo", max_resident: int | None = None,
+        page_table: str = "linear",
     ) -> int:
         """Start ``program(argv)`` as a new ExOS process (it may fork, pipe, ...); returns its pid.
 
         The process's library OS schedules its threads by ``policy`` (exos/sched/) and
         replaces its pages by ``paging`` (exos/paging/), keeping at most ``max_resident``
-        pages resident if given; its children inherit all three. Its exit status is in
+        pages resident if given, in the page table ``page_table`` (exos/pagetable/:
+        ``linear`` or ``inverted``); its children inherit all four. Its exit status is in
         ``exit_status(pid)`` once the system has run.
         """
         if policy not in POLICIES:
             raise ValueError(f"unknown scheduling policy {policy!r} (known: {', '.join(POLICIES)})")
         check_paging(paging, max_resident)
+        check_page_table(page_table)
         sh = self.exos
         pid = sh.alloc_pid()
         sh.procs[pid] = ProcEntry(pid, 0, 0, name or getattr(program, "__name__", "process"))
         args = (list(argv or []),)
 
         def main(sys: Syscalls) -> Any:
-            return ExOS(sys, sh, pid, POLICIES[policy](), paging, max_resident).run(program, args)
+            return ExOS(sys, sh, pid, POLICIES[policy](), paging, max_resident, page_table).run(program, args)
 
         eid = self.kernel.create_env(main, f"pid {pid}", 1)
         sh.procs[pid].env = eid
         self.started[pid] = eid
+        _wake(self.machine)
         return pid
 
     def exit_status(self, pid: int) -> int | None:
@@ -203,6 +210,9 @@ class System(_Runs):
         if k.net is not None:  # the NIC driver's own receive buffers are the kernel's, not a leak
             held["frames"] -= len(k.net.kernel_frames)
             held.update(k.net.held())
+        if k.xn is not None:  # XN's scratch frame and its registry's frames are the kernel's
+            held["frames"] -= len(k.xn.frames)
+            held.update(k.xn.held())
         return held
 
     def statistics(self) -> dict[str, Any]:
@@ -253,6 +263,7 @@ class SpinSystem(_Runs):
         if isinstance(pid, SyscallError):
             raise RuntimeError(f"start: {pid.errno}: {pid.message}")
         ident[0] = int(pid)
+        _wake(self.machine)
         return int(pid)
 
     def exit_status(self, pid: int) -> int | None:
@@ -299,8 +310,10 @@ class UnixSystem(_Runs):
 
     def start(self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "") -> int:
         """Start ``program(argv)`` as a new process; returns its pid (status: ``exit_status``)."""
-        return unix_start(self.kernel, program, list(argv or []), name or getattr(program, "__name__", "process"),
-                          self.log)
+        pid = unix_start(self.kernel, program, list(argv or []), name or getattr(program, "__name__", "process"),
+                         self.log)
+        _wake(self.machine)
+        return pid
 
     def exit_status(self, pid: int) -> int | None:
         return self.kernel.exit_status(pid)
@@ -314,16 +327,28 @@ class UnixSystem(_Runs):
         return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}
 
 
+def _wake(machine: Machine) -> None:
+    """A process started on a machine of a network between two runs: its idle machine must
+    look again (machine/world.py), or the process would wait for a frame or event to wake it."""
+    if machine.world is not None:
+        machine.world.wake(machine)
+
+
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False,
          charge_extensions: bool = False, disk: str | os.PathLike[str] | bool | None = None,
-         memory: str | None = None, baseline: str | None = None) -> Any:
+         memory: str | None = None, mkfs: bool | None = None, disk_cylinders: int | None = None,
+         baseline: str | None = None) -> Any:
     """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``.
 
     Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``, a
     :class:`UnixSystem` for ``unix``. ``charge_extensions`` (SPIN only): SPIN's
     extensions' own code advances the clock by its static cost (docs/verifier.md).
     ``disk``: attach an HP 97560 (machine/disk.py): True for one in memory, a path for
-    one whose contents are that host image file (created if it does not exist).
+    one whose contents are that host image file (created if it does not exist). A system
+    with a file system mounts it: ``mkfs`` True formats it first, False never does (an
+    image that does not hold the system's file system is refused), None formats only a
+    blank disk (in memory, or an image just created).
+    ``disk_cylinders``: a smaller disk, the drive's first cylinders (tests keep images small).
     ``memory``: ``ideal`` or ``detailed`` (docs/memory.md); None, the current default
     (``machine.memory_model``, ``ideal`` unless set).
     ``baseline`` (unix only): ``ultrix`` or ``osf1``, the faithful Ultrix 4.2 or DEC OSF/1
@@ -341,8 +366,17 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
     machine = Machine(prof, seed=seed, tracer=tracer, memory=memory)  # hardware: clock, memory, caches, TLB, timer
     if disk is not None and disk is not False:
-        Disk(machine, image=None if disk is True else disk)  # machine.disks[0], its contents in memory or an image
-    return _assemble(name, machine, tracer, charge_extensions, baseline)
+        Disk(machine, image=None if disk is True else disk,  # machine.disks[0], its contents in memory or an image
+             cylinders=disk_cylinders)
+    elif mkfs is not None:
+        raise ValueError("mkfs names what to do with a disk: boot(..., disk=True or a path, mkfs=...)")
+    elif disk_cylinders is not None:
+        raise ValueError("disk_cylinders sizes a disk: boot(..., disk=True or a path, disk_cylinders=...)")
+    system = _assemble(name, machine, tracer, charge_extensions, baseline)
+    mount = getattr(system, "mount", None)  # the systems whose file system exists (issue 18)
+    if machine.disks and mount is not None:
+        mount(machine.disks[0], machine.disks[0].blank if mkfs is None else mkfs)
+    return system
 
 
 def _assemble(name: str, machine: Machine, tracer: Tracer | None, charge_extensions: bool,
@@ -353,6 +387,8 @@ def _assemble(name: str, machine: Machine, tracer: Tracer | None, charge_extensi
     if name == "unix":
         return UnixSystem(name, machine, Unix(machine, baseline), tracer)  # the kernel takes the vectors; no process yet
     kernel = Aegis(machine)  # the exokernel installs its vectors and owns the machine
+    if machine.disks:
+        kernel.attach_disk(machine.disks[0])  # XN: disk blocks as secure bindings (aegis/xn.py)
     return System(name, machine, kernel, tracer)  # library OSes start with each spawn()
 
 

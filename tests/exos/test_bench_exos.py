@@ -20,6 +20,8 @@ NAMES = [
     "ipc_pipe", "ipc_shm", "ipc_lrpc", "ipc_lrpc_trusted",
     "vm_dirty", "vm_prot1", "vm_prot100", "vm_unprot100", "vm_trap", "vm_fault", "vm_appel1", "vm_appel2",
     "matmul_exos", "matmul_bare",
+    "vm_dirty_inverted", "vm_prot1_inverted", "vm_prot100_inverted", "vm_unprot100_inverted",
+    "vm_trap_inverted", "vm_appel1_inverted", "vm_appel2_inverted",
 ]
 
 
@@ -101,3 +103,22 @@ def test_do_the_ipc_rows_take_the_paths_they_name(ds5000: tuple[dict[str, Any], 
     # a page-protection fault round trip costs more than reaching the handler
     assert cycles["vm_trap"] < cycles["vm_fault"]
     assert cycles["vm_prot100"] > cycles["vm_prot1"]
+
+
+@pytest.mark.parametrize("profile", ["ds5000", "alpha3000"])
+def test_does_the_inverted_table_cost_a_hash_and_a_chain_on_every_row(
+    profile: str, ds5000: tuple[dict[str, Any], list[System]], alpha3000: dict[str, Any]
+) -> None:
+    doc = ds5000[0] if profile == "ds5000" else alpha3000
+    cycles = {r["benchmark"]: r["sim_cycles"] for r in doc["results"]}
+    for name in ("vm_dirty", "vm_prot1", "vm_prot100", "vm_unprot100", "vm_trap", "vm_appel1", "vm_appel2"):
+        # the same path (the suite checked its counters), plus per lookup the hash and the
+        # chain, less the linear walk: never cheaper, and dearer by about the lookups' count
+        lookups = exos_suite.PT_LOOKUPS[name]
+        extra = cycles[f"{name}_inverted"] - cycles[name]
+        assert extra > 0, name
+        assert extra < 3 * lookups * 16, (name, extra)  # a few chain entries at most, not a scan
+    # a range pays it page by page: prot100's extra is about 100 times prot1's
+    one = cycles["vm_prot1_inverted"] - cycles["vm_prot1"]
+    hundred = cycles["vm_prot100_inverted"] - cycles["vm_prot100"]
+    assert 80 * one < hundred < 120 * one

@@ -394,3 +394,18 @@ def test_a_read_returns_what_was_last_written(ops, on_image):
                 assert bytes(mem.span(20, 0, n)) == bytes(model[sector * SECTOR:sector * SECTOR + n])
         assert all(c.ok for c in pr.drain())
         pr.disk.close()
+
+
+def test_a_disk_is_blank_until_an_image_that_exists_is_opened(tmp_path):
+    m = Machine("ds5000")
+    assert Disk(m, cylinders=1).blank  # in memory
+    img = tmp_path / "d.img"
+    with Disk(Machine("ds5000"), image=img, cylinders=1) as d:
+        assert d.blank  # the file was just created
+    with Disk(Machine("ds5000"), image=img, cylinders=1) as d:
+        assert not d.blank  # a file system must mount it, never format it unasked
+
+
+def test_mkfs_without_a_disk_is_refused():
+    with pytest.raises(ValueError, match="mkfs names what to do with a disk"):
+        boot("unix", mkfs=True)

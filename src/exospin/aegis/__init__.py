@@ -35,6 +35,22 @@ from .netdrv import (
 from .param import MAX_ENTRIES, NSLICES, RESERVE_FRAMES, SLICE_US, STLB_ENTRIES
 from .stlb import STLBStats
 from .syscalls import CalleeDied, Syscalls
+from .xn import (
+    DATA,
+    MAX_POINTERS,
+    MAX_ROOTS,
+    MAX_TYPES,
+    MAX_UDF_BUDGET,
+    UDF_BUDGET,
+    XN,
+    BadBlock,
+    BadDisk,
+    BadTemplate,
+    DiskIOError,
+    XNError,
+    XNStats,
+)
+from .xncalls import XNSyscalls
 
 __all__ = [
     "Aegis", "AegisError", "AegisStats", "BadAddress", "BadArgument", "BadCapability",
@@ -45,4 +61,7 @@ __all__ = [
     # the network (netdrv.py, netcalls.py)
     "ASH_BUDGET", "AshPacket", "FilterRefused", "KERNEL_OWNER", "MAX_ASH_BUDGET", "MAX_FILTERS", "MAX_RINGS",
     "MAX_RING_SLOTS", "NetDriver", "NetDriverStats", "NetSyscalls",
+    # the disk: XN (xn.py, xncalls.py)
+    "BadBlock", "BadDisk", "BadTemplate", "DATA", "DiskIOError", "MAX_POINTERS", "MAX_ROOTS", "MAX_TYPES",
+    "MAX_UDF_BUDGET", "UDF_BUDGET", "XN", "XNError", "XNStats", "XNSyscalls",
 ]

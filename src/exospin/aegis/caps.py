@@ -94,6 +94,18 @@ class CapTable:
         self.revoked += len(caps)
         return len(caps)
 
+    def revoke(self, cap: Capability) -> bool:
+        """Kill one capability (its resource and the others for it live on); False if it was not live."""
+        rec = self.live.pop(cap, None)
+        if rec is None:
+            return False
+        caps = self._by_resource[(rec[0], rec[1])]
+        caps.remove(cap)
+        if not caps:
+            del self._by_resource[(rec[0], rec[1])]
+        self.revoked += 1
+        return True
+
     def genuine(self, cap: Capability) -> bool:
         """Live, and unaltered since the kernel minted it."""
         rec = self.live.get(cap)

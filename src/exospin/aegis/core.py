@@ -170,7 +170,7 @@ class Core:
         "final_stats", "envs_created", "envs_destroyed", "exceptions", "upcalls", "n_pct_sync",
         "n_pct_async", "n_yields", "context_switches", "revocations", "revocations_complied",
         "aborts", "frames_repossessed", "epilogue_overruns", "syscalls", "_wake", "_refill_counts",
-        "irq_handlers", "net", "nic",
+        "irq_handlers", "net", "nic", "xn",
     )
 
     _refill_counts: Callable[[], tuple[int, int]]  # (hits, misses) of the refill path
@@ -245,6 +245,8 @@ class Core:
         #: packet filters (netdrv.NetDriver), started by the first network system call
         self.nic: Any = None
         self.net: Any = None
+        #: XN, the disk's secure bindings (xn.XN), when a disk is attached (attach_disk)
+        self.xn: Any = None
 
     # ------------------------------------------------------------ journal
 

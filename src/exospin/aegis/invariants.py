@@ -44,6 +44,9 @@ def check(k: Core) -> list[str]:
         if not env.reserved <= set(env.frames):
             bad.append(f"I6: env {eid} reserves frames it does not own")
     kernel_frames = set(k.net.kernel_frames) if k.net is not None else set()
+    if k.xn is not None:  # XN's scratch frame and the buffer-cache registry's frames (xn.py)
+        kernel_frames |= k.xn.frames
+        bad.extend(k.xn.check())
     for pfn, o in enumerate(k.frame_owner):
         if o == -1 and pfn in kernel_frames:  # the NIC driver's receive buffers (netdrv.py)
             continue

@@ -45,7 +45,7 @@ Why it is built this way
     file imports them and they do not import it.
 
     What we simplified: one processor; no device interrupts other than the
-    timer's and a NIC's (netdrv.py); protected entry points are Python callables registered by the
+    timer's, a NIC's (netdrv.py) and the disk's (xn.py); protected entry points are Python callables registered by the
     callee rather than addresses; page tables of library OSes are Python
     structures whose walks the library OS charges as memory references.
 
@@ -54,17 +54,19 @@ Interface
     ``revoke(env_id, nframes)`` (the kernel asking for frames back);
     ``destroy(env_id, reason)``; ``check_invariants()``; ``statistics()``;
     ``syscalls`` (the system-call surface, see syscalls.py and netcalls.py);
-    ``attach_nic(nic)``, ``start_net()`` (the NIC driver and packet filters, netdrv.py).
+    ``attach_nic(nic)``, ``start_net()`` (the NIC driver and packet filters, netdrv.py);
+    ``attach_disk(disk)`` (XN: disk blocks as secure bindings, xn.py and xncalls.py).
 """
 
 from __future__ import annotations
 
-from ..machine import NIC, Machine
+from ..machine import NIC, Disk, Machine
 from . import invariants
 from .core import AegisStats, Costs, EnvStats, JournalEntry
 from .lifecycle import Lifecycle
-from .netcalls import NetSyscalls
 from .netdrv import NetDriver
+from .xn import XN
+from .xncalls import XNSyscalls
 
 __all__ = ["Aegis", "AegisStats", "Costs", "EnvStats", "JournalEntry"]
 
@@ -78,14 +80,14 @@ class Aegis(Lifecycle):
 
     __slots__ = ()
 
-    syscalls: NetSyscalls
+    syscalls: XNSyscalls
 
     def __init__(self, machine: Machine) -> None:
         super().__init__(machine)
         # install the vectors: the kernel now owns the machine
         self.cpu.install_vectors(self._make_refill(), self._exception, self._interrupt)
         self.cpu.kernel_mode = False
-        self.syscalls = NetSyscalls(self)
+        self.syscalls = XNSyscalls(self)
 
     def attach_nic(self, nic: NIC) -> None:
         """Give the kernel ``nic`` to drive. The driver (netdrv.py: the interrupt handler, the
@@ -95,6 +97,14 @@ class Aegis(Lifecycle):
         if self.nic is not None:
             raise RuntimeError("attach_nic: this kernel has a NIC already")
         self.nic = nic
+
+    def attach_disk(self, disk: Disk) -> XN:
+        """Give the kernel ``disk`` for XN (xn.py): its interrupt, a scratch frame. Nothing is
+        read until an environment's first XN system call (the kernel starts no I/O itself)."""
+        if self.xn is not None:
+            raise RuntimeError("attach_disk: this kernel has a disk already")
+        self.xn = XN(self, disk)
+        return self.xn  # type: ignore[no-any-return]
 
     def start_net(self) -> NetDriver:
         """Start the NIC driver now (the first network system call does it)."""

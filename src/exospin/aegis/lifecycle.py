@@ -243,6 +243,8 @@ class Lifecycle(Slices):
         env.pending.clear()
         if self.net is not None:  # its packet filters, rings and handlers go with it
             self.net.forget(env)
+        if self.xn is not None:  # its cached-block references, unattached blocks and mounts (xn.py)
+            self.xn.forget(env)
         if env.sleep_event is not None:
             env.sleep_event.cancel()
             env.sleep_event = None

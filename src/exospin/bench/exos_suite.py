@@ -47,6 +47,10 @@ What this measures
     matmul_bare         the same arithmetic in an environment whose pages were
                         allocated and bound (frame_alloc, tlb_write) before the
                         timing starts: no fault, no library OS, during the run
+    vm_*_inverted       vm_dirty, vm_prot1, vm_prot100, vm_unprot100, vm_trap,
+                        vm_appel1 and vm_appel2 again, the process started with
+                        ``page_table="inverted"`` (exos/pagetable/): the paper's
+                        table 13 (section 7.2), ExOS' two page-table structures
     ==================  ==========================================================
 
 Why it is built this way
@@ -84,6 +88,12 @@ Why it is built this way
     simulated ones: the ExOS run reaches the CPU through posix (a context
     variable lookup per access), the bare run calls the CPU directly.
 
+    The inverted rows run the same bodies with the same counter checks, and
+    also check that the process's table was the inverted one and that it made
+    exactly the lookups the path needs (``PT_LOOKUPS``): a lookup per page
+    changed, one per fault, and the handler's own mprotects. They come last in
+    the table, so the rows before them are run exactly as before.
+
 Interface
     ``run(profile, quick, progress) -> list[Result]``; ``BENCHMARKS``;
     ``MATMUL_N``.
@@ -114,7 +124,7 @@ def _snapshot(system: System, proc: Any) -> dict[str, int]:
     d: dict[str, int] = dataclasses.asdict(system.kernel.statistics())
     vm = proc.vm
     d.update(user_faults=vm.user_faults, dirty_faults=vm.dirty_faults, tlb_miss_upcalls=vm.tlb_miss_upcalls,
-             demand_zero_fills=vm.demand_zero_fills, wakeups=proc.wakeups)
+             demand_zero_fills=vm.demand_zero_fills, wakeups=proc.wakeups, pt_lookups=vm.pt.lookups)
     return d
 
 
@@ -187,18 +197,49 @@ def ipc_lrpc_trusted(profile: str, n: int) -> Result:
 # ---------------------------------------------------------------------- VM
 
 
-vm_dirty = posix_suite.checked(TARGET, "vm_dirty", exceptions=0)
-vm_prot1 = posix_suite.checked(TARGET, "vm_prot1", exceptions=0, user_faults=0)
-vm_prot100 = posix_suite.checked(TARGET, "vm_prot100", exceptions=0, user_faults=0)
-vm_unprot100 = posix_suite.checked(TARGET, "vm_unprot100", exceptions=0, user_faults=0)
-vm_trap = posix_suite.checked(TARGET, "vm_trap", user_faults=1, exceptions=1, dirty_faults=0)
-# one protection fault, which the handler fixes (ExOS binds the page writable at once);
-# each page was bound long ago: the TLB refills it from the STLB first
-vm_fault = posix_suite.checked(TARGET, "vm_fault", user_faults=1, dirty_faults=0, exceptions=1,
-                               stlb_misses=0)
-vm_appel1 = posix_suite.checked(TARGET, "vm_appel1", user_faults=1, dirty_faults=0, exceptions=1)
-vm_appel2 = posix_suite.checked(TARGET, "vm_appel2", per=100, user_faults=1, dirty_faults=0,
-                                exceptions=1)
+#: name -> (operations per loop iteration, each counter's change per operation)
+VM_CHECKS: dict[str, tuple[int, dict[str, int]]] = {
+    "vm_dirty": (1, dict(exceptions=0)),
+    "vm_prot1": (1, dict(exceptions=0, user_faults=0)),
+    "vm_prot100": (1, dict(exceptions=0, user_faults=0)),
+    "vm_unprot100": (1, dict(exceptions=0, user_faults=0)),
+    "vm_trap": (1, dict(user_faults=1, exceptions=1, dirty_faults=0)),
+    # one protection fault, which the handler fixes (ExOS binds the page writable at once);
+    # each page was bound long ago: the TLB refills it from the STLB first
+    "vm_fault": (1, dict(user_faults=1, dirty_faults=0, exceptions=1, stlb_misses=0)),
+    "vm_appel1": (1, dict(user_faults=1, dirty_faults=0, exceptions=1)),
+    "vm_appel2": (100, dict(user_faults=1, dirty_faults=0, exceptions=1)),
+}
+#: page-table lookups per operation: each page mprotect changes, the protection fault's
+#: walk, and the mprotects of the fault handler (appel1: unprotect this page, protect the
+#: next; appel2, per page: its share of the protect, the fault, the unprotect)
+PT_LOOKUPS = {"vm_dirty": 1, "vm_prot1": 1, "vm_prot100": 100, "vm_unprot100": 100, "vm_trap": 1,
+              "vm_appel1": 3, "vm_appel2": 3}
+vm_dirty, vm_prot1, vm_prot100, vm_unprot100, vm_trap, vm_fault, vm_appel1, vm_appel2 = (
+    posix_suite.checked(TARGET, name, per, **checks) for name, (per, checks) in VM_CHECKS.items())
+
+#: the same benchmarks on the inverted page table (the paper's table 13)
+INVERTED = dataclasses.replace(TARGET, start_options={"page_table": "inverted"})
+
+
+def _on_inverted(name: str) -> Callable[[str, int], Result]:
+    """The runner of ``name`` in a process on the inverted page table, as ``{name}_inverted``,
+    with ``name``'s checks, the table's kind and its lookups checked too."""
+    per, checks = VM_CHECKS[name]
+    body = getattr(posix_suite, name)
+    row = f"{name}_inverted"
+
+    def run(profile: str, n: int) -> Result:
+        try:
+            res, sh = body(INVERTED, profile, n)
+            kind = sh["proc"].vm.pt.kind
+            _require(name, kind == "inverted", f"the process ran on the {kind} page table")
+            _expect(name, sh, **{key: m * _ops(n, per) for key, m in (checks | {"pt_lookups": PT_LOOKUPS[name]}).items()})
+        except BenchmarkError as e:
+            raise BenchmarkError(f"{row}: {e}") from e
+        return dataclasses.replace(res, benchmark=row)
+    run.__name__ = row
+    return run
 
 
 # ------------------------------------------------------------------ matmul
@@ -322,6 +363,13 @@ BENCHMARKS: Table = {
     "vm_appel2": (vm_appel2, 3, 50),
     "matmul_exos": (matmul_exos, 1, 3),
     "matmul_bare": (matmul_bare, 1, 3),
+    "vm_dirty_inverted": (_on_inverted("vm_dirty"), 2_000, 50_000),
+    "vm_prot1_inverted": (_on_inverted("vm_prot1"), 300, 5_000),
+    "vm_prot100_inverted": (_on_inverted("vm_prot100"), 5, 100),
+    "vm_unprot100_inverted": (_on_inverted("vm_unprot100"), 5, 100),
+    "vm_trap_inverted": (_on_inverted("vm_trap"), 500, 20_000),
+    "vm_appel1_inverted": (_on_inverted("vm_appel1"), 300, 10_000),
+    "vm_appel2_inverted": (_on_inverted("vm_appel2"), 3, 50),
 }
 
 

@@ -60,10 +60,17 @@ class Result:
     #: with ``--audit``: cycles per operation of all the system software's own Python
     #: under the same model, measured, not in ``sim_cycles`` (bench/audit.py)
     py_cycles: float | None = None
+    #: a bandwidth row (bench net): the payload bits per simulated µs achieved (Mb/s)
+    mbps: float | None = None
+    #: an experiment's own figures beside its time (the checkpointing pause, ...): name ->
+    #: number, in the units the suite's docstring gives
+    figures: dict[str, float | int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("ext_cycles", "py_cycles"):
+        if d["figures"] is None:
+            del d["figures"]
+        for key in ("ext_cycles", "py_cycles", "mbps"):
             if d[key] is None:
                 del d[key]
             else:

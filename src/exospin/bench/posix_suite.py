@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -66,6 +66,8 @@ class Target:
     running: Callable[[Any], dict[int, str]]  # system -> what is still running (id -> name)
     leftovers: Callable[[Any], dict[str, int]]  # shut the system down; what is left (all 0 if clean)
     deaths: Callable[[Any], Any]  # system -> how its processes ended (for error messages)
+    #: options of ``system.start`` for the measuring process (ExOS: ``page_table="inverted"``)
+    start_options: dict[str, Any] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ harness
@@ -129,7 +131,7 @@ def run_posix(target: Target, profile: str, name: str, n: int, setup: Setup,
             raise
         return 0
 
-    pid = system.start(main, name=name)
+    pid = system.start(main, name=name, **target.start_options)
     _drive(target, system, name)
     status = system.exit_status(pid)
     if "result" not in sh or status != 0:

@@ -24,12 +24,13 @@ What this models
 Why it is built this way
     It is the foundation's test bed and the benchmarks' library OS; ExOS
     proper (processes, fork, IPC) is built on the same mechanisms in its own
-    modules. The page table is a Python dict; each walk is charged as the two
-    memory references of a two-level table. Frames are chosen by name from
-    the kernel's exposed free list, lowest number first.
+    modules. The page table is one of ``exos/pagetable/`` (the linear
+    two-level table by default, whose walk is charged as its two memory
+    references; or the inverted one), chosen per process. Frames are chosen
+    by name from the kernel's exposed free list, lowest number first.
 
 Interface
-    ``MiniOS(sys, cooperative=True, paging="fifo", max_resident=None)``;
+    ``MiniOS(sys, cooperative=True, paging="fifo", max_resident=None, page_table="linear")``;
     ``map_region(vaddr, npages)``;
     ``load``/``store``; ``on_protection(fn)``; ``protect(vaddr)``,
     ``unprotect(vaddr)``; ``statistics()``.
@@ -41,25 +42,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..aegis import BadFrame, Capability, Syscalls
+from .pagetable import PTE as PTE  # the entry, defined with the tables
+from .pagetable import TABLES, PageTable
+from .pagetable import check as check_page_table
+from .pagetable.linear import PT_WALK_REFS as PT_WALK_REFS  # the linear table's walk
 from .paging import POLICIES, Replacement
 from .paging import check as check_paging
 
-PT_WALK_REFS = 2  # a two-level page table: directory entry, then page-table entry
 FREE_BATCH = 32  # free frames read from Aegis' exposed bitmap at a time (the lowest)
-
-
-@dataclass
-class PTE:
-    cap: Capability | None  # None: not resident (demand-zero, or swapped out)
-    writable: bool  # as bound in the TLB now
-    swapped: bytes | None = None
-    # used by ExOS (vm.py); the minimal library OS leaves them alone
-    prot: int = 3  # PROT_READ | PROT_WRITE
-    cow: bool = False
-    dirty: bool = False
-    shared: bool = False  # a shared-memory segment page (never copy-on-write)
-    alias_of: int | None = None  # this page maps the frame of another page of ours
-    aliased: bool = False  # another page of ours maps this page's frame too
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +72,17 @@ class MiniOS:
     """One environment's library OS."""
 
     def __init__(self, sys: Syscalls, cooperative: bool = True, paging: str = "fifo",
-                 max_resident: int | None = None) -> None:
+                 max_resident: int | None = None, page_table: str = "linear") -> None:
         check_paging(paging, max_resident)
+        check_page_table(page_table)
         self.sys = sys
         self.cpu = sys.cpu
         self.cooperative = cooperative
         self.page = sys.page_size
         self._shift = sys.page_size.bit_length() - 1
-        self.pt: dict[int, PTE] = {}
+        #: the page table (exos/pagetable/): virtual page -> PTE
+        self.pt: PageTable = TABLES[page_table](self.cpu.mem_refs, self.cpu.compute,
+                                                sys.page_size // sys.word_bytes)
         self.paging = paging
         self.max_resident = max_resident
         #: the resident pages, kept by the page-replacement policy (exos/paging/)
@@ -166,9 +159,8 @@ class MiniOS:
 
     def _tlb_miss(self, vaddr: int, write: bool) -> None:
         self.tlb_miss_upcalls += 1
-        self.cpu.mem_refs(PT_WALK_REFS)
         vpn = vaddr >> self._shift
-        pte = self.pt.get(vpn)
+        pte = self.pt.lookup(vpn)
         if pte is None:
             self.die(f"segmentation fault at {vaddr:#x}: page not mapped")
             return
@@ -260,9 +252,10 @@ class MiniOS:
 
     def _set_writable(self, vaddr: int, writable: bool) -> None:
         vpn = vaddr >> self._shift
-        pte = self.pt[vpn]
+        pte = self.pt.lookup(vpn)
+        if pte is None:
+            raise KeyError(f"page {vaddr:#x} is not mapped")
         pte.writable = writable
-        self.cpu.mem_refs(PT_WALK_REFS)
         if pte.cap is not None:
             self.sys.tlb_write(vpn << self._shift, pte.cap, writable)
 

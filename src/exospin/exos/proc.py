@@ -70,14 +70,14 @@ class ExOS(posix.MachineBinding):
     """One process: its address space, threads, descriptors, and its view of the table."""
 
     def __init__(self, sys: Syscalls, shared: ExOSShared, pid: int, policy: Policy | None = None,
-                 paging: str = "fifo", max_resident: int | None = None) -> None:
+                 paging: str = "fifo", max_resident: int | None = None, page_table: str = "linear") -> None:
         self.sys = sys
         self.cpu = sys.cpu
         self.shared = shared
         self.pid = pid
         self.entry: ProcEntry = shared.procs[pid]
         self.entry.env = sys.env_id()
-        self.vm = AddressSpace(sys, shared, pid, paging, max_resident)
+        self.vm = AddressSpace(sys, shared, pid, paging, max_resident, page_table)
         self.vm.die = self._die  # type: ignore[method-assign]
         self.threads = Threads(sys, self._bind, policy)
         self.fds: dict[int, ipc.Fd] = {}
@@ -140,7 +140,8 @@ class ExOS(posix.MachineBinding):
         return status
 
     def _fresh_vm(self) -> AddressSpace:
-        vm = AddressSpace(self.sys, self.shared, self.pid, self.vm.paging, self.vm.max_resident)
+        vm = AddressSpace(self.sys, self.shared, self.pid, self.vm.paging, self.vm.max_resident,
+                          self.vm.pt.kind)
         vm.die = self._die  # type: ignore[method-assign]
         return vm
 
@@ -223,9 +224,10 @@ class ExOS(posix.MachineBinding):
         handler = self.vm.fault_handler
         policy_type = type(self.threads.policy)
         paging, max_resident = self.vm.paging, self.vm.max_resident  # the child's library OS is ours
+        page_table = self.vm.pt.kind
 
         def child_main(sys: Syscalls) -> int:
-            p = ExOS(sys, sh, child_pid, policy_type(), paging, max_resident)
+            p = ExOS(sys, sh, child_pid, policy_type(), paging, max_resident, page_table)
             p.vm.adopt(pt, next_va)
             p.vm.fault_handler = handler
             p.fds = fds

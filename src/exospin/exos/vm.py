@@ -25,7 +25,7 @@ Why it is built this way
     another process instead of freeing it under them.
 
 Interface
-    ``AddressSpace(sys, shared, pid, paging="fifo", max_resident=None)``;
+    ``AddressSpace(sys, shared, pid, paging="fifo", max_resident=None, page_table="linear")``;
     ``mmap``, ``munmap``, ``mprotect``, ``dirty``, ``alias``, ``on_fault``; ``fork_copy(child_pid)`` and
     ``adopt(pt)`` for fork; ``release()`` at exit.
 """
@@ -36,7 +36,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..aegis import BadCapability, Capability, Rights, Syscalls
-from .minimal import PT_WALK_REFS, PTE, MiniOS
+from .minimal import PTE, MiniOS
+from .pagetable import PageTable
 from .shared import ExOSShared
 
 PROT_NONE, PROT_READ, PROT_WRITE = 0, 1, 2
@@ -57,8 +58,9 @@ class AddressSpace(MiniOS):
     """One ExOS process's virtual memory."""
 
     def __init__(self, sys: Syscalls, shared: ExOSShared, pid: int, paging: str = "fifo",
-                 max_resident: int | None = None) -> None:
-        super().__init__(sys, cooperative=True, paging=paging, max_resident=max_resident)
+                 max_resident: int | None = None, page_table: str = "linear") -> None:
+        super().__init__(sys, cooperative=True, paging=paging, max_resident=max_resident,
+                         page_table=page_table)
         self.shared = shared
         self.pid = pid
         self.fault_handler: FaultHandler | None = None
@@ -79,10 +81,7 @@ class AddressSpace(MiniOS):
             raise ValueError(f"mmap: npages must be a positive int, not {npages!r}")
         va = self.next_va
         self.next_va += npages * self.page
-        first = va >> self._shift
-        for vpn in range(first, first + npages):
-            self.pt[vpn] = PTE(None, False, prot=prot)
-        self.cpu.mem_refs(npages)  # one page-table store each
+        self.pt.enter(va >> self._shift, [PTE(None, False, prot=prot) for _ in range(npages)])
         return va
 
     def map_shared(self, caps: list[Capability]) -> int:
@@ -107,12 +106,12 @@ class AddressSpace(MiniOS):
     def mprotect(self, vaddr: int, npages: int, prot: int) -> None:
         """Set the protection of ``npages`` pages; resident ones are rebound at once."""
         first = vaddr >> self._shift
+        lookup = self.pt.lookup
         for vpn in range(first, first + npages):
-            pte = self.pt.get(vpn)
+            pte = lookup(vpn)
             if pte is None:
                 raise ValueError(f"mprotect: page {vpn << self._shift:#x} is not mapped")
             pte.prot = prot
-            self.cpu.mem_refs(PT_WALK_REFS)
             if pte.cap is None:
                 continue
             base = vpn << self._shift
@@ -127,14 +126,13 @@ class AddressSpace(MiniOS):
         self.fault_handler = handler
 
     def dirty(self, vaddr: int) -> bool:
-        self.cpu.mem_refs(PT_WALK_REFS)
-        pte = self.pt.get(vaddr >> self._shift)
+        pte = self.pt.lookup(vaddr >> self._shift)
         return bool(pte is not None and pte.dirty)
 
     def alias(self, vaddr: int) -> int:
         """Map the frame under ``vaddr`` at a fresh address as well; returns it."""
         vpn = vaddr >> self._shift
-        pte = self.pt.get(vpn)
+        pte = self.pt.lookup(vpn)
         if pte is None:
             raise ValueError(f"alias: page {vaddr:#x} is not mapped")
         if pte.cap is None:
@@ -144,7 +142,6 @@ class AddressSpace(MiniOS):
         self.next_va += self.page
         self.pt[new >> self._shift] = PTE(pte.cap, False, prot=pte.prot, alias_of=vpn)
         pte.aliased = True
-        self.cpu.mem_refs(PT_WALK_REFS)
         return new
 
     # ----------------------------------------------------------- bindings
@@ -262,9 +259,8 @@ class AddressSpace(MiniOS):
 
     def _tlb_miss(self, vaddr: int, write: bool) -> None:
         self.tlb_miss_upcalls += 1
-        self.cpu.mem_refs(PT_WALK_REFS)
         vpn = vaddr >> self._shift
-        pte = self.pt.get(vpn)
+        pte = self.pt.lookup(vpn)
         if pte is None or not pte.prot & PROT_READ:
             self._user_fault(vaddr, write)
             return
@@ -291,9 +287,8 @@ class AddressSpace(MiniOS):
     def _protection(self, vaddr: int) -> bool | None:
         """A store hit a read-only binding: dirty-bit, copy-on-write, or a user fault."""
         self.protection_faults += 1
-        self.cpu.mem_refs(PT_WALK_REFS)
         vpn = vaddr >> self._shift
-        pte = self.pt.get(vpn)
+        pte = self.pt.lookup(vpn)
         if pte is None or not pte.prot & PROT_WRITE:
             skip = self._user_fault(vaddr, True)
             pte = self.pt.get(vpn)
@@ -332,12 +327,12 @@ class AddressSpace(MiniOS):
 
     # --------------------------------------------------------------- fork
 
-    def fork_copy(self, child_pid: int) -> dict[int, PTE]:
-        """The child's page table: resident pages shared copy-on-write (shared-memory
-        pages stay shared), the others copied as they are (demand-zero, swapped)."""
-        child: dict[int, PTE] = {}
-        for vpn, pte in self.pt.items():
-            self.cpu.mem_refs(PT_WALK_REFS)
+    def fork_copy(self, child_pid: int) -> PageTable:
+        """The child's page table, of our kind: resident pages shared copy-on-write
+        (shared-memory pages stay shared), the others copied as they are (demand-zero,
+        swapped)."""
+        child = self.pt.empty()
+        for vpn, pte in self.pt.scan():
             if pte.cap is None:
                 child[vpn] = PTE(None, False, swapped=pte.swapped, prot=pte.prot)
                 continue
@@ -350,7 +345,7 @@ class AddressSpace(MiniOS):
             child[vpn] = PTE(given, False, prot=pte.prot, cow=cow, dirty=pte.dirty, shared=pte.shared)
         return child
 
-    def adopt(self, pt: dict[int, PTE], next_va: int) -> None:
+    def adopt(self, pt: PageTable, next_va: int) -> None:
         """Take a page table made by ``fork_copy`` (the child's side of fork)."""
         self.pt = pt
         self.next_va = next_va

@@ -41,7 +41,8 @@ Interface
     store whose protection handler returns True is skipped, as a handler
     that advances EPC past it would); ``interrupt(irq)`` for devices;
     ``save_registers(area, n)``/``restore_registers(area, n)`` for kernels
-    and library OSes; ``statistics()``.
+    and library OSes; ``statistics()``. ``CPU.ON_BUILD``: callables told of each CPU
+    built (the weighed clock of bench/weighed.py finds the machine it charges so).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from .caches import Footprint, MemoryHierarchy
@@ -112,6 +113,8 @@ class CPU:
         "_c_save", "_c_restore", "_c_call", "_c_copy", "_exc_counts", "interrupts",
         "hierarchy", "_kstack",
     )
+    #: called with each CPU once it is built (empty unless a measuring tool listens)
+    ON_BUILD: ClassVar[list[Callable[[CPU], None]]] = []
 
     def __init__(self, loop: EventLoop, profile: Profile, memory: PhysicalMemory, tlb: TLB,
                  hierarchy: MemoryHierarchy | None = None) -> None:
@@ -152,6 +155,18 @@ class CPU:
         #: the kernel image sits above the frames kernels hand out (docs/memory.md)
         self._kstack = memory.nframes * memory.page_size
         self._build_fast_paths()
+        for hook in CPU.ON_BUILD:
+            hook(self)
+
+    @property
+    def loop(self) -> EventLoop:
+        """The machine's clock and events (a measuring tool's way to the clock)."""
+        return self._loop
+
+    @property
+    def profile_costs(self) -> tuple[int, int, int]:
+        """(procedure call, memory reference, instruction) in cycles: the profile's prices."""
+        return self._c_call, self._c_mem, self._c_insn
 
     @property
     def asid(self) -> int:

@@ -294,6 +294,10 @@ class Disk:
         self._fd: int | None = None
         self._tracks: dict[int, bytearray] = {}  # in memory: track number -> its bytes
         self.image = None if image is None else Path(image)
+        #: Nothing was ever written here: a disk in memory, or an image file this disk just
+        #: created. A file system formats a blank disk when booted; it never formats one that
+        #: is not (an image that does not hold its file system is refused).
+        self.blank = True
         if self.image is not None:
             self._fd = self._open(self.image)
         p = machine.profile
@@ -346,6 +350,7 @@ class Disk:
                     raise DiskError(
                         f"disk image {str(path)!r} has {have} bytes; a {self.spec.name} of {self.cylinders} "
                         f"cylinders has {self.size} ({self.sectors} sectors of {self.sector_bytes} bytes)")
+                self.blank = False
                 return os.open(path, os.O_RDWR)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             os.ftruncate(fd, self.size)  # sparse: unwritten sectors read as zeros

@@ -69,6 +69,8 @@ class Scheduler(Protocol):
 
     def post(self, dst: Any, src: Any, at_ps: int, fn: Callable[..., Any], *args: Any) -> None: ...
 
+    def wake(self, machine: Any) -> None: ...
+
 PS_PER_S = 10**12
 ETH_HEADER = 14  # destination, source, type
 

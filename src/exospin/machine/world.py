@@ -32,7 +32,8 @@ Why it is built this way
 Interface
     ``World(seed=0)``; ``machine(profile, tracer=None) -> Machine`` (seeded
     from the world's seed); ``boot(machine, build, run)`` builds a system
-    in the machine's greenlet and names its run function; ``run(until_ps)``
+    in the machine's greenlet and names its run function; ``wake(machine)``
+    after giving an idle machine work from outside; ``run(until_ps)``
     -> ps (an exception in a machine ends it, and the world: a later run
     raises RuntimeError); ``post(...)`` (used by links); ``ps(machine)``, ``us(ps)``;
     ``statistics()``.
@@ -156,6 +157,13 @@ class World:
         self._coord = getcurrent()
         node.g.switch()
         return node.system  # type: ignore[no-any-return]
+
+    def wake(self, machine: Machine) -> None:
+        """``machine`` may have work its kernel has not seen (a process started between two
+        runs): an idle machine looks again, from where its clock stands, at the next run."""
+        node = self._node(machine)
+        if node.state is _IDLE:
+            node.next_local = min(node.next_local, node.ps(machine.loop.now))
 
     # ----------------------------------------------------------- the links' side
 

@@ -12,6 +12,7 @@ This layer imports nothing from exospin: aegis and spin import it.
 
 from .bounded import LimitExceeded
 from .pure import PureExpr, expression, pure
+from .udf import udf_violations, verify_udf
 from .verifier import (
     ALLOWED_BUILTINS,
     DEFAULT_BUDGET,
@@ -48,4 +49,7 @@ __all__ = [
     "module_name",
     "pure",
     "verify",
+    # XN's UDFs (udf.py)
+    "udf_violations",
+    "verify_udf",
 ]

@@ -51,24 +51,37 @@ def plot_table(table: ResultTable, path: Path) -> None:
     ax = fig.add_subplot()
     foot = blended_transform_factory(ax.transData, ax.transAxes)
     others = [s for s in systems if s not in COLOURS]
-    values = [c.sim_us for r in rows for c in r.cells.values() if c.sim_us > 0]
+    # a table of bandwidth rows is drawn in Mb/s (higher is better), any other in µs
+    rate = bool(rows) and all(c.mbps is not None for r in rows for c in r.cells.values())
+
+    def value(c: Any) -> float:
+        return float(c.mbps) if rate else float(c.sim_us)
+
+    values = [value(c) for r in rows for c in r.cells.values() if value(c) > 0]
+    marks: list[tuple[float, float]] = []  # the papers' figures, beside the bar they compare with
     for j, system in enumerate(systems):
         xs: list[float] = []
         ys: list[float] = []
         for i, row in enumerate(rows):
             x = i - 0.4 + width * (j + 0.5)
+            marks += [(x, v) for s, v in table.published_values.get(row.benchmark, ()) if s == system]
             cell = row.cells.get(system)
-            if cell is None or cell.sim_us <= 0:  # absent (or unplottable on a log scale)
+            if cell is None or value(cell) <= 0:  # absent (or unplottable on a log scale)
                 ax.text(x, 0.01, MISSING, transform=foot, ha="center", va="bottom", fontsize=8, color="0.4")
                 continue
             xs.append(x)
-            ys.append(cell.sim_us)
+            ys.append(value(cell))
         bars = ax.bar(xs, ys, width, label=system, color=_colour(system, others))
-        ax.bar_label(bars, labels=[fmt_us(y) for y in ys], rotation=90, fontsize=7, padding=2)
+        ax.bar_label(bars, labels=[f"{y:.3g}" if rate else fmt_us(y) for y in ys], rotation=90, fontsize=7,
+                     padding=2)
+    if marks:
+        ax.scatter([x for x, _ in marks], [v for _, v in marks], marker="_", s=width * 900, color="black",
+                   linewidths=2, zorder=3, label="published (paper)")
+        values += [v for _, v in marks]
     ax.set_yscale("log")
     if values:  # room above the tallest bar for its label
         ax.set_ylim(min(values) / 3, max(values) * 12)
-    ax.set_ylabel("simulated µs per operation (log scale)")
+    ax.set_ylabel("simulated Mb/s achieved (log scale)" if rate else "simulated µs per operation (log scale)")
     ax.set_xticks(range(n), [r.benchmark for r in rows], rotation=35 if n > 3 else 0,
                   ha="right" if n > 3 else "center", fontsize=8)
     ax.set_xlim(-0.6, n - 0.4)

@@ -48,9 +48,10 @@ from rich.table import Table
 
 from ... import __version__
 from ...machine import get_profile
-from .. import BASELINE_PROFILES, SUITES, run_suite
+from .. import BASELINE_PROFILES, REPRODUCE_OPTIONS, SUITES, WEIGHABLE, run_suite
 from ..harness import BenchmarkError
 from .decompose import decomposition, markdown_decomposition, plot_decomposition
+from .papers import PUBLISHED, published_text
 from .plots import plot_table
 from .tables import BASELINE, MISSING, Cell, Group, ResultTable, Row, fmt_us
 
@@ -82,6 +83,18 @@ GROUPS: tuple[Group, ...] = (
     Group("demux", "Packet demultiplexing, one frame among N filters",
           "DPF paper (Engler & Kaashoek, SIGCOMM 1996) §5: DPF vs an MPF-style interpreter and cBPF",
           ("demux_*",)),
+    Group("net_rtt", "UDP round trip between two machines",
+          "SPIN paper §5.3, table 5 (SPIN's in-kernel echo vs OSF/1) and the exokernel paper's ASHs: "
+          "posix echo on every system, in-kernel echo (SPIN), ASH (ExOS)",
+          ("udp_rtt_*", "kernel_echo_rtt_*", "ash_rtt_*")),
+    Group("net_bandwidth", "UDP bandwidth, one way, 1,472-byte datagrams",
+          "SPIN paper §5.3, table 5: posix sender and receiver on every system", ("udp_bandwidth_*",)),
+    Group("net_forward", "Forwarding round trip: client, forwarder, server",
+          "SPIN paper §5.3, table 6: SPIN's forwarder in the kernel, a posix process on unix and ExOS",
+          ("forward_rtt_*",)),
+    Group("checkpoint", "Checkpointing a running program: the whole run (its longest pause: `figures`)",
+          "Appel & Li, ASPLOS 1991 §3: concurrent checkpointing vs stop-and-copy, on every system",
+          ("ckpt_*",)),
 )
 OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
@@ -91,18 +104,21 @@ OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
 def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool = False,
             suites: Iterable[str] | None = None, profiles: Iterable[str] = tuple(PROFILES),
-            audit: bool = False, baselines: bool = False) -> dict[str, Any]:
+            audit: bool = False, clock: str = "charged", baselines: bool = False) -> dict[str, Any]:
     """Run every suite under every profile; the ``reproduce --json`` document.
     ``baselines``: also each faithful baseline on its paper's machine (``ultrix`` on
     ds5000, ``osf1`` on alpha3000), and the document's ``decomposition`` (decompose.py).
 
     A suite that raises ``BenchmarkError`` is recorded in ``failed`` and the
     run goes on; so is any other exception, unless ``reraise`` (``--debug``).
-    ``audit``: weigh the system software's own Python too (``py_cycles``)."""
+    ``audit``: weigh the system software's own Python too (``py_cycles``). ``clock``:
+    ``charged`` or ``weighed`` (bench/weighed.py); the document says which when weighed."""
     runs: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     profiles = tuple(profiles)
     names = list(SUITES) if suites is None else list(suites)
+    if clock == "weighed":  # the suites of several machines cannot be weighed (bench/weighed.py): left out
+        names = [n for n in names if n in WEIGHABLE]
     for profile in profiles:
         extra = [b for b, p in BASELINE_PROFILES.items() if p == profile] if baselines else []
         for suite in names + extra:
@@ -110,7 +126,7 @@ def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool
                 progress(suite, profile, None)
             try:
                 runs.append(run_suite(suite, profile, quick=quick, progress=_relay(progress, suite, profile),
-                                      audit=audit))
+                                      audit=audit, options=REPRODUCE_OPTIONS.get(suite), clock=clock))
             except BenchmarkError as e:
                 failed.append({"suite": suite, "profile": profile, "error": str(e)})
             except Exception as e:
@@ -118,6 +134,8 @@ def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool
                     raise
                 failed.append({"suite": suite, "profile": profile, "error": f"{type(e).__name__}: {e}"})
     doc = document(runs, failed, quick, profiles)
+    if clock == "weighed":
+        doc["clock"] = "weighed"
     if baselines:
         doc["decomposition"] = decomposition(doc)
     return doc
@@ -169,8 +187,10 @@ def merge(doc: Mapping[str, Any], profile: str) -> tuple[list[str], dict[str, di
                 continue
             call = r.get("python_call_ns") or run.get("python_call_ns") or 0.0
             py = r.get("py_cycles")
+            mbps = r.get("mbps")
             cells[name][system] = Cell(float(r["sim_us"]), float(r["sim_cycles"]), float(r["wall_ns"]),
-                                       float(call), run["suite"], None if py is None else float(py))
+                                       float(call), run["suite"], None if py is None else float(py),
+                                       None if mbps is None else float(mbps))
     return order, cells, notes
 
 
@@ -197,7 +217,9 @@ def build_tables(doc: Mapping[str, Any]) -> list[ResultTable]:
                 continue
             systems = sorted({s for b in names for s in cells[b]}, key=_system_key)
             rows = tuple(Row(b, dict(cells[b])) for b in names)
-            tables.append(ResultTable(profile, group, tuple(systems), rows))
+            published = {b: t for b in names if (t := published_text(b)) is not None}
+            values = {b: tuple((p.system, float(p.value)) for p in PUBLISHED[b]) for b in published}
+            tables.append(ResultTable(profile, group, tuple(systems), rows, published, values))
     return tables
 
 
@@ -295,7 +317,8 @@ def sim_text(row: Row, system: str) -> str:
     if c is None:
         return MISSING
     r = row.ratio(system)
-    return fmt_us(c.sim_us) + ("" if r is None else f" ({fmt_ratio(r)})")
+    rate = "" if c.mbps is None else f"{c.mbps:.3g} Mb/s, "
+    return rate + fmt_us(c.sim_us) + ("" if r is None else f" ({fmt_ratio(r)})")
 
 
 def wall_text(row: Row, system: str) -> str:
@@ -307,8 +330,13 @@ def caption(t: ResultTable) -> str:
     base = any(BASELINE in r.cells for r in t.rows)
     ratio = (f"in brackets, the time ÷ {BASELINE}'s on the same row (below 1: faster than the baseline)"
              if base else f"no ratio: {BASELINE} has no row in this table")
+    papers = (" Published: the paper's own figure on its machine, a comparison only (bench/report/papers.py; "
+              "'?': transcribed less surely)." if t.published else "")
+    rate = " Bandwidth rows: Mb/s achieved, then µs per datagram." if any(
+        c.mbps is not None for r in t.rows for c in r.cells.values()) else ""
     return (f"{t.group.source}. Simulated µs per operation; {ratio}; under it (terminal) or beside it "
-            f"(report), our wall-clock ns and × a plain Python call; {MISSING}: the system cannot run it.")
+            f"(report), our wall-clock ns and × a plain Python call; {MISSING}: the system cannot run it."
+            + rate + papers)
 
 
 def rich_table(t: ResultTable) -> Table:
@@ -318,6 +346,8 @@ def rich_table(t: ResultTable) -> Table:
     table.add_column("benchmark")
     for s in t.systems:
         table.add_column(s, justify="right")
+    if t.published:
+        table.add_column("published", justify="right")
     for row in t.rows:
         cells = []
         for s in t.systems:
@@ -328,7 +358,10 @@ def rich_table(t: ResultTable) -> Table:
                 ratio = "" if r is None else f" ({fmt_ratio(r)})"
                 x = c.wall_x
                 wall = f"{c.wall_ns:,.0f} ns" + ("" if x is None else f" {x:.1f}×" if x < 10 else f" {x:,.0f}×")
-                cells.append(f"{fmt_us(c.sim_us)} µs{ratio}\n[dim]{wall}[/dim]")
+                rate = "" if c.mbps is None else f"{c.mbps:.3g} Mb/s\n"
+                cells.append(f"{rate}{fmt_us(c.sim_us)} µs{ratio}\n[dim]{wall}[/dim]")
+        if t.published:
+            cells.append(t.published.get(row.benchmark, MISSING).replace("; ", "\n"))
         table.add_row(row.benchmark, *cells)
     return table
 
@@ -338,12 +371,16 @@ def markdown_table(t: ResultTable) -> str:
     head = ["benchmark"]
     for s in t.systems:
         head += [f"{s} µs", f"{s} wall"]
-    align = [":--"] + ["--:"] * (2 * len(t.systems))
+    if t.published:
+        head.append("published")
+    align = [":--"] + ["--:"] * (len(head) - 1)
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"]
     for row in t.rows:
         cells = [f"`{row.benchmark}`"]
         for s in t.systems:
             cells += [sim_text(row, s), wall_text(row, s)]
+        if t.published:
+            cells.append(t.published.get(row.benchmark, MISSING))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -21,7 +21,7 @@ Interface
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 #: The monolithic kernel both papers compare against; ratios are to it.
@@ -53,6 +53,7 @@ class Cell:
     python_call_ns: float  # the plain call measured next to this benchmark (or in its run)
     suite: str
     py_cycles: float | None = None  # with --audit: the system software's own Python (bench/audit.py)
+    mbps: float | None = None  # a bandwidth row (bench net): payload Mb/s achieved
 
     @property
     def wall_x(self) -> float | None:
@@ -80,6 +81,10 @@ class ResultTable:
     group: Group
     systems: tuple[str, ...]
     rows: tuple[Row, ...]
+    #: benchmark -> the papers' published figures for it, as text (bench/report/papers.py)
+    published: Mapping[str, str] = field(default_factory=dict)
+    #: benchmark -> [(our system the figure stands beside, value)], for the plot's markers
+    published_values: Mapping[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
 
     @property
     def slug(self) -> str:
