@@ -7,6 +7,7 @@ Interface
     except the clock, so a test can assert that a refused call changed
     nothing. ``assert_no_leaks(system)`` is the teardown check of the
     ``system`` fixture, usable on its own for systems a test boots itself.
+    ``assert_network_clean(net)`` is the teardown check of ``network_of``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from exospin.aegis import Aegis, Syscalls
-from exospin.systems import System
+from exospin.systems import Network, System
 
 #: How ``kernel_snapshot`` describes one environment's kernel-side state.
 EnvState = tuple[Any, ...]
@@ -93,3 +94,26 @@ def assert_no_leaks(system: System) -> None:
     assert system.kernel.check_invariants() == []
     assert system.kernel.stlb.statistics().valid == 0, "STLB entries outlived their environments"
     assert system.machine.tlb.statistics().valid == 0, "TLB entries outlived their environments"
+
+
+def assert_network_clean(net: Network) -> None:
+    """Every machine of ``net``: no frame left untaken in its NIC (if a driver has it), its kernel's invariants,
+    then shut down with nothing held (every count of each ``shutdown()`` report zero: frames,
+    capabilities, environments, filters, rings, handlers, sockets, PCBs, mbufs, strands...);
+    on Aegis, no port or ARP duty left in ExOS' shared segment and no TLB entry left."""
+    for i, (s, nic) in enumerate(zip(net.systems, net.nics, strict=True)):
+        if nic.irq in s.kernel.irq_handlers:  # a driver took the NIC (a test may drive one by hand)
+            assert nic.statistics().rx_ready == 0, f"machine {i}: frames received and never taken"
+    for s in net.systems:
+        violations = s.kernel.check_invariants()
+        assert violations == [], f"{s.name}: {violations}"
+    held = net.shutdown()
+    assert [(s.name, h) for s, h in zip(net.systems, held, strict=True) if any(h.values())] == []
+    for s in net.systems:
+        violations = s.kernel.check_invariants()
+        assert violations == [], f"{s.name}, after shutdown: {violations}"
+        if s.name == "aegis":
+            assert not s.exos.ports and not s.exos.arp_owner, "ExOS' network records outlived its processes"
+            if s.kernel.net is not None:
+                assert {"filters", "rings", "handlers"} <= set(held[net.systems.index(s)])
+            assert s.machine.tlb.statistics().valid == 0, "TLB entries outlived their environments"

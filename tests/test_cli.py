@@ -55,6 +55,8 @@ def test_does_info_for_one_profile_show_only_that_profile(capsys: pytest.Capture
         (["info", "--profile", "vax"], "invalid choice: 'vax'"),
         (["demo", "aegis", "--seed", "seven"], "invalid int value: 'seven'"),
         (["demo", "aegis", "--disk", "x.img"], "--disk: demo aegis uses no disk"),
+        (["demo", "unix", "--pcap", "x.pcap"], "--pcap: demo unix has no network"),
+        (["demo", "net", "--seed", "1"], "--seed: demo net draws nothing at random"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         ([], "no command given"),
     ],

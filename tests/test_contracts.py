@@ -78,7 +78,7 @@ def test_do_reproduce_json_and_results_json_match_the_schema(
     validate(json.loads((tmp_path / "results.json").read_text()), "reproduce")
 
 
-@pytest.mark.parametrize("demo", ["aegis", "spin"])
+@pytest.mark.parametrize("demo", ["aegis", "spin", "net"])
 def test_does_a_demo_trace_match_the_schema(demo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "t.json"
     code, _ = run(["demo", demo, "--trace", str(path)], capsys)

@@ -2,8 +2,8 @@
 
     exospin --version
     exospin info [--profile NAME] [--json]
-    exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE] [--disk FILE]   (profile: the demo's paper's machine)
-    exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick] [--audit] [--pcap FILE]
+    exospin demo SYSTEM [--seed N] [--profile NAME] [--trace FILE] [--disk FILE] [--pcap FILE]   (profile: the demo's paper's machine)
+    exospin bench SUITE [--profile NAME] [--json] [--out DIR] [--quick] [--audit] [--clock charged|weighed] [--pcap FILE]
     exospin reproduce [--out DIR] [--json] [--quick] [--audit]
     (demo, bench and reproduce also take --memory ideal|detailed: docs/memory.md;
     bench and reproduce --clock charged|weighed: docs/results.md)
@@ -30,7 +30,7 @@ from .machine import MEMORY_MODELS, PROFILES, get_profile, memory_model
 from .terminal import print_table
 
 #: Systems named by docs/contracts.md, and the demos that exist so far.
-DEMOS = ("aegis", "exos", "spin", "unix")
+DEMOS = ("aegis", "exos", "spin", "unix", "net")
 PLANNED: dict[str, str] = {}
 
 
@@ -54,13 +54,15 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
     demo = sub.add_parser("demo", help="boot a system and watch it work")
-    demo.add_argument("system", metavar="SYSTEM", help="aegis, exos, spin or unix")
+    demo.add_argument("system", metavar="SYSTEM", help="aegis, exos, spin, unix or net")
     demo.add_argument("--seed", type=int, help="seed of the story (default 0); refused by a demo with no randomness (spin)")
     demo.add_argument("--profile", choices=list(PROFILES),
                       help="machine (default: the demo's paper's: ds5000 for aegis, exos and unix; alpha3000 for spin)")
     demo.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace-event file")
     demo.add_argument("--disk", metavar="FILE", help="the disk's image file, for a demo that uses a disk "
                       "(none does yet: every demo refuses it)")
+    demo.add_argument("--pcap", metavar="FILE", help="write the frames the network carried as a pcap file "
+                      "(tcpdump -r FILE); for a demo with a network (net)")
 
     bench = sub.add_parser("bench", help="run a benchmark suite")
     bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin, unix, demux, net or checkpoint; "
@@ -210,9 +212,15 @@ def cmd_demo(args: argparse.Namespace, out: Console) -> int:
         raise UsageError(f"--seed: demo {demo.name} draws nothing at random, so a seed would change nothing")
     if args.disk is not None:  # machine/disk.py's image; the storage demo (issue 18) will take it
         raise UsageError(f"--disk: demo {demo.name} uses no disk, so an image would change nothing")
+    if args.pcap is not None and demo.capture is None:
+        raise UsageError(f"--pcap: demo {demo.name} has no network, so there is nothing to capture")
     trace = output_file("--trace", args.trace) if args.trace else None
+    pcap = output_file("--pcap", args.pcap) if args.pcap else None
     profile = args.profile or demo.profile  # the machine of the demo's paper
-    report = demo.run(0 if args.seed is None else args.seed, profile, trace)
+    if pcap is not None and demo.capture is not None:
+        report = demo.capture(profile, trace, pcap)
+    else:
+        report = demo.run(0 if args.seed is None else args.seed, profile, trace)
     demo.render(report, out)
     return 0 if report.end.clean else 1
 

@@ -318,9 +318,14 @@ class UnixSystem(_Runs):
     def exit_status(self, pid: int) -> int | None:
         return self.kernel.exit_status(pid)
 
+    def mount(self, disk: Disk, format: bool) -> None:  # noqa: A002 - boot's name
+        """The kernel's file system on ``disk`` (unix/ffs_vnops.py): formatted if ``format``, else its
+        superblock read and checked (unix.MountError for a disk that does not hold one)."""
+        self.kernel.mount(disk, format)
 
     def shutdown(self) -> dict[str, int]:
-        """End every process; return what is still held (all zero unless something leaked)."""
+        """End every process; return what is still held (all zero unless something leaked;
+        with a file system, its buffers, open files, leaked blocks and fsck's findings too)."""
         return self.kernel.shutdown()
 
     def statistics(self) -> dict[str, Any]:

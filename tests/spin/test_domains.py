@@ -80,8 +80,14 @@ def test_does_resolve_make_calls_direct():
     assert client.resolved and client.statistics().sources == ("service",)
     ask = client.exports["client"]["ask"]
     assert ask() == 1 and client.exports["client"]["ask_interface"]() == 1
-    # the client's namespace holds the service's function itself: no proxy in between
+    # the client's namespace holds the service's function itself: no proxy in between (a
+    # leaf: no loop, no call, no charge; a function that may spend its domain's budget is
+    # linked through its entry, an activation of the service: Domain.entry)
     assert ask.__globals__["version"] is service.exports["spin.Bench"]["version"]
+    busy = Domain.create("def work(n):\n    return len(list(range(n)))\n", "busy.py", interface="spin.Busy")
+    work = busy.exports["spin.Busy"]["work"]
+    entry = busy.entry("spin.Busy.work", work)
+    assert entry is not work and entry is busy.entry("spin.Busy.work", work) and entry(3) == 3
     assert client.exports["client"]["local"]() == 7
 
 

@@ -193,3 +193,82 @@ def test_is_a_checked_method_taken_as_a_value_bound_to_its_check():
            '        out.append(str(e).split(" ")[0])\n    pairs = {2: 1}.items\n    return out, Table.items, pairs()\n')
     v = verify(src, "bound.py")
     assert v.exports["f"](["ab", "cd"]) == (["a-b", "c-d", "join()"], [1], [(2, 1)])
+
+
+COMPARE = '''
+def ops(a, b):
+    return (a == b, a != b, a < b, a <= b, a > b, a >= b, a in [b, 1], a not in (b,), 0 < len(a) <= 3,
+            [3, 1, 2][1:], "abcdef"[::2], sorted([[2], [1]], key=lambda v: v[0]),
+            max([[1], [3]], key=len), min([], key=len, default=0), [2, 1].index(1), [1, 1].count(1))
+
+def keys_sorted(l):
+    l.sort(key=lambda v: -v)
+    m = [3, 1, 2]
+    m.sort(reverse=True)
+    return l, m
+
+def dags():
+    a = [0]
+    b = [0]
+    for i in range(40):
+        a = [a, a]
+        b = [b, b]
+    out = []
+    for f in (lambda: a == b, lambda: a in [b], lambda: sorted([a, b]), lambda: [a].index(b),
+              lambda: {1: a} == {1: b}):
+        try:
+            f()
+            out.append("done")
+        except ValueError as e:
+            out.append(str(e).split(":")[0])
+    return out
+
+def ints(h, n, k):
+    out = [int("ff", 16), int(b"12"), divmod(7, 2), 7 // 2, 7 % 3, round(1234, -2), int.from_bytes(b"\\x01\\x00", "big")]
+    for f in (lambda: int("f" * 4000, 16), lambda: int.from_bytes(b"\\xff" * 2000, "big"),
+              lambda: h // k, lambda: h % k, lambda: divmod(h, k), lambda: round(h, -900)):
+        try:
+            f()
+            out.append("done")
+        except ValueError as e:
+            out.append(str(e).split(" ")[0].rstrip(":"))
+    out.append((h // 3).bit_length() > 0 and h % 7 >= 0)  # a huge int by a small one: linear, allowed
+    return out
+'''
+
+
+def test_do_checked_comparisons_slices_and_keys_answer_as_python_does():
+    v = verify(COMPARE, "compare.py")
+    assert v.exports["ops"]([1], [2]) == (False, True, True, True, False, False, False, True, True,
+                                          [1, 2], "ace", [[1], [2]], [1], 0, 1, 2)
+    assert v.exports["keys_sorted"]([1, 3, 2]) == ([3, 2, 1], [3, 2, 1])
+
+
+def test_are_comparisons_of_list_and_dict_dags_refused_and_charged():
+    v = verify(COMPARE, "compare.py", budget=1_000_000)
+    v.budget.reset()
+    assert v.exports["dags"]() == ["==", "in", "sorted()", "index()", "=="]
+    # each refused walk is charged the MAX_WALK nodes it may visit (1 tick per 64)
+    assert v.budget.limit - v.budget.remaining > 5 * (1 << 20) // 64
+
+
+def test_are_huge_ints_refused_by_bit_length_and_divided_when_one_is_small():
+    from exospin.verifier.bounded import MAX_INT_BITS
+    h = (1 << 30_000) - 1  # made by trusted code: an extension cannot make one
+    k = (1 << 10_000) + 7
+    out = verify(COMPARE, "compare.py").exports["ints"](h, 3, k)
+    assert out[:7] == [255, 12, (3, 1), 3, 1, 1200, 256]
+    assert out[7:13] == ["int()", "int()", "//", "%", "divmod()", "round()"], out
+    assert out[13] is True and MAX_INT_BITS == 8192
+
+
+def test_is_memory_measured_at_an_activations_end_every_settle_every_ticks():
+    from exospin.verifier import SETTLE_EVERY
+    v = verify("keep = []\n\ndef f():\n    keep.append('y' * 10 + 'x')\n", "settle.py")
+    assert v.meter is not None
+    before = v.meter.measurements
+    for _ in range(SETTLE_EVERY + 1):
+        v.budget.enter()
+        v.exports["f"]()
+        v.budget.leave()
+    assert v.meter.measurements == before + 1  # a call-free function: 1 per activation

@@ -208,14 +208,19 @@ def two_statements(x):
     return y
 
 
+def two_values(a, b):
+    return a < b
+
+
 LIMIT = 3
-lam = lambda a, b: a < b
+lam = lambda a, b: a < 1 or b > 2
 """
 
 
 @pytest.mark.parametrize("name, pure", [("pure_eq", True), ("reads_global", False),
                                         ("has_default", False), ("calls", False),
-                                        ("two_statements", False), ("lam", True)])
+                                        ("two_statements", False), ("lam", True),
+                                        ("two_values", False)])
 def test_which_verified_functions_are_proved_pure_expressions(name, pure):
     from exospin.verifier import expression
     v = verify(PURITY.replace("lam = ", "def holder():\n    pass\n\n\nlam = "), "purity.py")

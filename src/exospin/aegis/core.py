@@ -40,11 +40,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from greenlet import getcurrent
 
-from ..machine import Machine
+from ..machine import Footprint, Machine, instruction_profile
 from . import param
 from .caps import CapTable
 from .env import Environment
@@ -158,6 +159,75 @@ class Costs:
         self.proc_call = p.proc_call
 
 
+#: An environment's record in the kernel's image (words): its handler table (one word per
+#: exception kind), its three-register save area, its protected entry points, its ASID
+#: and the environment it donates its slices to.
+ENV_HANDLERS, ENV_SAVE, ENV_ENTRIES = 0, 8, 11
+ENV_ASID = ENV_ENTRIES + param.MAX_ENTRIES
+ENV_DONATED = ENV_ASID + 1
+ENV_WORDS = ENV_DONATED + 1
+#: system-call numbers of the calls whose paths have footprints (their table entries)
+SYS_NULL, SYS_TLB_WRITE, SYS_PCT, SYS_YIELD = 0, 1, 2, 3
+NSYSCALLS = 32
+
+
+class Footprints:
+    """The cache lines of Aegis' paths, for ``detailed`` memory (docs/memory.md).
+
+    Each path's text is as many instructions as its cost composition in :class:`Costs`
+    counts (the same composition, evaluated over ``instruction_profile``), laid out in
+    the kernel's image in the order below; its data are the words of the kernel's
+    structures it reads and writes: the system-call table, an environment's record
+    (handler table, save area, entry points, ASID), the slice vector, an STLB slot.
+    ``env(e)`` and ``stlb_slot(i)`` give the object addresses the relative data are at.
+    """
+
+    __slots__ = ("syscall", "tlb_write", "stlb_hit", "stlb_miss", "exc", "upcall", "pct",
+                 "yield_", "slice_switch", "_envs", "_env_bytes", "_stlb", "_slot_bytes")
+
+    def __init__(self, m: Machine) -> None:
+        p = m.profile
+        w = p.word_bytes
+        ip = instruction_profile(p)
+        ci = Costs(SimpleNamespace(profile=ip))  # type: ignore[arg-type]
+        img = m.cpu.kernel_image()
+        systab = img.region("systab", NSYSCALLS * w)
+        self._envs = img.region("envs", ENV_WORDS * w, param.MAX_ENVS + 1)
+        self._env_bytes = img.stride("envs")
+        slices = img.region("slices", 2 * param.NSLICES * w)  # owner and successor link per slot
+        self._slot_bytes = 2 * w  # tag and entry
+        self._stlb = img.region("stlb", param.STLB_ENTRIES * self._slot_bytes)
+        ent = lambda i: systab + i * w  # noqa: E731
+        save = tuple((ENV_SAVE + i) * w for i in range(3))
+        self.syscall = img.path("null", ci.syscall, reads=(ent(SYS_NULL),))
+        # tlb_write: the capability check, the binding, the TLB write; its STLB slot's two words
+        self.tlb_write = img.path("tlb_write", ci.syscall + ci.tlb_write, reads=(ent(SYS_TLB_WRITE),),
+                                  obj_writes=(0, w))
+        self.stlb_hit = img.path("utlb_refill", ci.stlb_hit, obj_reads=(0, w))
+        self.stlb_miss = img.path("stlb_miss", ci.stlb_miss, obj_reads=(0,))
+        # an exception or upcall: the handler's word, the three scratch registers saved
+        # (and restored by the handler's return stub on its way back: the library's code,
+        # laid out here with the path it ends)
+        self.exc = img.path("exception", ci.exc_dispatch + 3 * ip.reg_save + ci.exc_return,
+                            obj_reads=(ENV_HANDLERS * w,) + save, obj_writes=save)
+        self.upcall = img.path("upcall", ci.upcall + ci.exc_return, obj_reads=(ENV_HANDLERS * w,) + save,
+                               obj_writes=save)
+        # a protected control transfer: the callee's entry point and ASID; the donation
+        self.pct = img.path("pct", ci.pct, reads=(ent(SYS_PCT),),
+                            obj_reads=(ENV_ENTRIES * w, ENV_ASID * w), obj_writes=(ENV_DONATED * w,))
+        self.yield_ = img.path("yield", ci.yield_, reads=(ent(SYS_YIELD),),
+                               obj_reads=(ENV_ASID * w,), obj_writes=(ENV_DONATED * w,))
+        self.slice_switch = img.path("slice_switch", ci.slice_switch, reads=(slices, slices + w),
+                                     obj_reads=(ENV_ASID * w,))
+
+    def env(self, eid: int) -> int:
+        """Environment ``eid``'s record in the image."""
+        return self._envs + (eid % (param.MAX_ENVS + 1)) * self._env_bytes
+
+    def stlb_slot(self, index: int) -> int:
+        return self._stlb + index * self._slot_bytes
+
+
 class Core:
     """The kernel's state, in slots (see the module note)."""
 
@@ -170,7 +240,7 @@ class Core:
         "final_stats", "envs_created", "envs_destroyed", "exceptions", "upcalls", "n_pct_sync",
         "n_pct_async", "n_yields", "context_switches", "revocations", "revocations_complied",
         "aborts", "frames_repossessed", "epilogue_overruns", "syscalls", "_wake", "_refill_counts",
-        "irq_handlers", "net", "nic", "xn",
+        "irq_handlers", "net", "nic", "xn", "fp", "_touch",
     )
 
     _refill_counts: Callable[[], tuple[int, int]]  # (hits, misses) of the refill path
@@ -184,6 +254,10 @@ class Core:
         self.memory = machine.memory
         self.tracer = machine.tracer
         self.c = Costs(machine)
+        #: the paths' cache lines, and the CPU's touch under ``detailed`` memory (None: ideal)
+        self.fp = Footprints(machine)
+        self._touch: Callable[[Footprint, int], None] | None = (
+            None if machine.cpu.hierarchy is None else machine.cpu.touch)
         p = machine.profile
         self.words_per_frame = p.page_size // p.word_bytes
         self.page_shift = p.page_size.bit_length() - 1

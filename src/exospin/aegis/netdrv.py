@@ -252,12 +252,17 @@ class NetDriver:
         """Run ``ash`` on ``frame`` under its budget; True if the frame goes on to the ring.
         A handler that runs out of budget or raises is removed and its owner told."""
         pkt = AshPacket(self, ash, frame)
-        ash.budget.reset()
         ash.runs += 1
         self.ash_runs += 1
         self.loop.now += self.k.c.upcall  # enter the handler (its code charges for itself)
         try:
-            ash.fn(pkt)
+            # one activation of the handler (Budget.enter): restored only when none is in
+            # progress, so a frame it sends that comes back to it continues on what remains
+            ash.budget.enter()
+            try:
+                ash.fn(pkt)
+            finally:
+                ash.budget.leave()
         except BudgetExceeded as e:
             self._remove_ash(ash, f"ran out of its budget ({e})")
             return True

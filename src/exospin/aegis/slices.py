@@ -127,6 +127,8 @@ class Slices(Revocation):
             owner.excess = 0
             owner.slices_run += 1
             self.loop.now += self.c.slice_switch
+            if self._touch is not None:
+                self._touch(self.fp.slice_switch, self.fp.env(owner.id))
             self._slice_start = self.loop.now
             return self._effective(owner), q
 

@@ -62,6 +62,7 @@ from .errors import (
 )
 from .lifecycle import Lifecycle
 from .messages import FAIL, PCT, RESUME_DONATED, RET
+from .stlb import stlb_index
 
 
 class CalleeDied(AegisError):
@@ -99,6 +100,9 @@ class Syscalls:
         self._frame_bindings = kernel.frame_bindings
         self._page_shift = kernel.page_shift
         self._words_per_frame = kernel.words_per_frame
+        # ``detailed`` memory: the paths' cache lines (core.Footprints); None under ideal
+        self._touch = kernel._touch
+        self._fp = kernel.fp
 
     # ------------------------------------------------------------ checks
 
@@ -167,6 +171,8 @@ class Syscalls:
         """The null system call: trap, dispatch, return."""
         loop = self._k.loop
         loop.now += self._c_sys
+        if self._touch is not None:
+            self._touch(self._fp.syscall, 0)
         if loop.now >= loop.deadline:
             loop.fire_due()
 
@@ -297,6 +303,8 @@ class Syscalls:
         entry = (pfn * self._words_per_frame, writable, pfn)
         tlb.write_random(key, entry, loop.now)
         self._stlb.insert(key, entry)
+        if self._touch is not None:
+            self._touch(self._fp.tlb_write, self._fp.stlb_slot(stlb_index(key >> 8, key & 0xFF, self._stlb.mask)))
         bound = self._frame_bindings[pfn]
         if writable or key not in bound:  # keep the record that authorised a writable binding
             bound[key] = cap
@@ -432,6 +440,8 @@ class Syscalls:
         loop.now += self._c_yield
         me = k.current
         assert me is not None
+        if self._touch is not None:
+            self._touch(self._fp.yield_, self._fp.env(me.id if env_id is None or type(env_id) is not int else env_id))
         if env_id is None:
             k.n_yields += 1
             k.m.timer.cancel()
@@ -473,6 +483,8 @@ class Syscalls:
         if loop.now >= loop.deadline:  # the trap is a boundary: take pending interrupts first
             loop.fire_due()
         loop.now += k._c_pct
+        if self._touch is not None:
+            self._touch(self._fp.pct, self._fp.env(env_id if type(env_id) is int else 0))
         callee = k.envs.get(env_id) if type(env_id) is int else None
         me = k.current
         if callee is None or callee.dying or callee is me:
@@ -509,6 +521,8 @@ class Syscalls:
         if loop.now >= loop.deadline:  # the trap is a boundary: take pending interrupts first
             loop.fire_due()
         loop.now += k._c_pct
+        if self._touch is not None:
+            self._touch(self._fp.pct, self._fp.env(env_id if type(env_id) is int else 0))
         # _env() and _entry() written out, as in pct_sync; a bad argument still goes
         # to them, which raise naming it
         callee = k.envs.get(env_id) if type(env_id) is int else None

@@ -20,6 +20,7 @@ from . import (
     checkpoint_suite,
     demux_suite,
     exos_suite,
+    fs_suite,
     net_suite,
     spin_suite,
     unix_suite,
@@ -40,6 +41,8 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     # two or three machines of one system on a link: UDP round trips, bandwidth,
     # forwarding, ASHs; and the demux rows with the issue's targets (docs/net.md)
     "net": ("aegis, spin, unix", net_suite.run),
+    # the file systems on the disk (issue 18): unix's FFS today; other systems add runners
+    "fs": ("unix", fs_suite.run),
 }
 
 #: the faithful baselines beside the lean unix (unix/baseline.py): the unix suite's rows on

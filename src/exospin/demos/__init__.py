@@ -14,6 +14,10 @@ What this is
       no seed (nothing in it is random).
     * ``unix``: the monolithic baseline telling the exos story, plus signals;
       DECstation (the exokernel paper's Ultrix role), seeded.
+    * ``net``: Aegis + ExOS, SPIN and unix on one Ethernet: an ExOS client
+      against SPIN's in-kernel echo and a unix server, a DPF filter and the
+      merged trie shown, an ASH answering from the kernel; DECstation, no
+      seed; ``--pcap FILE`` (``Demo.capture``).
 
 Why it is built this way
     The command line only parses and dispatches: ``exospin demo NAME`` looks
@@ -33,10 +37,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import aegis, exos, spin, unix
+from . import aegis, exos, net, spin, unix
 from .base import Demo, Ending
 
 #: Every demo by name, in the order the README lists them.
-DEMOS: dict[str, Demo[Any]] = {d.name: d for d in (aegis.DEMO, exos.DEMO, spin.DEMO, unix.DEMO)}
+DEMOS: dict[str, Demo[Any]] = {d.name: d for d in (aegis.DEMO, exos.DEMO, spin.DEMO, unix.DEMO, net.DEMO)}
 
 __all__ = ["DEMOS", "Demo", "Ending"]

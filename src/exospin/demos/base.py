@@ -18,8 +18,9 @@ Why it is built this way
     asked for) is written after the shutdown, so it shows the whole run.
 
 Interface
-    ``Demo(name, profile, seeded, run, render)``; ``demo.run(seed,
+    ``Demo(name, profile, seeded, run, render, capture=None)``; ``demo.run(seed,
     profile, trace_path) -> report`` (every report has ``end: Ending``);
+    ``demo.capture(profile, trace_path, pcap_path)`` for a demo with a network;
     ``demo.render(report, console)``; ``finish(system, trace_path, ok, why,
     held) -> Ending`` for a demo's ``run``; ``render_end``, ``counters`` and
     ``pid_account`` for a demo's ``render``.
@@ -75,6 +76,9 @@ class Demo(Generic[R]):
     seeded: bool  # does the story draw anything from the seed? (if not, --seed is refused)
     run: Callable[[int, str, Path | None], R]  # (seed, profile, trace_path) -> report
     render: Callable[[R, Console], None]
+    #: a demo with a network: ``(profile, trace_path, pcap_path) -> report``, also writing
+    #: the wire's frames as a pcap file (``--pcap``); None for a demo with no network
+    capture: Callable[[str, Path | None, Path | None], R] | None = None
 
 
 def finish(system: Any, trace_path: Path | None, ok: bool = True, why: str = "",

@@ -52,6 +52,36 @@ from .paging import check as check_paging
 FREE_BATCH = 32  # free frames read from Aegis' exposed bitmap at a time (the lowest)
 
 
+#: where the library's image starts, past the kernel's (machine/cpu.kernel_image): one
+#: copy of ExOS' text for every process, as a shared library's text is one copy in memory
+LIBRARY_IMAGE = 4 << 20
+#: second-level page-table pages of the library's page tables, hashed by (env, index)
+PT_PAGES = 256
+
+
+class _LibraryFootprints:
+    """The cache lines of ExOS' handlers that Aegis upcalls into (docs/memory.md): as for
+    the kernels' paths, the text of what the handler counts (its page-table walk's loads,
+    the decode of the faulting address: shift, mask, index, test; the call of tlb_write)
+    and the page-table entry it reads (``pte(env, vpn)``); the protection change's store."""
+
+    __slots__ = ("tlb_miss", "set_writable", "_pt", "_page", "_ptes", "_pshift", "_w")
+
+    def __init__(self, sys: Syscalls) -> None:
+        w = self._w = sys.word_bytes
+        self._page = sys.page_size
+        img = sys.cpu.kernel_image(LIBRARY_IMAGE)
+        self._pt = img.region("ptpages", PT_PAGES * sys.page_size)
+        self._ptes = sys.page_size // w
+        self._pshift = self._ptes.bit_length() - 1
+        self.tlb_miss = img.path("exos_tlb_miss", 4 + PT_WALK_REFS + 2, obj_reads=(0,))
+        self.set_writable = img.path("exos_set_writable", 4 + PT_WALK_REFS + 2, obj_reads=(0,), obj_writes=(0,))
+
+    def pte(self, env: int, vpn: int) -> int:
+        page = (env * 64 + (vpn >> self._pshift)) % PT_PAGES
+        return self._pt + page * self._page + (vpn & (self._ptes - 1)) * self._w
+
+
 @dataclass(frozen=True, slots=True)
 class MiniOSStats:
     pages_mapped: int
@@ -109,6 +139,9 @@ class MiniOS:
             sys.set_handler(kind, fn)
         self.load = self.cpu.load
         self.store = self.cpu.store
+        # ``detailed`` memory: the handlers' cache lines (_LibraryFootprints); None under ideal
+        self._touch = None if self.cpu.hierarchy is None else self.cpu.touch
+        self._fp = _LibraryFootprints(sys) if self._touch is not None else None
 
     # ------------------------------------------------------------ memory
 
@@ -160,6 +193,9 @@ class MiniOS:
     def _tlb_miss(self, vaddr: int, write: bool) -> None:
         self.tlb_miss_upcalls += 1
         vpn = vaddr >> self._shift
+        if self._touch is not None:
+            assert self._fp is not None
+            self._touch(self._fp.tlb_miss, self._fp.pte(self.sys.env_id(), vpn))
         pte = self.pt.lookup(vpn)
         if pte is None:
             self.die(f"segmentation fault at {vaddr:#x}: page not mapped")
@@ -256,6 +292,9 @@ class MiniOS:
         if pte is None:
             raise KeyError(f"page {vaddr:#x} is not mapped")
         pte.writable = writable
+        if self._touch is not None:
+            assert self._fp is not None
+            self._touch(self._fp.set_writable, self._fp.pte(self.sys.env_id(), vpn))
         if pte.cap is not None:
             self.sys.tlb_write(vpn << self._shift, pte.cap, writable)
 

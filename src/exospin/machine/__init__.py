@@ -5,17 +5,23 @@ Everything a kernel may touch of the machine is named here.
 """
 
 from .caches import (
+    DETAILED_COSTS,
     HIERARCHIES,
+    INSN_COUNTS,
     MEMORY_MODELS,
+    PAL_INSNS,
     CacheSpec,
     CacheStats,
     Footprint,
     HierarchySpec,
     HierarchyStats,
+    KernelImage,
     KernelText,
     MemoryHierarchy,
     UnknownMemoryModel,
     default_memory,
+    detailed_profile,
+    instruction_profile,
     memory_model,
 )
 from .cpu import CPU, NREGS, USER_TOP, CPUStats, Exc, MachineCheck
@@ -67,5 +73,6 @@ __all__ = [
     "Completion", "Disk", "DiskError", "DiskFailed", "DiskSpec", "DiskStats", "HP97560", "IRQ_DISK", "seek_ps",
     # the memory hierarchy (caches.py)
     "CacheSpec", "CacheStats", "Footprint", "HIERARCHIES", "HierarchySpec", "HierarchyStats", "KernelText", "MEMORY_MODELS",
+    "INSN_COUNTS", "PAL_INSNS", "KernelImage", "instruction_profile", "DETAILED_COSTS", "detailed_profile",
     "MemoryHierarchy", "UnknownMemoryModel", "default_memory", "memory_model",
 ]

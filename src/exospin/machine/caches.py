@@ -63,10 +63,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from .profiles import Cost
+from .profiles import Cost, Profile
 
 #: The memory models a machine may be built with.
 MEMORY_MODELS = ("ideal", "detailed")
@@ -182,15 +182,92 @@ HIERARCHIES: Mapping[str, HierarchySpec] = MappingProxyType(
     {s.profile: s for s in (DS5000_CACHES, ALPHA3000_CACHES)})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Footprint:
     """The cache lines a code path touches, as physical byte addresses: the
     instructions it fetches, the data it reads and the data it writes (in that
-    order). A kernel path declares it once; ``MemoryHierarchy.run`` replays it."""
+    order). ``obj_reads`` and ``obj_writes`` are byte offsets into one object whose
+    address the caller gives when the path runs (a process's PCB, an environment's
+    save area, an STLB slot), for data whose address depends on whom the path serves.
+    A kernel path declares it once; ``MemoryHierarchy.run`` replays it. Compared and
+    hashed by identity: the hierarchy keeps per-footprint state keyed by the object."""
 
     fetches: tuple[int, ...] = ()
     reads: tuple[int, ...] = ()
     writes: tuple[int, ...] = ()
+    obj_reads: tuple[int, ...] = ()
+    obj_writes: tuple[int, ...] = ()
+
+
+#: How many instructions each hardware primitive of profiles.PRIMITIVES executes, so that
+#: a kernel path's text follows from the very composition of primitives that gives its
+#: cycles (``instruction_profile``): a load, a store, a register save or restore is one
+#: instruction; a word copy two (load, store); a TLB write or probe four (two ``mtc0``,
+#: ``tlbwr``/``tlbp``, a hazard ``nop``; Kane & Heinrich ch. 6; on the 21064 the PALcode's
+#: ``hw_mtpr`` pair); a procedure call two (call, return: their delay slots are the
+#: caller's instructions, counted where they do work); the return from an exception two
+#: (``jr k0`` with ``rfe`` in its slot); the hardware's trap entry none (the vector's
+#: instructions are counted by the path: decode, table jump). On the 21064 the trap entry
+#: and return run PALcode fetched through the same I-cache: ``PAL_INSNS`` gives them.
+INSN_COUNTS: Mapping[str, int] = MappingProxyType({
+    "insn": 1, "mem_ref": 1, "reg_save": 1, "reg_restore": 1, "copy_word": 2, "tlb_write": 4,
+    "tlb_probe": 4, "trap_entry": 0, "trap_return": 2, "interrupt": 1, "proc_call": 2,
+    "io_read": 1, "io_write": 1,
+})
+
+_PAL = ("Digital, Alpha Architecture Reference Manual (1992), part III (OSF/1 PALcode): callsys builds "
+        "a six-quadword frame (PS, PC, GP, a0-a2) on the kernel stack, loads the kernel GP and jumps to "
+        "entSys; rti/retsys pop it; instruction counts as recalled from the OSF/1 PALcode sources, "
+        "not checked")
+
+#: PALcode instructions the 21064 runs for the trap entry (callsys, or an exception's
+#: entry through entArith/entMM/entIF) and for the return (rti/retsys): fetched through
+#: the I-cache like any code, and their frame stored and loaded through the D-cache.
+PAL_INSNS: Mapping[str, Cost] = MappingProxyType({
+    "trap_entry": Cost(24, "instructions", f"{_PAL}: about 24, of which six stq of the frame"),
+    "trap_return": Cost(16, "instructions", f"{_PAL}: about 16, of which six ldq of the frame"),
+})
+
+
+_FLUSH = ("DECchip 21064 hardware reference manual (1992), as recalled: a CALL_PAL or an exception "
+          "redirects fetch like a mispredicted branch, about 4 cycles lost")
+
+#: Primitives whose cost the ``detailed`` machine revises against sources (docs/memory.md,
+#: "Trap and PALcode entry, revisited"); ``ideal`` keeps profiles.py's figures, so that it
+#: reproduces the earlier figures exactly. The 21064's trap entry and return run the
+#: PALcode routines of PAL_INSNS, one instruction a cycle as the profile models the chip
+#: (dual issue not modelled), after the redirect of fetch; the R3000's figures stand
+#: (Kane & Heinrich ch. 5: the exception aborts the instructions in flight and fetches
+#: from the vector; its code's cache effects are the kernels' footprints).
+DETAILED_COSTS: Mapping[str, Mapping[str, Cost]] = MappingProxyType({
+    "alpha3000": MappingProxyType({
+        "trap_entry": Cost(4 + PAL_INSNS["trap_entry"].cycles, "cycles",
+                           f"{_FLUSH}; plus the {PAL_INSNS['trap_entry'].cycles} PALcode instructions of "
+                           "callsys (or an exception's entry), one a cycle"),
+        "trap_return": Cost(4 + PAL_INSNS["trap_return"].cycles, "cycles",
+                            f"{_FLUSH}; plus the {PAL_INSNS['trap_return'].cycles} PALcode instructions of "
+                            "rti/retsys, one a cycle"),
+    }),
+})
+
+
+def detailed_profile(profile: Profile) -> Profile:
+    """``profile`` as a ``detailed`` machine runs it: DETAILED_COSTS' revised primitives."""
+    revised = DETAILED_COSTS.get(profile.name)
+    if not revised:
+        return profile
+    return replace(profile, costs=MappingProxyType({**profile.costs, **revised}))
+
+
+def instruction_profile(profile: Profile) -> Profile:
+    """``profile`` with every primitive's cost replaced by the instructions it executes
+    (INSN_COUNTS; PAL_INSNS on the Alpha): a kernel's cost composition evaluated over it
+    gives each path's instruction count, hence its text footprint."""
+    counts = dict(INSN_COUNTS)
+    if profile.name == "alpha3000":
+        counts.update({k: c.cycles for k, c in PAL_INSNS.items()})
+    costs = {k: Cost(n, "instructions", "caches.INSN_COUNTS") for k, n in counts.items()}
+    return replace(profile, costs=MappingProxyType(costs))
 
 
 class KernelText:
@@ -199,19 +276,22 @@ class KernelText:
     the kernel declares them, so the same kernel always lays out the same way.
 
     ``footprint(name, insns, reads=(), writes=())`` is the path's Footprint: the lines
-    of its ``insns`` instructions of ``insn_bytes`` each, and the data addresses given.
+    of its ``insns`` instructions of ``insn_bytes`` each (one fetch per ``line`` bytes,
+    the smallest line of the profiles' caches), and the data addresses given.
     """
 
-    __slots__ = ("base", "insn_bytes", "_next", "_paths")
+    __slots__ = ("base", "insn_bytes", "line", "_next", "_paths")
 
-    def __init__(self, base: int, insn_bytes: int = 4) -> None:
+    def __init__(self, base: int, insn_bytes: int = 4, line: int = 16) -> None:
         self.base = base
         self.insn_bytes = insn_bytes
+        self.line = line
         self._next = base
         self._paths: dict[str, tuple[int, int]] = {}
 
     def footprint(self, name: str, insns: int, reads: tuple[int, ...] = (),
-                  writes: tuple[int, ...] = ()) -> Footprint:
+                  writes: tuple[int, ...] = (), obj_reads: tuple[int, ...] = (),
+                  obj_writes: tuple[int, ...] = ()) -> Footprint:
         if insns < 0:
             raise ValueError(f"path {name!r}: {insns} instructions")
         got = self._paths.get(name)
@@ -221,8 +301,61 @@ class KernelText:
         elif got[1] != insns:
             raise ValueError(f"path {name!r} was laid out with {got[1]} instructions, not {insns}")
         start = got[0]
-        fetches = tuple(range(start, start + insns * self.insn_bytes, self.insn_bytes))
-        return Footprint(fetches, reads, writes)
+        end = start + insns * self.insn_bytes
+        fetches = tuple(range(start & -self.line, end, self.line)) if insns else ()
+        return Footprint(fetches, reads, writes, obj_reads, obj_writes)
+
+    @property
+    def size(self) -> int:
+        """Bytes of text laid out so far."""
+        return self._next - self.base
+
+
+class KernelImage:
+    """A kernel's image in physical memory: its text (a :class:`KernelText`) followed by
+    its data, in regions. ``region(name, nbytes, count=1)`` reserves ``count`` objects of
+    ``nbytes`` each (a table of PCBs, the STLB) and returns the first one's address;
+    ``obj(name, i)`` is object ``i``'s address (``i`` modulo ``count``: a table of that
+    many slots). The text gets ``text_bytes`` from ``base``; data follows it, each region
+    aligned to ``align`` bytes (the largest line of the caches modelled).
+
+    Every kernel lays itself out the same way, so no system's paths are cheaper because
+    its structures were left out; where one sits relative to the others (which cache
+    sets its lines share) follows from the order each kernel declares them in."""
+
+    __slots__ = ("base", "text", "_data", "_regions", "align", "word")
+
+    def __init__(self, base: int, text_bytes: int = 1 << 16, word: int = 4, align: int = 32) -> None:
+        self.base = base
+        self.word = word
+        self.text = KernelText(base, 4, 16)
+        self._data = base + text_bytes
+        self.align = align
+        self._regions: dict[str, tuple[int, int, int]] = {}
+
+    def region(self, name: str, nbytes: int, count: int = 1) -> int:
+        got = self._regions.get(name)
+        if got is None:
+            nbytes = -(-nbytes // self.align) * self.align
+            got = self._regions[name] = (self._data, nbytes, count)
+            self._data += nbytes * count
+        return got[0]
+
+    def obj(self, name: str, i: int) -> int:
+        base, nbytes, count = self._regions[name]
+        return base + (i % count) * nbytes
+
+    def stride(self, name: str) -> int:
+        """Bytes between two objects of region ``name`` (its object size, aligned)."""
+        return self._regions[name][1]
+
+    def words(self, addr: int, n: int) -> tuple[int, ...]:
+        """The addresses of ``n`` consecutive words from ``addr``."""
+        return tuple(addr + i * self.word for i in range(n))
+
+    def path(self, name: str, insns: int, reads: tuple[int, ...] = (), writes: tuple[int, ...] = (),
+             obj_reads: tuple[int, ...] = (), obj_writes: tuple[int, ...] = ()) -> Footprint:
+        return self.text.footprint(name, insns, reads, writes, obj_reads, obj_writes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +406,7 @@ class MemoryHierarchy:
 
     __slots__ = ("spec", "icache", "dcache", "bcache", "_miss", "_mem_miss", "_wdepth", "_wcycles",
                  "_merge", "_alloc", "_wfull", "_wb_last", "_wb_line", "writes", "write_merges", "write_stalls",
-                 "stall_cycles", "_dl", "_dm", "_dt")
+                 "stall_cycles", "_dl", "_dm", "_dt", "_text", "_warm")
 
     def __init__(self, spec: HierarchySpec) -> None:
         self.spec = spec
@@ -295,6 +428,9 @@ class MemoryHierarchy:
         self.stall_cycles = 0
         d = self.dcache
         self._dl, self._dm, self._dt = d.lshift, d.mask, d.tags  # the hot path's constants
+        self._text: dict[Footprint, list[int]] = {}  # a footprint's text as I-cache lines
+        #: footprint -> [I-cache misses, D-cache misses, base] when all its lines were last there
+        self._warm: dict[Footprint, list[int]] = {}
 
     # ------------------------------------------------------------- lines
 
@@ -404,15 +540,120 @@ class MemoryHierarchy:
             a += word
         return stall
 
-    def run(self, footprint: Footprint, now: int) -> int:
-        """Replay a code path's footprint: its fetches, then its reads, then its writes."""
+    def run(self, footprint: Footprint, now: int, base: int = 0) -> int:
+        """Replay a code path's footprint: its fetches, then its reads, then its writes
+        (the object-relative ones at ``base``), the stores issued one a cycle.
+
+        Written for speed, with the same result as a ``fetch``/``read``/``write`` per
+        address: a line leaves a cache only when another is filled into its set (a
+        miss), so once a run of the path at ``base`` found every line of its text and
+        reads in place, later runs know them still there as long as neither cache has
+        missed since, and do only the stores; a read of the line just read hits, so only
+        each new line is looked up; the stores are ``write`` inlined.
+        """
+        ic, d = self.icache, self.dcache
+        warm = self._warm.get(footprint)
+        if warm is not None and warm[0] == ic.misses and warm[1] == d.misses and warm[2] == base:
+            ic.accesses += len(footprint.fetches)
+            d.accesses += len(footprint.reads) + len(footprint.obj_reads)
+            stall = 0
+            if footprint.writes:
+                stall += self._stores(footprint.writes, 0, now)
+            if footprint.obj_writes:
+                stall += self._stores(footprint.obj_writes, base, now + stall)
+            return stall  # (a store that allocated a line makes the next run check again)
         stall = 0
-        for a in footprint.fetches:
-            stall += self.fetch(a, now + stall)
-        for a in footprint.reads:
-            stall += self.read(a, now + stall)
-        for a in footprint.writes:
-            stall += self.write(a, now + stall)
+        fills = ic.misses + d.misses
+        fetches = footprint.fetches
+        if fetches:
+            ic.accesses += len(fetches)
+            lines = self._text.get(footprint)
+            if lines is None:  # the line of each fetch, a fetch of the line just fetched left out
+                lines = self._text[footprint] = [
+                    a >> ic.lshift for k, a in enumerate(fetches)
+                    if k == 0 or a >> ic.lshift != fetches[k - 1] >> ic.lshift]
+            tags, im = ic.tags, ic.mask
+            for line in lines:
+                if tags[line & im] != line:
+                    s = self._fill(ic, line)
+                    self.stall_cycles += s
+                    stall += s
+        dl, dm, dt = self._dl, self._dm, self._dt
+        prev = -1
+        addrs = footprint.reads
+        if addrs:
+            d.accesses += len(addrs)
+            for a in addrs:
+                line = a >> dl
+                if line != prev:
+                    prev = line
+                    if dt[line & dm] != line:
+                        s = self._fill(d, line)
+                        self.stall_cycles += s
+                        stall += s
+        addrs = footprint.obj_reads
+        if addrs:
+            d.accesses += len(addrs)
+            for a in addrs:
+                line = (a + base) >> dl
+                if line != prev:
+                    prev = line
+                    if dt[line & dm] != line:
+                        s = self._fill(d, line)
+                        self.stall_cycles += s
+                        stall += s
+        dmisses = d.misses
+        if ic.misses + dmisses == fills:  # every line was in place: remember it
+            if warm is None:
+                self._warm[footprint] = [ic.misses, dmisses, base]
+            else:
+                warm[0], warm[1], warm[2] = ic.misses, dmisses, base
+        if footprint.writes:
+            stall += self._stores(footprint.writes, 0, now + stall)
+        if footprint.obj_writes:
+            stall += self._stores(footprint.obj_writes, base, now + stall)
+        return stall
+
+    def _stores(self, addrs: tuple[int, ...], base: int, t: int) -> int:
+        """``write`` for each of ``addrs`` (at ``base``), issued one a cycle from ``t``:
+        the stall cycles they add (the same arithmetic as ``write``, inlined)."""
+        if not addrs:
+            return 0
+        d, b = self.dcache, self.bcache
+        dl, dm, dt = self._dl, self._dm, self._dt
+        alloc, merge = self._alloc, self._merge
+        w, wfull = self._wcycles, self._wfull
+        last, wline = self._wb_last, self._wb_line
+        stall = merges = stalls = 0
+        d.accesses += len(addrs)
+        for a in addrs:
+            a += base
+            line = a >> dl
+            i = line & dm
+            if dt[i] != line:
+                d.misses += 1
+                if alloc:
+                    dt[i] = line
+            if b is not None:
+                bl = a >> b.lshift
+                b.tags[bl & b.mask] = bl
+            if merge and line == wline and last - t > w:
+                merges += 1
+                t += 1
+                continue
+            if last - t > wfull:
+                s = last - wfull - t
+                stalls += 1
+                stall += s
+                t += s
+            last = (last if last > t else t) + w
+            wline = line
+            t += 1
+        self._wb_last, self._wb_line = last, wline
+        self.writes += len(addrs)
+        self.write_merges += merges
+        self.write_stalls += stalls
+        self.stall_cycles += stall
         return stall
 
     def statistics(self) -> HierarchyStats:

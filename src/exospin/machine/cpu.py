@@ -52,6 +52,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .caches import KernelImage
+
 if TYPE_CHECKING:
     from .caches import Footprint, MemoryHierarchy
     from .events import EventLoop
@@ -220,7 +222,8 @@ class CPU:
             b = refill(vpn, vaddr, write)
             if b is None:
                 return tlb.view.get(vpn)
-            index = wired + loop.now % span if victim is None else victim(loop.now)
+            index = wired + (loop.now if h is None else loop.now - h.stall_cycles) % span if victim is None \
+                else victim(loop.now)
             old = slots[index]
             if old is not None:
                 del old[slot_vpns[index]]
@@ -247,7 +250,8 @@ class CPU:
                             continue
                         b = miss(vpn, vaddr, False)
                 else:  # tlbwr, inlined (see miss)
-                    index = wired + loop.now % span if victim is None else victim(loop.now)
+                    index = wired + (loop.now if h is None else loop.now - h.stall_cycles) % span if victim is None \
+                else victim(loop.now)
                     old = slots[index]
                     if old is not None:
                         del old[slot_vpns[index]]
@@ -370,14 +374,46 @@ class CPU:
         if loop.now >= loop.deadline:
             loop.fire_due()
 
-    def touch(self, footprint: Footprint) -> None:
-        """A kernel path's cache lines (caches.Footprint): under ``detailed`` memory their
-        misses and write-buffer stalls are charged now; under ``ideal``, nothing. The one
-        place a kernel path reaches the caches (the path still charges its own hits)."""
+    def touch(self, footprint: Footprint, base: int = 0) -> None:
+        """A kernel path's cache lines (caches.Footprint; its object-relative data at
+        ``base``): under ``detailed`` memory their misses and write-buffer stalls are
+        charged now; under ``ideal``, nothing. The one place a kernel path reaches the
+        caches (the path still charges its own hits). Kernels on hot paths test
+        ``cpu.hierarchy`` once and skip the call under ``ideal``."""
         h = self.hierarchy
         if h is not None:
             loop = self._loop
-            loop.now += h.run(footprint, loop.now)
+            loop.now += h.run(footprint, loop.now, base)
+
+    def touch_range(self, paddr: int, nbytes: int, write: bool) -> None:
+        """A kernel's loop over ``nbytes`` of physical memory from ``paddr`` (a pipe's
+        buffer, copyin's source): its loads, or its stores issued ``reg_save`` apart,
+        through the caches under ``detailed`` memory; nothing under ``ideal``."""
+        h = self.hierarchy
+        if h is not None and nbytes > 0:
+            loop = self._loop
+            if write:
+                wb = 1 << self._wshift
+                loop.now += h.write_range(paddr & -wb, nbytes, loop.now, wb, self._c_save)
+            else:
+                loop.now += h.read_range(paddr, nbytes, loop.now)
+
+    def touch_words(self, indices: list[int], write: bool) -> None:
+        """The kernel loading (or storing) the words of physical memory at ``indices``
+        (copyin and copyout of user words), through the caches under ``detailed`` memory."""
+        h = self.hierarchy
+        if h is not None:
+            loop = self._loop
+            ws = self._wshift
+            ref = h.write if write else h.read
+            for i in indices:
+                loop.now += ref(i << ws, loop.now)
+
+    def kernel_image(self, offset: int = 0) -> KernelImage:
+        """A fresh layout for a kernel's image (caches.KernelImage), in kseg0/KSEG above
+        the frames the kernels hand out and the kernel stack's page; ``offset`` bytes
+        further for a second image (a library OS's text, LIBRARY_IMAGE)."""
+        return KernelImage(self._kstack + (self._offmask + 1) + offset, word=1 << self._wshift)
 
     def cycles(self) -> int:
         """The free-running cycle counter."""

@@ -30,7 +30,14 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .caches import HIERARCHIES, HierarchyStats, MemoryHierarchy, check_memory_model, default_memory
+from .caches import (
+    HIERARCHIES,
+    HierarchyStats,
+    MemoryHierarchy,
+    check_memory_model,
+    default_memory,
+    detailed_profile,
+)
 from .cpu import CPU, CPUStats
 from .events import EventLoop
 from .memory import MemoryStats, PhysicalMemory
@@ -62,6 +69,8 @@ class Machine:
         if isinstance(profile, str):
             profile = get_profile(profile)
         self.memory_model = check_memory_model(default_memory() if memory is None else memory)
+        if self.memory_model == "detailed":  # the primitives revised against sources (caches.py)
+            profile = detailed_profile(profile)
         self.profile = profile
         self.seed = seed
         self.rng = random.Random(seed)
@@ -75,6 +84,7 @@ class Machine:
         if self.memory_model == "detailed":
             self.hierarchy = MemoryHierarchy(HIERARCHIES[profile.name])
             self.memory.attach(self.hierarchy, self.loop, profile.reg_save)  # a block loop: a store a cycle
+            self.tlb.hierarchy = self.hierarchy  # the Random register counts run cycles only
         self.cpu = CPU(self.loop, profile, self.memory, self.tlb, self.hierarchy)
         self.timer = IntervalTimer(self.loop, self.cpu)
         self.tracer = tracer

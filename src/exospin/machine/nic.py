@@ -286,6 +286,8 @@ class NIC:
         if not self.pending:
             self.pending = True
             self.interrupts += 1
+            if m.tracer is not None:
+                m.tracer.instant("interrupt", "irq", self._tid, m.loop.now, irq=self.irq)
             m.cpu.interrupt(self.irq)
 
     # --------------------------------------------------------- transmit

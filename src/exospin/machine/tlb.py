@@ -41,6 +41,7 @@ Interface
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 Entry = tuple[int, bool, int]  # (word_base, writable, pfn)
 
@@ -63,7 +64,7 @@ class TLB:
     __slots__ = (
         "entries", "wired", "slots", "slot_vpns", "words_per_frame", "_views",
         "view", "asid", "_random_span", "writes", "invalidations", "round_robin", "next_slot",
-        "memory_words",
+        "memory_words", "hierarchy",
     )
 
     def __init__(
@@ -89,6 +90,9 @@ class TLB:
         self._random_span = entries - wired
         self.writes = 0
         self.invalidations = 0
+        #: ``detailed`` memory: the caches, whose stall cycles the Random register does not
+        #: count (it decrements once per run cycle; frozen while the pipeline stalls)
+        self.hierarchy: Any = None
         self.set_asid(0)
 
     def set_asid(self, asid: int) -> None:
@@ -153,6 +157,8 @@ class TLB:
             if self.round_robin:
                 index = self.victim(now)
             else:  # the Random register at cycle now (victim(), inlined)
+                if self.hierarchy is not None:
+                    now -= self.hierarchy.stall_cycles
                 index = self.wired + now % self._random_span
             old = slots[index]
             if old is not None:
@@ -169,6 +175,8 @@ class TLB:
             i = self.next_slot
             self.next_slot = i + 1 if i + 1 < self.entries else self.wired
             return i
+        if self.hierarchy is not None:
+            now -= self.hierarchy.stall_cycles
         return self.wired + now % self._random_span
 
     def probe(self, key: int) -> Entry | None:

@@ -35,7 +35,7 @@ Interface
     in the machine's greenlet and names its run function; ``wake(machine)``
     after giving an idle machine work from outside; ``run(until_ps)``
     -> ps (an exception in a machine ends it, and the world: a later run
-    raises RuntimeError); ``post(...)`` (used by links); ``ps(machine)``, ``us(ps)``;
+    raises RuntimeError; ``failed`` says why); ``post(...)`` (used by links); ``ps(machine)``, ``us(ps)``;
     ``statistics()``.
 """
 
@@ -207,6 +207,11 @@ class World:
                 t = n.inbox[0][0]
             return t
         return n.ps(n.machine.loop.now)
+
+    @property
+    def failed(self) -> str | None:
+        """Why a machine's greenlet ended on an exception (the world cannot run on), or None."""
+        return self._failed
 
     def run(self, until_ps: int | None = None) -> int:
         """Run every machine until none can do anything more (or every clock reaches

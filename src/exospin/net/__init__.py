@@ -3,7 +3,7 @@
 A leaf layer (it imports only machine, for the profile's primitive costs):
 Aegis, SPIN, unix and the benchmarks may import it. See docs/net.md, "DPF".
 Frames with real bytes (Ethernet, ARP, IPv4, UDP, built and parsed with dpkt)
-and pcap captures of the simulated wire: frames.py, pcap.py, docs/network.md.
+and pcap captures of the simulated wire: frames.py, pcap.py, docs/net.md ("The hardware").
 """
 
 from .atoms import (

@@ -63,7 +63,7 @@ Interface
     ``d = DPF(rule_only=False)``; ``d.insert(owner, tests) -> Filter`` (raises FilterError or
     Overlap; nothing changes then); ``d.delete(filter)``; ``d.demux(packet)
     -> (Filter | None, work)``; ``d.filters``; ``d.source()`` (the generated
-    code, for reading); ``d.statistics()``.
+    code, for reading); ``d.shape()`` (the trie, for reading); ``d.statistics()``.
 """
 
 from __future__ import annotations
@@ -372,6 +372,33 @@ class DPF:
     def source(self) -> str:
         """The generated code of the current trie (the sub-tries first, then the root)."""
         return "\n".join(self._src)
+
+    def shape(self) -> list[str]:
+        """The trie, one line per edge, indented by depth: each test once however many
+        filters share it, a field of ``HASH_MIN`` values or more marked as one hash
+        lookup, and the filters ending at a node (for reading: ``exospin demo net``)."""
+        lines: list[str] = []
+
+        def walk(node: _Node, ind: str) -> None:
+            for key in node.order:
+                if type(key) is Shift:
+                    lines.append(f"{ind}{key}")
+                    walk(node.edges[key], ind + "  ")
+                    continue
+                assert type(key) is tuple
+                vals = node.fields[key]
+                if len(vals) >= HASH_MIN:
+                    off, length, mask = key
+                    field = f"[{off}:{length}]" + ("" if mask == _FULL[length] else f" & {mask:#x}")
+                    lines.append(f"{ind}one hash lookup on {field}: {len(vals)} values")
+                for value, child in vals.items():
+                    lines.append(f"{ind}{Atom(*key, value)}")
+                    walk(child, ind + "  ")
+            for f in node.accepts:
+                lines.append(f"{ind}-> filter #{f.fid}, owner {f.owner!r}")
+
+        walk(self._root, "")
+        return lines
 
     def statistics(self) -> DPFStats:
         def count(n: _Node) -> int:

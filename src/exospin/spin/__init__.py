@@ -31,6 +31,7 @@ from .domain import (
     Authorizer,
     Denied,
     Domain,
+    DomainFault,
     DomainStatistics,
     Identity,
     LinkError,
@@ -71,7 +72,7 @@ from .strands import Scheduler, Strand
 
 __all__ = [
     "SPIN_PRIVILEGED", "SPIN_PUBLIC", "Authorizer", "BadExternRef", "Denied", "Domain",
-    "DomainStatistics", "ExternStatistics", "ExternTable", "Identity", "LinkError", "NameServer",
+    "DomainStatistics", "ExternStatistics", "ExternTable", "Identity", "DomainFault", "LinkError", "NameServer",
     "NameServerStatistics", "NotResolved", "anyone", "combine", "resolve", "trusted_only",
     "unresolve",
     "After", "Before", "Costs", "Decision", "Dispatcher", "DispatcherStats", "Eq", "Event",

@@ -87,7 +87,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..machine import Profile
-from ..verifier import Budget, BudgetExceeded, expression
+from ..verifier import SETTLE_EVERY, Budget, BudgetExceeded, expression
 
 __all__ = [
     "After", "Before", "Costs", "Decision", "Dispatcher", "DispatcherStats", "Eq", "Event",
@@ -544,8 +544,18 @@ class Dispatcher:
     # -- code generation: helpers shared by the three generated shapes
 
     def _env(self, event: Event) -> dict[str, Any]:
-        return {"kill": self._terminate, "none": self._none(event), "charge": self.charge,
-                "clock": self.clock, "FATAL": _FATAL}
+        kill = self._terminate
+
+        def settle(b: Budget, h: Handler) -> None:
+            """The end of an activation, SETTLE_EVERY ticks after the domain's memory was last
+            measured: measure it (Budget.settle); past its quota, terminate ``h``."""
+            try:
+                b.settle()
+            except _FATAL as e:
+                kill(h, e)
+
+        return {"kill": kill, "none": self._none(event), "charge": self.charge,
+                "clock": self.clock, "FATAL": _FATAL, "settle": settle, "SETTLE": SETTLE_EVERY}
 
     def _ch(self, cycles: int | str) -> list[str]:
         """The statement that charges ``cycles`` (a constant or an expression), if any."""
@@ -586,9 +596,15 @@ class Dispatcher:
         if h.budget is None:
             return body
         budgets[f"bud{k}"], budgets[f"dep{k}"] = h.budget.cell, h.budget.depth_cell
+        budgets[f"use{k}"] = h.budget.used_cell
+        env[f"B{k}"], env[f"HB{k}"] = h.budget, h
+        # the outermost activation's end adds its ticks and 1 to ``use``; every SETTLE of them
+        # the domain's memory is measured (Budget.settle)
         return [f"if dep{k}:", *("    " + x for x in body),
                 "else:", f"    bud{k} = {h.budget.limit}", f"    dep{k} = 1",
-                *("    " + x for x in body), "    finally:", f"        dep{k} = 0"]
+                *("    " + x for x in body), "    finally:", f"        dep{k} = 0",
+                f"        use{k} += {h.budget.limit + 1} - bud{k}",
+                f"        if use{k} > SETTLE:", f"            settle(B{k}, HB{k})"]
 
     def _gen_one(self, event: Event, h: Handler, n: int) -> Callable[..., Any]:
         """Straight-line code for one synchronous handler: its guards inline (nested ifs),
@@ -658,7 +674,8 @@ class Dispatcher:
             if b is not None and id(b) not in which:
                 j = which[id(b)] = len(which) + 1
                 budgets[f"bud{j}"], budgets[f"dep{j}"] = b.cell, b.depth_cell
-                env[f"lim{j}"] = b.limit
+                budgets[f"use{j}"] = b.used_cell
+                env[f"lim{j}"], env[f"lim{j}p"], env[f"B{j}"] = b.limit, b.limit + 1, b
         env["get"] = {h.guards[0].value: (h.fn, 0 if h.budget is None else which[id(h.budget)])
                       for h in hs}.get
         env["owner"] = {h.guards[0].value: h for h in hs}
@@ -669,6 +686,8 @@ class Dispatcher:
             enter += [*([f"if j == {j}:"] if len(which) > 1 else []),
                       f"    if not dep{j}:", f"        bud{j} = lim{j}", f"        dep{j} = 1",
                       *("        " + x for x in call), "        finally:", f"            dep{j} = 0",
+                      f"            use{j} += lim{j}p - bud{j}",
+                      f"            if use{j} > SETTLE:", f"                settle(B{j}, owner[a{col}])",
                       f"        return none({a})"]
             if len(which) == 1:
                 enter = [x[4:] for x in enter]

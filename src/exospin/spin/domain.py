@@ -15,8 +15,17 @@ What this models
 Why calls are direct
     The extension's module namespace is its linkage table. ``resolve``
     writes the real Python objects into it (``from spin.Bench import null``
-    binds ``null`` to the exporter's function itself), so a call across
-    domains is a plain Python call: no proxy, no per-call check. A domain
+    binds ``null`` to the exporter's function itself, if the exporter is
+    kernel code), so a call across domains is a plain Python call: no proxy,
+    no per-call check. A function a *verified* domain exports is bound in
+    another domain as its *entry* (``Domain.entry``): a closure that makes the
+    call one activation of the exporter, as the dispatcher does for a handler
+    (its budget restored if none is in progress, a nested entry continuing on
+    what remains: a test and two stores), and that turns a fault of the
+    exporter's code (its budget, its quota, RecursionError, MemoryError) into
+    the exporter's end (``on_fault``: the kernel unloads it) and a
+    ``DomainFault`` in the caller, which goes on. Its classes are bound as
+    they are (their methods run in the caller's activation). A domain
     that is not fully resolved must not run, and that too costs nothing per
     call: while unresolved, the ``__code__`` of each function the extension
     defined is swapped for a stub that raises ``NotResolved`` naming the
@@ -53,7 +62,8 @@ Interface
     ``Domain.kernel(name, {"spin.Trap": {"install": fn}})`` for interfaces
     written in trusted Python; ``resolve``, ``combine``, ``unresolve``;
     ``Domain.resolved``, ``Domain.exports``, ``Domain.interface(name)``,
-    ``Domain.identity``, ``Domain.statistics()``; ``retire()`` / ``revive()``
+    ``Domain.identity``, ``Domain.statistics()``; ``Domain.entry(imp, value)``,
+    ``Domain.on_fault``, ``DomainFault``; ``retire()`` / ``revive()``
     (the kernel stops an unloaded domain's functions, and starts them again).
 """
 
@@ -67,7 +77,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..verifier import DEFAULT_BUDGET, OpCosts, Verified, module_name, verify
+from ..verifier import (
+    DEFAULT_BUDGET,
+    HOOK,
+    SETTLE_EVERY,
+    BudgetExceeded,
+    OpCosts,
+    QuotaExceeded,
+    Verified,
+    module_name,
+    verify,
+)
 
 #: The global name of a domain's "not resolved" hook inside its namespace (the
 #: stubs call it). Verified code cannot name it: it begins with '_'.
@@ -82,6 +102,32 @@ class LinkError(Exception):
 
 class NotResolved(LinkError):
     """Code of a domain that is not fully resolved was called."""
+
+
+class DomainFault(Exception):
+    """A call into another domain's exported procedure ended that domain: its code faulted
+    (ran out of its budget or quota, RecursionError, MemoryError) and the kernel unloaded
+    it. An ordinary exception in the caller, which goes on."""
+
+
+#: What ends the callee's domain when its code raises it during a call from another domain
+#: (an ordinary exception is the callee's answer, and passes to the caller as it is).
+_FAULTS = (BudgetExceeded, RecursionError, MemoryError)
+
+
+#: Hidden names (verifier/bounded.py) whose call may charge a budget.
+_CHARGING = ("__b_", "__m_", "__c_fmt__", "__c_star__", "__c_raised__", "__c_setslice__",
+             "__c_cmpv__", "__c_method__")
+
+
+def _may_spend(code: types.CodeType) -> bool:
+    """Can code of a verified function spend its domain's budget or fault? Only if it ticks
+    (it loops or calls: the verifier put the hook in), calls a checked operator or method
+    that charges, or makes nested code (a lambda, a comprehension). A function doing none of
+    these runs a bounded number of steps and charges nothing: linked as it is, a call."""
+    if HOOK in code.co_names or any(n.startswith(_CHARGING) for n in code.co_names):
+        return True
+    return any(isinstance(c, types.CodeType) for c in code.co_consts)
 
 
 class Denied(LinkError):
@@ -219,6 +265,9 @@ class Domain:
     """
 
     budget: Any = None  # the verified extension's Budget (None for kernel domains)
+    #: the kernel's procedure for a fault of this domain's code during a call from another
+    #: domain (it unloads the domain); None: the domain is retired
+    on_fault: Callable[[Domain, BaseException], None] | None = None
 
     def __init__(self, name: str, interfaces: Mapping[str, Mapping[str, Any]], *,
                  trusted: bool, language_safe: bool) -> None:
@@ -238,6 +287,9 @@ class Domain:
         self._code: dict[types.FunctionType, tuple[types.CodeType, types.CodeType]] = {}
         self._resolves = self._unresolves = self._refused = 0
         self._retired = False  # unloaded by the kernel: its code does not run
+        self._meter: Any = None  # the verified extension's Meter (its quota)
+        self._entries: dict[int, Any] = {}  # id(exported function) -> its entry (``entry``)
+        self._entry_objects: dict[str, Any] = {}  # interface name -> object of entries
 
     # ------------------------------------------------------------ creation
 
@@ -281,6 +333,7 @@ class Domain:
                             f"import one, e.g. 'from {bare[0]} import Trap'")
         d = cls(name, {interface: v.exports}, trusted=trusted, language_safe=True)
         d.budget = v.budget  # the kernel resets it before each call of the domain's handlers
+        d._meter = v.meter
         d._imports = tuple(dict.fromkeys(v.imports))
         d._packages = packages
         namespace = d._find_namespace(v)
@@ -364,6 +417,75 @@ class Domain:
         if members is not None and member in members:
             return True, members[member]
         return False, None
+
+    def entry(self, imp: str, value: Any) -> Any:
+        """What another domain is linked to for import ``imp`` of this domain (``value``, as
+        ``provides`` answered): for a verified domain, each exported function through its
+        *entry*, so that a call from another domain is one activation of this one (see
+        ``_entry``); classes and constants as they are."""
+        if self.budget is None:
+            return value
+        if imp in self._interfaces:
+            obj = self._entry_objects.get(imp)
+            if obj is None:
+                members = {n: self._entry(v) if isinstance(v, types.FunctionType) else v
+                           for n, v in self._interfaces[imp].items()}
+                obj = self._entry_objects[imp] = _make_interface(imp, members)
+            return obj
+        return self._entry(value) if isinstance(value, types.FunctionType) else value
+
+    def _entry(self, fn: types.FunctionType) -> Any:
+        """``fn`` called from another domain: an activation of this domain, as the dispatcher
+        makes for a handler (Budget.enter): when none is in progress the budget is restored,
+        a nested entry continues on what remains; a fault of this domain's code (its budget or
+        quota, RecursionError, MemoryError) ends this domain (``on_fault``: the kernel unloads
+        it) and is a ``DomainFault`` in the caller. Plain stores into the budget's cells."""
+        e = self._entries.get(id(fn))
+        if e is not None:
+            return e
+        if not _may_spend(fn.__code__):
+            return fn  # a leaf: bounded steps, no tick, no charge (SPIN's linked call: a call)
+        b = self.budget
+        dc, cell, uc, lim = b.depth_cell, b.cell, b.used_cell, b.limit
+        fault = self._fault
+
+        def entry(*args: Any, **kwargs: Any) -> Any:
+            if dc.cell_contents:
+                try:
+                    return fn(*args, **kwargs)
+                except _FAULTS as exc:
+                    raise fault(exc) from None
+            cell.cell_contents = lim
+            dc.cell_contents = 1
+            try:
+                r = fn(*args, **kwargs)
+                uc.cell_contents += lim + 1 - cell.cell_contents
+                if uc.cell_contents > SETTLE_EVERY:
+                    b.settle()
+                return r
+            except _FAULTS as exc:
+                raise fault(exc) from None
+            finally:
+                dc.cell_contents = 0
+
+        entry.__name__, entry.__qualname__, entry.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+        self._entries[id(fn)] = entry
+        return entry
+
+    def _fault(self, e: BaseException) -> BaseException:
+        """What the caller gets for ``e``, raised in this domain's code during a call from
+        another domain: ``e`` itself if it is not this domain's (another budget that ran
+        out, in a callback), else a DomainFault, this domain ended first."""
+        if type(e) is BudgetExceeded and self.budget.cell.cell_contents >= 0:
+            return e  # not this budget: the caller's, whose callback this domain called
+        if isinstance(e, QuotaExceeded) and not (self._meter is not None and self._meter.over):
+            return e
+        why = f"{type(e).__name__}: {str(e)[:200]}"
+        if self.on_fault is not None:
+            self.on_fault(self, e)
+        else:
+            self.retire()
+        return DomainFault(f"domain {self.name!r} was terminated: {why}")
 
     def statistics(self) -> DomainStatistics:
         return DomainStatistics(
@@ -523,6 +645,8 @@ def resolve(source: Domain, target: Domain) -> tuple[str, ...]:
     for imp in missing:
         ok, value = source.provides(imp)
         if ok:
+            if source.budget is not None and source.budget is not target.budget:
+                value = source.entry(imp, value)  # a call from target is an activation of source
             target._bind(imp, value, source)
             linked.append(imp)
     if not linked:

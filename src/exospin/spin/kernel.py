@@ -98,9 +98,20 @@ from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
 from ..verifier import HOOK, Budget, BudgetExceeded, OpCosts, module_name
 from .authority import PackageAuthority, SpaceAuthority, TrapAuthority, first_result
-from .dispatcher import Dispatcher, DispatcherStats, Eq, Event, First, Handler, Refused, reason
+from .dispatcher import (
+    KERNEL_STACK,
+    Dispatcher,
+    DispatcherStats,
+    Eq,
+    Event,
+    First,
+    Handler,
+    Refused,
+    reason,
+)
 from .domain import SPIN_PRIVILEGED, SPIN_PUBLIC, Domain, Identity, LinkError, NameServer, unresolve
 from .extern import BadExternRef, ExternStatistics, ExternTable
+from .footprints import Footprints
 from .memory import (
     PROT_NONE,
     PROT_READ,
@@ -113,7 +124,7 @@ from .memory import (
     Memory,
     MemoryStats,
 )
-from .strands import DEFAULT_PRIORITY, Scheduler, SchedulerStats, Strand, StrandExit
+from .strands import CALLEE_SAVED, DEFAULT_PRIORITY, Scheduler, SchedulerStats, Strand, StrandExit
 
 
 class NoSuchSyscall(Exception):
@@ -259,6 +270,11 @@ class Spin:
         self.dispatcher.on_terminate = self._terminated
         self.sched = Scheduler(machine, self.dispatcher)
         self.memory = Memory(machine, self.dispatcher, self.sched)
+        # ``detailed`` memory: the paths' cache lines (footprints.py); touch is None under ideal
+        self._fp = Footprints(machine, CALLEE_SAVED)
+        self._touch = None if machine.cpu.hierarchy is None else machine.cpu.touch
+        self.sched.fp = self.memory.fp = self._fp
+        self.sched.touch = self.memory.touch = self._touch
         #: device interrupts other than the timer's (a NIC's receive interrupt): irq -> handler
         self.irq_handlers: dict[int, Callable[[int], None]] = {}
         machine.cpu.install_vectors(self.memory.refill, self.memory.exception, self._interrupt)
@@ -362,6 +378,16 @@ class Spin:
         path of every system call (one set lookup on the result's type)."""
         loop, trap, c, count = self.m.loop, self.Trap, self._c_trap, self._syscalls
         caps, out = CONVERTED, self._to_user
+        touch, fp_trap = self._touch, self._fp.trap
+        if touch is not None:  # ``detailed`` memory: the same path, touching its lines
+            def syscall_detailed(number: int, *args: Any) -> Any:
+                count[0] += 1
+                loop.now += c
+                touch(fp_trap, 0)
+                r = trap.raise_(number, args)
+                t = r.__class__
+                return out(number, r) if t in caps else r
+            return syscall_detailed
 
         def syscall(number: int, *args: Any) -> Any:
             count[0] += 1
@@ -517,6 +543,8 @@ class Spin:
         """Run user code ``fn(*args)`` in user mode on the current strand and come back:
         a return from the trap into user space, and a trap back in."""
         self.m.loop.now += self._c_upcall
+        if self._touch is not None:
+            self._touch(self._fp.upcall, 0)
         return self._in_user_mode(fn, args)
 
     def _in_user_mode(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -549,12 +577,16 @@ class Spin:
         tlb = self.m.tlb
         loop = self.m.loop
         loop.now += self._c_upcall + self._c_asid
+        if self._touch is not None:
+            self._touch(self._fp.upcall, 0)
         s._space = space
         tlb.asid, tlb.view = space._asid, space._view
         try:
             return self._in_user_mode(fn, args)
         finally:
             loop.now += self._c_upcall + self._c_asid
+            if self._touch is not None:
+                self._touch(self._fp.upcall, 0)
             s._space = home
             if home is None:
                 tlb.set_asid(0)
@@ -861,7 +893,21 @@ class Spin:
             raise LinkError(f"{filename}: no interface provides {', '.join(d.unresolved)}")
         if d._namespace:
             self._namespaces[id(d._namespace)] = d
+        d.on_fault = self._callee_fault
         return d
+
+    def _callee_fault(self, d: Domain, e: BaseException) -> None:
+        """``d``'s code faulted during a call from another domain (Domain.entry): unload ``d``,
+        not the caller, which gets a DomainFault and goes on (and stays linked: its later
+        calls into ``d`` raise NotResolved). Runs with a reserve of stack, as the
+        dispatcher's termination does."""
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + KERNEL_STACK)
+        try:
+            if d in self.extensions:
+                self.unload(d, f"a call into it from another domain faulted: {reason(e)}", unlink=False)
+        finally:
+            sys.setrecursionlimit(limit)
 
     def _run_install(self, d: Domain, filename: str) -> None:
         """Run ``d``'s install(); if it fails, unload ``d`` and raise ``ExtensionFailed``."""
@@ -895,11 +941,12 @@ class Spin:
             self.m.tracer.instant(f"load {d.name}", "extension", 0, self.m.loop.now,
                                   imports=", ".join(d.imports))
 
-    def unload(self, d: Domain, why: str) -> None:
+    def unload(self, d: Domain, why: str, unlink: bool = True) -> None:
         """Remove every handler ``d`` installed, release its system-call numbers, revoke its
         thread packages, kill every strand it made (the running one last), at load or at
-        run time; extensions linked against it are unlinked (they stop). Then check that
-        nothing ``d`` owned remains (a RuntimeError if something does: a kernel bug)."""
+        run time; extensions linked against it are unlinked (they stop), unless ``unlink``
+        is False (they go on; calls into ``d`` raise NotResolved). Then check that nothing
+        ``d`` owned remains (a RuntimeError if something does: a kernel bug)."""
         self._live.discard(d.uid)
         own = self._owned_by(d)  # kept (emptied) after the unload: remaining() reads it
         # what it made, by identity: user space's references to any of it are revoked below
@@ -946,7 +993,7 @@ class Spin:
             self.extensions.remove(d)
             self._unloaded_cycles += d.budget.spent if d.budget is not None else 0
             self.names.unregister(_iface(d))
-            for other in self.extensions:
+            for other in self.extensions if unlink else ():
                 if d in other.sources:
                     unresolve(other, d)
         self.unloaded.append((d.name, why))

@@ -44,6 +44,7 @@ Interface
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +143,9 @@ def _fault_result(results: list[Any]) -> Any:
 
 class Memory:
     def __init__(self, machine: Machine, dispatcher: Dispatcher, sched: Scheduler) -> None:
+        #: ``detailed`` memory: the paths' lines and the CPU's touch (set by Spin; None: ideal)
+        self.fp: Any = None
+        self.touch: Callable[[Any, int], None] | None = None
         self.m = machine
         self.loop = machine.loop
         self.tlb = machine.tlb
@@ -394,10 +398,15 @@ class Memory:
         self.refills += 1
         self.loop.now += self._c_refill
         ctx = self._space()
+        if self.touch is not None:
+            self.touch(self.fp.root, self.fp.space(ctx._asid))
+            self.touch(self.fp.refill, self.fp.pte(ctx._asid, vpn))
         e = ctx._pt.get(vpn)
         if e is None:
             self.not_present += 1
             self.loop.now += self._c_fault
+            if self.touch is not None:
+                self._touch_fault()
             if not self.PageNotPresent.raise_(ctx, vaddr & ~(self.page_size - 1), write):
                 self._bad(ctx, vaddr, write, "page not present")
             return None  # the handler mapped it: the access retries and refills
@@ -426,9 +435,17 @@ class Memory:
         self._bad(ctx, vaddr, write, f"{code.name} exception")
         return 0
 
+    def _touch_fault(self) -> None:
+        """The fault entry's lines: every register into the current strand's save area."""
+        cur = self.sched.current
+        assert self.touch is not None
+        self.touch(self.fp.fault, self.fp.strand(0 if cur is None else cur._id))
+
     def _protection(self, ctx: Context, vaddr: int, write: bool) -> int:
         self.prot_faults += 1
         self.loop.now += self._c_fault
+        if self.touch is not None:
+            self._touch_fault()
         r = self.ProtectionFault.raise_(ctx, vaddr, write)
         if r == SKIP:
             return 1

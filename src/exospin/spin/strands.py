@@ -234,6 +234,9 @@ class Scheduler:
     """The global scheduler: round-robin within priority, preemptive."""
 
     def __init__(self, machine: Machine, dispatcher: Dispatcher) -> None:
+        #: ``detailed`` memory: the paths' lines and the CPU's touch (set by Spin; None: ideal)
+        self.fp: Any = None
+        self.touch: Callable[[Any, int], None] | None = None
         self.m = machine
         self.loop = machine.loop
         self.cpu = machine.cpu
@@ -365,9 +368,13 @@ class Scheduler:
     def _checkpoint(self, s: Strand) -> None:
         """Save what a switch must preserve: every register if it was preempted."""
         self.loop.now += self._c_save_all if s._preempted else self._c_save
+        if self.touch is not None:
+            self.touch(self.fp.checkpoint_all if s._preempted else self.fp.checkpoint, self.fp.strand(s._id))
 
     def _resume(self, s: Strand) -> None:
         self.loop.now += self._c_restore_all if s._preempted else self._c_restore
+        if self.touch is not None:
+            self.touch(self.fp.resume_all if s._preempted else self.fp.resume, self.fp.strand(s._id))
         s._preempted = False
 
     # ------------------------------------------------------------ what strands call

@@ -9,6 +9,8 @@ See docs/unix.md.
 
 from .baseline import BASELINES, Baseline, BaselineCosts, UnknownBaseline, Work, get_baseline
 from .decthreads import DECThreads
+from .ffs_layout import MountError
+from .fsck_ffs import fsck
 from .kernel import Unix, UnixStats
 from .libc import KCondition, KMutex, UnixProcess, start
 from .param import SIGBUS, SIGFPE, SIGSEGV
@@ -18,6 +20,6 @@ from .uthreads import UCondition, UMutex, UThreads, UThreadStats
 
 __all__ = [
     "BASELINES", "Baseline", "BaselineCosts", "DECThreads", "UnknownBaseline", "Work", "get_baseline",
-    "KCondition", "KMutex", "NUMBERS", "SIGBUS", "SIGFPE", "SIGSEGV", "SysError", "TABLE",
-    "UCondition", "UMutex", "UThreadStats", "UThreads", "Unix", "UnixProcess", "UnixStats", "start",
+    "KCondition", "KMutex", "MountError", "NUMBERS", "SIGBUS", "SIGFPE", "SIGSEGV", "SysError", "TABLE",
+    "UCondition", "UMutex", "UThreadStats", "UThreads", "Unix", "UnixProcess", "UnixStats", "fsck", "start",
 ]

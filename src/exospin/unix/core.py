@@ -36,11 +36,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from greenlet import getcurrent
 
-from ..machine import USER_TOP, Machine
+from ..machine import USER_TOP, Footprint, Machine, instruction_profile
 from . import param
 from .baseline import BaselineCosts, get_baseline
 from .coremap import CoreMap
@@ -137,6 +138,86 @@ class Costs:
         self.hardclock = 2 * p.mem_ref + p.mem_ref + p.insn
 
 
+#: A process's record in the kernel's image (words): p_sig, p_sigmask, the page-table
+#: root, the ASID. Per thread, the PCB (the callee-saved registers) is at the base of
+#: its kernel-stack frame and the trap frame at its top.
+PROC_SIG, PROC_SIGMASK, PROC_PTROOT = 0, 1, 2
+PROC_WORDS = 4
+MAXPROC = 64
+#: second-level page-table pages, hashed by (process, first-level index): the tables'
+#: place in memory, for their lines (a PTE's address; the tables themselves are dicts)
+PT_PAGES = 256
+
+
+class Footprints:
+    """The cache lines of the kernel's paths, for ``detailed`` memory (docs/memory.md).
+
+    As in Aegis (aegis/core.py): each path's text is as many instructions as its cost
+    composition in :class:`Costs` counts, evaluated over ``instruction_profile``; its
+    data are the words it reads and writes: the trap frame on the thread's kernel stack
+    (saved and restored in full on every entry), the system-call table, the process's
+    p_sig/p_sigmask and page-table root, a PTE, the PCBs a context switch saves and
+    loads, the run queue. ``trapframe(t)``, ``pcb(t)``, ``proc(p)``, ``pte(p, vpn)`` give
+    the addresses the object-relative data are at.
+    """
+
+    __slots__ = ("syscall", "exception", "exit_checks", "refill", "switch_out", "switch_in",
+                 "signal", "sigreturn", "pipe_io", "pte_store", "interrupt", "_procs", "_proc_bytes",
+                 "_pt", "_page", "_pte_shift", "_ptes_per_page", "_tf_off", "_w")
+
+    def __init__(self, m: Machine) -> None:
+        p = m.profile
+        w = self._w = p.word_bytes
+        self._page = p.page_size
+        ip = instruction_profile(p)
+        ci = Costs(SimpleNamespace(profile=ip))  # type: ignore[arg-type]
+        img = m.cpu.kernel_image()
+        systab = img.region("sysent", 64 * 2 * w)  # handler and argument count per call
+        runq = img.region("runq", 4 * w)
+        self._procs = img.region("proc", PROC_WORDS * w, MAXPROC)
+        self._proc_bytes = img.stride("proc")
+        self._pt = img.region("ptpages", PT_PAGES * p.page_size)
+        self._ptes_per_page = p.page_size // w
+        self._pte_shift = self._ptes_per_page.bit_length() - 1
+        self._tf_off = p.page_size - param.TRAPFRAME_WORDS * w
+        tf = tuple(i * w for i in range(param.TRAPFRAME_WORDS))
+        pcb = tuple(i * w for i in range(param.CALLEE_SAVED))
+        # an entry: the trap frame saved, the cause decoded; the way out: restored, rfe
+        self.syscall = img.path("syscall", ci.entry + ci.dispatch + 4 * ci.arg_reg + ci.exit_checks + ci.leave,
+                                reads=(systab, systab + w), obj_reads=tf, obj_writes=tf)
+        self.exception = img.path("exception", ci.entry + ci.exit_checks + ci.leave, obj_reads=tf, obj_writes=tf)
+        self.exit_checks = img.path("exit_checks", 0, obj_reads=(PROC_SIG * w, PROC_SIGMASK * w))
+        self.interrupt = img.path("hardclock", ci.entry + ci.hardclock + ci.exit_checks + ci.leave,
+                                  obj_reads=tf, obj_writes=tf)
+        # the refill handler: its text; the PTE (at the address pte() gives)
+        self.refill = img.path("utlb_refill", ci.refill_walk + ci.refill_done, obj_reads=(0,))
+        self.pte_store = img.path("pte_store", ci.pte_store + ip.tlb_probe + ip.tlb_write, obj_writes=(0,))
+        self.switch_out = img.path("swtch", ci.switch, reads=(runq, runq + w), writes=(runq,), obj_writes=pcb)
+        self.switch_in = img.path("swtch_in", 0, obj_reads=pcb)
+        # psignal and sendsig up to the handler (the frame goes out through copyout);
+        # sigreturn's checks (the frame comes in through copyin)
+        self.signal = img.path("sendsig", ci.to_handler + 2 * ip.proc_call,
+                               obj_reads=(PROC_SIG * w, PROC_SIGMASK * w))
+        self.sigreturn = img.path("sigreturn", ci.frame_checks)
+        # a pipe's read or write: its file and pipe structures; the bytes go through
+        # the pipe's buffer frame (pipe_buffer)
+        self.pipe_io = img.path("pipe_rw", ci.mem_ref + ci.insn + 2 * ci.mem_ref + 2 * ci.copy_word + ci.insn)
+
+    def proc(self, p: Proc) -> int:
+        return self._procs + (p.pid % MAXPROC) * self._proc_bytes
+
+    def trapframe(self, t: Thread) -> int:
+        return t.kstack * self._page + self._tf_off
+
+    def pcb(self, t: Thread) -> int:
+        return t.kstack * self._page
+
+    def pte(self, p: Proc, vpn: int) -> int:
+        """The address of ``p``'s PTE for page ``vpn``: its second-level page, hashed."""
+        page = (p.pid * 64 + (vpn >> self._pte_shift)) % PT_PAGES
+        return self._pt + page * self._page + (vpn & (self._ptes_per_page - 1)) * self._w
+
+
 class Core:
     """The kernel's state (see the module note)."""
 
@@ -159,6 +240,10 @@ class Core:
         self.bc = None if self.baseline is None else BaselineCosts(self.baseline, p, machine.loop, machine.cpu)
         #: words of the signal frame: the lean frame, plus the rest of a baseline's struct sigcontext
         self.sigframe_words = param.SIGFRAME_WORDS + (0 if self.bc is None else self.bc.sigcontext_extra)
+        #: the paths' cache lines, and the CPU's touch under ``detailed`` memory (None: ideal)
+        self.fp = Footprints(machine)
+        self.touch: Callable[[Footprint, int], None] | None = (
+            None if machine.cpu.hierarchy is None else machine.cpu.touch)
         self.page = p.page_size
         self.page_shift = p.page_size.bit_length() - 1
         self.word_bytes = p.word_bytes
@@ -185,6 +270,7 @@ class Core:
         #: device interrupts other than the timer's (a NIC's receive interrupt): irq -> handler
         self.irq_handlers: dict[int, Callable[[int], None]] = {}
         self.net: Any = None  # the network stack (inet.NetStack), made by Unix
+        self.fs: Any = None  # the mounted file system (ffs_vnops.FileSystem), once Unix.mount made it
         self.journal: list[tuple[int, int, str]] = []  # (cycles, pid, text): rare events only
         self.ended: dict[int, tuple[int, str]] = {}  # pid -> (status, message), kept after reaping
         # counters
@@ -232,6 +318,8 @@ class Core:
         self.loop.now += self.c.exit_checks + self.c.leave
         if self.bc is not None:
             self.bc.charge("user_return")
+        if self.touch is not None:
+            self.touch(self.fp.exit_checks, self.fp.proc(t.proc))
         self._restore(t)
 
     # --------------------------------------------------------- statistics

@@ -42,13 +42,13 @@ from __future__ import annotations
 from typing import Any
 
 from . import param, sockets, vm
-from .proc import PROT_RW, PTE, Call, File, Pipe, Proc, Segment, SockFile, SysError, Thread
+from .proc import PROT_RW, PTE, Call, File, Pipe, Proc, Segment, SockFile, SysError, Thread, VFile
 from .sched import Scheduler
 
 # ------------------------------------------------------------------ pipes
 
 
-def _new_fd(k: Scheduler, p: Proc, f: File | SockFile) -> int:
+def _new_fd(k: Scheduler, p: Proc, f: File | SockFile | VFile) -> int:
     for fd in range(param.MAX_FDS):
         if fd not in p.fds:
             p.fds[fd] = f
@@ -111,6 +111,10 @@ def write(k: Scheduler, t: Thread, fd: Any, data: Any) -> int:
         if take > first:
             buf[0:take - first] = bytes(data[done + first:done + take])
         k.charge_copy(take, out=False)  # copyin
+        if k.touch is not None:  # the pipe's code and the stores into its buffer
+            k.touch(k.fp.pipe_io, 0)
+            k.cpu.touch_range(pp.pfn * k.page + pos, first, True)
+            k.cpu.touch_range(pp.pfn * k.page, take - first, True)
         pp.tail += take
         done += take
         k.loop.now += 2 * k.c.mem_ref
@@ -141,6 +145,10 @@ def read(k: Scheduler, t: Thread, fd: Any, n: Any) -> bytes:
     if k.bc is not None:  # soreceive, each mbuf freed as it is emptied
         k.bc.charge("pipe_rw")
         k.bc.charge("mbuf_free", -(-take // k.bc.mlen))
+    if k.touch is not None:  # the pipe's code and the loads from its buffer
+        k.touch(k.fp.pipe_io, 0)
+        k.cpu.touch_range(pp.pfn * k.page + pos, first, False)
+        k.cpu.touch_range(pp.pfn * k.page, take - first, False)
     pp.head += take
     k.loop.now += 2 * k.c.mem_ref
     k.wakeup(("pipe", pp.id))
@@ -152,6 +160,9 @@ def close_fd(k: Scheduler, p: Proc, fd: Any) -> None:
     f = p.fds.pop(fd, None) if type(fd) is int else None
     if f is None:
         raise SysError("EBADF", f"close: {fd!r} is not an open descriptor")
+    if isinstance(f, VFile):  # a file: the file table's entry (fsys.py)
+        k.fs.close_file(f.of)
+        return
     if not isinstance(f, File):
         sockets.soclose(k, f.sock)
         return
@@ -171,6 +182,11 @@ def close_fd(k: Scheduler, p: Proc, fd: Any) -> None:
 def dup_fds(k: Scheduler, parent: Proc, child: Proc) -> None:
     """fork: the child's descriptors name the same pipe ends."""
     for fd, f in parent.fds.items():
+        if isinstance(f, VFile):
+            child.fds[fd] = VFile(f.of)
+            f.of.refs += 1
+            k.loop.now += 2 * k.c.mem_ref
+            continue
         if not isinstance(f, File):
             child.fds[fd] = SockFile(f.sock)
             f.sock.refs += 1

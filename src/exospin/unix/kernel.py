@@ -72,9 +72,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..machine import Machine
-from . import inet, invariants, param, syscalls
+from . import ffs_layout, ffs_vnops, fsck_ffs, inet, invariants, param, syscalls
 from .core import Costs, UnixStats
-from .proc import Call
+from .proc import Call, SysError
 from .traps import Traps
 
 
@@ -95,6 +95,46 @@ class Unix(Traps):
         of a networked machine calls it: autoconfiguration and ifconfig in one)."""
         inet.ifconfig(self, nic, ip)
 
+    # ------------------------------------------------------- the disk
+
+    def mount(self, disk: Any, format: bool, nbuf: int | None = None) -> None:  # noqa: A002 - boot's name
+        """Mount the file system on ``disk`` (ffs_vnops.py; ``format``: mkfs first), with ``nbuf``
+        buffers (param.nbuf_for the machine's memory if None). Raises ffs_layout.MountError for a
+        disk that does not hold it (nothing written to the disk)."""
+        if self.fs is not None and self.fs.mounted:
+            raise ffs_layout.MountError("a file system is mounted already (one disk per kernel)")
+        if nbuf is None:
+            nbuf = param.nbuf_for(self.m.profile.memory_frames * self.page)
+        if type(nbuf) is not int or not 4 <= nbuf <= len(self.frames.free) * (self.page // ffs_layout.BSIZE) // 2:
+            raise ValueError(f"nbuf must be an int from 4 to half the free memory's blocks, not {nbuf!r}")
+        self.fs = ffs_vnops.mount(self, disk, bool(format), nbuf, fsck_ffs.preen)
+
+    def _unmount(self) -> dict[str, int]:
+        """Sync and unmount; what the file system still held, and the blocks and inodes whose
+        allocation disagrees with the tree (a leak: fsck's findings after the sync)."""
+        fs = self.fs
+        problems = 0
+        held: dict[str, int] = {}
+        if not fs.disk.failed:
+            try:
+                fs.sync()
+                fs.bio.drain()  # (a buffer is the disk's while its request is in flight: not held)
+                held = fs.held()
+                rep = fsck_ffs.check(fsck_ffs.bio_reader(fs), fs.sb.nblocks)
+                sb = fs.sb
+                problems = sum(1 for p in rep.problems if not p.kind.startswith("bitmap"))
+                in_core = {blk for g in range(sb.ngroups) for blk in range(sb.dstart(g), sb.gend(g))
+                           if ffs_layout.bit(fs.bbitmap[g], blk - sb.gstart(g))}
+                held["blocks"] = len(in_core ^ rep.used_blocks)
+            except SysError:
+                pass
+        fs.bio.drain()
+        held = {**fs.held(), **held}
+        held.setdefault("blocks", 0)
+        held["fs_problems"] = problems
+        fs.unmount()
+        return held
+
     # -------------------------------------------------------- shutdown
 
     def shutdown(self) -> dict[str, int]:
@@ -106,8 +146,11 @@ class Unix(Traps):
         self.procs.clear()
         self.segments.clear()
         net = inet.detach(self) if self.net.used else None  # sockets closed with the processes
+        fs = self._unmount() if self.fs is not None and self.fs.mounted else None  # buffers' frames back
         s = self.statistics()
         left = {"frames": s.frames_used, "processes": s.procs, "threads": s.threads, "pipes": s.pipes}
+        if fs is not None:
+            left.update(fs)
         return left if net is None else {**left, **net}
 
     # ---------------------------------------------------------- checks

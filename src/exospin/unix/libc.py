@@ -363,3 +363,39 @@ class UnixProcess(posix.MachineBinding):
 
     def poll(self, fds: list[int], timeout_us: float | None) -> list[int]:
         return cast(list[int], self._sys(NUMBERS["poll"], fds, timeout_us))
+
+    # ----------------------------------------------------------------- files
+    # (posix.FileProcess: each a system call into the kernel's file system, fsys.py and
+    # ffs_vnops.py; read, write and close are the calls above)
+
+    def open(self, path: str, flags: int, mode: int) -> int:
+        return cast(int, self._sys(NUMBERS["open"], path, flags, mode))
+
+    def lseek(self, fd: int, offset: int, whence: int) -> int:
+        return cast(int, self._sys(NUMBERS["lseek"], fd, offset, whence))
+
+    def fsync(self, fd: int) -> None:
+        self._sys(NUMBERS["fsync"], fd)
+
+    def unlink(self, path: str) -> None:
+        self._sys(NUMBERS["unlink"], path)
+
+    def mkdir(self, path: str, mode: int) -> None:
+        self._sys(NUMBERS["mkdir"], path, mode)
+
+    def rmdir(self, path: str) -> None:
+        self._sys(NUMBERS["rmdir"], path)
+
+    def readdir(self, path: str) -> list[str]:
+        return cast(list[str], self._sys(NUMBERS["readdir"], path))
+
+    def stat(self, path: str) -> posix.Stat:
+        ino, is_dir, size, nlink, blocks, bsize = self._sys(NUMBERS["stat"], path)
+        return posix.Stat(ino, is_dir, size, nlink, blocks, bsize)
+
+    def rename(self, old: str, new: str) -> None:
+        self._sys(NUMBERS["rename"], old, new)
+
+    def fadvise(self, fd: int, offset: int, length: int, advice: int, priority: int | None) -> None:
+        """Checked by the kernel and ignored: its buffer cache takes no hints."""
+        self._sys(NUMBERS["fadvise"], fd, offset, length, advice, priority)

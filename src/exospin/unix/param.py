@@ -62,3 +62,11 @@ SIGBUS = 10
 SIGSEGV = 11
 SIGFPE = 8
 SIGNALS = (SIGFPE, SIGBUS, SIGSEGV)
+
+#: Buffers in the buffer cache (bio.py), one 4 KB file-system block each, fixed at mount:
+#: 4.4BSD's rule (machdep.c: "use 10% of memory for the first 2 Meg, 5% of the remaining"),
+#: applied to the machine's memory: 128 buffers (512 KB) on an 8 MB DECstation 5000/125,
+#: 230 on a 16 MB DEC 3000/400.
+def nbuf_for(memory_bytes: int, block_bytes: int = 4096) -> int:
+    first = min(memory_bytes, 2 << 20)
+    return (first // 10 + (memory_bytes - first) // 20) // block_bytes

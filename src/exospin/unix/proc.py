@@ -104,6 +104,15 @@ class SockFile:
 
 
 @dataclass(eq=False)
+class VFile:
+    """An open descriptor's target: an entry of the file system's file table (ffs.OpenFile);
+    fork shares it (``of.refs``)."""
+
+    of: Any
+    end: str = "f"
+
+
+@dataclass(eq=False)
 class Segment:
     """A shared-memory segment; it lives while any of its pages is mapped."""
 
@@ -163,7 +172,7 @@ class Proc:
     message: str = ""
     threads: list[Thread] = field(default_factory=list)
     children: set[int] = field(default_factory=set)
-    fds: dict[int, File | SockFile] = field(default_factory=dict)
+    fds: dict[int, File | SockFile | VFile] = field(default_factory=dict)
     sigtramp: dict[int, Callable[..., Any]] = field(default_factory=dict)  # signal -> user trampoline
     pt: dict[int, PTE] = field(default_factory=dict)
     next_va: int = 0

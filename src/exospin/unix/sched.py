@@ -64,6 +64,8 @@ class Scheduler(UserCopy):
         self.loop.now += self.c.switch
         if self.bc is not None:
             self.bc.charge("swtch")
+        if self.touch is not None:
+            self.touch(self.fp.switch_in, self.fp.pcb(t))
         self.current = t
         t.state = RUNNING
         self.tlb.set_asid(t.proc.asid)
@@ -105,6 +107,9 @@ class Scheduler(UserCopy):
             self.loop.now += self.c.switch
             if self.bc is not None:  # swtch's run-queue scan and resume (baseline.py)
                 self.bc.charge("swtch")
+            if self.touch is not None:
+                self.touch(self.fp.switch_out, self.fp.pcb(me))
+                self.touch(self.fp.switch_in, self.fp.pcb(nxt))
             self.current = nxt
             nxt.state = RUNNING
             self.tlb.set_asid(nxt.proc.asid)
@@ -174,6 +179,8 @@ class Scheduler(UserCopy):
             return
         loop = self.loop
         loop.now += self.c.entry + self.c.hardclock
+        if self.touch is not None:
+            self.touch(self.fp.interrupt, self.fp.trapframe(t))
         self.m.timer.arm(self.quantum)
         self._armed = True
         if self.runq and t.state == RUNNING:

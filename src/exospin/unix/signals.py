@@ -85,6 +85,8 @@ def deliver(k: Lifecycle, t: Thread, sig: int, code: int, vaddr: int, write: boo
     k.signals += 1
     p.signals += 1
     k.loop.now += k.c.to_handler
+    if k.touch is not None:
+        k.touch(k.fp.signal, k.fp.proc(p))
     old_mask, old_sp = t.blocked, t.sig_sp
     t.blocked |= bit
     t.sig_sp = fa
@@ -120,6 +122,8 @@ def sigreturn(k: Lifecycle, t: Thread, fa: Any) -> None:
     k.loop.now += k.c.frame_checks
     if k.bc is not None:
         k.bc.charge("sigreturn")
+    if k.touch is not None:
+        k.touch(k.fp.sigreturn, 0)
     if frame[0] != param.SIGFRAME_MAGIC or frame[1] not in param.SIGNALS:
         raise SysError("EINVAL", f"sigreturn: no signal frame at {fa:#x}")
     tf = frame[param.SIGFRAME_HEADER:param.SIGFRAME_WORDS]

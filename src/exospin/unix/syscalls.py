@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from . import ipc, param, sockets, vm
+from . import fsys, ipc, param, sockets, vm
 from .proc import (
     PROT_NONE,
     PROT_READ,
@@ -38,6 +38,7 @@ from .proc import (
     SysError,
     Thread,
     ThreadExit,
+    VFile,
 )
 from .traps import Traps
 
@@ -324,10 +325,16 @@ def sys_pipe(k: Traps, t: Thread) -> tuple[int, int]:
 
 
 def sys_read(k: Traps, t: Thread, fd: Any, n: Any) -> bytes:
+    f = t.proc.fds.get(fd) if type(fd) is int else None
+    if type(f) is VFile:  # a file (fsys.py); a pipe's end otherwise
+        return fsys.file_read(k, t, f, fd, n)
     return ipc.read(k, t, fd, n)
 
 
 def sys_write(k: Traps, t: Thread, fd: Any, data: Any) -> int:
+    f = t.proc.fds.get(fd) if type(fd) is int else None
+    if type(f) is VFile:
+        return fsys.file_write(k, t, f, fd, data)
     return ipc.write(k, t, fd, data)
 
 
@@ -438,6 +445,17 @@ TABLE: list[tuple[str, Callable[..., Any], int]] = [
     ("sendto", sys_sendto, 3),
     ("recvfrom", sys_recvfrom, 2),
     ("poll", sys_poll, 2),
+    # files (fsys.py, on ffs.py): after the others, so that their numbers stay as they were
+    ("open", fsys.sys_open, 3),
+    ("lseek", fsys.sys_lseek, 3),
+    ("fsync", fsys.sys_fsync, 1),
+    ("unlink", fsys.sys_unlink, 1),
+    ("mkdir", fsys.sys_mkdir, 2),
+    ("rmdir", fsys.sys_rmdir, 1),
+    ("readdir", fsys.sys_readdir, 1),
+    ("stat", fsys.sys_stat, 1),
+    ("rename", fsys.sys_rename, 2),
+    ("fadvise", fsys.sys_fadvise, 5),
 ]
 
 NUMBERS: dict[str, int] = {name: i for i, (name, _, _) in enumerate(TABLE)}

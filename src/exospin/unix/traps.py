@@ -61,6 +61,9 @@ class Traps(Lifecycle):
         bc = self.bc
         if bc is not None:  # a faithful baseline's locore and syscall() (baseline.py)
             bc.charge("syscall")
+        touch = self.touch
+        if touch is not None:
+            touch(self.fp.syscall, self.fp.trapframe(t))
         self._save(t)
         if t.killed or t.proc.state != "running":
             raise ThreadKilled()
@@ -85,6 +88,8 @@ class Traps(Lifecycle):
         loop.now += c.exit_checks + c.leave
         if bc is not None:
             bc.charge("user_return")
+        if touch is not None:
+            touch(self.fp.exit_checks, self.fp.proc(t.proc))
         self._restore(t)
         return result
 
@@ -100,6 +105,8 @@ class Traps(Lifecycle):
         self.loop.now += self.c.entry
         if self.bc is not None:  # locore, then trap()
             self.bc.charge("trap")
+        if self.touch is not None:
+            self.touch(self.fp.exception, self.fp.trapframe(t))
         self._save(t)
         self.exceptions += 1
         t.proc.faults += 1
@@ -163,6 +170,25 @@ class Traps(Lifecycle):
         loop = self.loop
         c_walk, c_done = self.c.refill_walk, self.c.refill_done
         wpf, memwords = self.words_per_frame, self.memwords
+        touch = self.touch
+        if touch is not None:  # ``detailed`` memory: the same handler, touching its lines
+            fp_refill, pte_at = self.fp.refill, self.fp.pte
+
+            def refill_detailed(vpn: int, vaddr: int, write: bool) -> int | None:
+                loop.now += c_walk
+                t = self.current
+                assert t is not None
+                p = t.proc
+                touch(fp_refill, pte_at(p, vpn))
+                pte = p.pt.get(vpn)
+                if pte is not None and pte.pfn >= 0 and pte.prot & 1:
+                    self.refills += 1
+                    loop.now += c_done
+                    b = pte.pfn * wpf
+                    return b if pte.prot & 2 and pte.modified and not pte.cow else b - memwords
+                return self._page_fault(t, vpn, vaddr, write)
+
+            return refill_detailed
 
         def refill(vpn: int, vaddr: int, write: bool) -> int | None:
             loop.now += c_walk
@@ -185,6 +211,8 @@ class Traps(Lifecycle):
         bc = self.bc
         if bc is not None:
             bc.charge("page_fault")
+        if self.touch is not None:
+            self.touch(self.fp.exception, self.fp.trapframe(t))
         self._save(t)
         self.page_faults += 1
         p.faults += 1

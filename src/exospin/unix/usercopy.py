@@ -44,17 +44,23 @@ class UserCopy(Core):
     def copyin_words_from(self, p: Proc, va: int, n: int) -> list[int]:
         """copyin: ``n`` words of user memory from ``va`` (SysError EFAULT if not readable)."""
         words = self.memory.words
-        out = [words[i] for i in self._user_words(p, va, n, False)]
+        idx = self._user_words(p, va, n, False)
+        out = [words[i] for i in idx]
         self.loop.now += n * self.c.copy_word
+        if self.touch is not None:
+            self.cpu.touch_words(idx, False)
         self.copyin_words += n
         return out
 
     def copyout_words_to(self, p: Proc, va: int, values: list[int]) -> None:
         """copyout: ``values`` into user memory at ``va`` (SysError EFAULT if not writable)."""
         words = self.memory.words
-        for i, v in zip(self._user_words(p, va, len(values), True), values, strict=True):
+        idx = self._user_words(p, va, len(values), True)
+        for i, v in zip(idx, values, strict=True):
             words[i] = v
         self.loop.now += len(values) * self.c.copy_word
+        if self.touch is not None:
+            self.cpu.touch_words(idx, True)
         self.copyout_words += len(values)
 
     def charge_copy(self, nbytes: int, out: bool) -> None:

@@ -143,6 +143,8 @@ def mprotect(k: Core, p: Proc, r: range, prot: int) -> None:
         if not prot & PROT_WRITE:
             pte.modified = False  # dirty(): "written since it was last protected"
         k.loop.now += k.c.pte_store
+        if k.touch is not None:
+            k.touch(k.fp.pte_store, k.fp.pte(p, vpn))
         if pte.pfn >= 0:
             tlb_update(k, p, vpn, pte)
 

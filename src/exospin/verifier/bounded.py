@@ -20,12 +20,19 @@ What this models
       it). The type-like ones (``tuple``, ``list``...) stay usable in
       ``isinstance``, as bases and in class patterns;
     - *checked operators and methods*: after the budget is inserted, the AST is
-      rewritten so that ``+ * ** << %`` on operands that are not both constants,
+      rewritten so that ``+ * ** << % //`` on operands that are not both constants,
+      comparisons and membership of two non-constant operands (bounded by walking
+      one of them: CPython's work is at most either operand's unfolded size, so a
+      list or dict DAG cannot make ``==`` exponential), slices (charged by size),
       their augmented forms, starred arguments and displays (``*x``), slice
       assignment, ``raise``, f-string fields, ``.args``, and calls of the
       methods in ``CHECKED_METHODS`` (``join``, ``ljust``, ``extend``,
       ``items``...) go through a kernel function first. Each has a fast path
       for small numbers (``i + 1`` with ints costs one type test and a call);
+    - *ints*: ``int()`` (the shim) refuses more than ``MAX_INT_BITS`` bits, and
+      ``//``, ``%``, ``divmod`` and ``round`` of two ints over 64 bits refuse a
+      product of bit lengths over ``MAX_INT_BITS**2`` (CPython divides in
+      quadratic time); a huge int by a small one is linear and allowed;
     - *a tuple invariant*: every tuple verified code can obtain has tuple
       nesting at most ``MAX_DEPTH`` and an unfolded weight (elements summed over
       its tuple tree, strings and bytes by their length) at most
@@ -60,7 +67,9 @@ Per-domain memory quota
     ``quota`` bytes it raises ``QuotaExceeded`` (given by the verifier: a
     ``BudgetExceeded``, which the extension cannot catch), so the kernel
     terminates and unloads the domain as for an overrun. ``Meter.measure()``
-    is public for a kernel that wants to measure at other times.
+    is public: the kernel also measures at the end of an activation every
+    ``SETTLE_EVERY`` ticks and activations (``Budget.settle``, verifier.py), so
+    memory grown where nothing here counts it is measured too.
 
 Why it is built this way
     Python has no hook on allocation and no way to interrupt a C loop, so the
@@ -85,6 +94,7 @@ import ast
 import builtins
 import functools
 import itertools
+import math
 import string
 import sys
 import types
@@ -116,18 +126,27 @@ MIN_ROUND_DIGITS = -1000
 #: Methods that grow the container they are called on: never taken as a value (E120).
 MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault",
                       "symmetric_difference_update"})
+#: Methods that copy their receiver (str and bytes: case, strip, encode, split...; sets:
+#: union...): checked after the call, charged by the receiver's length, so what they make
+#: counts towards the quota's next measurement.
+COPYING_METHODS = frozenset({"upper", "lower", "casefold", "swapcase", "title", "capitalize", "strip",
+                             "lstrip", "rstrip", "encode", "decode", "hex", "split", "rsplit",
+                             "splitlines", "partition", "rpartition", "removeprefix", "removesuffix",
+                             "union", "intersection", "difference", "symmetric_difference", "fromhex"})
 #: Methods whose calls go through a check (for str, bytes, lists and dicts; other
 #: receivers are called as they are); taken as a value, the check is bound to them.
 CHECKED_METHODS = frozenset({"join", "ljust", "rjust", "center", "zfill", "expandtabs", "replace",
-                             "translate", "extend", "to_bytes", "items", "popitem"})
+                             "translate", "extend", "to_bytes", "items", "popitem",
+                             "sort", "index", "count", "remove", "copy"}) | COPYING_METHODS
+#: A slice whose bounds are constants giving at most this many elements is left as it is.
+SMALL_SLICE = 64
 
 #: Allow-listed builtins that are bounded as they are (O(1), or linear in an input
 #: that is itself bounded) and their reason; and the shimmed ones with their limit.
 BOUNDED: dict[str, str] = {
     "abs": "O(1) on numbers (ints are at most MAX_INT_BITS from * ** <<)",
     "bool": "O(1), or len() of a container",
-    "chr": "O(1)", "ord": "O(1)", "divmod": "numbers only", "float": "linear in a bounded str",
-    "int": "linear in a str of at most 4300 digits (CPython's limit), O(1) otherwise",
+    "chr": "O(1)", "ord": "O(1)", "float": "linear in a bounded str",
     "isinstance": "recursion over a tuple of types is guarded by CPython (RecursionError)",
     "len": "O(1)", "filter": "lazy; each step bounded by its source, a bounded range or container",
     "map": "lazy: one call per element", "reversed": "lazy",
@@ -143,7 +162,9 @@ SHIMMED: dict[str, str] = {
     "sum": "at most MAX_LEN elements; a sum of sequences at most MAX_LEN long",
     "all": "at most MAX_LEN elements (short-circuits per TICK_ELEMENTS)", "any": "as all",
     "hash": "the tuple invariant is checked (MAX_DEPTH, MAX_WEIGHT)",
-    "round": f"round(int, n): n >= {MIN_ROUND_DIGITS}",
+    "round": f"round(int, n): n >= {MIN_ROUND_DIGITS}, and the int within the division limit",
+    "int": "int(str or bytes, base) of at most MAX_INT_BITS bits; an int result within MAX_INT_BITS",
+    "divmod": "ints: (bits of a) * (bits of b) at most MAX_INT_BITS**2; charged by size",
     "zip": "each tuple it yields within the tuple invariant",
     "enumerate": "each pair within the tuple invariant",
 }
@@ -209,31 +230,74 @@ def check_tuple(t: Any) -> Any:
 
 
 def walk_size(x: Any, limit: int = MAX_WALK) -> int:
-    """Nodes and characters of ``x`` unfolded, as repr, == and sorting visit it; raise
-    LimitExceeded beyond ``limit``. Visits at most ``limit`` nodes."""
+    """Nodes and characters of ``x`` unfolded, as repr, == and sorting visit it (a list
+    holding one list twice counts it twice); raise LimitExceeded beyond ``limit``. Each
+    distinct container is visited once (its unfolded size is remembered), so a DAG of 2**60
+    unfolded nodes made of 120 lists is refused after 120 visits; at most ``limit`` visits."""
     if x.__class__ in _NUM or x is None:
         return 1
-    n = 0
-    stack = [x]
-    pop, push = stack.pop, stack.append
-    while stack:
-        v = pop()
-        n += 1
-        if isinstance(v, _STR_LIKE):
-            n += len(v)
-        elif isinstance(v, dict):
-            n += len(v)
-            for k, val in v.items():
-                push(k)
-                push(val)
-        elif isinstance(v, (list, _real_tuple, set, frozenset)):
-            n += len(v)
-            stack.extend(v)
-        elif isinstance(v, BaseException):
-            stack.extend(v.args)
+    if isinstance(x, _STR_LIKE):
+        n = 1 + len(x)
         if n > limit:
             raise LimitExceeded(f"value of more than {limit} nodes and characters (unfolded)")
-    return n
+        return n
+    if not isinstance(x, _WALKED):
+        return 1
+    memo: dict[int, int] = {}
+    path: set[int] = {id(x)}
+    frames: list[list[Any]] = [[x, _kids(x), _base(x)]]
+    visits = 0
+    while True:
+        top = frames[-1]
+        for c in top[1]:
+            visits += 1
+            if c.__class__ in _NUM or c is None:
+                top[2] += 1
+            elif isinstance(c, _STR_LIKE):
+                top[2] += 1 + len(c)
+            elif isinstance(c, _WALKED):
+                k = id(c)
+                m = memo.get(k)
+                if m is not None:
+                    top[2] += m
+                elif k in path:  # a cycle: == and repr on it recurse without end
+                    raise LimitExceeded(f"value of more than {limit} nodes and characters "
+                                        "(unfolded; it contains itself)")
+                else:
+                    path.add(k)
+                    frames.append([c, _kids(c), _base(c)])
+                    break
+            else:
+                top[2] += 1
+            if top[2] > limit or visits > limit:
+                raise LimitExceeded(f"value of more than {limit} nodes and characters (unfolded)")
+        else:
+            frames.pop()
+            n = top[2]
+            k = id(top[0])
+            path.discard(k)
+            memo[k] = n
+            if n > limit:
+                raise LimitExceeded(f"value of more than {limit} nodes and characters (unfolded)")
+            if not frames:
+                return n
+            frames[-1][2] += n
+
+
+_WALKED: Any = (dict, list, tuple, set, frozenset, BaseException)
+
+
+def _base(v: Any) -> int:
+    """A container's own count: itself and its slots (an exception: itself)."""
+    return 1 if isinstance(v, BaseException) else 1 + len(v)
+
+
+def _kids(v: Any) -> Iterable[Any]:
+    if isinstance(v, dict):
+        return itertools.chain(v.keys(), v.values())
+    if isinstance(v, BaseException):
+        return iter(v.args)
+    return iter(v)
 
 
 def _kept_size(roots: Iterable[Any], module: str, limit: int) -> int:
@@ -369,6 +433,8 @@ class Meter:
         #: the largest size measured so far, and how many measurements were made
         self.peak = 0
         self.measurements = 0
+        #: a measurement found more than the quota (the domain is to end)
+        self.over = False
         self._roots: Callable[[], Iterable[Any]] = lambda: ()
         self._module = ""
 
@@ -385,6 +451,7 @@ class Meter:
         n = _kept_size(self._roots(), self._module, self.quota)
         self.peak = max(self.peak, n)
         if n > self.quota:
+            self.over = True
             raise self.quota_exc(f"memory quota of {self.quota} bytes exceeded "
                                  f"(the domain keeps more than {n} bytes)")
         return n
@@ -419,11 +486,52 @@ class Meter:
         self.charge(len(items))
         return items
 
-    def walked(self, x: Any, what: str) -> None:
+    def walked(self, x: Any, what: str, limit: int = MAX_WALK) -> int:
+        """Walk ``x`` (``walk_size``) and charge its size; a walk that fails past ``limit``
+        is charged ``limit`` (the nodes it visited: refusing must not be free)."""
         try:
-            self.charge(walk_size(x))
+            n = walk_size(x, limit)
         except LimitExceeded as e:
+            self.charge(limit)
             raise LimitExceeded(f"{what}: {e}") from None
+        self.charge(n)
+        return n
+
+    def compared(self, a: Any, b: Any, what: str) -> None:
+        """Bound a comparison of ``a`` and ``b`` (``==``, ``<``...): CPython's work is at most
+        the unfolded size of either operand, so one of them must be within MAX_WALK."""
+        try:
+            n = walk_size(a)
+        except LimitExceeded:
+            self.charge(MAX_WALK)
+            self.walked(b, what)
+            return
+        self.charge(n)
+
+    def contained(self, x: Any, c: Any, what: str) -> Any:
+        """Bound ``x in c`` (and ``index``, ``count``, ``remove``): a list or tuple compares
+        ``x`` with each element, at most the unfolded size of ``c``, and at most
+        ``len(c)`` times that of ``x``. Returns ``c``, materialised if it was an iterator."""
+        if isinstance(c, _HASHED) or c.__class__ is _real_range and x.__class__ is int:
+            return c
+        if isinstance(c, _STR_LIKE) or c.__class__ is _real_range:
+            self.charge(len(c))
+            return c
+        if not isinstance(c, (list, _real_tuple)):
+            c = _real_list(self.bounded(c, what))
+        n = len(c)
+        if x.__class__ in _FLAT:
+            self.charge(n)
+            return c
+        try:
+            wx = walk_size(x)
+        except LimitExceeded:
+            wx = MAX_WALK + 1
+        if wx * n <= MAX_WALK:
+            self.charge(wx * n)
+        else:
+            self.walked(c, what)
+        return c
 
     def namespace(self) -> dict[str, Any]:
         """The shims (under the builtins' names) and the checked operators (under the
@@ -433,10 +541,12 @@ class Meter:
 
 def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per shim)
     charge, bounded, walked = m.charge, m.bounded, m.walked
+    compared, contained = m.compared, m.contained
     r_tuple, r_list, r_dict, r_set, r_frozenset = tuple, list, dict, set, frozenset
     r_str, r_bytes, r_range, r_sorted, r_sum = str, bytes, range, sorted, sum
     r_max, r_min, r_all, r_any, r_hash, r_round = max, min, all, any, hash, round
     r_zip, r_enumerate = zip, enumerate
+    r_int, r_divmod = int, divmod
     islice = itertools.islice
 
     def s_tuple(it: Any = ()) -> Any:
@@ -481,16 +591,35 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
                                 f"elements: the limit is {MAX_LEN}")
         return r
 
+    def _keys(items: Any, key: Any, what: str) -> Any:
+        # the keys compared in C are walked, not the items: computed once each, as
+        # CPython does, then the items ordered by them (the same order, stable)
+        keys = r_list(map(key, items))
+        walked(keys, what)
+        return keys
+
     def s_sorted(it: Any, *, key: Any = None, reverse: bool = False) -> Any:
         items = bounded(it, "sorted()")
-        walked(items, "sorted()")
         charge(len(items) * max(1, len(items).bit_length()))
-        return r_sorted(items, key=key, reverse=reverse)
+        if key is None:
+            walked(items, "sorted()")
+            return r_sorted(items, reverse=reverse)
+        items = r_list(items)
+        keys = _keys(items, key, "sorted()")
+        return [items[i] for i in r_sorted(r_range(len(items)), key=keys.__getitem__, reverse=reverse)]
 
     def _extreme(real: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         items = bounded(args[0], f"{name}()") if len(args) == 1 else args
-        walked(items, f"{name}()")
-        return real(items, **kwargs) if len(args) == 1 else real(*items, **kwargs)
+        key = kwargs.get("key")
+        if key is None:
+            walked(items, f"{name}()")
+            return real(items, **kwargs) if len(args) == 1 else real(*items, **kwargs)
+        items = r_list(items)
+        keys = _keys(items, key, f"{name}()")
+        rest = {k: v for k, v in kwargs.items() if k != "key"}
+        if not items:
+            return real(items, **rest) if len(args) == 1 else real(*items, **rest)
+        return items[real(r_range(len(items)), key=keys.__getitem__)]
 
     def s_max(*args: Any, **kwargs: Any) -> Any:
         return _extreme(r_max, "max", args, kwargs)
@@ -535,9 +664,35 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
     def s_round(x: Any, ndigits: Any = None) -> Any:
         if ndigits is None:
             return r_round(x)
-        if isinstance(x, int) and isinstance(ndigits, int) and ndigits < MIN_ROUND_DIGITS:
-            raise LimitExceeded(f"round(int, {ndigits}): ndigits below {MIN_ROUND_DIGITS}")
+        if isinstance(x, int) and isinstance(ndigits, int) and ndigits < 0:
+            if ndigits < MIN_ROUND_DIGITS:
+                raise LimitExceeded(f"round(int, {ndigits}): ndigits below {MIN_ROUND_DIGITS}")
+            _int_div(x, 10 ** -ndigits, "round()")
         return r_round(x, ndigits)
+
+    def s_int(*args: Any, **kwargs: Any) -> Any:
+        x = args[0] if args else kwargs.get("x", 0)
+        if x.__class__ is int and len(args) == 1:
+            _int_bits(x.bit_length(), "int()")
+            return x
+        if isinstance(x, _STR_LIKE):
+            base = args[1] if len(args) > 1 else kwargs.get("base", 10)
+            per = 4.0 if not isinstance(base, int) or not 2 <= base <= 36 else _LOG2[base]
+            if len(x) * per > MAX_INT_BITS + per:
+                raise LimitExceeded(f"int() of a {len(x)}-digit string: more than {MAX_INT_BITS} "
+                                    "bits, the limit")
+            charge(len(x))
+        return _checked_int(r_int(*args, **kwargs))
+
+    def _checked_int(v: Any) -> Any:
+        if isinstance(v, int) and not -_SMALL < v < _SMALL:
+            _int_bits(v.bit_length(), "int()")
+        return v
+
+    def s_divmod(a: Any, b: Any) -> Any:
+        if isinstance(a, int) and isinstance(b, int):
+            _int_div(a, b, "divmod()")
+        return r_divmod(a, b)
 
     def s_zip(*its: Any, strict: bool = False) -> Any:
         for t in r_zip(*its, strict=strict):
@@ -579,6 +734,24 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
     def _int_bits(n: int, what: str) -> None:
         if n > MAX_INT_BITS:
             raise LimitExceeded(f"{what}: an int of about {n} bits, the limit is {MAX_INT_BITS}")
+        charge(n >> 6)  # a tick per 64 words of 64 bits
+
+    def _int_div(a: int, b: int, what: str) -> None:
+        # CPython divides in time (bits of a) x (bits of b): a huge int by a small one is
+        # linear, two huge ones quadratic; the product is bounded
+        na, nb = a.bit_length(), b.bit_length()
+        if na > 64 and nb > 64:
+            if na * nb > MAX_INT_BITS * MAX_INT_BITS:
+                raise LimitExceeded(f"{what} of ints of {na} and {nb} bits: (bits x bits) above "
+                                    f"{MAX_INT_BITS}**2, the limit")
+        charge((na + nb) >> 6)
+
+    def b_floordiv(a: Any, b: Any) -> Any:
+        if a.__class__ is int and b.__class__ is int and -_SMALL < b < _SMALL:
+            return a // b  # (linear in a: a small divisor)
+        if isinstance(a, int) and isinstance(b, int):
+            _int_div(a, b, "//")
+        return a // b
 
     def _mul(a: Any, b: Any, inplace: bool) -> Any:
         if isinstance(a, int) and isinstance(b, int):
@@ -621,7 +794,13 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
         return a << b
 
     def b_mod(a: Any, b: Any) -> Any:
-        if isinstance(a, (str, bytes)):
+        if a.__class__ is int and b.__class__ is int:
+            if not -_SMALL < b < _SMALL:
+                _int_div(a, b, "%")
+            return a % b
+        if isinstance(a, int) and isinstance(b, int):
+            _int_div(a, b, "%")
+        elif isinstance(a, (str, bytes)):
             args = b if isinstance(b, r_tuple) else (b,)
             n = len(a)
             for x in args:
@@ -634,6 +813,60 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
                 raise LimitExceeded(f"%-formatting of about {n} characters: the limit is {MAX_WALK}")
             charge(n)
         return a % b
+
+    # -- comparisons and membership: bounded by the size of one operand (Meter.compared)
+
+    def b_eq(a: Any, b: Any) -> Any:
+        if a.__class__ not in _FLAT and b.__class__ not in _FLAT:
+            compared(a, b, "==")
+        return a == b
+
+    def b_ne(a: Any, b: Any) -> Any:
+        if a.__class__ not in _FLAT and b.__class__ not in _FLAT:
+            compared(a, b, "!=")
+        return a != b
+
+    def b_lt(a: Any, b: Any) -> Any:
+        if a.__class__ not in _FLAT and b.__class__ not in _FLAT:
+            compared(a, b, "<")
+        return a < b
+
+    def b_le(a: Any, b: Any) -> Any:
+        if a.__class__ not in _FLAT and b.__class__ not in _FLAT:
+            compared(a, b, "<=")
+        return a <= b
+
+    def b_gt(a: Any, b: Any) -> Any:
+        if a.__class__ not in _FLAT and b.__class__ not in _FLAT:
+            compared(a, b, ">")
+        return a > b
+
+    def b_ge(a: Any, b: Any) -> Any:
+        if a.__class__ not in _FLAT and b.__class__ not in _FLAT:
+            compared(a, b, ">=")
+        return a >= b
+
+    def b_in(x: Any, c: Any) -> Any:
+        if c.__class__ in _HASHED_EXACT:
+            return x in c
+        return x in contained(x, c, "in")
+
+    def b_notin(x: Any, c: Any) -> Any:
+        if c.__class__ in _HASHED_EXACT:
+            return x not in c
+        return x not in contained(x, c, "not in")
+
+    def c_cmpv(x: Any) -> Any:
+        # an operand of a chained comparison (a < b < c): each is bounded, so every pair is
+        if x.__class__ not in _FLAT:
+            walked(x, "comparison")
+        return x
+
+    def b_slice(x: Any, lo: Any, hi: Any, step: Any) -> Any:
+        r = x[lo:hi:step]
+        if r.__class__ in _SLICED:
+            charge(len(r))
+        return r
 
     def c_tuple(*a: Any) -> tuple[Any, ...]:
         # a display: weighed if it holds a tuple (one without holds at most its static
@@ -773,6 +1006,46 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
     def m_popitem(x: Any, *a: Any, **k: Any) -> Any:
         return check_tuple(x.popitem(*a, **k))
 
+    def m_sort(x: Any, *a: Any, **k: Any) -> Any:
+        if isinstance(x, list) and not a:
+            key, reverse = k.get("key"), k.get("reverse", False)
+            if set(k) - {"key", "reverse"}:
+                return x.sort(*a, **k)
+            n = len(x)
+            charge(n * max(1, n.bit_length()))
+            if key is None:
+                walked(x, "sort()")
+                return x.sort(reverse=reverse)
+            keys = _keys(x, key, "sort()")
+            order = r_sorted(r_range(n), key=keys.__getitem__, reverse=reverse)
+            x[:] = [x[i] for i in order]
+            return None
+        return x.sort(*a, **k)
+
+    def _searcher(name: str) -> Callable[..., Any]:
+        def m(x: Any, *a: Any, **k: Any) -> Any:
+            if isinstance(x, (list, r_tuple)) and a:
+                contained(a[0], x, f"{name}()")
+            elif isinstance(x, _STR_LIKE):
+                charge(len(x))
+            return getattr(x, name)(*a, **k)
+        m.__name__ = f"m_{name}"
+        return m
+
+    def _copier(name: str) -> Callable[..., Any]:
+        def m(x: Any, *a: Any, **k: Any) -> Any:
+            r = getattr(x, name)(*a, **k)
+            if isinstance(x, (str, bytes, bytearray, set, frozenset)):
+                charge(len(x) + (len(r) if isinstance(r, (list, set, frozenset)) else 0))
+            return r
+        m.__name__ = f"m_{name}"
+        return m
+
+    def m_copy(x: Any, *a: Any, **k: Any) -> Any:
+        if isinstance(x, (list, dict, set, frozenset)):
+            charge(len(x))
+        return x.copy(*a, **k)
+
     rng = _shim_type(r_range, s_range, lambda o: o, subclassable=False)
     rng._meter = m  # type: ignore[attr-defined]
     ns: dict[str, Any] = {
@@ -794,10 +1067,19 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
         "__c_checked__": check_tuple,
         "__m_join__": m_join, "__m_expandtabs__": m_expandtabs, "__m_replace__": m_replace,
         "__m_translate__": m_translate, "__m_extend__": m_extend, "__m_to_bytes__": m_to_bytes,
-        "__m_items__": m_items, "__m_popitem__": m_popitem,
+        "__m_items__": m_items, "__m_popitem__": m_popitem, "__m_sort__": m_sort,
+        "__m_copy__": m_copy,
+        "int": _shim_type(r_int, s_int, _checked_int), "divmod": s_divmod,
+        "__b_floordiv__": b_floordiv, "__b_eq__": b_eq, "__b_ne__": b_ne, "__b_lt__": b_lt,
+        "__b_le__": b_le, "__b_gt__": b_gt, "__b_ge__": b_ge, "__b_in__": b_in,
+        "__b_notin__": b_notin, "__c_cmpv__": c_cmpv, "__b_slice__": b_slice,
     }
     for name in ("ljust", "rjust", "center", "zfill"):
         ns[f"__m_{name}__"] = _padder(name)
+    for name in ("index", "count", "remove"):
+        ns[f"__m_{name}__"] = _searcher(name)
+    for name in COPYING_METHODS:
+        ns[f"__m_{name}__"] = _copier(name)
     for key, fn in list(ns.items()):
         if key.startswith("__m_"):
             ns[key] = _unbound(key[4:-2], fn)
@@ -828,6 +1110,16 @@ def _unbound(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 _STR_OK = frozenset({str, int, float, bool, type(None), bytes})
 _BUILTIN_METHODS = frozenset({type("".join), type(str.join), type(dict.fromkeys)})
 _CONCAT: Any = (str, bytes, bytearray, list, _real_tuple)
+#: values a comparison with anything is bounded by (by their own size, at most MAX_LEN)
+_FLAT = frozenset({int, float, bool, str, bytes, type(None), complex})
+#: containers whose membership test is a hash lookup (the key is hashable: within the
+#: tuple invariant)
+_HASHED: Any = (dict, set, frozenset, type({}.keys()))
+_HASHED_EXACT = frozenset({dict, set, frozenset})
+#: slices whose length is what they copied
+_SLICED = frozenset({list, _real_tuple, str, bytes, bytearray})
+#: bits per digit of int(s, base)
+_LOG2 = {b: math.log2(b) for b in range(2, 37)}
 
 
 def _format_widths(fmt: Any, args: tuple[Any, ...]) -> int:
@@ -927,10 +1219,21 @@ def _call(name: str, args: list[ast.expr], at: ast.AST) -> ast.Call:
 
 _BINOPS: dict[type[ast.operator], str] = {ast.Add: "__b_add__", ast.Mult: "__b_mul__",
                                           ast.Pow: "__b_pow__", ast.LShift: "__b_lshift__",
-                                          ast.Mod: "__b_mod__"}
+                                          ast.Mod: "__b_mod__", ast.FloorDiv: "__b_floordiv__"}
 _AUGOPS: dict[type[ast.operator], str] = {ast.Add: "__b_iadd__", ast.Mult: "__b_imul__",
                                           ast.Pow: "__b_pow__", ast.LShift: "__b_lshift__",
-                                          ast.Mod: "__b_mod__"}
+                                          ast.Mod: "__b_mod__", ast.FloorDiv: "__b_floordiv__"}
+_CMPOPS: dict[type[ast.cmpop], str] = {ast.Eq: "__b_eq__", ast.NotEq: "__b_ne__", ast.Lt: "__b_lt__",
+                                       ast.LtE: "__b_le__", ast.Gt: "__b_gt__", ast.GtE: "__b_ge__",
+                                       ast.In: "__b_in__", ast.NotIn: "__b_notin__"}
+
+
+def _small_num(e: ast.expr) -> bool:
+    """A constant number a division by (or of) is linear: a float, or an int of at most 64 bits."""
+    if not _num(e):
+        return False
+    v = e.value  # type: ignore[attr-defined]
+    return not isinstance(v, int) or -(1 << 64) < v < 1 << 64
 
 
 def _needs_check(op: ast.operator, left: ast.expr, right: ast.expr) -> bool:
@@ -938,9 +1241,47 @@ def _needs_check(op: ast.operator, left: ast.expr, right: ast.expr) -> bool:
         return False  # the compiler folds it (or it is as written)
     if isinstance(op, ast.Add):
         return not (_num(left) or _num(right) or _const(right))
-    if isinstance(op, ast.Mod):
-        return not (_num(left) or _num(right))
+    if isinstance(op, ast.Mod | ast.FloorDiv):
+        return not (_small_num(left) or _small_num(right))
     return True
+
+
+def _literal(e: ast.expr) -> bool:
+    """A constant, or a signed number literal (``-1``)."""
+    return _const(e) or (isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub | ast.UAdd)
+                         and _num(e.operand))
+
+
+def _cmp_needs_check(op: ast.cmpop, left: ast.expr, right: ast.expr) -> bool:
+    """A comparison with a constant is bounded by the constant; ``x in CONST`` by it too."""
+    if type(op) not in _CMPOPS:
+        return False  # is, is not
+    if isinstance(op, ast.In | ast.NotIn):
+        return not _literal(right)
+    return not (_literal(left) or _literal(right))
+
+
+def _slice_len(s: ast.Slice) -> int | None:
+    """The most elements a slice with constant bounds selects, or None if not constant."""
+    def const(e: ast.expr | None) -> int | None | bool:
+        if e is None:
+            return None
+        if isinstance(e, ast.Constant) and type(e.value) is int:
+            return int(e.value)
+        if (isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub) and isinstance(e.operand, ast.Constant)
+                and type(e.operand.value) is int):
+            return -int(e.operand.value)
+        return False
+    lo, hi, step = const(s.lower), const(s.upper), const(s.step)
+    if lo is False or hi is False or step is False or (step is not None and step < 1):
+        return None
+    if lo is None:
+        lo = 0
+    if hi is None:
+        return -lo if lo < 0 else None
+    if (lo < 0) != (hi < 0) and lo != 0:
+        return None
+    return max(hi - lo, 0) if hi >= 0 or lo < 0 else None
 
 
 class _Rewrite(ast.NodeTransformer):
@@ -984,6 +1325,36 @@ class _Rewrite(ast.NodeTransformer):
         name = f"__t{_Rewrite._tmp}__"
         pre.append(ast.copy_location(ast.Assign([ast.Name(name, ast.Store())], e), at))
         return ast.Name(name, ast.Load())
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        operands = [node.left, *node.comparators]
+        pairs = [_cmp_needs_check(op, operands[i], operands[i + 1]) for i, op in enumerate(node.ops)]
+        if not any(pairs):
+            return node
+        if len(node.ops) == 1:
+            return _call(_CMPOPS[type(node.ops[0])], operands, node)
+        # a chain (a < b < c), each operand evaluated once: every operand of a pair that needs
+        # checking is walked first, which bounds every comparison it takes part in
+        need: set[int] = set()
+        for i, p in enumerate(pairs):
+            if p:
+                need.update((i, i + 1))
+        new = [(_call("__c_cmpv__", [e], e) if i in need and not _literal(e) else e)
+               for i, e in enumerate(operands)]
+        node.left, node.comparators = new[0], new[1:]
+        return node
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        self.generic_visit(node)
+        s = node.slice
+        if isinstance(node.ctx, ast.Load) and isinstance(s, ast.Slice):
+            n = _slice_len(s)
+            if n is None or n > SMALL_SLICE:
+                none = ast.Constant(None)
+                return _call("__b_slice__", [node.value, s.lower or none, s.upper or none,
+                                             s.step or none], node)
+        return node
 
     def visit_Tuple(self, node: ast.Tuple) -> ast.AST:
         self.generic_visit(node)
@@ -1099,6 +1470,8 @@ def hidden_kind(name: str) -> str | None:
     of the call's arguments), "method" (a method call), "store" (a slice store), "load"
     (an attribute read), "none"
     (nothing: a check only); None if ``name`` is not one of rewrite's names."""
+    if name == "__b_slice__":
+        return "load"
     if name.startswith("__b_"):
         return "op"
     if name.startswith("__m_"):

@@ -1,0 +1,36 @@
+"""The file-system suite (bench/fs_suite.py): its rows on unix, and what LRU does to Cao's scan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from exospin.bench import SUITES, fs_suite, run_suite
+
+ROWS = ["fs_create_small", "fs_read_small", "fs_delete_small", "fs_seq_write", "fs_seq_read", "fs_rand_read",
+        "fs_rand_write", "cao_scan_lru", "cao_join_lru", "cao_pair_lru"]
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict[str, Any]:
+    return run_suite("fs", "ds5000", quick=True)
+
+
+def test_does_the_suite_give_every_row_on_unix_with_its_ios(doc: dict[str, Any]) -> None:
+    assert SUITES["fs"][0] == "unix" and "unix" in fs_suite.RUNNERS
+    rows = {r["benchmark"]: r for r in doc["results"]}
+    assert list(rows) == ROWS
+    assert all(r["system"] == "unix" and r["figures"]["ios"] > 0 and r["sim_us"] > 0 for r in rows.values())
+
+
+def test_does_lru_miss_on_every_block_of_a_scan_larger_than_the_cache(doc: dict[str, Any]) -> None:
+    rows = {r["benchmark"]: r for r in doc["results"]}
+    assert rows["cao_scan_lru"]["figures"]["ios"] >= 1.0  # every block read comes from the disk, every scan
+    assert rows["cao_join_lru"]["figures"]["ios"] < 0.75  # the hot index stays cached: about half the reads hit
+    assert rows["fs_create_small"]["figures"]["ios"] == 2.0  # the inode, then the directory entry: synchronous
+
+
+def test_is_the_suite_deterministic_in_simulated_time(doc: dict[str, Any]) -> None:
+    again = run_suite("fs", "ds5000", quick=True)
+    assert [(r["sim_us"], r["figures"]) for r in again["results"]] == [(r["sim_us"], r["figures"]) for r in doc["results"]]
