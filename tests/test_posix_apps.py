@@ -2,7 +2,8 @@
 
 Each test is a question about processes, memory or IPC, asked with a posix
 program, and runs once per system (``SYSTEMS``): Aegis with ExOS, SPIN with
-its Unix extension, and the monolithic Unix. Only ``exospin.posix`` and the system's
+its Unix extension, and the monolithic Unix, lean and as the faithful Ultrix
+and OSF/1 baselines (``BASELINES``: the same programs, the same results). Only ``exospin.posix`` and the system's
 ``start/run/exit_status/shutdown/statistics`` are used; at teardown every
 system is shut down and must have leaked nothing, kept every invariant and
 left no TLB entry behind.
@@ -20,6 +21,9 @@ from exospin.apps import APPS
 from exospin.systems import boot
 
 SYSTEMS = ["aegis", "spin", "unix"]
+#: the faithful baselines (unix/baseline.py) must run every program the lean unix runs, with
+#: the same results: each is "unix:BASELINE" here, booted as boot("unix", baseline=...)
+BASELINES = ["unix:ultrix", "unix:osf1"]
 
 Factory = Callable[..., Any]
 
@@ -33,13 +37,14 @@ def assert_clean(s: Any) -> None:
     assert s.machine.tlb.statistics().valid == 0, "TLB entries outlived their processes"
 
 
-@pytest.fixture(params=SYSTEMS)
+@pytest.fixture(params=SYSTEMS + BASELINES)
 def make(request: pytest.FixtureRequest) -> Iterator[Factory]:
     """A factory ``make(profile="ds5000", seed=0)`` of booted systems of the parametrised name."""
     booted: list[Any] = []
+    name, _, baseline = request.param.partition(":")
 
     def factory(profile: str = "ds5000", seed: int = 0) -> Any:
-        s = boot(request.param, profile, seed=seed)
+        s = boot(name, profile, seed=seed, baseline=baseline or None)
         booted.append(s)
         return s
 

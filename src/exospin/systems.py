@@ -50,6 +50,7 @@ from .spin import extensions as spin_extensions
 from .spin.libunix import process_main
 from .unix import Unix
 from .unix import start as unix_start
+from .unix.baseline import get_baseline
 
 
 class UnknownSystem(ValueError):
@@ -340,7 +341,8 @@ def _wake(machine: Machine) -> None:
 
 def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: bool = False,
          charge_extensions: bool = False, disk: str | os.PathLike[str] | bool | None = None,
-         memory: str | None = None, mkfs: bool | None = None, disk_cylinders: int | None = None) -> Any:
+         memory: str | None = None, mkfs: bool | None = None, disk_cylinders: int | None = None,
+         baseline: str | None = None) -> Any:
     """Boot system ``name`` on a fresh machine of ``profile``, seeded with ``seed``.
 
     Returns a :class:`System` for ``aegis``, a :class:`SpinSystem` for ``spin``, a
@@ -354,11 +356,17 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
     ``disk_cylinders``: a smaller disk, the drive's first cylinders (tests keep images small).
     ``memory``: ``ideal`` or ``detailed`` (docs/memory.md); None, the current default
     (``machine.memory_model``, ``ideal`` unless set).
+    ``baseline`` (unix only): ``ultrix`` or ``osf1``, the faithful Ultrix 4.2 or DEC OSF/1
+    code paths beside the lean kernel's (unix/baseline.py, docs/unix.md); None, the lean one.
     """
     if name not in SYSTEMS:
         raise UnknownSystem(f"unknown system {name!r} (known: {', '.join(SYSTEMS)})")
     if charge_extensions and name != "spin":
         raise ValueError(f"charge_extensions is SPIN's option; {name} has no extensions")
+    if baseline is not None:
+        if name != "unix":
+            raise ValueError(f"baseline is unix's option; {name} has no baseline")
+        get_baseline(baseline)  # a bad name fails before the machine is built
     prof = get_profile(profile)  # the machine's clock and primitive costs
     tracer = Tracer(prof.clock_hz, f"exospin {name} on {prof.name}") if trace else None
     machine = Machine(prof, seed=seed, tracer=tracer, memory=memory)  # hardware: clock, memory, caches, TLB, timer
@@ -369,19 +377,20 @@ def boot(name: str = "aegis", profile: str = "ds5000", seed: int = 0, trace: boo
         raise ValueError("mkfs names what to do with a disk: boot(..., disk=True or a path, mkfs=...)")
     elif disk_cylinders is not None:
         raise ValueError("disk_cylinders sizes a disk: boot(..., disk=True or a path, disk_cylinders=...)")
-    system = _assemble(name, machine, tracer, charge_extensions)
+    system = _assemble(name, machine, tracer, charge_extensions, baseline)
     mount = getattr(system, "mount", None)  # the systems whose file system exists (issue 18)
     if machine.disks and mount is not None:
         mount(machine.disks[0], machine.disks[0].blank if mkfs is None else mkfs)
     return system
 
 
-def _assemble(name: str, machine: Machine, tracer: Tracer | None, charge_extensions: bool) -> Any:
+def _assemble(name: str, machine: Machine, tracer: Tracer | None, charge_extensions: bool,
+              baseline: str | None = None) -> Any:
     """The kernel (and, for aegis, the place of its library OSes) on ``machine``."""
     if name == "spin":
         return SpinSystem(name, machine, Spin(machine, charge_extensions), tracer)  # dispatcher, name server, SpinPublic
     if name == "unix":
-        return UnixSystem(name, machine, Unix(machine), tracer)  # the kernel takes the vectors; no process yet
+        return UnixSystem(name, machine, Unix(machine, baseline), tracer)  # the kernel takes the vectors; no process yet
     kernel = Aegis(machine)  # the exokernel installs its vectors and owns the machine
     if machine.disks:
         kernel.attach_disk(machine.disks[0])  # XN: disk blocks as secure bindings (aegis/xn.py)

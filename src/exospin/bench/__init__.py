@@ -1,6 +1,7 @@
 """Benchmark suites, the report and plots. Reads only ``statistics()`` and the clock.
 
-``SUITES`` maps a suite name to (the system it measures, its runner).
+``SUITES`` maps a suite name to (the system it measures, its runner); ``BASELINE_SUITES``
+the faithful baselines (``ultrix``, ``osf1``), which ``bench`` runs and ``reproduce`` does not.
 ``run_suite(name, profile, quick)`` returns the ``--json`` document of docs/contracts.md.
 ``NETWORKED`` names the suites that run networks (they take ``pcap``); ``REPRODUCE_OPTIONS``
 the options ``reproduce`` gives a suite.
@@ -47,6 +48,21 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     "db": ("aegis, spin, unix", db_suite.run),
 }
 
+#: the faithful baselines beside the lean unix (unix/baseline.py): the unix suite's rows on
+#: Ultrix 4.2's and DEC OSF/1's code paths. Not in SUITES, so ``reproduce`` runs what it ran.
+BASELINE_SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
+    "ultrix": ("ultrix", unix_suite.run_ultrix),
+    "osf1": ("osf1", unix_suite.run_osf1),
+}
+#: the machine each faithful baseline's paper measured it on (``reproduce --baselines`` runs it there)
+BASELINE_PROFILES: dict[str, str] = {"ultrix": "ds5000", "osf1": "alpha3000"}
+
+
+def all_suites() -> dict[str, tuple[str, Callable[..., list[Result]]]]:
+    """Every suite ``bench`` and ``run_suite`` know: SUITES, then the baselines'."""
+    return {**SUITES, **BASELINE_SUITES}
+
+
 #: suites whose rows run on networks: ``run_suite(..., pcap=FILE)`` writes their captures
 NETWORKED = frozenset({"net"})
 
@@ -82,8 +98,9 @@ def run_suite(
     ``options``: passed to the suite's runner (``REPRODUCE_OPTIONS``). ``clock``: ``charged``
     (the default) or ``weighed``, where that Python advances the clock too (bench/weighed.py;
     the document then says ``"clock": "weighed"``)."""
-    if name not in SUITES:
-        raise UnknownSuite(f"unknown suite {name!r} (known: {', '.join(SUITES)})")
+    suites = all_suites()
+    if name not in suites:
+        raise UnknownSuite(f"unknown suite {name!r} (known: {', '.join(suites)})")
     if pcap is not None and name not in NETWORKED:
         raise ValueError(f"suite {name} runs no network: there is nothing to capture")
     get_profile(profile)  # a bad profile name fails before any work
@@ -99,7 +116,7 @@ def run_suite(
     pycall = python_call_ns()
     with auditing() if audit else contextlib.nullcontext(), \
             WeighedClock(profile) if weighed else contextlib.nullcontext():
-        results = SUITES[name][1](profile, quick=quick, progress=progress, **extra)
+        results = suites[name][1](profile, quick=quick, progress=progress, **extra)
     doc = document(name, profile, pycall, results)
     if name == "net" and extra.get("demux", True):  # the issue's targets, on both clocks
         doc["targets"] = net_suite.last_targets()
@@ -108,5 +125,5 @@ def run_suite(
     return doc
 
 
-__all__ = ["CLOCKS", "NETWORKED", "REPRODUCE_OPTIONS", "WEIGHABLE", "BenchmarkError", "Result", "SUITES", "TARGETS",
-           "UNTARGETED", "UnknownSuite", "document", "python_call_ns", "run_suite"]
+__all__ = ["BASELINE_PROFILES", "BASELINE_SUITES", "CLOCKS", "NETWORKED", "REPRODUCE_OPTIONS", "WEIGHABLE", "BenchmarkError", "Result", "SUITES", "TARGETS",
+           "UNTARGETED", "UnknownSuite", "all_suites", "document", "python_call_ns", "run_suite"]

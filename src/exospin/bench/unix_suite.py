@@ -50,6 +50,7 @@ Interface
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -57,7 +58,7 @@ from .. import posix
 from ..systems import boot
 from . import posix_suite
 from .harness import BenchmarkError, Result, Table, run_table
-from .posix_suite import expect, ops, require, run_posix
+from .posix_suite import Target, expect, ops, require, run_posix
 
 SYSTEM = "unix"
 
@@ -70,12 +71,21 @@ def _snapshot(system: Any, proc: Any) -> dict[str, int]:
     return d
 
 
-TARGET = posix_suite.Target(
-    SYSTEM, lambda profile: boot(SYSTEM, profile), _snapshot,
-    lambda system: {p.pid: p.name for p in system.kernel.procs.values() if p.state == "running"},
-    lambda system: cast(dict[str, int], system.shutdown()),
-    lambda system: dict(system.kernel.ended),
-)
+def target(baseline: str | None = None) -> Target:
+    """The lean ``unix`` (``baseline`` None), or a faithful baseline (``ultrix``, ``osf1``:
+    unix/baseline.py) whose results carry the baseline's name as their system."""
+    def make(profile: str) -> Any:
+        return boot(SYSTEM, profile, baseline=baseline)
+
+    return posix_suite.Target(
+        baseline or SYSTEM, make, _snapshot,
+        lambda system: {p.pid: p.name for p in system.kernel.procs.values() if p.state == "running"},
+        lambda system: cast(dict[str, int], system.shutdown()),
+        lambda system: dict(system.kernel.ended),
+    )
+
+
+TARGET = target()
 
 
 def _me() -> Any:
@@ -89,7 +99,7 @@ def _no_syscalls(name: str, sh: dict[str, Any]) -> None:
 # ------------------------------------------------------------- primitives
 
 
-def null_procedure_call(profile: str, n: int) -> Result:
+def _null_procedure_call(target: Target, profile: str, n: int) -> Result:
     def setup(sh: dict[str, Any]) -> Callable[[int], None]:
         call = _me().cpu.call
 
@@ -101,12 +111,12 @@ def null_procedure_call(profile: str, n: int) -> Result:
                 call(f)
         return loop
 
-    res, sh = run_posix(TARGET, profile, "null_procedure_call", n, setup)
+    res, sh = run_posix(target, profile, "null_procedure_call", n, setup)
     _no_syscalls("null_procedure_call", sh)
     return res
 
 
-def null_syscall(profile: str, n: int) -> Result:
+def _null_syscall(target: Target, profile: str, n: int) -> Result:
     def setup(sh: dict[str, Any]) -> Callable[[int], None]:
         getpid = posix.getpid
 
@@ -115,12 +125,12 @@ def null_syscall(profile: str, n: int) -> Result:
                 getpid()
         return loop
 
-    res, sh = run_posix(TARGET, profile, "null_syscall", n, setup)
+    res, sh = run_posix(target, profile, "null_syscall", n, setup)
     expect("null_syscall", sh, syscalls=ops(n), sys_getpid=ops(n), exceptions=0)
     return res
 
 
-def _signal_bench(profile: str, n: int, name: str) -> Result:
+def _signal_bench(target: Target, profile: str, n: int, name: str) -> Result:
     def setup(sh: dict[str, Any]) -> Callable[[int], None]:
         p = _me()
         cpu = p.cpu
@@ -155,71 +165,76 @@ def _signal_bench(profile: str, n: int, name: str) -> Result:
         sh["verify"].append(lambda: require(name, posix.load(a) == 7, "a skipped store was done"))
         return protection
 
-    res, sh = run_posix(TARGET, profile, name, n, setup)
+    res, sh = run_posix(target, profile, name, n, setup)
     k = ops(n)
     expect(name, sh, signals=k, sigreturns=k, exceptions=k, syscalls=k, page_faults=0)
     return res
 
 
-def exc_overflow(profile: str, n: int) -> Result:
-    return _signal_bench(profile, n, "exc_overflow")
+def _exc_overflow(target: Target, profile: str, n: int) -> Result:
+    return _signal_bench(target, profile, n, "exc_overflow")
 
 
-def exc_unaligned(profile: str, n: int) -> Result:
-    return _signal_bench(profile, n, "exc_unaligned")
+def _exc_unaligned(target: Target, profile: str, n: int) -> Result:
+    return _signal_bench(target, profile, n, "exc_unaligned")
 
 
-def exc_protection(profile: str, n: int) -> Result:
-    return _signal_bench(profile, n, "exc_protection")
+def _exc_protection(target: Target, profile: str, n: int) -> Result:
+    return _signal_bench(target, profile, n, "exc_protection")
 
 
 # --------------------------------------------------------------------- IPC
 
 
-def ipc_pipe(profile: str, n: int) -> Result:
-    res, sh = posix_suite.ipc_pipe(TARGET, profile, n)
+def _ipc_pipe(target: Target, profile: str, n: int) -> Result:
+    res, sh = posix_suite.ipc_pipe(target, profile, n)
     k = ops(n)
     expect("ipc_pipe", sh, sys_write=2 * k, sys_read=2 * k, exceptions=0)
     require("ipc_pipe", posix_suite.delta(sh, "sleeps") >= k, "the reader did not sleep each round trip")
     return res
 
 
-def ipc_shm(profile: str, n: int) -> Result:
-    res, sh = posix_suite.ipc_shm(TARGET, profile, n)
+def _ipc_shm(target: Target, profile: str, n: int) -> Result:
+    res, sh = posix_suite.ipc_shm(target, profile, n)
     k = ops(n)
     expect("ipc_shm", sh, sys_wake=2 * k, exceptions=0, sys_read=0, sys_write=0)
     return res
 
 
-def _rpc(profile: str, n: int, name: str) -> Result:
-    res, sh = posix_suite.ipc_lrpc(TARGET, profile, n, name)
+def _rpc(target: Target, profile: str, n: int, name: str) -> Result:
+    res, sh = posix_suite.ipc_lrpc(target, profile, n, name)
     k = ops(n)
     expect(name, sh, rpc_calls=k, sys_rpc_call=k, sys_rpc_reply_wait=k, exceptions=0)
     return res
 
 
-def ipc_lrpc(profile: str, n: int) -> Result:
-    return _rpc(profile, n, "ipc_lrpc")
+def _ipc_lrpc(target: Target, profile: str, n: int) -> Result:
+    return _rpc(target, profile, n, "ipc_lrpc")
 
 
-def cross_as_call(profile: str, n: int) -> Result:
-    return _rpc(profile, n, "cross_as_call")
+def _cross_as_call(target: Target, profile: str, n: int) -> Result:
+    return _rpc(target, profile, n, "cross_as_call")
 
 
 # ---------------------------------------------------------------------- VM
 
 
 checked = posix_suite.checked
-vm_dirty = checked(TARGET, "vm_dirty", sys_dirty=1, exceptions=0)
-vm_prot1 = checked(TARGET, "vm_prot1", sys_mprotect=1, exceptions=0, signals=0)
-vm_prot100 = checked(TARGET, "vm_prot100", sys_mprotect=1, exceptions=0, signals=0)
-vm_unprot100 = checked(TARGET, "vm_unprot100", sys_mprotect=1, exceptions=0, signals=0)
-vm_trap = checked(TARGET, "vm_trap", signals=1, sigreturns=1, exceptions=1, mod_faults=0)
 # a signal whose handler unprotects the page, then the retried store's modified-bit fault
 FAULT_THEN_MODIFIED = {"signals": 1, "sigreturns": 1, "mod_faults": 1, "exceptions": 2, "page_faults": 0}
-vm_fault = checked(TARGET, "vm_fault", **FAULT_THEN_MODIFIED)
-vm_appel1 = checked(TARGET, "vm_appel1", **FAULT_THEN_MODIFIED)
-vm_appel2 = checked(TARGET, "vm_appel2", per=100, **FAULT_THEN_MODIFIED)
+
+
+def _vm_rows(target: Target) -> dict[str, Callable[[str, int], Result]]:
+    return {
+        "vm_dirty": checked(target, "vm_dirty", sys_dirty=1, exceptions=0),
+        "vm_prot1": checked(target, "vm_prot1", sys_mprotect=1, exceptions=0, signals=0),
+        "vm_prot100": checked(target, "vm_prot100", sys_mprotect=1, exceptions=0, signals=0),
+        "vm_unprot100": checked(target, "vm_unprot100", sys_mprotect=1, exceptions=0, signals=0),
+        "vm_trap": checked(target, "vm_trap", signals=1, sigreturns=1, exceptions=1, mod_faults=0),
+        "vm_fault": checked(target, "vm_fault", **FAULT_THEN_MODIFIED),
+        "vm_appel1": checked(target, "vm_appel1", **FAULT_THEN_MODIFIED),
+        "vm_appel2": checked(target, "vm_appel2", per=100, **FAULT_THEN_MODIFIED),
+    }
 
 
 # ----------------------------------------------------------------- threads
@@ -237,58 +252,116 @@ def _user_api(sh: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
     return ut.create, ut.join, m, ut.condition(m)
 
 
-def fork_join_kernel(profile: str, n: int) -> Result:
-    res, sh = posix_suite.fork_join(TARGET, profile, n, "fork_join_kernel", lambda sh: _kernel_api(sh)[:2])
+def _fork_join_kernel(target: Target, profile: str, n: int) -> Result:
+    res, sh = posix_suite.fork_join(target, profile, n, "fork_join_kernel", lambda sh: _kernel_api(sh)[:2])
     k = ops(n)
     expect("fork_join_kernel", sh, threads_created=k, sys_thread_create=k, sys_thread_join=k)
     return res
 
 
-def ping_pong_kernel(profile: str, n: int) -> Result:
-    res, sh = posix_suite.ping_pong(TARGET, profile, n, "ping_pong_kernel", _kernel_api)
+def _ping_pong_kernel(target: Target, profile: str, n: int) -> Result:
+    res, sh = posix_suite.ping_pong(target, profile, n, "ping_pong_kernel", _kernel_api)
     require("ping_pong_kernel", posix_suite.delta(sh, "context_switches") >= 2 * ops(n),
             "the two kernel threads did not switch twice per round trip")
     return res
 
 
-def fork_join_user(profile: str, n: int) -> Result:
-    res, sh = posix_suite.fork_join(TARGET, profile, n, "fork_join_user", lambda sh: _user_api(sh)[:2])
+def _decthreads(sh: dict[str, Any]) -> bool:
+    """Were the user-level threads DECthreads (one kernel thread each: the osf1 baseline)?"""
+    return getattr(sh["system"].kernel.baseline, "user_threads", None) == "decthreads"
+
+
+def _fork_join_user(target: Target, profile: str, n: int) -> Result:
+    res, sh = posix_suite.fork_join(target, profile, n, "fork_join_user", lambda sh: _user_api(sh)[:2])
+    if _decthreads(sh):  # P-threads over Mach threads: a kernel thread created and joined each time
+        k = ops(n)
+        expect("fork_join_user", sh, threads_created=k, sys_thread_create=k, sys_thread_join=k)
+        return res
     _no_syscalls("fork_join_user", sh)
     expect("fork_join_user", sh, threads_created=0)
     return res
 
 
-def ping_pong_user(profile: str, n: int) -> Result:
-    res, sh = posix_suite.ping_pong(TARGET, profile, n, "ping_pong_user", _user_api)
+def _ping_pong_user(target: Target, profile: str, n: int) -> Result:
+    res, sh = posix_suite.ping_pong(target, profile, n, "ping_pong_user", _user_api)
+    if _decthreads(sh):  # their synchronisation goes into the kernel
+        require("ping_pong_user", posix_suite.delta(sh, "context_switches") >= 2 * ops(n),
+                "the two P-threads did not switch kernel threads twice per round trip")
+        return res
     _no_syscalls("ping_pong_user", sh)
     return res
 
 
+#: (benchmark, runner(target, profile, n) or a VM row's name, iterations with --quick, without)
+_ROWS: tuple[tuple[str, Any, int, int], ...] = (
+    ("null_procedure_call", _null_procedure_call, 2_000, 50_000),
+    ("null_syscall", _null_syscall, 2_000, 50_000),
+    ("exc_overflow", _exc_overflow, 500, 10_000),
+    ("exc_unaligned", _exc_unaligned, 500, 10_000),
+    ("exc_protection", _exc_protection, 500, 10_000),
+    ("ipc_pipe", _ipc_pipe, 100, 3_000),
+    ("ipc_shm", _ipc_shm, 100, 3_000),
+    ("ipc_lrpc", _ipc_lrpc, 300, 10_000),
+    ("cross_as_call", _cross_as_call, 300, 10_000),
+    ("vm_dirty", None, 1_000, 20_000),
+    ("vm_prot1", None, 300, 5_000),
+    ("vm_prot100", None, 5, 100),
+    ("vm_unprot100", None, 5, 100),
+    ("vm_trap", None, 300, 10_000),
+    ("vm_fault", None, 300, 1_000),
+    ("vm_appel1", None, 300, 5_000),
+    ("vm_appel2", None, 3, 30),
+    ("fork_join_kernel", _fork_join_kernel, 200, 3_000),
+    ("ping_pong_kernel", _ping_pong_kernel, 200, 3_000),
+    ("fork_join_user", _fork_join_user, 500, 10_000),
+    ("ping_pong_user", _ping_pong_user, 500, 10_000),
+)
+
+
+def table(baseline: str | None = None) -> Table:
+    """The suite's table on the lean kernel or on a faithful baseline (the same rows)."""
+    t = target(baseline)
+    vm = _vm_rows(t)
+    return {name: (vm[name] if fn is None else functools.partial(fn, t), nq, nf) for name, fn, nq, nf in _ROWS}
+
+
 #: name -> (runner, iterations with --quick, iterations without)
-BENCHMARKS: Table = {
-    "null_procedure_call": (null_procedure_call, 2_000, 50_000),
-    "null_syscall": (null_syscall, 2_000, 50_000),
-    "exc_overflow": (exc_overflow, 500, 10_000),
-    "exc_unaligned": (exc_unaligned, 500, 10_000),
-    "exc_protection": (exc_protection, 500, 10_000),
-    "ipc_pipe": (ipc_pipe, 100, 3_000),
-    "ipc_shm": (ipc_shm, 100, 3_000),
-    "ipc_lrpc": (ipc_lrpc, 300, 10_000),
-    "cross_as_call": (cross_as_call, 300, 10_000),
-    "vm_dirty": (vm_dirty, 1_000, 20_000),
-    "vm_prot1": (vm_prot1, 300, 5_000),
-    "vm_prot100": (vm_prot100, 5, 100),
-    "vm_unprot100": (vm_unprot100, 5, 100),
-    "vm_trap": (vm_trap, 300, 10_000),
-    "vm_fault": (vm_fault, 300, 1_000),
-    "vm_appel1": (vm_appel1, 300, 5_000),
-    "vm_appel2": (vm_appel2, 3, 30),
-    "fork_join_kernel": (fork_join_kernel, 200, 3_000),
-    "ping_pong_kernel": (ping_pong_kernel, 200, 3_000),
-    "fork_join_user": (fork_join_user, 500, 10_000),
-    "ping_pong_user": (ping_pong_user, 500, 10_000),
-}
+BENCHMARKS: Table = table()
+
+# each row on the lean kernel as ``runner(profile, n)``, as the other suites' modules name theirs
+null_procedure_call = BENCHMARKS["null_procedure_call"][0]
+null_syscall = BENCHMARKS["null_syscall"][0]
+exc_overflow = BENCHMARKS["exc_overflow"][0]
+exc_unaligned = BENCHMARKS["exc_unaligned"][0]
+exc_protection = BENCHMARKS["exc_protection"][0]
+ipc_pipe = BENCHMARKS["ipc_pipe"][0]
+ipc_shm = BENCHMARKS["ipc_shm"][0]
+ipc_lrpc = BENCHMARKS["ipc_lrpc"][0]
+cross_as_call = BENCHMARKS["cross_as_call"][0]
+vm_dirty = BENCHMARKS["vm_dirty"][0]
+vm_prot1 = BENCHMARKS["vm_prot1"][0]
+vm_prot100 = BENCHMARKS["vm_prot100"][0]
+vm_unprot100 = BENCHMARKS["vm_unprot100"][0]
+vm_trap = BENCHMARKS["vm_trap"][0]
+vm_fault = BENCHMARKS["vm_fault"][0]
+vm_appel1 = BENCHMARKS["vm_appel1"][0]
+vm_appel2 = BENCHMARKS["vm_appel2"][0]
+fork_join_kernel = BENCHMARKS["fork_join_kernel"][0]
+ping_pong_kernel = BENCHMARKS["ping_pong_kernel"][0]
+fork_join_user = BENCHMARKS["fork_join_user"][0]
+ping_pong_user = BENCHMARKS["ping_pong_user"][0]
 
 
-def run(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
-    return run_table(BENCHMARKS, profile, quick, progress)
+def run(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None,
+        baseline: str | None = None) -> list[Result]:
+    return run_table(BENCHMARKS if baseline is None else table(baseline), profile, quick, progress)
+
+
+def run_ultrix(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
+    """The suite on the faithful Ultrix 4.2 baseline (``exospin bench ultrix``)."""
+    return run(profile, quick, progress, baseline="ultrix")
+
+
+def run_osf1(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
+    """The suite on the faithful DEC OSF/1 baseline (``exospin bench osf1``)."""
+    return run(profile, quick, progress, baseline="osf1")

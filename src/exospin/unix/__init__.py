@@ -2,9 +2,13 @@
 
 The kernel (kernel.py and the modules it uses) imports only ``exospin.machine``;
 the user library (libc.py, uthreads.py) implements ``exospin.posix`` with
-system calls. See docs/unix.md.
+system calls. ``baseline.py`` and ``decthreads.py`` are the faithful Ultrix 4.2 and
+DEC OSF/1 baselines beside the lean kernel (``Unix(machine, baseline="ultrix")``).
+See docs/unix.md.
 """
 
+from .baseline import BASELINES, Baseline, BaselineCosts, UnknownBaseline, Work, get_baseline
+from .decthreads import DECThreads
 from .ffs_layout import MountError
 from .fsck_ffs import fsck
 from .kernel import Unix, UnixStats
@@ -15,6 +19,7 @@ from .syscalls import NUMBERS, TABLE
 from .uthreads import UCondition, UMutex, UThreads, UThreadStats
 
 __all__ = [
+    "BASELINES", "Baseline", "BaselineCosts", "DECThreads", "UnknownBaseline", "Work", "get_baseline",
     "KCondition", "KMutex", "MountError", "NUMBERS", "SIGBUS", "SIGFPE", "SIGSEGV", "SysError", "TABLE",
     "UCondition", "UMutex", "UThreadStats", "UThreads", "Unix", "UnixProcess", "UnixStats", "fsck", "start",
 ]

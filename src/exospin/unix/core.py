@@ -25,7 +25,8 @@ Why it is built this way
     what it uses, so none of them imports kernel.py, which imports them.
 
 Interface
-    ``Core(machine)`` (made through ``Unix``); ``note(pid, text)``;
+    ``Core(machine, baseline=None)`` (made through ``Unix``; ``bc``: a faithful
+    baseline's step costs, or None); ``note(pid, text)``;
     ``sigstack_top(slot)``; ``exit_status(pid)``; ``return_to_user(t)``;
     ``statistics()``; the records ``UnixStats``, ``Costs``.
 """
@@ -42,6 +43,7 @@ from greenlet import getcurrent
 
 from ..machine import USER_TOP, Footprint, Machine, instruction_profile
 from . import param
+from .baseline import BaselineCosts, get_baseline
 from .coremap import CoreMap
 from .proc import Proc, Thread
 
@@ -224,7 +226,7 @@ class Core:
     sysnum: dict[str, int]
     by_syscall: list[int]  # calls per system-call number
 
-    def __init__(self, machine: Machine) -> None:
+    def __init__(self, machine: Machine, baseline: str | None = None) -> None:
         self.m = machine
         self.loop = machine.loop
         self.cpu = machine.cpu
@@ -233,6 +235,11 @@ class Core:
         self.tracer = machine.tracer
         p = machine.profile
         self.c = Costs(machine)
+        #: the faithful baseline's counted steps (baseline.py), None for the lean kernel
+        self.baseline = None if baseline is None else get_baseline(baseline)
+        self.bc = None if self.baseline is None else BaselineCosts(self.baseline, p, machine.loop, machine.cpu)
+        #: words of the signal frame: the lean frame, plus the rest of a baseline's struct sigcontext
+        self.sigframe_words = param.SIGFRAME_WORDS + (0 if self.bc is None else self.bc.sigcontext_extra)
         #: the paths' cache lines, and the CPU's touch under ``detailed`` memory (None: ideal)
         self.fp = Footprints(machine)
         self.touch: Callable[[Footprint, int], None] | None = (
@@ -309,6 +316,8 @@ class Core:
 
     def return_to_user(self, t: Thread) -> None:
         self.loop.now += self.c.exit_checks + self.c.leave
+        if self.bc is not None:
+            self.bc.charge("user_return")
         if self.touch is not None:
             self.touch(self.fp.exit_checks, self.fp.proc(t.proc))
         self._restore(t)

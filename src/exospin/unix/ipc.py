@@ -92,6 +92,9 @@ def write(k: Scheduler, t: Thread, fd: Any, data: Any) -> int:
     mem = k.memory
     done = 0
     n = len(data)
+    if k.bc is not None:  # the pipe is a socket pair: rwuio, sosend, one mbuf per MLEN bytes (baseline.py)
+        k.bc.charge("pipe_rw")
+        k.bc.charge("mbuf_get", -(-n // k.bc.mlen))
     while done < n:
         if pp.readers == 0:
             raise SysError("EPIPE", "write: the pipe has no reader left")
@@ -139,6 +142,9 @@ def read(k: Scheduler, t: Thread, fd: Any, n: Any) -> bytes:
     if take > first:
         out += bytes(buf[0:take - first])
     k.charge_copy(take, out=True)  # copyout
+    if k.bc is not None:  # soreceive, each mbuf freed as it is emptied
+        k.bc.charge("pipe_rw")
+        k.bc.charge("mbuf_free", -(-take // k.bc.mlen))
     if k.touch is not None:  # the pipe's code and the loads from its buffer
         k.touch(k.fp.pipe_io, 0)
         k.cpu.touch_range(pp.pfn * k.page + pos, first, False)
@@ -279,6 +285,8 @@ def rpc_call(k: Scheduler, t: Thread, pid: Any, n: Any, *args: Any) -> Any:
     if server.rpc_procs and n not in server.rpc_procs:  # (a server not yet registered: the call waits)
         raise SysError("ESRCH", f"rpc_call: process {pid} offers no procedure {n!r}")
     k.charge_copy(len(args) * k.word_bytes, out=False)  # the arguments into the message
+    if k.bc is not None and k.bc.mach_rpc:  # a Mach message: MIG stub, header, ipc_kmsg, ports (baseline.py)
+        k.bc.charge("msg_send")
     call = Call(t, n, args)
     server.port.append(call)
     k.loop.now += 3 * k.c.mem_ref  # link the message onto the port
@@ -288,6 +296,8 @@ def rpc_call(k: Scheduler, t: Thread, pid: Any, n: Any, *args: Any) -> Any:
         k.sleep(("reply", id(call)))
     if call.error is not None:
         raise SysError(*call.error)
+    if k.bc is not None and k.bc.mach_rpc:  # the reply received: copyout of its header, the stub unpacks it
+        k.bc.charge("msg_receive")
     k.charge_copy(k.word_bytes, out=True)  # the result out of the reply
     return call.result
 
@@ -303,6 +313,8 @@ def rpc_receive(k: Scheduler, t: Thread) -> tuple[int, tuple[Any, ...]]:
         return rpc_receive(k, t)
     t.serving = call
     k.loop.now += 2 * k.c.mem_ref
+    if k.bc is not None and k.bc.mach_rpc:  # the request received: header copied out, the server stub's demux
+        k.bc.charge("msg_receive")
     k.charge_copy(len(call.args) * k.word_bytes, out=True)  # the arguments out to the server
     return call.n, call.args
 
@@ -314,6 +326,8 @@ def rpc_reply_wait(k: Scheduler, t: Thread, result: Any) -> tuple[int, tuple[Any
         raise SysError("EINVAL", "rpc_reply_wait: this thread is serving no call")
     t.serving = None
     k.charge_copy(k.word_bytes, out=False)  # the result into the reply
+    if k.bc is not None and k.bc.mach_rpc:  # the reply sent to the send-once right
+        k.bc.charge("msg_send")
     call.result = result
     call.done = True
     k.wakeup(("reply", id(call)), front=True)  # hand-off back to the client

@@ -59,7 +59,8 @@ Why it is built this way
     charged as memory references; no asynchronous signals (kill), no disk.
 
 Interface
-    ``Unix(machine)``; ``spawn(entry, name) -> pid`` (a new process whose first
+    ``Unix(machine, baseline=None)`` (``baseline``: ``ultrix`` or ``osf1``, the faithful
+    paths of baseline.py; None, the lean kernel); ``spawn(entry, name) -> pid`` (a new process whose first
     thread runs ``entry()``, used by the boot code); ``run(until)``;
     ``exit_status(pid)``; ``shutdown() -> leaks``; ``check_invariants()``;
     ``statistics()``. User code enters through ``trap(number, *args)``
@@ -80,8 +81,8 @@ from .traps import Traps
 class Unix(Traps):
     """The kernel. Create one per machine, ``spawn`` the first process, ``run``."""
 
-    def __init__(self, machine: Machine) -> None:
-        super().__init__(machine)
+    def __init__(self, machine: Machine, baseline: str | None = None) -> None:
+        super().__init__(machine, baseline)
         self.systab = syscalls.TABLE
         self.sysnum = {name: i for i, (name, _, _) in enumerate(self.systab)}
         self.by_syscall = [0] * len(self.systab)

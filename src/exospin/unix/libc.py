@@ -44,6 +44,7 @@ from typing import Any, cast
 from .. import posix
 from ..posix import PosixError
 from . import param
+from .decthreads import DECThreads
 from .kernel import Unix
 from .proc import SysError, ThreadExit
 from .syscalls import NUMBERS
@@ -284,8 +285,12 @@ class UnixProcess(posix.MachineBinding):
     def condition(self, mutex: Any) -> KCondition:
         return KCondition(self, mutex)
 
-    def uthreads(self) -> UThreads:
-        """The user-level thread library on the calling kernel thread."""
+    def uthreads(self) -> UThreads | DECThreads:
+        """The user-level thread library on the calling kernel thread; on the ``osf1``
+        baseline, DECthreads (one kernel thread per thread, decthreads.py)."""
+        b = self.k.baseline
+        if b is not None and b.user_threads == "decthreads":
+            return DECThreads(self, b)
         return UThreads(self.cpu, self._bind)
 
     # ------------------------------------------------------------------- IPC

@@ -92,6 +92,8 @@ class Lifecycle(Scheduler):
         self.threads[t.tid] = t
         self.threads_created += 1
         self.loop.now += 6 * self.c.mem_ref  # the thread structure
+        if self.bc is not None:  # Mach's thread_create, thread_set_state, thread_resume (osf1)
+            self.bc.charge("thread_create")
         self._make_runnable(t)
         return t
 

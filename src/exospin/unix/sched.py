@@ -62,6 +62,8 @@ class Scheduler(UserCopy):
     def _resume(self, t: Thread) -> None:
         """From the root: give the processor to ``t`` until control comes back here."""
         self.loop.now += self.c.switch
+        if self.bc is not None:
+            self.bc.charge("swtch")
         if self.touch is not None:
             self.touch(self.fp.switch_in, self.fp.pcb(t))
         self.current = t
@@ -103,6 +105,8 @@ class Scheduler(UserCopy):
             self._root.switch()  # idle: the root waits; its _resume charges the switch to whoever runs
         elif nxt is not me:
             self.loop.now += self.c.switch
+            if self.bc is not None:  # swtch's run-queue scan and resume (baseline.py)
+                self.bc.charge("swtch")
             if self.touch is not None:
                 self.touch(self.fp.switch_out, self.fp.pcb(me))
                 self.touch(self.fp.switch_in, self.fp.pcb(nxt))
@@ -121,6 +125,8 @@ class Scheduler(UserCopy):
         t = self.current
         assert t is not None
         self.loop.now += self.c.sleep
+        if self.bc is not None:
+            self.bc.charge("sleep")
         self.sleeps += 1
         t.state = SLEEPING
         t.chan = chan
@@ -132,13 +138,18 @@ class Scheduler(UserCopy):
     def wakeup(self, chan: Any, front: bool = False) -> int:
         """Make every thread sleeping on ``chan`` runnable (``front``: next to run, for a
         hand-off). Returns how many."""
+        bc = self.bc
         self.loop.now += self.c.wakeup
+        if bc is not None:  # wakeup()'s hash and chain walk (baseline.py)
+            bc.charge("wakeup")
         q = self.sleepq.pop(chan, None)
         if not q:
             return 0
         for t in q:
             t.chan = None
             self.loop.now += self.c.wake_one
+            if bc is not None:
+                bc.charge("wake_one")
             self._make_runnable(t, front)
         self.wakeups += len(q)
         return len(q)

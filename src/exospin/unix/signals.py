@@ -70,6 +70,10 @@ def deliver(k: Lifecycle, t: Thread, sig: int, code: int, vaddr: int, write: boo
         t.last_fault, t.fault_repeats = (vaddr, write), 0
     frame = [param.SIGFRAME_MAGIC, sig, int(code), vaddr & k.word_mask, t.blocked, 0]
     frame += [v & k.word_mask for v in t.tf]
+    bc = k.bc
+    if bc is not None:  # psignal, issig, psig, sendsig (baseline.py), and the rest of struct sigcontext:
+        bc.charge("signal")  # the FP area (no FP state is modelled: zeros), the cause, the bad address
+        frame += [0] * (bc.sigcontext_extra - 2) + [int(code), vaddr & k.word_mask]
     nbytes = len(frame) * k.word_bytes
     fa = t.sig_sp - nbytes
     if fa < k.sigstack_top(t.slot) - param.SIGSTACK_PAGES * k.page:
@@ -110,17 +114,19 @@ def sigreturn(k: Lifecycle, t: Thread, fa: Any) -> None:
     """Copy the signal frame at ``fa`` back in, check it, and make it the context the
     system call returns to (called from the system call of that name)."""
     top = k.sigstack_top(t.slot)
-    n = param.SIGFRAME_WORDS
+    n = k.sigframe_words
     if type(fa) is not int or not top - param.SIGSTACK_PAGES * k.page <= fa <= top - n * k.word_bytes \
             or fa % k.word_bytes:
         raise SysError("EINVAL", f"sigreturn: {fa!r} is not a signal frame on this thread's signal stack")
     frame = k.copyin_words_from(t.proc, fa, n)
     k.loop.now += k.c.frame_checks
+    if k.bc is not None:
+        k.bc.charge("sigreturn")
     if k.touch is not None:
         k.touch(k.fp.sigreturn, 0)
     if frame[0] != param.SIGFRAME_MAGIC or frame[1] not in param.SIGNALS:
         raise SysError("EINVAL", f"sigreturn: no signal frame at {fa:#x}")
-    tf = frame[param.SIGFRAME_HEADER:]
+    tf = frame[param.SIGFRAME_HEADER:param.SIGFRAME_WORDS]
     if tf[31] != param.SR_USER or tf[32] >= k.user_top:
         raise SysError("EINVAL", "sigreturn: the frame would return to kernel mode")
     t.tf[:] = tf

@@ -58,6 +58,9 @@ class Traps(Lifecycle):
         loop = self.loop
         c = self.c
         loop.now += c.entry
+        bc = self.bc
+        if bc is not None:  # a faithful baseline's locore and syscall() (baseline.py)
+            bc.charge("syscall")
         touch = self.touch
         if touch is not None:
             touch(self.fp.syscall, self.fp.trapframe(t))
@@ -83,6 +86,8 @@ class Traps(Lifecycle):
                 except SysError as e:
                     result = e
         loop.now += c.exit_checks + c.leave
+        if bc is not None:
+            bc.charge("user_return")
         if touch is not None:
             touch(self.fp.exit_checks, self.fp.proc(t.proc))
         self._restore(t)
@@ -98,6 +103,8 @@ class Traps(Lifecycle):
             return self._syscall(t, value)
         self.cpu.epc = param.USER_TEXT
         self.loop.now += self.c.entry
+        if self.bc is not None:  # locore, then trap()
+            self.bc.charge("trap")
         if self.touch is not None:
             self.touch(self.fp.exception, self.fp.trapframe(t))
         self._save(t)
@@ -123,9 +130,14 @@ class Traps(Lifecycle):
         p = t.proc
         vpn = vaddr >> self.page_shift
         self.loop.now += self.c.walk
+        bc = self.bc
+        if bc is not None:  # vtopte (Ultrix), vm_fault's lookup (OSF/1)
+            bc.charge("fault_lookup")
         pte = p.pt.get(vpn)
         if pte is not None and pte.pfn >= 0 and pte.prot & PROT_WRITE:
             t.last_fault = None
+            if bc is not None:
+                bc.charge("pmap_enter")
             if pte.cow:
                 try:
                     vm.break_cow(self, p, pte)
@@ -196,6 +208,9 @@ class Traps(Lifecycle):
         """An invalid PTE: demand-zero a page the process may read, else a signal."""
         p = t.proc
         self.loop.now += self.c.entry
+        bc = self.bc
+        if bc is not None:
+            bc.charge("page_fault")
         if self.touch is not None:
             self.touch(self.fp.exception, self.fp.trapframe(t))
         self._save(t)
@@ -213,6 +228,8 @@ class Traps(Lifecycle):
             self.die(t, 128 + param.SIGKILL, f"out of memory on demand-zero page {vaddr & -self.page:#x}")
         if write and pte.prot & PROT_WRITE:
             pte.modified = True  # vm_fault for a write: the page is dirty at once
+        if bc is not None:
+            bc.charge("pmap_enter")
         self.return_to_user(t)
         self.loop.now += self.c.tlb_write
         b = pte.pfn * self.words_per_frame

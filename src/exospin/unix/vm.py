@@ -134,6 +134,9 @@ def munmap(k: Core, p: Proc, r: range) -> None:
 
 
 def mprotect(k: Core, p: Proc, r: range, prot: int) -> None:
+    if k.bc is not None:  # Ultrix's segment checks and vtopte per page; OSF/1's vm_map_protect and pmap_protect
+        k.bc.charge("mprotect")
+        k.bc.charge("prot_page", len(r))
     for vpn in r:
         pte = p.pt[vpn]  # walked by pages()
         pte.prot = prot

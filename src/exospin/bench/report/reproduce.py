@@ -48,8 +48,9 @@ from rich.table import Table
 
 from ... import __version__
 from ...machine import get_profile
-from .. import REPRODUCE_OPTIONS, SUITES, WEIGHABLE, run_suite
+from .. import BASELINE_PROFILES, REPRODUCE_OPTIONS, SUITES, WEIGHABLE, run_suite
 from ..harness import BenchmarkError
+from .decompose import decomposition, markdown_decomposition, plot_decomposition
 from .papers import PUBLISHED, published_text
 from .plots import plot_table
 from .tables import BASELINE, MISSING, Cell, Group, ResultTable, Row, fmt_us
@@ -110,8 +111,10 @@ OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
 def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool = False,
             suites: Iterable[str] | None = None, profiles: Iterable[str] = tuple(PROFILES),
-            audit: bool = False, clock: str = "charged") -> dict[str, Any]:
+            audit: bool = False, clock: str = "charged", baselines: bool = False) -> dict[str, Any]:
     """Run every suite under every profile; the ``reproduce --json`` document.
+    ``baselines``: also each faithful baseline on its paper's machine (``ultrix`` on
+    ds5000, ``osf1`` on alpha3000), and the document's ``decomposition`` (decompose.py).
 
     A suite that raises ``BenchmarkError`` is recorded in ``failed`` and the
     run goes on; so is any other exception, unless ``reraise`` (``--debug``).
@@ -124,7 +127,8 @@ def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool
     if clock == "weighed":  # the suites of several machines cannot be weighed (bench/weighed.py): left out
         names = [n for n in names if n in WEIGHABLE]
     for profile in profiles:
-        for suite in names:
+        extra = [b for b, p in BASELINE_PROFILES.items() if p == profile] if baselines else []
+        for suite in names + extra:
             if progress is not None:
                 progress(suite, profile, None)
             try:
@@ -139,6 +143,8 @@ def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool
     doc = document(runs, failed, quick, profiles)
     if clock == "weighed":
         doc["clock"] = "weighed"
+    if baselines:
+        doc["decomposition"] = decomposition(doc)
     return doc
 
 
@@ -394,7 +400,8 @@ def _profile_line(name: str) -> str:
     return f"{desc}; {PROFILES.get(name, 'not one of the papers’ machines')}"
 
 
-def markdown_report(doc: Mapping[str, Any], tables: list[ResultTable], plots: Mapping[str, str] | None = None) -> str:
+def markdown_report(doc: Mapping[str, Any], tables: list[ResultTable], plots: Mapping[str, str] | None = None,
+                    split_plots: Mapping[str, str] | None = None) -> str:
     """The report: how to read it, the runs, failures, then per profile its tables (each
     with its plot, if ``plots`` maps the table's slug to a relative path)."""
     plots = plots or {}
@@ -439,6 +446,9 @@ def markdown_report(doc: Mapping[str, Any], tables: list[ResultTable], plots: Ma
                 out += [f"![{t.title}]({plots[t.slug]})", ""]
             out.append(markdown_table(t))
         out += markdown_audit(doc, profile)
+    if doc.get("decomposition"):
+        out += ["", "## The decomposition: architecture and baseline", ""]
+        out += markdown_decomposition(doc["decomposition"], split_plots)
     return "\n".join(out) + "\n"
 
 
@@ -459,8 +469,14 @@ def write_outputs(doc: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
         plot_table(t, path)
         plots[t.slug] = path.name
         written[path.name] = path
+    split_plots: dict[str, str] = {}
+    for profile in profiles_of(doc):  # with --baselines: one figure per paper
+        path = out_dir / f"decomposition-{profile}.png"
+        if plot_decomposition(doc.get("decomposition") or [], profile, path):
+            split_plots[profile] = path.name
+            written[path.name] = path
     report = out_dir / "report.md"
-    report.write_text(markdown_report(doc, tables, plots))
+    report.write_text(markdown_report(doc, tables, plots, split_plots))
     written["report.md"] = report
     return written
 
