@@ -37,7 +37,7 @@ from functools import partial
 from typing import Any
 
 from .aegis import Aegis, Syscalls
-from .exos import ExOS, ExOSShared, MiniOS, PhysOS, ProcEntry
+from .exos import ExOS, ExOSShared, FsShared, MiniOS, PhysOS, ProcEntry
 from .exos.paging import POLICIES as PAGING  # noqa: F401 - the policies by name, for bench (which may not import exos)
 from .exos.paging import check as check_paging
 from .exos.sched import POLICIES
@@ -209,6 +209,13 @@ class System(_Runs):
             held["frames"] -= len(k.xn.frames)
             held.update(k.xn.held())
         return held
+
+    def mount(self, disk: Disk, format: bool) -> None:  # noqa: A002 - boot's name for it
+        """ExOS' library file system (exos/fs.py) on ``disk``: formatted (``format``) or
+        mounted at the first file call of any ExOS process, which makes the XN calls (the
+        kernel does no I/O of its own); an image that is not this file system is refused
+        there (EINVAL, with XN's or the library's reason), never reformatted."""
+        self.exos.fs = FsShared(format)
 
     def statistics(self) -> dict[str, Any]:
         return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}
