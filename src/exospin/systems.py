@@ -38,6 +38,7 @@ from typing import Any
 
 from .aegis import Aegis, Syscalls
 from .exos import ExOS, ExOSShared, FsShared, MiniOS, PhysOS, ProcEntry
+from .exos.bufcache import check as check_cache
 from .exos.paging import POLICIES as PAGING  # noqa: F401 - the policies by name, for bench (which may not import exos)
 from .exos.paging import check as check_paging
 from .exos.sched import POLICIES
@@ -159,24 +160,27 @@ class System(_Runs):
     def start(
         self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "",
         policy: str = "round_robin", paging: str = "fifo", max_resident: int | None = None,
+        cache: str = "lru",
     ) -> int:
         """Start ``program(argv)`` as a new ExOS process (it may fork, pipe, ...); returns its pid.
 
         The process's library OS schedules its threads by ``policy`` (exos/sched/) and
         replaces its pages by ``paging`` (exos/paging/), keeping at most ``max_resident``
-        pages resident if given; its children inherit all three. Its exit status is in
+        pages resident if given; its children inherit all three (and ``cache``, its
+        buffer-cache manager: exos/bufcache/). Its exit status is in
         ``exit_status(pid)`` once the system has run.
         """
         if policy not in POLICIES:
             raise ValueError(f"unknown scheduling policy {policy!r} (known: {', '.join(POLICIES)})")
         check_paging(paging, max_resident)
+        check_cache(cache)
         sh = self.exos
         pid = sh.alloc_pid()
         sh.procs[pid] = ProcEntry(pid, 0, 0, name or getattr(program, "__name__", "process"))
         args = (list(argv or []),)
 
         def main(sys: Syscalls) -> Any:
-            return ExOS(sys, sh, pid, POLICIES[policy](), paging, max_resident).run(program, args)
+            return ExOS(sys, sh, pid, POLICIES[policy](), paging, max_resident, cache).run(program, args)
 
         eid = self.kernel.create_env(main, f"pid {pid}", 1)
         sh.procs[pid].env = eid

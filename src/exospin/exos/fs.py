@@ -61,15 +61,15 @@ Interface
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import posix
-from ..aegis import AegisError, Capability
-from ..aegis.xn import BadDisk, DiskIOError, XNError
+from ..aegis import AegisError, BadDisk, Capability, DiskIOError, XNError
 from ..posix import PosixError, Stat
+from .bufcache import POLICIES, SharedCache
 from .minimal import PTE
 
 #: The root's name in XN's catalogue and the key ExOS' processes mount it with.
@@ -89,7 +89,7 @@ NAME_AT, NAME_MAX = 12, 60
 PTRS_AT, NDIRECT, NPTRS = 72, 12, 13
 IND_PTRS = 1023
 OPEN_MAX = 64
-#: Blocks one process keeps in its cache at most.
+#: Blocks the shared buffer cache holds by default (FsShared(format, blocks)).
 CACHE_BLOCKS = 64
 ROOT_SLOT = 1  # the root directory's inode, in the root block
 
@@ -147,6 +147,7 @@ class FsShared:
     """The file system's state in the ExOS shared segment."""
 
     format: bool  # what System.mount was asked: format at the first use, or mount what is there
+    blocks: int = CACHE_BLOCKS  # the shared buffer cache's size
     ready: bool = False  # formatted or found valid
     error: str = ""  # why the disk was refused ("" if it was not)
     type: int = 0
@@ -156,6 +157,10 @@ class FsShared:
     dirty: set[int] = field(default_factory=set)  # data blocks stored into and not written
     deps: dict[int, set[int]] = field(default_factory=dict)  # block -> blocks it names not yet written
     epoch: dict[int, int] = field(default_factory=dict)  # block -> times it was given back (a cached cap is stale)
+    cache: SharedCache = field(init=False)  # the blocks kept cached, LRU-SP's list (bufcache/)
+
+    def __post_init__(self) -> None:
+        self.cache = SharedCache(self.blocks)
 
 
 @dataclass(eq=False)
@@ -172,7 +177,7 @@ def _err(errno: str, msg: str) -> PosixError:
 class Cffs:
     """One process's library file system (see the module note)."""
 
-    def __init__(self, proc: Any, shared: FsShared) -> None:
+    def __init__(self, proc: Any, shared: FsShared, policy: str = "lru") -> None:
         self.p = proc
         self.sys = proc.sys
         self.sh = shared
@@ -182,7 +187,9 @@ class Cffs:
         #: block -> (its frame's capability, the block's epoch when read), least recently used first
         self.cache: OrderedDict[int, tuple[Capability, int]] = OrderedDict()
         self.files: dict[int, OpenFile] = {}
-        self.reads = self.writes = 0
+        self.reads = self.writes = self.prefetched = 0
+        self.policy = policy
+        shared.cache.join(proc.pid, POLICIES[policy](proc.cpu.mem_refs))
 
     # ------------------------------------------------------------ the lock
 
@@ -194,7 +201,9 @@ class Cffs:
         sh.busy = True
         try:
             try:
-                yield self._mount(call)
+                root = self._mount(call)
+                self._reap()
+                yield root
             except DiskIOError as e:
                 raise _err("EIO", f"{call}: {e}") from None
             except XNError as e:  # a refusal the library did not expect: its own bug, or a damaged disk
@@ -245,7 +254,7 @@ class Cffs:
             root[NAME_AT] = ord("/")
             self._update(block, ROOT_SLOT * ENTRY, bytes(root))
             self._flush(block)
-            self._release(block)
+            self._drop_all()
             sys.xn_unmount(cap)
             self.root = None
             sh.format = False
@@ -254,7 +263,7 @@ class Cffs:
             raise BadDisk(why)
         try:
             cap, block, t = sys.xn_mount(ROOT_NAME, ROOT_KEY)
-        except XNError as e:
+        except AegisError as e:
             raise BadDisk(f"{e}; refused, not reformatted") from None
         try:
             if sys.xn_type(udf_source(t), UDF_BUDGET) != t:
@@ -262,7 +271,7 @@ class Cffs:
                               "not reformatted")
             self.root = cap
             head = self._get(block, 0, 12)
-            self._release(block)
+            self._drop_all()
             if head[:1] != bytes([DIR]) or head[4:8] != MAGIC or head[8:12] != VERSION.to_bytes(4, "little"):
                 raise BadDisk(f"root block {block} has no C-FFS header ({head!r}); refused, not reformatted")
         finally:
@@ -271,12 +280,28 @@ class Cffs:
 
     # ------------------------------------------------------------ blocks
 
-    def _cap(self, b: int) -> Capability:
-        """The frame capability for block ``b``, read through XN's registry if we have none."""
+    def _cap(self, b: int, file: Hashable | None = None) -> Capability:
+        """The frame capability for block ``b``, through the shared cache: a block another
+        process cached is found in XN's registry (no I/O); a miss may replace a block, which
+        the allocator picks (LRU-SP) and its owner's manager chooses."""
+        sc = self.sh.cache
+        if b in sc:
+            sc.hit(b)
+            return self._ref(b)
+        mine = self.cache.get(b)
+        miss = not (mine is not None and mine[1] == self.sh.epoch.get(b, 0)) and self.sys.xn_lookup(b) is None
+        while sc.full():
+            self._evict(sc.victim(b))
+        c = self._ref(b)
+        sc.insert(b, self.p.pid, file, miss)
+        return c
+
+    def _ref(self, b: int) -> Capability:
+        """Our XN reference to ``b``'s frame: the one we hold, or the registry's (no I/O), or
+        a frame of ours read into (I/O unless the block is new)."""
         hit = self.cache.get(b)
         ep = self.sh.epoch.get(b, 0)
         if hit is not None and hit[1] == ep:
-            self.cache.move_to_end(b)
             return hit[0]
         self.cache.pop(b, None)
         sys = self.sys
@@ -284,8 +309,6 @@ class Cffs:
         if sys.xn_lookup(b) is not None:
             c = sys.xn_read(self.root, b)
         else:
-            while len(self.cache) >= CACHE_BLOCKS:
-                self._evict(next(iter(self.cache)))
             free = sys.free_frames(1)
             if not free:
                 raise _err("ENOMEM", f"no frame free to cache block {b}")
@@ -295,9 +318,27 @@ class Cffs:
         return c
 
     def _evict(self, b: int) -> None:
-        if b in self.sh.dirty or b in self.sh.deps:
+        """``b`` leaves the shared cache: written first if dirty (children before parents)."""
+        sh = self.sh
+        if b in sh.dirty or b in sh.deps:
             self._flush(b)
+        sh.cache.remove(b)
         self._release(b)
+
+    def _drop_all(self) -> None:
+        """Every block we cached leaves the cache (written first if dirty), our references go."""
+        self._flush_all()
+        for b in [b for b, o in self.sh.cache.order.items() if o == self.p.pid]:
+            self.sh.cache.remove(b)
+        for b in list(self.cache):
+            self._release(b)
+
+    def _reap(self) -> None:
+        """Drop our references to blocks that left the shared cache (another process replaced
+        them) or were freed."""
+        sh = self.sh
+        for b in [b for b in self.cache if b not in sh.cache and b not in sh.dirty]:
+            self._release(b)
 
     def _release(self, b: int) -> None:
         hit = self.cache.pop(b, None)
@@ -321,14 +362,14 @@ class Cffs:
             vm.pt.pop(vpn, None)
             self.sys.tlb_unmap(WINDOW)
 
-    def _get(self, b: int, off: int, n: int) -> bytes:
+    def _get(self, b: int, off: int, n: int, file: Hashable | None = None) -> bytes:
         from .ipc import _get
-        with self._window(self._cap(b), False) as va:
+        with self._window(self._cap(b, file), False) as va:
             return _get(self.p, va + off, n)
 
-    def _put(self, b: int, off: int, data: bytes) -> None:
+    def _put(self, b: int, off: int, data: bytes, file: Hashable | None = None) -> None:
         from .ipc import _put
-        with self._window(self._cap(b), True) as va:
+        with self._window(self._cap(b, file), True) as va:
             _put(self.p, va + off, data)
         self.sh.dirty.add(b)
 
@@ -340,6 +381,7 @@ class Cffs:
             self.sh.deps.setdefault(b, set()).update(gain)
         for c in lose:  # XN frees it (now, or once b is written): forget it
             self.cache.pop(c, None)
+            self.sh.cache.remove(c)
             self.sh.epoch[c] = self.sh.epoch.get(c, 0) + 1
             self.sh.dirty.discard(c)
             self._drop_deps(c)
@@ -358,6 +400,7 @@ class Cffs:
             raise _err("ENOSPC", "the disk is full")
         b = next((f for f in free if f > near), free[0])
         self.sys.xn_alloc(self.root, b, t)
+        self.sh.dirty.add(b)  # a new block goes to the disk (zeroes if nothing is stored) before its parent
         return b
 
     def _free_count(self) -> int:
@@ -371,7 +414,7 @@ class Cffs:
         sh.deps.pop(b, None)
         if b in sh.dirty:
             assert self.root is not None
-            self._cap(b)
+            self._ref(b)
             self.sys.xn_write(self.root, b)
             self.writes += 1
             sh.dirty.discard(b)
@@ -616,7 +659,7 @@ class Cffs:
                     if ind is None:
                         ind = self._ind(ptrs[NDIRECT]) if ptrs[NDIRECT] else [0] * IND_PTRS
                     blk = ind[i - NDIRECT]
-                out += self._get(blk, off, take) if blk else bytes(take)  # a hole reads as zeros
+                out += self._get(blk, off, take, f.inode.loc) if blk else bytes(take)  # a hole reads as zeros
                 pos += take
             f.offset = pos
             return bytes(out)
@@ -652,7 +695,7 @@ class Cffs:
                 i, off = divmod(pos + done, self.bb)
                 take = min(self.bb - off, len(data) - done)
                 blk = self._block_for(loc, i, near)
-                self._put(blk, off, bytes(data[done:done + take]))
+                self._put(blk, off, bytes(data[done:done + take]), loc)
                 near = blk
                 done += take
             if end > size:
@@ -705,7 +748,7 @@ class Cffs:
             self._flush_all()
 
     def fadvise(self, fd: int, offset: int, length: int, advice: int, priority: int | None) -> None:
-        self._file("fadvise", fd)
+        f = self._file("fadvise", fd)
         if advice not in (posix.FADV_NORMAL, posix.FADV_RANDOM, posix.FADV_SEQUENTIAL, posix.FADV_WILLNEED,
                           posix.FADV_DONTNEED, posix.FADV_NOREUSE):
             raise _err("EINVAL", f"fadvise: unknown advice {advice!r}")
@@ -713,7 +756,30 @@ class Cffs:
             raise _err("EINVAL", f"fadvise: bad range ({offset!r}, {length!r})")
         if priority is not None and type(priority) is not int:
             raise _err("EINVAL", f"fadvise: priority must be an int or None, not {priority!r}")
-        # this cache is LRU and takes no hint yet (a hint is advice: ignoring it is allowed)
+        with self._op("fadvise"):
+            loc = f.inode.loc
+            e = self._entry(loc)
+            size = self._size(e)
+            end = size if length == 0 else min(size, offset + length)
+            blocks: list[int] = []
+            if end > offset:
+                ptrs = self._ptrs(e)
+                ind = self._ind(ptrs[NDIRECT]) if ptrs[NDIRECT] and (end - 1) // self.bb >= NDIRECT else []
+                for i in range(offset // self.bb, (end - 1) // self.bb + 1):
+                    b = ptrs[i] if i < NDIRECT else ind[i - NDIRECT]
+                    if b:
+                        blocks.append(b)
+            sc = self.sh.cache
+            if advice == posix.FADV_WILLNEED:  # prefetch: read the range in now
+                for b in blocks:
+                    if b not in sc:
+                        self._cap(b, loc)
+                        self.prefetched += 1
+            elif advice == posix.FADV_DONTNEED:  # flush: the range's dirty blocks go to the disk now
+                for b in blocks:
+                    if b in self.sh.dirty:
+                        self._flush(b)
+            sc.manager(self.p.pid).advise(loc, [b for b in blocks if b in sc], advice, priority)
 
     def unlink(self, path: str) -> None:
         with self._op("unlink"):
@@ -837,7 +903,7 @@ class Cffs:
         for i, b in enumerate(src):
             if b:
                 nbk = self._block_for(nloc, i, near)
-                self._put(nbk, 0, self._get(b, 0, self.bb))
+                self._put(nbk, 0, self._get(b, 0, self.bb, oloc), nloc)
                 near = nbk
         self._set_size(nloc, size)
         ino = self.sh.inodes.pop(oloc, None)
@@ -852,13 +918,13 @@ class Cffs:
     def exit(self) -> None:
         """The process ends: close its files, write what is dirty, release its blocks, unmount."""
         if self.root is None and not self.files:
+            self.sh.cache.leave(self.p.pid)
             return
         with self._op("exit"):
             for fd in sorted(self.files):
                 self._let_go(self.files.pop(fd).inode)
-            self._flush_all()
-            for b in list(self.cache):
-                self._release(b)
+            self._drop_all()
+            self.sh.cache.leave(self.p.pid)
             assert self.root is not None
             self.sys.xn_unmount(self.root)
             self.root = None
@@ -871,6 +937,7 @@ class Cffs:
                 self.sh.inodes.pop(f.inode.loc, None)
         self.files.clear()
         self.cache.clear()
+        self.sh.cache.leave(self.p.pid)
         self.root = None
 
 

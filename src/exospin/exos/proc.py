@@ -71,7 +71,7 @@ class ExOS(posix.MachineBinding):
     """One process: its address space, threads, descriptors, and its view of the table."""
 
     def __init__(self, sys: Syscalls, shared: ExOSShared, pid: int, policy: Policy | None = None,
-                 paging: str = "fifo", max_resident: int | None = None) -> None:
+                 paging: str = "fifo", max_resident: int | None = None, cache: str = "lru") -> None:
         self.sys = sys
         self.cpu = sys.cpu
         self.shared = shared
@@ -88,6 +88,7 @@ class ExOS(posix.MachineBinding):
         self.rpcs: dict[int, Callable[..., Any]] = {}
         #: the library file system (fs.py), from the first file call on a system with a disk
         self.fs: Cffs | None = None
+        self.cache_policy = cache  # its buffer-cache manager (bufcache/), by name
         sys.pct_register(WAKE_ENTRY, self._woken)
         sys.set_handler("prologue", self._prologue)
         sys.set_handler("epilogue", self._epilogue)
@@ -230,9 +231,10 @@ class ExOS(posix.MachineBinding):
         handler = self.vm.fault_handler
         policy_type = type(self.threads.policy)
         paging, max_resident = self.vm.paging, self.vm.max_resident  # the child's library OS is ours
+        cache = self.cache_policy
 
         def child_main(sys: Syscalls) -> int:
-            p = ExOS(sys, sh, child_pid, policy_type(), paging, max_resident)
+            p = ExOS(sys, sh, child_pid, policy_type(), paging, max_resident, cache)
             p.vm.adopt(pt, next_va)
             p.vm.fault_handler = handler
             p.fds = fds
@@ -442,7 +444,7 @@ class ExOS(posix.MachineBinding):
         if self.fs is None:
             if self.shared.fs is None:
                 raise PosixError("ENOSYS", "this system was booted without a disk: no file system")
-            self.fs = Cffs(self, self.shared.fs)
+            self.fs = Cffs(self, self.shared.fs, self.cache_policy)
         return self.fs
 
     def open(self, path: str, flags: int, mode: int) -> int:
