@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from . import posix
 from .aegis import Aegis, Syscalls
 from .exos import ExOS, ExOSShared, FsShared, MiniOS, PhysOS, ProcEntry
 from .exos.bufcache import check as check_cache
@@ -44,7 +45,7 @@ from .exos.paging import check as check_paging
 from .exos.sched import POLICIES
 from .machine import NIC, Disk, Link, Machine, Tracer, World, get_link, get_profile
 from .net import host_ip, write_pcap
-from .posix import Failure, ProgramFailed, format_failures
+from .posix import Failure, PosixError, ProgramFailed, format_failures
 from .spin import Domain, Spin, SyscallError
 from .spin import extensions as spin_extensions
 from .spin.libunix import process_main
@@ -212,6 +213,9 @@ class System(_Runs):
         if k.xn is not None:  # XN's scratch frame and its registry's frames are the kernel's
             held["frames"] -= len(k.xn.frames)
             held.update(k.xn.held())
+        if self.exos.fs is not None:  # ExOS' file system: files left open, blocks left in its cache
+            held.update(open_files=sum(i.opens for i in self.exos.fs.inodes.values()),
+                        fs_buffers=len(self.exos.fs.cache))
         return held
 
     def mount(self, disk: Disk, format: bool) -> None:  # noqa: A002 - boot's name for it
@@ -220,6 +224,23 @@ class System(_Runs):
         kernel does no I/O of its own); an image that is not this file system is refused
         there (EINVAL, with XN's or the library's reason), never reformatted."""
         self.exos.fs = FsShared(format)
+
+    def fsck(self) -> list[str]:
+        """Run the file system's checker in an ExOS process; what it found ([]: consistent;
+        an image that is not this file system: the refusal)."""
+        out: list[str] = []
+
+        def checker(argv: list[str]) -> int:
+            proc: Any = posix._p()  # this ExOS process
+            try:
+                out.extend(proc.fsck())
+            except PosixError as e:
+                out.append(str(e))
+            return 0
+
+        self.start(checker, name="fsck")
+        self.run()
+        return out
 
     def statistics(self) -> dict[str, Any]:
         return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}

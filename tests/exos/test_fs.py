@@ -278,3 +278,25 @@ def test_is_a_boot_without_a_disk_told_there_is_no_file_system() -> None:
     s = boot("aegis")
     m = run(s, lambda: errno(lambda: P.open("/x")))[0]
     assert m.startswith("ENOSYS: this system was booted without a disk")
+
+
+def test_does_shutdown_report_what_a_killed_process_left() -> None:
+    s = boot("aegis", disk=True, disk_cylinders=1)
+
+    def prog(argv: list[str]) -> int:
+        write_file("/kept", b"on the disk")
+        fd = P.open("/kept", P.O_RDWR)
+        fd2 = P.open("/new", P.O_CREAT | P.O_WRONLY)
+        P.write(fd2, b"never fsynced")
+        r, w = P.pipe()
+        P.read(r, 1)  # blocks for ever: the pipe's writer is ourselves
+        return fd
+
+    s.start(prog)
+    s.run(until_us=300_000)  # it is then blocked for ever
+    assert sum(i.opens for i in s.exos.fs.inodes.values()) == 2 and len(s.exos.fs.cache) > 0
+    left = s.shutdown()  # destroys it: its files close, its blocks leave the cache, its frames go
+    # but the metadata it changed and never wrote stays in XN's registry (the kernel writes nothing
+    # by itself): the root block and the root directory's first block, which holds both entries
+    assert left == {"frames": 0, "capabilities": 0, "slices": 0, "environments": 0, "xn_buffers": 2,
+                    "xn_orphans": 0, "open_files": 0, "fs_buffers": 0}

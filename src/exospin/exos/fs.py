@@ -920,14 +920,86 @@ class Cffs:
         if self.root is None and not self.files:
             self.sh.cache.leave(self.p.pid)
             return
-        with self._op("exit"):
-            for fd in sorted(self.files):
-                self._let_go(self.files.pop(fd).inode)
-            self._drop_all()
-            self.sh.cache.leave(self.p.pid)
-            assert self.root is not None
-            self.sys.xn_unmount(self.root)
-            self.root = None
+        try:
+            with self._op("exit"):
+                for fd in sorted(self.files):
+                    self._let_go(self.files.pop(fd).inode)
+                self._drop_all()
+                self.sh.cache.leave(self.p.pid)
+                assert self.root is not None
+                self.sys.xn_unmount(self.root)
+                self.root = None
+        except PosixError:  # the disk failed (or is not this file system): what is not written is lost
+            self.forget()
+
+    # ------------------------------------------------------------ the checker
+
+    def check(self) -> list[str]:
+        """fsck: walk the whole tree from the root and report what is inconsistent (nothing,
+        on a consistent file system). XN's walk at mount has already refused a tree that
+        reaches a block twice or names a block its UDF cannot read; this checks the file
+        system's own rules, and that XN's free map is exactly the blocks no entry reaches."""
+        with self._op("fsck"):
+            self._flush_all()  # what this process's library holds goes to the disk first
+            bad: list[str] = []
+            bb = self.bb
+            root = self._get(self.sh.block, 0, 12)
+            if root[:1] != bytes([DIR]) or root[4:8] != MAGIC:
+                bad.append(f"root block {self.sh.block} has no C-FFS header")
+            reached = {self.sh.block}
+            stack: list[tuple[Loc, str]] = [((self.sh.block, ROOT_SLOT), "")]
+            while stack:
+                d, where = stack.pop()
+                names: set[str] = set()
+                entries: list[tuple[Loc, bytes]] = []
+                for blk in self._ptrs(self._entry(d)):
+                    if not blk:
+                        continue
+                    reached.add(blk)
+                    data = self._get(blk, 0, bb)
+                    if data[0] != DIR:
+                        bad.append(f"{where or '/'}: directory block {blk} is not tagged as one")
+                        continue
+                    entries.extend(((blk, i), data[i * ENTRY:(i + 1) * ENTRY]) for i in range(1, SLOTS)
+                                   if data[i * ENTRY] != FREE)
+                for loc, e in entries:
+                    kind, n = e[0], e[1]
+                    if kind not in (FILE, DIRECTORY, ORPHAN):
+                        bad.append(f"{where or '/'}: entry {loc} has kind {kind}")
+                        continue
+                    if kind == ORPHAN:
+                        bad.append(f"{where or '/'}: entry {loc} is a file unlinked while open (not reclaimed)")
+                        continue
+                    try:
+                        name = self._name(e)
+                    except UnicodeDecodeError:
+                        name = ""
+                    if not 0 < n <= NAME_MAX or not name or "/" in name or name in names:
+                        bad.append(f"{where or '/'}: entry {loc} has a bad or repeated name {e[NAME_AT:NAME_AT + n]!r}")
+                        continue
+                    names.add(name)
+                    path = f"{where}/{name}"
+                    ptrs = self._ptrs(e)
+                    if kind == DIRECTORY:
+                        stack.append((loc, path))
+                        continue
+                    size = self._size(e)
+                    if size > (NDIRECT + IND_PTRS) * bb:
+                        bad.append(f"{path}: size {size} is larger than a file can be")
+                    reached.update(p for p in ptrs[:NDIRECT] if p)
+                    if ptrs[NDIRECT]:
+                        reached.add(ptrs[NDIRECT])
+                        if self._get(ptrs[NDIRECT], 0, 1) != bytes([IND]):
+                            bad.append(f"{path}: indirect block {ptrs[NDIRECT]} is not tagged as one")
+                        else:
+                            reached.update(p for p in self._ind(ptrs[NDIRECT]) if p)
+            free = set(self.sys.xn_free_blocks())
+            owned = self.sys.xn_statistics().blocks_owned
+            if reached & free:
+                bad.append(f"blocks {sorted(reached & free)[:8]} are reached and free in XN's map")
+            if owned != len(reached):
+                bad.append(f"XN counts {owned} blocks owned, the tree reaches {len(reached)}")
+            return bad
 
     def forget(self) -> None:
         """The process was destroyed (no system calls): its open files close in the shared state."""

@@ -476,3 +476,7 @@ class ExOS(posix.MachineBinding):
 
     def fadvise(self, fd: int, offset: int, length: int, advice: int, priority: int | None) -> None:
         self._fs().fadvise(fd, offset, length, advice, priority)
+
+    def fsck(self) -> list[str]:
+        """ExOS' own call (not posix): check the file system (fs.Cffs.check); [] if consistent."""
+        return self._fs().check()
