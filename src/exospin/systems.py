@@ -213,7 +213,8 @@ class System(_Runs):
         if k.xn is not None:  # XN's scratch frame and its registry's frames are the kernel's
             held["frames"] -= len(k.xn.frames)
             held.update(k.xn.held())
-        if self.exos.fs is not None:  # ExOS' file system: files left open, blocks left in its cache
+        if self.exos.fs is not None and self.exos.fs.ready:  # ExOS' file system (once used): files left open,
+            # blocks left in its cache
             held.update(open_files=sum(i.opens for i in self.exos.fs.inodes.values()),
                         fs_buffers=len(self.exos.fs.cache))
         return held
