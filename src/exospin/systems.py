@@ -36,15 +36,17 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from . import posix
 from .aegis import Aegis, Syscalls
-from .exos import ExOS, ExOSShared, MiniOS, PhysOS, ProcEntry
+from .exos import ExOS, ExOSShared, FsShared, MiniOS, PhysOS, ProcEntry
+from .exos.bufcache import check as check_cache
 from .exos.pagetable import check as check_page_table
 from .exos.paging import POLICIES as PAGING  # noqa: F401 - the policies by name, for bench (which may not import exos)
 from .exos.paging import check as check_paging
 from .exos.sched import POLICIES
 from .machine import NIC, Disk, Link, Machine, Tracer, World, get_link, get_profile
 from .net import host_ip, write_pcap
-from .posix import Failure, ProgramFailed, format_failures
+from .posix import Failure, PosixError, ProgramFailed, format_failures
 from .spin import Domain, Spin, SyscallError
 from .spin import extensions as spin_extensions
 from .spin.libunix import process_main
@@ -162,26 +164,29 @@ class System(_Runs):
         self, program: Callable[..., Any], argv: list[str] | None = None, name: str = "",
         policy: str = "round_robin", paging: str = "fifo", max_resident: int | None = None,
         page_table: str = "linear",
+        cache: str = "lru",
     ) -> int:
         """Start ``program(argv)`` as a new ExOS process (it may fork, pipe, ...); returns its pid.
 
         The process's library OS schedules its threads by ``policy`` (exos/sched/) and
         replaces its pages by ``paging`` (exos/paging/), keeping at most ``max_resident``
         pages resident if given, in the page table ``page_table`` (exos/pagetable/:
-        ``linear`` or ``inverted``); its children inherit all four. Its exit status is in
+        ``linear`` or ``inverted``), and its buffer-cache manager is ``cache`` (exos/bufcache/);
+        its children inherit all five. Its exit status is in
         ``exit_status(pid)`` once the system has run.
         """
         if policy not in POLICIES:
             raise ValueError(f"unknown scheduling policy {policy!r} (known: {', '.join(POLICIES)})")
         check_paging(paging, max_resident)
         check_page_table(page_table)
+        check_cache(cache)
         sh = self.exos
         pid = sh.alloc_pid()
         sh.procs[pid] = ProcEntry(pid, 0, 0, name or getattr(program, "__name__", "process"))
         args = (list(argv or []),)
 
         def main(sys: Syscalls) -> Any:
-            return ExOS(sys, sh, pid, POLICIES[policy](), paging, max_resident, page_table).run(program, args)
+            return ExOS(sys, sh, pid, POLICIES[policy](), paging, max_resident, page_table, cache).run(program, args)
 
         eid = self.kernel.create_env(main, f"pid {pid}", 1)
         sh.procs[pid].env = eid
@@ -213,7 +218,35 @@ class System(_Runs):
         if k.xn is not None:  # XN's scratch frame and its registry's frames are the kernel's
             held["frames"] -= len(k.xn.frames)
             held.update(k.xn.held())
+        if self.exos.fs is not None and self.exos.fs.ready:  # ExOS' file system (once used): files left open,
+            # blocks left in its cache
+            held.update(open_files=sum(i.opens for i in self.exos.fs.inodes.values()),
+                        fs_buffers=len(self.exos.fs.cache))
         return held
+
+    def mount(self, disk: Disk, format: bool) -> None:  # noqa: A002 - boot's name for it
+        """ExOS' library file system (exos/fs.py) on ``disk``: formatted (``format``) or
+        mounted at the first file call of any ExOS process, which makes the XN calls (the
+        kernel does no I/O of its own); an image that is not this file system is refused
+        there (EINVAL, with XN's or the library's reason), never reformatted."""
+        self.exos.fs = FsShared(format)
+
+    def fsck(self) -> list[str]:
+        """Run the file system's checker in an ExOS process; what it found ([]: consistent;
+        an image that is not this file system: the refusal)."""
+        out: list[str] = []
+
+        def checker(argv: list[str]) -> int:
+            proc: Any = posix._p()  # this ExOS process
+            try:
+                out.extend(proc.fsck())
+            except PosixError as e:
+                out.append(str(e))
+            return 0
+
+        self.start(checker, name="fsck")
+        self.run()
+        return out
 
     def statistics(self) -> dict[str, Any]:
         return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}

@@ -116,7 +116,9 @@ def _fd(proc: IpcProcess, fd: int, end: str, call: str) -> Fd:
 def _new_fd(proc: IpcProcess, f: Fd) -> int:
     fd = 0
     socks = getattr(proc, "socks", ())  # sockets share the descriptor numbers (netstack.py)
-    while fd in proc.fds or fd in socks:
+    fs = getattr(proc, "fs", None)  # and files (fs.py)
+    files = fs.files if fs is not None else ()
+    while fd in proc.fds or fd in socks or fd in files:
         fd += 1
     proc.fds[fd] = f
     return fd

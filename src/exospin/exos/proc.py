@@ -38,6 +38,7 @@ from .. import posix
 from ..aegis import ASH_BUDGET, AegisError, EnvironmentKilled, Syscalls
 from ..posix import PosixError
 from . import ipc
+from .fs import Cffs
 from .netstack import NetStack, Socket
 from .sched import Policy
 from .shared import ExOSShared, ProcEntry
@@ -70,7 +71,8 @@ class ExOS(posix.MachineBinding):
     """One process: its address space, threads, descriptors, and its view of the table."""
 
     def __init__(self, sys: Syscalls, shared: ExOSShared, pid: int, policy: Policy | None = None,
-                 paging: str = "fifo", max_resident: int | None = None, page_table: str = "linear") -> None:
+                 paging: str = "fifo", max_resident: int | None = None, page_table: str = "linear",
+                 cache: str = "lru") -> None:
         self.sys = sys
         self.cpu = sys.cpu
         self.shared = shared
@@ -85,6 +87,9 @@ class ExOS(posix.MachineBinding):
         self.socks: dict[int, Socket] = {}
         self.net: NetStack | None = None
         self.rpcs: dict[int, Callable[..., Any]] = {}
+        #: the library file system (fs.py), from the first file call on a system with a disk
+        self.fs: Cffs | None = None
+        self.cache_policy = cache  # its buffer-cache manager (bufcache/), by name
         sys.pct_register(WAKE_ENTRY, self._woken)
         sys.set_handler("prologue", self._prologue)
         sys.set_handler("epilogue", self._epilogue)
@@ -129,6 +134,8 @@ class ExOS(posix.MachineBinding):
             self.vm.forget()
             for f in self.fds.values():
                 f.close(self)
+            if self.fs is not None:
+                self.fs.forget()
             self._record_end(-9, "destroyed by the kernel")
             posix.killed(log, self.pid, name, -9, "destroyed by the kernel")
             raise
@@ -157,6 +164,8 @@ class ExOS(posix.MachineBinding):
         self.note(f"exit {status}{': ' + message if message else ''}{copies}")
         for fd in list(self.fds):
             self.close(fd)
+        if self.fs is not None:
+            self.fs.exit()
         self._close_net()
         self.vm.release()
         self._record_end(status, message)
@@ -225,9 +234,10 @@ class ExOS(posix.MachineBinding):
         policy_type = type(self.threads.policy)
         paging, max_resident = self.vm.paging, self.vm.max_resident  # the child's library OS is ours
         page_table = self.vm.pt.kind
+        cache = self.cache_policy
 
         def child_main(sys: Syscalls) -> int:
-            p = ExOS(sys, sh, child_pid, policy_type(), paging, max_resident, page_table)
+            p = ExOS(sys, sh, child_pid, policy_type(), paging, max_resident, page_table, cache)
             p.vm.adopt(pt, next_va)
             p.vm.fault_handler = handler
             p.fds = fds
@@ -350,12 +360,19 @@ class ExOS(posix.MachineBinding):
         return ipc.pipe(self)
 
     def read(self, fd: int, n: int) -> bytes:
+        if self.fs is not None and self.fs.owns(fd):
+            return self.fs.read(fd, n)
         return ipc.read(self, fd, n)
 
     def write(self, fd: int, data: bytes) -> int:
+        if self.fs is not None and self.fs.owns(fd):
+            return self.fs.write(fd, data)
         return ipc.write(self, fd, data)
 
     def close(self, fd: int) -> None:
+        if self.fs is not None and self.fs.owns(fd):
+            self.fs.close(fd)
+            return
         if self.net is not None and fd in self.socks:
             self.net.close(fd)
             return
@@ -423,3 +440,46 @@ class ExOS(posix.MachineBinding):
 
     def rpc_call_trusted(self, pid: int, n: int, *args: Any) -> Any:
         return ipc.rpc_call(self, pid, n, *args, trusted=True)
+
+    # --------------------------------------------------------------- files
+
+    def _fs(self) -> Cffs:
+        if self.fs is None:
+            if self.shared.fs is None:
+                raise PosixError("ENOSYS", "this system was booted without a disk: no file system")
+            self.fs = Cffs(self, self.shared.fs, self.cache_policy)
+        return self.fs
+
+    def open(self, path: str, flags: int, mode: int) -> int:
+        return self._fs().open(path, flags, mode)
+
+    def lseek(self, fd: int, offset: int, whence: int) -> int:
+        return self._fs().lseek(fd, offset, whence)
+
+    def fsync(self, fd: int) -> None:
+        self._fs().fsync(fd)
+
+    def unlink(self, path: str) -> None:
+        self._fs().unlink(path)
+
+    def mkdir(self, path: str, mode: int) -> None:
+        self._fs().mkdir(path, mode)
+
+    def rmdir(self, path: str) -> None:
+        self._fs().rmdir(path)
+
+    def readdir(self, path: str) -> list[str]:
+        return self._fs().readdir(path)
+
+    def stat(self, path: str) -> posix.Stat:
+        return self._fs().stat(path)
+
+    def rename(self, old: str, new: str) -> None:
+        self._fs().rename(old, new)
+
+    def fadvise(self, fd: int, offset: int, length: int, advice: int, priority: int | None) -> None:
+        self._fs().fadvise(fd, offset, length, advice, priority)
+
+    def fsck(self) -> list[str]:
+        """ExOS' own call (not posix): check the file system (fs.Cffs.check); [] if consistent."""
+        return self._fs().check()

@@ -79,6 +79,8 @@ class ExOSShared:
     arp: dict[bytes, bytes] = field(default_factory=dict)
     ports: dict[int, int] = field(default_factory=dict)
     arp_owner: int = 0
+    #: the library file system's shared state (fs.FsShared), once System.mount named a disk
+    fs: Any = None
 
     def alloc_pid(self) -> int:
         pid = self.next_pid
