@@ -97,6 +97,9 @@ GROUPS: tuple[Group, ...] = (
     Group("checkpoint", "Checkpointing a running program: the whole run (its longest pause: `figures`)",
           "Appel & Li, ASPLOS 1991 §3: concurrent checkpointing vs stop-and-copy, on every system",
           ("ckpt_*",)),
+    Group("svm", "Shared virtual memory: a Jacobi relaxation's measured phase (faults, messages, speed-up: `figures`)",
+          "Li & Hudak, TOCS 1989 (IVY) and Appel & Li, ASPLOS 1991 §4: 1, 2, 4 machines of every system",
+          ("svm_*",)),
 )
 OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
