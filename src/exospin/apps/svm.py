@@ -108,6 +108,18 @@ PORT = 7100
 #: A choice, not a measurement: some hundred times the slowest fault seen (a page behind a
 #: queue of requests, each waiting for a 10 ms quantum on SPIN).
 TIMEOUT_US = 2_000_000.0
+#: A page that arrives for a fault stays at least until the program's thread has retried its
+#: access: until the thread's next fault or barrier, or this long (µs), whichever comes first
+#: (Mirage's Delta, Fleisch and Popek, SOSP 1989). Without it the server could give the page
+#: away between the handler's return and the retry: the access faults again, and SPIN's
+#: Appel-Li extension ends the program as one whose handler fixed nothing. A choice, not a
+#: measurement: far longer than a retry takes, short against a fault's milliseconds.
+HOLD_US = 2_000.0
+#: Until every peer has answered, the server says hello to those that have not this often (µs):
+#: a hello sent before the peer's socket is bound is lost, and so is all but the last datagram
+#: sent to a machine whose address is not resolved yet (4.4BSD's ARP holds one), so no page
+#: moves before this exchange has been made with every peer.
+HELLO_US = 10_000.0
 #: How often the server thread wakes to look at the time when no datagram comes (µs).
 POLL_US = 20_000.0
 #: The temperature of the grid's top row (fixed point: every value stays below it).
@@ -117,14 +129,15 @@ HOT = 1 << 16
 POINT_INSNS = 8
 #: The most nodes a copy set (a 32-bit mask in the header) can name.
 MAX_NODES = 32
-#: A sender whose datagram is refused (ENOBUFS: the interface's queue is full) waits this long (µs).
+#: A sender whose datagram is refused (ENOBUFS: the interface's queue is full) spins this long (µs)
+#: and sends again (not in poll: its socket may hold a datagram, and poll would return at once).
 BACKOFF_US = 200.0
 
 # the messages (the header's first byte)
-_RREQ, _WREQ, _FWD, _PAGE, _INV, _ACK, _CONFIRM, _ARRIVE, _GO = range(1, 10)
+_RREQ, _WREQ, _FWD, _PAGE, _INV, _ACK, _CONFIRM, _ARRIVE, _GO, _HELLO = range(1, 11)
 _NAMES = {_RREQ: "read request", _WREQ: "write request", _FWD: "forwarded request", _PAGE: "page",
           _INV: "invalidation", _ACK: "acknowledgement", _CONFIRM: "confirmation", _ARRIVE: "barrier arrival",
-          _GO: "barrier release"}
+          _GO: "barrier release", _HELLO: "hello"}
 #: type, source node, requester, write (0/1), chunk index, chunk count, page, aux (copy set or epoch)
 _HEADER = struct.Struct("<BBBBBBHI")
 
@@ -204,8 +217,11 @@ class Svm:
         self.acks: dict[int, int] = {}
         self.expect: set[int] = set()  # pages a fault here waits for
         self.done: set[int] = set()  # of those, the ones answered, for the waiting thread
+        self.pinned: dict[int, float] = {}  # page -> until when it stays (HOLD_US)
+        self.deferred: list[bytes] = []  # requests for pinned pages, in the order they came
         self.arrived: dict[int, int] = {}  # node 0: epoch -> nodes arrived
         self.epoch = self.released = 0
+        self.greeted = 1 << self.me  # the nodes that answered this one's hello (a mask)
         self.waiting: tuple[str, float] | None = None  # what the program waits for, and since when
         self.error: SvmError | None = None
         self.stopping: float | None = None  # when close() began
@@ -216,6 +232,8 @@ class Svm:
         self.reset_statistics()
         posix.on_fault(self._fault)
         self.server = posix.thread_create(self._serve)
+        with self.lock:  # every peer's socket bound, and the addresses resolved both ways
+            self._wait(lambda: self.greeted == (1 << self.n) - 1, "hello (every node's socket bound)")
 
     def close(self) -> None:
         """Stop the server (once no request this node manages is in progress) and let go of
@@ -252,6 +270,7 @@ class Svm:
         t0 = posix.time_us()
         need = _WRITE if write else _READ
         with self.lock:
+            self._unpin(None)  # the last fault's access was retried: its page may go
             if self.access[p] >= need:  # answered meanwhile (the page came back): retry
                 return
             self.done.discard(p)
@@ -265,6 +284,7 @@ class Svm:
     def barrier(self) -> None:
         """Wait until every node has called ``barrier`` as often as this one."""
         with self.lock:
+            self._unpin(None)
             self.epoch += 1
             e = self.epoch
             self._send(0, _ARRIVE, 0, aux=e)
@@ -284,22 +304,44 @@ class Svm:
     # ------------------------------------------------------------- the server
 
     def _serve(self) -> int:
-        fd, biggest = self.fd, posix.UDP_MAX_PAYLOAD
         while True:
-            if posix.poll([fd], POLL_US):
-                data, _peer = posix.recvfrom(fd, biggest)
-                with self.lock:
-                    self.served += 1
-                    self._dispatch(data)
-            with self.lock:
-                if self.waiting is not None and self.error is None and \
-                        posix.time_us() - self.waiting[1] > self.timeout_us:
-                    self.error = SvmError(f"node {self.me}: no answer to {self.waiting[0]} within "
-                                          f"{self.timeout_us / 1000:.0f} ms: a machine stopped answering")
-                    self.cond.broadcast()
-                if self.stopping is not None and (not self.m_busy or self.error is not None or
-                                                  posix.time_us() - self.stopping > self.timeout_us):
+            try:
+                if self._serve_one():
                     return 0
+            except SvmError as e:  # the program's thread learns of it at its next wait
+                with self.lock:
+                    self.error = self.error or e
+                    self.cond.broadcast()
+
+    def _serve_one(self) -> bool:
+        """Serve one datagram (or a time-out); True when the server is done."""
+        fd, biggest = self.fd, posix.UDP_MAX_PAYLOAD
+        wait = POLL_US
+        if self.greeted != (1 << self.n) - 1 and self.error is None:  # hello (again) to every node not heard from
+            with self.lock:
+                for node in range(self.n):
+                    if not self.greeted >> node & 1:
+                        self._send(node, _HELLO, 0)
+            wait = HELLO_US
+        if self.pinned:
+            wait = max(1.0, min(wait, min(self.pinned.values()) - posix.time_us()))
+        if posix.poll([fd], wait):
+            data, _peer = posix.recvfrom(fd, biggest)
+            with self.lock:
+                self.served += 1
+                self._dispatch(data)
+        with self.lock:
+            if self.pinned:
+                self._unpin(posix.time_us())
+            if self.waiting is not None and self.error is None and \
+                    posix.time_us() - self.waiting[1] > self.timeout_us:
+                self.error = SvmError(f"node {self.me}: no answer to {self.waiting[0]} within "
+                                      f"{self.timeout_us / 1000:.0f} ms: a machine stopped answering")
+                self.cond.broadcast()
+            if self.stopping is not None and (not self.m_busy or self.error is not None or
+                                              posix.time_us() - self.stopping > self.timeout_us):
+                return True
+        return False
 
     def _send(self, dst: int, kind: int, p: int, requester: int = 0, write: bool = False, aux: int = 0,
               data: bytes = b"", chunk: int = 0, chunks: int = 0) -> None:
@@ -315,8 +357,10 @@ class Svm:
                 break
             except posix.PosixError as e:
                 if e.errno != "ENOBUFS":
-                    raise
-                posix.poll([self.fd], BACKOFF_US)  # (a datagram may wait meanwhile: served next)
+                    raise SvmError(f"node {self.me}: cannot reach node {dst} at {to[0]}: {e}") from None
+                t = posix.time_us()  # spin a while: the interface drains its queue meanwhile
+                while posix.time_us() - t < BACKOFF_US:
+                    posix.compute(100)
         self.datagrams += 1
         if chunk == 0:
             self.messages += 1
@@ -327,6 +371,9 @@ class Svm:
         kind, src, req, write, chunk, chunks, p, aux = _HEADER.unpack_from(msg)
         if not 0 <= p < self.pages or kind not in _NAMES:
             raise SvmError(f"node {self.me}: a malformed message (type {kind}, page {p}) from node {src}")
+        if kind in (_FWD, _INV) and p in self.pinned:  # the program has not retried yet: later
+            self.deferred.append(msg)
+            return
         if kind in (_RREQ, _WREQ):
             self._request(p, req, kind == _WREQ)
         elif kind == _FWD:
@@ -341,6 +388,12 @@ class Svm:
             self._confirmed(p, req, bool(write))
         elif kind == _ARRIVE:
             self._arrive(aux)
+        elif kind == _HELLO:  # aux 0: a hello, answered; 1: the answer
+            if aux == 0:
+                self._send(src, _HELLO, 0, aux=1)
+            else:
+                self.greeted |= 1 << src
+                self.cond.broadcast()
         else:  # _GO
             self.released = max(self.released, aux)
             self.cond.broadcast()
@@ -448,8 +501,21 @@ class Svm:
         self._protect(p, _WRITE)
         self._finish(p, True)
 
+    def _unpin(self, now: float | None) -> None:
+        """Let go of the pages pinned until ``now`` (None: every one), then serve the
+        requests that waited for them."""
+        gone = [p for p, until in self.pinned.items() if now is None or until <= now]
+        if not gone:
+            return
+        for p in gone:
+            del self.pinned[p]
+        waiting, self.deferred = self.deferred, []
+        for msg in waiting:  # (a request for a page still pinned is deferred again)
+            self._dispatch(msg)
+
     def _finish(self, p: int, write: bool) -> None:
         self.expect.discard(p)
+        self.pinned[p] = posix.time_us() + HOLD_US
         self.done.add(p)
         self._send(self._manager(p), _CONFIRM, p, requester=self.me, write=write)
         self.cond.broadcast()
@@ -524,13 +590,13 @@ def jacobi(hosts: list[str], size: int, iterations: int, out: dict[Any, Any], ma
         ws = posix.word_size()
         gp = grid_pages(size, posix.page_size() // ws)
         node = Svm(hosts, me, 2 * gp, manager, timeout_us=timeout_us)
-        node.start()
         load, store, compute = posix.load, posix.store, posix.compute
-        grids = (node.base, node.base + gp * posix.page_size())
         rw = size * ws
         lo, hi = me * size // n, (me + 1) * size // n
         t0 = 0.0
         try:
+            node.start()
+            grids = (node.base, node.base + gp * posix.page_size())
             for g in grids:  # each node writes its rows of both grids first: it takes their pages
                 for i in range(lo, hi):
                     row = g + i * rw

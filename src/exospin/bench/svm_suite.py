@@ -110,13 +110,15 @@ def figures(out: dict[Any, Any], machines: int) -> dict[str, float | int]:
     }
 
 
-def run(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
+def run(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None,
+        systems: tuple[str, ...] = SYSTEMS, work_per_point: tuple[int, ...] = WORK) -> list[Result]:
+    """Every row (of ``systems`` and ``work_per_point`` only, if given)."""
     size, iterations = (QUICK_SIZE, QUICK_ITERATIONS) if quick else (SIZE, ITERATIONS)
     hz = get_profile(profile).clock_hz
     call = python_call_ns(20_000)
     results: list[Result] = []
-    for work in WORK:
-        for system in SYSTEMS:
+    for work in work_per_point:
+        for system in systems:
             base = 0.0
             for machines in MACHINES:
                 if progress is not None:
