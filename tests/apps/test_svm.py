@@ -25,7 +25,7 @@ SYSTEMS = ("aegis", "spin", "unix")
 
 
 def _run(system: str, machines: int, size: int = 32, iterations: int = 2, work: int = 0,
-         manager: str = "distributed") -> dict[str, Any]:
+         manager: str = "distributed") -> dict[Any, Any]:
     return svm_suite.run_one(system, "ds5000", machines, size, iterations, work, manager)
 
 

@@ -210,8 +210,8 @@ class Svm:
                 posix.mprotect(self.base + p * self.page, 1, posix.PROT_NONE)
         # the manager's: each managed page's owner, the request it is serving, those waiting
         self.m_owner = {p: self.me for p in range(self.pages) if self._manager(p) == self.me}
-        self.m_busy: dict[int, tuple[int, int]] = {}
-        self.m_queue: dict[int, deque[tuple[int, int]]] = {}
+        self.m_busy: dict[int, tuple[int, bool]] = {}
+        self.m_queue: dict[int, deque[tuple[int, bool]]] = {}
         # the requester's: the page being received (page, write, chunks seen) and the acks awaited
         self.incoming: dict[int, list[int]] = {}
         self.acks: dict[int, int] = {}

@@ -63,7 +63,7 @@ def name(machines: int, work: int) -> str:
 
 
 def run_one(system: str, profile: str, machines: int, size: int, iterations: int, work: int,
-            manager: str = "distributed") -> dict[str, Any]:
+            manager: str = "distributed") -> dict[Any, Any]:
     """One run: every node's figures (``out[i]``), node 0's result, checked; raises BenchmarkError."""
     row = name(machines, work)
     net = network([system] * machines, profile=profile)
