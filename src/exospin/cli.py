@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
                       "(tcpdump -r FILE); for a demo with a network (net)")
 
     bench = sub.add_parser("bench", help="run a benchmark suite")
-    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin, unix, demux, net, fs, checkpoint or db; "
+    bench.add_argument("suite", metavar="SUITE", help="aegis, exos, spin, unix, demux, net, fs, checkpoint, db or svm; "
                        "ultrix or osf1 (the unix suite on the faithful Ultrix 4.2 or DEC OSF/1 paths)")
     bench.add_argument("--profile", choices=list(PROFILES), default="ds5000")
     bench.add_argument("--json", action="store_true", help="one JSON document on stdout")

@@ -24,6 +24,7 @@ from . import (
     fs_suite,
     net_suite,
     spin_suite,
+    svm_suite,
     unix_suite,
 )
 from .harness import BenchmarkError, Result, auditing, document, python_call_ns
@@ -39,6 +40,8 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     "demux": ("aegis", demux_suite.run),
     # the applications (issue 19): concurrent checkpointing against stop-and-copy, every system
     "checkpoint": ("aegis, spin, unix", checkpoint_suite.run),
+    # shared virtual memory (Li's IVY) across 1, 2 and 4 machines of one system: a Jacobi relaxation
+    "svm": ("aegis, spin, unix", svm_suite.run),
     # two or three machines of one system on a link: UDP round trips, bandwidth,
     # forwarding, ASHs; and the demux rows with the issue's targets (docs/net.md)
     "net": ("aegis, spin, unix", net_suite.run),

@@ -102,6 +102,9 @@ GROUPS: tuple[Group, ...] = (
           "Stonebraker, CACM 1981 (the database's own buffer policy) and Cao, Felten & Li: SQLite in each "
           "system's files, LRU against scan pages replaced first and index pages kept",
           ("sqlite_*",)),
+    Group("svm", "Shared virtual memory: a Jacobi relaxation's measured phase (faults, messages, speed-up: `figures`)",
+          "Li & Hudak, TOCS 1989 (IVY) and Appel & Li, ASPLOS 1991 §4: 1, 2, 4 machines of every system",
+          ("svm_*",)),
 )
 OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
