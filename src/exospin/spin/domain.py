@@ -63,7 +63,7 @@ Interface
     written in trusted Python; ``resolve``, ``combine``, ``unresolve``;
     ``Domain.resolved``, ``Domain.exports``, ``Domain.interface(name)``,
     ``Domain.identity``, ``Domain.statistics()``; ``Domain.entry(imp, value)``,
-    ``Domain.on_fault``, ``DomainFault``; ``retire()`` / ``revive()``
+    ``Domain.on_fault``, ``DomainFault``, ``DomainUnloaded``; ``retire()`` / ``revive()``
     (the kernel stops an unloaded domain's functions, and starts them again).
 """
 
@@ -108,6 +108,11 @@ class DomainFault(Exception):
     """A call into another domain's exported procedure ended that domain: its code faulted
     (ran out of its budget or quota, RecursionError, MemoryError) and the kernel unloaded
     it. An ordinary exception in the caller, which goes on."""
+
+
+class DomainUnloaded(NotResolved, DomainFault):
+    """A call into a procedure of a domain the kernel unloaded (its exports died with it):
+    an ordinary exception in the caller, which may catch it and go on."""
 
 
 #: What ends the callee's domain when its code raises it during a call from another domain
@@ -503,7 +508,7 @@ class Domain:
     def _refuse(self, function: str) -> Any:
         self._refused += 1
         if self._retired:
-            raise NotResolved(f"domain {self.name!r} was unloaded: {function}() cannot run")
+            raise DomainUnloaded(f"domain {self.name!r} was unloaded: {function}() cannot run")
         raise NotResolved(f"domain {self.name!r} is not resolved: {function}() cannot run; "
                           f"missing {', '.join(self.unresolved)}")
 
