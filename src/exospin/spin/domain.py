@@ -80,6 +80,7 @@ from typing import Any
 from ..verifier import (
     DEFAULT_BUDGET,
     HOOK,
+    HOOK_N,
     SETTLE_EVERY,
     BudgetExceeded,
     OpCosts,
@@ -130,7 +131,7 @@ def _may_spend(code: types.CodeType) -> bool:
     (it loops or calls: the verifier put the hook in), calls a checked operator or method
     that charges, or makes nested code (a lambda, a comprehension). A function doing none of
     these runs a bounded number of steps and charges nothing: linked as it is, a call."""
-    if HOOK in code.co_names or any(n.startswith(_CHARGING) for n in code.co_names):
+    if HOOK in code.co_names or HOOK_N in code.co_names or any(n.startswith(_CHARGING) for n in code.co_names):
         return True
     return any(isinstance(c, types.CodeType) for c in code.co_consts)
 
