@@ -84,7 +84,7 @@ Interface
     quota_exc)`` and ``Meter.namespace(module_name)`` (the shims and checked
     operators to put in the extension's namespace); ``rewrite(tree)`` (the AST
     rewrite, applied after the budget's ticks are inserted);
-    ``static_violations(tree)`` ((line, col, code, message) for E120-E122);
+    ``static_violations(tree)`` ((line, col, code, message) for E120-E123);
     ``BOUNDED`` and ``SHIMMED`` (the allow-list's two halves, for the docs).
 """
 
@@ -1166,7 +1166,7 @@ def _spec_width(spec: str) -> int | None:
 
 
 def static_violations(tree: ast.AST) -> list[tuple[int, int, str, str]]:
-    """(line, col, code, message) for each use the shims cannot check (E120-E122)."""
+    """(line, col, code, message) for each use the shims cannot check (E120-E123)."""
     out: list[tuple[int, int, str, str]] = []
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
 
@@ -1204,6 +1204,10 @@ def static_violations(tree: ast.AST) -> list[tuple[int, int, str, str]]:
         elif isinstance(n, ast.For | ast.comprehension):
             if any(isinstance(t, ast.Starred) for t in ast.walk(n.target)):
                 bad(n.target, "E122", "a starred target in a loop is not allowed; unpack in the body")
+        elif isinstance(n, ast.MatchValue) and not _literal(n.value) and not (
+                isinstance(n.value, ast.BinOp) and _literal(n.value.left) and _literal(n.value.right)):
+            bad(n, "E123", "a value pattern that is not a literal compares unchecked; capture it and "
+                           "compare in a guard ('case x if x == Table.X:')")
         elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Subscript) \
                 and isinstance(n.target.slice, ast.Slice):
             bad(n, "E122", "augmented assignment to a slice is not allowed; assign the slice")
