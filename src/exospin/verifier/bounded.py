@@ -461,22 +461,25 @@ class Meter:
         return n
 
     def charge(self, n: int) -> None:
-        """``n`` elements were (or are about to be) produced or visited in C: a tick per
-        ``TICK_ELEMENTS`` of them, the remainder carried to the next charge (so a million
-        results of 63 elements each are charged as a million times 63 elements, not free)."""
+        """``n`` elements were (or are about to be) produced in C: a tick per ``TICK_ELEMENTS``
+        of them, the remainder carried to the next charge (so a million results of 63 elements
+        each are charged as a million times 63 elements, not free); what a result of at least
+        ``TICK_ELEMENTS`` holds counts towards the next measurement (smaller ones count through
+        their ticks, at the end of the activation: Budget.settle)."""
         if n > 0:  # (a negative size, "x" * -5, charges nothing: it must not give ticks back)
+            if n >= TICK_ELEMENTS:
+                self.pending += n << 3
             n += self.carry
             t = n >> _TICK_SHIFT
             self.carry = n & (TICK_ELEMENTS - 1)
-            self.pending += n << 3
             if t:
                 cell = self.cell
                 left = cell.cell_contents - t
                 cell.cell_contents = left
                 if left < 0:
                     raise self.budget_exc("budget exhausted (by a builtin's work)")
-            if self.pending >= QUOTA_STEP:
-                self.measure()
+                if self.pending >= QUOTA_STEP:
+                    self.measure()
 
     # -- helpers the shims share
 
@@ -1242,18 +1245,19 @@ ELEMENT_BYTES = {ast.ListComp: 16, ast.GeneratorExp: 0, ast.SetComp: 64, ast.Dic
 
 
 @functools.lru_cache(maxsize=256)
-def _display_bytes(kind: type, n: int) -> int:
-    """What CPython allocates for a display of ``n`` elements (measured, once per size)."""
-    if kind is ast.List:
+def _display_bytes(kind: str, n: int) -> int:
+    """What CPython allocates for a display of ``n`` elements (measured, once per size);
+    ``kind`` is the display's AST class name."""
+    if kind == "List":
         return sys.getsizeof(_real_list(_real_range(n))) + 8
-    if kind is ast.Tuple:
+    if kind == "Tuple":
         return sys.getsizeof(_real_tuple(_real_range(n)))
-    if kind is ast.Set:
+    if kind == "Set":
         return sys.getsizeof(builtins.set(_real_range(n)))
     return sys.getsizeof(dict.fromkeys(_real_range(n)))
 
 
-_COMP_CONTAINER = {ast.ListComp: ast.List, ast.SetComp: ast.Set, ast.DictComp: ast.Dict}
+_COMP_CONTAINER = {ast.ListComp: "List", ast.SetComp: "Set", ast.DictComp: "Dict"}
 
 
 class AllocBound:
@@ -1336,9 +1340,9 @@ class AllocBound:
             own = NUMBER_BYTES if isinstance(f, ast.Name) and f.id in self.builtins else CALL_BYTES
         elif isinstance(e, ast.List | ast.Tuple | ast.Set):
             if not (isinstance(e, ast.List | ast.Tuple) and isinstance(e.ctx, ast.Store | ast.Del)):
-                own = _display_bytes(type(e), len(e.elts))
+                own = _display_bytes(type(e).__name__, len(e.elts))
         elif isinstance(e, ast.Dict):
-            own = _display_bytes(ast.Dict, len(e.keys))
+            own = _display_bytes("Dict", len(e.keys))
         elif isinstance(e, ast.BinOp | ast.UnaryOp):
             own = NUMBER_BYTES
         elif isinstance(e, ast.JoinedStr):  # its text, and each field: 64 characters or its width
@@ -1348,7 +1352,7 @@ class AllocBound:
                 and isinstance(e.func.value, ast.Constant) and isinstance(e.func.value.value, str):
             own = CALL_BYTES + _format_bytes(e.func.value.value) + 64 * (len(e.args) + len(e.keywords))
         elif isinstance(e, ast.Subscript) and isinstance(e.slice, ast.Slice):
-            own = _display_bytes(ast.List, SMALL_SLICE)
+            own = _display_bytes("List", SMALL_SLICE)
         return own + sum(self.expr(c) for c in ast.iter_child_nodes(e) if isinstance(c, ast.expr))
 
     def comprehension(self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp,

@@ -46,7 +46,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .bounded import CALL_BYTES, DEFAULT_QUOTA, TICK_BYTES, AllocBound, Meter, alloc_ticks, rewrite, static_violations
+from .bounded import (
+    CALL_BYTES,
+    DEFAULT_QUOTA,
+    TICK_BYTES,
+    AllocBound,
+    Meter,
+    alloc_ticks,
+    rewrite,
+    static_violations,
+)
 from .ownership import OWN_CLASSES, OWN_HOOK, OwnClasses, check_stores, guard_stores
 from .pure import register_module
 
@@ -134,9 +143,9 @@ class BudgetExceeded(BaseException):
 #: Ticks and activations of a domain between two measurements of what it keeps, at the end
 #: of an activation (Budget.settle): a tick allocates at most TICK_BYTES (1 KiB) that no
 #: shim counted (a tick whose code may allocate more counts as several: bounded.py,
-#: ``AllocBound``; an activation with no tick, at most CALL_BYTES), so 1 Ki of them are at
-#: most QUOTA_STEP.
-SETTLE_EVERY = 1 << 10
+#: ``AllocBound``; an activation with no tick, at most CALL_BYTES), so 16 Ki of them are at
+#: most 16 MiB.
+SETTLE_EVERY = 1 << 14
 
 
 class QuotaExceeded(BudgetExceeded):
