@@ -54,7 +54,8 @@ if reason is None:
             reason = gone[0]
             break
 print(json.dumps({"reason": reason, "bystander": k.syscall(70), "invariants": k.check_invariants(),
-                  "results": results}))
+                  "results": results,
+                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
 '''
 
 

@@ -78,7 +78,7 @@ from typing import Any
 
 from ..machine import Disk
 from ..machine.disk import Completion, DiskError
-from ..verifier import Budget, BudgetExceeded, OpCosts, Rejected, verify_udf
+from ..verifier import Budget, BudgetExceeded, OpCosts, QuotaExceeded, Rejected, verify_udf
 from .caps import Capability
 from .env import Environment
 from .errors import AegisError, ResourceExhausted
@@ -280,6 +280,8 @@ class XN:
         self.loop.now += self.k.c.upcall  # enter the function (its code charges for itself)
         try:
             out = t.fn(data)
+        except QuotaExceeded as e:  # (a UDF keeps no state: defence in depth)
+            raise BadTemplate(f"{call}: the UDF of type {t.id} exceeded its memory quota ({e})") from None
         except BudgetExceeded as e:
             raise BadTemplate(f"{call}: the UDF of type {t.id} ran out of its budget ({e})") from None
         except Exception as e:  # LimitExceeded is a ValueError

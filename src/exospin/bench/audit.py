@@ -72,7 +72,7 @@ import greenlet
 from .. import posix
 from ..machine import Profile
 from ..spin import extensions as spin_extensions
-from ..verifier import HOOK
+from ..verifier import HOOK, HOOK_N
 from ..verifier.bounded import hidden_kind
 
 #: the counts are packed into one integer: instructions, memory references << SHIFT,
@@ -121,7 +121,7 @@ def weigh(code: CodeType) -> dict[int, int]:
     checked: dict[int, str] = {}  # stack slot of a checked operator's function -> its kind
     for i in ins:
         c = _cost(i)
-        if i.opname in ("LOAD_GLOBAL", "LOAD_NAME") and i.argval == HOOK:
+        if i.opname in ("LOAD_GLOBAL", "LOAD_NAME") and i.argval in (HOOK, HOOK_N):
             skip += 1
         elif c == CALL and skip:
             skip -= 1

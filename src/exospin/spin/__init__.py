@@ -33,6 +33,7 @@ from .domain import (
     Domain,
     DomainFault,
     DomainStatistics,
+    DomainUnloaded,
     Identity,
     LinkError,
     NameServer,
@@ -72,7 +73,7 @@ from .strands import Scheduler, Strand
 
 __all__ = [
     "SPIN_PRIVILEGED", "SPIN_PUBLIC", "Authorizer", "BadExternRef", "Denied", "Domain",
-    "DomainStatistics", "ExternStatistics", "ExternTable", "Identity", "DomainFault", "LinkError", "NameServer",
+    "DomainStatistics", "ExternStatistics", "ExternTable", "Identity", "DomainFault", "DomainUnloaded", "LinkError", "NameServer",
     "NameServerStatistics", "NotResolved", "anyone", "combine", "resolve", "trusted_only",
     "unresolve",
     "After", "Before", "Costs", "Decision", "Dispatcher", "DispatcherStats", "Eq", "Event",

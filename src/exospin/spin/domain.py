@@ -63,7 +63,7 @@ Interface
     written in trusted Python; ``resolve``, ``combine``, ``unresolve``;
     ``Domain.resolved``, ``Domain.exports``, ``Domain.interface(name)``,
     ``Domain.identity``, ``Domain.statistics()``; ``Domain.entry(imp, value)``,
-    ``Domain.on_fault``, ``DomainFault``; ``retire()`` / ``revive()``
+    ``Domain.on_fault``, ``DomainFault``, ``DomainUnloaded``; ``retire()`` / ``revive()``
     (the kernel stops an unloaded domain's functions, and starts them again).
 """
 
@@ -80,6 +80,7 @@ from typing import Any
 from ..verifier import (
     DEFAULT_BUDGET,
     HOOK,
+    HOOK_N,
     SETTLE_EVERY,
     BudgetExceeded,
     OpCosts,
@@ -110,6 +111,11 @@ class DomainFault(Exception):
     it. An ordinary exception in the caller, which goes on."""
 
 
+class DomainUnloaded(NotResolved, DomainFault):
+    """A call into a procedure of a domain the kernel unloaded (its exports died with it):
+    an ordinary exception in the caller, which may catch it and go on."""
+
+
 #: What ends the callee's domain when its code raises it during a call from another domain
 #: (an ordinary exception is the callee's answer, and passes to the caller as it is).
 _FAULTS = (BudgetExceeded, RecursionError, MemoryError)
@@ -125,7 +131,7 @@ def _may_spend(code: types.CodeType) -> bool:
     (it loops or calls: the verifier put the hook in), calls a checked operator or method
     that charges, or makes nested code (a lambda, a comprehension). A function doing none of
     these runs a bounded number of steps and charges nothing: linked as it is, a call."""
-    if HOOK in code.co_names or any(n.startswith(_CHARGING) for n in code.co_names):
+    if HOOK in code.co_names or HOOK_N in code.co_names or any(n.startswith(_CHARGING) for n in code.co_names):
         return True
     return any(isinstance(c, types.CodeType) for c in code.co_consts)
 
@@ -290,6 +296,7 @@ class Domain:
         self._meter: Any = None  # the verified extension's Meter (its quota)
         self._entries: dict[int, Any] = {}  # id(exported function) -> its entry (``entry``)
         self._entry_objects: dict[str, Any] = {}  # interface name -> object of entries
+        self._methods: list[types.FunctionType] = []  # methods replaced by entries (_wrap_methods)
 
     # ------------------------------------------------------------ creation
 
@@ -443,18 +450,35 @@ class Domain:
         e = self._entries.get(id(fn))
         if e is not None:
             return e
+        e = self._make_entry(fn, method=False)
+        self._entries[id(fn)] = e
+        return e
+
+    def _make_entry(self, fn: types.FunctionType, method: bool) -> Any:
+        """The entry of ``_entry`` (not remembered: ``_entry`` and ``_wrap_methods`` keep it).
+        A ``method`` (of a class of this domain, called by its own code too) calls ``fn`` as it
+        is when an activation is in progress: its own code's fault is its own, ended where its
+        activation began. What the call returns is handed out through ``_handed``: a function
+        or bound method of this domain's code becomes an entry too."""
         if not _may_spend(fn.__code__):
             return fn  # a leaf: bounded steps, no tick, no charge (SPIN's linked call: a call)
         b = self.budget
         dc, cell, uc, lim = b.depth_cell, b.cell, b.used_cell, b.limit
-        fault = self._fault
+        fault, handed = self._fault, self._handed
+        function, bound = types.FunctionType, types.MethodType
 
         def entry(*args: Any, **kwargs: Any) -> Any:
             if dc.cell_contents:
-                try:
-                    return fn(*args, **kwargs)
-                except _FAULTS as exc:
-                    raise fault(exc) from None
+                if method:
+                    r = fn(*args, **kwargs)
+                else:
+                    try:
+                        r = fn(*args, **kwargs)
+                    except _FAULTS as exc:
+                        raise fault(exc) from None
+                if r.__class__ is function or r.__class__ is bound:
+                    return handed(r)
+                return r
             cell.cell_contents = lim
             dc.cell_contents = 1
             try:
@@ -462,15 +486,43 @@ class Domain:
                 uc.cell_contents += lim + 1 - cell.cell_contents
                 if uc.cell_contents > SETTLE_EVERY:
                     b.settle()
-                return r
             except _FAULTS as exc:
                 raise fault(exc) from None
             finally:
                 dc.cell_contents = 0
+            if r.__class__ is function or r.__class__ is bound:
+                return handed(r)
+            return r
 
         entry.__name__, entry.__qualname__, entry.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
-        self._entries[id(fn)] = entry
         return entry
+
+    def _handed(self, r: Any) -> Any:
+        """``r``, a function or bound method returned to another domain: if it is this domain's
+        code (a lambda, a closure, a method of one of its objects), an entry into it, so that
+        calling it later is an activation of this domain, as a call of an exported function
+        is; else ``r`` as it is."""
+        fn = r.__func__ if r.__class__ is types.MethodType else r
+        if type(fn) is not types.FunctionType or fn.__globals__ is not self._namespace:
+            return r  # another domain's, the kernel's, or already an entry
+        e = self._make_entry(fn, method=False)
+        if e is fn:
+            return r  # a leaf
+        if r.__class__ is types.MethodType:
+            return types.MethodType(e, r.__self__)
+        return e
+
+    def _wrap_methods(self, classes: list[type]) -> None:
+        """The methods (``__init__`` too) of this domain's ``classes``, being linked into another
+        domain: each becomes an entry (``_make_entry(method=True)``), so that another domain
+        making or using one of its objects enters this domain's activation. Done once a class."""
+        for cls in classes:
+            for name, v in list(vars(cls).items()):
+                if type(v) is types.FunctionType and v.__globals__ is self._namespace:
+                    e = self._make_entry(v, method=True)
+                    if e is not v:
+                        self._methods.append(v)
+                        type.__setattr__(cls, name, e)
 
     def _fault(self, e: BaseException) -> BaseException:
         """What the caller gets for ``e``, raised in this domain's code during a call from
@@ -503,7 +555,7 @@ class Domain:
     def _refuse(self, function: str) -> Any:
         self._refused += 1
         if self._retired:
-            raise NotResolved(f"domain {self.name!r} was unloaded: {function}() cannot run")
+            raise DomainUnloaded(f"domain {self.name!r} was unloaded: {function}() cannot run")
         raise NotResolved(f"domain {self.name!r} is not resolved: {function}() cannot run; "
                           f"missing {', '.join(self.unresolved)}")
 
@@ -514,7 +566,8 @@ class Domain:
         if not self._code and self._namespace:  # it imports nothing: no stubs made yet
             self._namespace[UNRESOLVED_HOOK] = self._refuse
             self._code = {f: (f.__code__, _stub_code(f.__qualname__))
-                          for f in _functions(self._namespace) if not f.__code__.co_freevars}
+                          for f in [*_functions(self._namespace), *self._methods]
+                          if not f.__code__.co_freevars}
         self._stop()
 
     def revive(self) -> None:
@@ -612,6 +665,8 @@ def freeze(cls: type) -> None:
 
 #: The attribute a frozen class carries (verified code cannot name it).
 _FROZEN = "__frozen__"
+#: The attribute of a class whose methods were made entries (``Domain._wrap_methods``).
+_WRAPPED = "__entries__"
 #: The module name of an extension's classes (the verifier loads it as ``extension.<name>``).
 _EXTENSION_MODULE = "extension."
 
@@ -627,6 +682,14 @@ def _freeze_exports(source: Domain) -> None:
             if isinstance(v, type):
                 _plan(v, plan)
     _apply(plan)
+    if source.budget is not None:  # its objects' methods, called by another domain: entries
+        classes = {c: None for c in plan}
+        classes.update((v, None) for members in source._interfaces.values() for v in members.values()
+                       if isinstance(v, type))
+        todo = [c for c in classes if c.__dict__.get(_WRAPPED) is not True]
+        source._wrap_methods(todo)
+        for c in todo:
+            type.__setattr__(c, _WRAPPED, True)
 
 
 def resolve(source: Domain, target: Domain) -> tuple[str, ...]:

@@ -527,7 +527,7 @@ class Spin:
         if s._faulted and s._own is not None:  # the domain whose code it ran failed: unload it
             for e in self.extensions:
                 if e.budget is s._own:
-                    self.unload(e, f"its strand {s.name!r} failed: {s.error}")
+                    self.unload(e, f"its strand {s.name!r} failed: {s.error}", unlink=False)
                     break
         self.Exit.raise_(s)  # (raise_ is rebuilt on every install: look it up each time)
 
@@ -899,7 +899,7 @@ class Spin:
     def _callee_fault(self, d: Domain, e: BaseException) -> None:
         """``d``'s code faulted during a call from another domain (Domain.entry): unload ``d``,
         not the caller, which gets a DomainFault and goes on (and stays linked: its later
-        calls into ``d`` raise NotResolved). Runs with a reserve of stack, as the
+        calls into ``d`` raise DomainUnloaded, a DomainFault too). Runs with a reserve of stack, as the
         dispatcher's termination does."""
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(limit + KERNEL_STACK)
@@ -945,7 +945,8 @@ class Spin:
         """Remove every handler ``d`` installed, release its system-call numbers, revoke its
         thread packages, kill every strand it made (the running one last), at load or at
         run time; extensions linked against it are unlinked (they stop), unless ``unlink``
-        is False (they go on; calls into ``d`` raise NotResolved). Then check that nothing
+        is False (they go on; calls into ``d`` raise DomainUnloaded, an ordinary exception
+        they may catch: a fault unloads only the domain that faulted). Then check that nothing
         ``d`` owned remains (a RuntimeError if something does: a kernel bug)."""
         self._live.discard(d.uid)
         own = self._owned_by(d)  # kept (emptied) after the unload: remaining() reads it
@@ -1032,7 +1033,7 @@ class Spin:
         """The dispatcher terminated ``h`` (it raised or overran): unload its extension."""
         d = h.installer
         if isinstance(d, Domain) and d in self.extensions:
-            self.unload(d, f"its handler on {h.event.name} was terminated: {why}")
+            self.unload(d, f"its handler on {h.event.name} was terminated: {why}", unlink=False)
 
     # ------------------------------------------------------------ checks and counters
 

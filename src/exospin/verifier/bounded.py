@@ -84,7 +84,7 @@ Interface
     quota_exc)`` and ``Meter.namespace(module_name)`` (the shims and checked
     operators to put in the extension's namespace); ``rewrite(tree)`` (the AST
     rewrite, applied after the budget's ticks are inserted);
-    ``static_violations(tree)`` ((line, col, code, message) for E120-E122);
+    ``static_violations(tree)`` ((line, col, code, message) for E120-E123);
     ``BOUNDED`` and ``SHIMMED`` (the allow-list's two halves, for the docs).
 """
 
@@ -114,8 +114,9 @@ MAX_WEIGHT = 1 << 22
 #: Nodes and characters a value-walking shim (``str``, ``sorted``, ``max``, ``min``,
 #: formatting) may find in its input, unfolded (a list holding one list twice counts it twice).
 MAX_WALK = 1 << 20
-#: Elements processed per budget tick charged by a shim.
+#: Elements processed per budget tick charged by a shim (a power of two).
 TICK_ELEMENTS = 64
+_TICK_SHIFT = TICK_ELEMENTS.bit_length() - 1
 #: Bytes a domain may keep, by default.
 DEFAULT_QUOTA = 64 << 20
 #: Bytes counted at the shims between two measurements of what a domain keeps.
@@ -430,6 +431,8 @@ class Meter:
         self.quota = quota
         self.quota_exc = quota_exc
         self.pending = 0
+        #: elements charged but not yet a whole tick (fewer than TICK_ELEMENTS)
+        self.carry = 0
         #: the largest size measured so far, and how many measurements were made
         self.peak = 0
         self.measurements = 0
@@ -449,6 +452,7 @@ class Meter:
         self.pending = 0
         self.measurements += 1
         n = _kept_size(self._roots(), self._module, self.quota)
+        self.pending = -(n >> 1)  # the next one half of that later (a walk's cost is n)
         self.peak = max(self.peak, n)
         if n > self.quota:
             self.over = True
@@ -457,17 +461,25 @@ class Meter:
         return n
 
     def charge(self, n: int) -> None:
-        """``n`` elements were (or are about to be) produced or visited in C."""
-        t = n // TICK_ELEMENTS
-        if t > 0:  # (a negative size, "x" * -5, charges nothing: it must not give ticks back)
-            cell = self.cell
-            left = cell.cell_contents - t
-            cell.cell_contents = left
-            if left < 0:
-                raise self.budget_exc("budget exhausted (by a builtin's work)")
-            self.pending += n * 8
-            if self.pending >= QUOTA_STEP:
-                self.measure()
+        """``n`` elements were (or are about to be) produced in C: a tick per ``TICK_ELEMENTS``
+        of them, the remainder carried to the next charge (so a million results of 63 elements
+        each are charged as a million times 63 elements, not free); what a result of at least
+        ``TICK_ELEMENTS`` holds counts towards the next measurement (smaller ones count through
+        their ticks, at the end of the activation: Budget.settle)."""
+        if n > 0:  # (a negative size, "x" * -5, charges nothing: it must not give ticks back)
+            if n >= TICK_ELEMENTS:
+                self.pending += n << 3
+            n += self.carry
+            t = n >> _TICK_SHIFT
+            self.carry = n & (TICK_ELEMENTS - 1)
+            if t:
+                cell = self.cell
+                left = cell.cell_contents - t
+                cell.cell_contents = left
+                if left < 0:
+                    raise self.budget_exc("budget exhausted (by a builtin's work)")
+                if self.pending >= QUOTA_STEP:
+                    self.measure()
 
     # -- helpers the shims share
 
@@ -895,6 +907,8 @@ def _make_namespace(m: Meter) -> dict[str, Any]:  # noqa: C901 (one closure per 
     def c_fmt(x: Any) -> Any:
         if x.__class__ not in _STR_OK:
             walked(x, "formatting")
+        elif x.__class__ is str or x.__class__ is bytes:
+            charge(len(x))  # copied into the result
         return x
 
     def c_star(x: Any) -> Any:
@@ -1155,7 +1169,7 @@ def _spec_width(spec: str) -> int | None:
 
 
 def static_violations(tree: ast.AST) -> list[tuple[int, int, str, str]]:
-    """(line, col, code, message) for each use the shims cannot check (E120-E122)."""
+    """(line, col, code, message) for each use the shims cannot check (E120-E123)."""
     out: list[tuple[int, int, str, str]] = []
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
 
@@ -1193,6 +1207,10 @@ def static_violations(tree: ast.AST) -> list[tuple[int, int, str, str]]:
         elif isinstance(n, ast.For | ast.comprehension):
             if any(isinstance(t, ast.Starred) for t in ast.walk(n.target)):
                 bad(n.target, "E122", "a starred target in a loop is not allowed; unpack in the body")
+        elif isinstance(n, ast.MatchValue) and not _literal(n.value) and not (
+                isinstance(n.value, ast.BinOp) and _literal(n.value.left) and _literal(n.value.right)):
+            bad(n, "E123", "a value pattern that is not a literal compares unchecked; capture it and "
+                           "compare in a guard ('case x if x == Table.X:')")
         elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Subscript) \
                 and isinstance(n.target.slice, ast.Slice):
             bad(n, "E122", "augmented assignment to a slice is not allowed; assign the slice")
@@ -1200,6 +1218,179 @@ def static_violations(tree: ast.AST) -> list[tuple[int, int, str, str]]:
                 isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Slice) for t in n.targets):
             bad(n, "E122", "assignment to a slice must have one target")
     return out
+
+
+# ------------------------------------------------------------ memory no shim counts
+
+
+#: Bytes one budget tick stands for, of memory allocated where no shim or checked operator
+#: counts it (displays, calls' results, stores, functions made): a tick whose code may
+#: allocate more counts as several (``alloc_ticks``), so SETTLE_EVERY ticks (verifier.py)
+#: allocate at most SETTLE_EVERY x TICK_BYTES uncounted bytes between two measurements.
+TICK_BYTES = 1024
+#: A call's result when no shim counts it: at most an instance of an extension's class and
+#: its __dict__ (56 + 296 bytes on CPython 3.11), or a small value. (The callee's own code
+#: counts what it allocates: its ticks, or, with none, at most CALL_BYTES: ``alloc_ticks``.)
+CALL_BYTES = 384
+#: A store into a dict, a list or an object's __dict__ (an entry, amortised over resizes).
+STORE_BYTES = 64
+#: A function or lambda made (152 bytes, with its defaults and closure cells); a class.
+FUNCTION_BYTES = 256
+CLASS_BYTES = 4096
+#: A number computed by an unchecked operator (ints to 64 bits, floats).
+NUMBER_BYTES = 32
+#: An element a comprehension adds to what it builds (list: 8, set or dict: an entry
+#: amortised over resizes).
+ELEMENT_BYTES = {ast.ListComp: 16, ast.GeneratorExp: 0, ast.SetComp: 64, ast.DictComp: 96}
+
+
+@functools.lru_cache(maxsize=256)
+def _display_bytes(kind: str, n: int) -> int:
+    """What CPython allocates for a display of ``n`` elements (measured, once per size);
+    ``kind`` is the display's AST class name."""
+    if kind == "List":
+        return sys.getsizeof(_real_list(_real_range(n))) + 8
+    if kind == "Tuple":
+        return sys.getsizeof(_real_tuple(_real_range(n)))
+    if kind == "Set":
+        return sys.getsizeof(builtins.set(_real_range(n)))
+    return sys.getsizeof(dict.fromkeys(_real_range(n)))
+
+
+_COMP_CONTAINER = {ast.ListComp: "List", ast.SetComp: "Set", ast.DictComp: "Dict"}
+
+
+class AllocBound:
+    """An upper bound of the bytes straight-line code allocates where nothing counts them.
+
+    The region is the code one budget tick stands for (a loop body, a function's body, a
+    comprehension's element), as ``_Weigh`` weighs it in verifier.py: nested loops' bodies,
+    nested functions' bodies and comprehensions' elements have ticks of their own and are
+    not counted again (making a function, a comprehension's container, a loop's iterator
+    are). An ``if`` and a ``match`` count their heavier arm (one run takes one). What the
+    shims and checked operators make is counted where they run (``Meter.charge``), so they
+    count here only as a call's result. A sound bound per site: a display by its measured
+    size, a call's result ``CALL_BYTES``, a store ``STORE_BYTES``, a function made
+    ``FUNCTION_BYTES``, a number ``NUMBER_BYTES``, a small constant slice its 64 elements.
+    """
+
+    def __init__(self, tree: ast.AST | None = None) -> None:
+        # a call of an allow-listed builtin the module never rebinds is a shim (it counts what
+        # it makes) or returns a number: NUMBER_BYTES, not CALL_BYTES
+        bound: set[str] = set()
+        for n in ast.walk(tree) if tree is not None else ():
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+                bound.add(n.id)
+            elif isinstance(n, ast.FunctionDef | ast.ClassDef):
+                bound.add(n.name)
+            elif isinstance(n, ast.arg):
+                bound.add(n.arg)
+            elif isinstance(n, ast.alias):
+                bound.add((n.asname or n.name).split(".")[0])
+            elif isinstance(n, ast.MatchAs | ast.MatchStar) and n.name:
+                bound.add(n.name)
+            elif isinstance(n, ast.ExceptHandler) and n.name:
+                bound.add(n.name)
+        self.builtins = frozenset(n for n in dir(builtins) if not n.startswith("_")) - bound
+
+    def block(self, stmts: list[ast.stmt]) -> int:
+        return sum(self.stmt(s) for s in stmts)
+
+    def stmt(self, s: ast.stmt) -> int:
+        if isinstance(s, ast.For):
+            return self.expr(s.iter) + 64 + self.block(s.orelse)  # its iterator, made once
+        if isinstance(s, ast.While):
+            return self.expr(s.test) + self.block(s.orelse)
+        if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef):
+            return FUNCTION_BYTES + self._defaults(s.args)
+        if isinstance(s, ast.ClassDef):
+            return CLASS_BYTES + sum(self.expr(b) for b in s.bases) + self.block(s.body)
+        if isinstance(s, ast.If):
+            return self.expr(s.test) + max(self.block(s.body), self.block(s.orelse))
+        if isinstance(s, ast.Try | ast.TryStar):
+            return (self.block(s.body) + max((self.block(h.body) for h in s.handlers), default=0)
+                    + self.block(s.orelse))
+        if isinstance(s, ast.Match):
+            return self.expr(s.subject) + max(
+                (self.block(c.body) + (self.expr(c.guard) if c.guard else 0) for c in s.cases), default=0)
+        n = 0
+        if isinstance(s, ast.Assign | ast.AugAssign | ast.AnnAssign):
+            for t in s.targets if isinstance(s, ast.Assign) else [s.target]:
+                n += sum(STORE_BYTES for x in ast.walk(t) if isinstance(x, ast.Subscript | ast.Attribute)
+                         and isinstance(x.ctx, ast.Store))
+            if isinstance(s, ast.AugAssign):
+                n += NUMBER_BYTES  # (a sequence's += is a checked operator: counted there)
+        return n + sum(self.expr(c) for c in ast.iter_child_nodes(s) if isinstance(c, ast.expr))
+
+    def _defaults(self, a: ast.arguments) -> int:
+        return sum(self.expr(d) for d in [*a.defaults, *a.kw_defaults] if d is not None)
+
+    def expr(self, e: ast.expr) -> int:
+        if isinstance(e, ast.Lambda):
+            return FUNCTION_BYTES + self._defaults(e.args)
+        if isinstance(e, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            kind = _COMP_CONTAINER.get(type(e))
+            made = _display_bytes(kind, 0) if kind is not None else 256  # a generator object
+            return made + 256 + self.expr(e.generators[0].iter)  # and its code's function
+        if isinstance(e, ast.IfExp):
+            return self.expr(e.test) + max(self.expr(e.body), self.expr(e.orelse))
+        own = 0
+        if isinstance(e, ast.Call):
+            f = e.func
+            own = NUMBER_BYTES if isinstance(f, ast.Name) and f.id in self.builtins else CALL_BYTES
+        elif isinstance(e, ast.List | ast.Tuple | ast.Set):
+            if not (isinstance(e, ast.List | ast.Tuple) and isinstance(e.ctx, ast.Store | ast.Del)):
+                own = _display_bytes(type(e).__name__, len(e.elts))
+        elif isinstance(e, ast.Dict):
+            own = _display_bytes("Dict", len(e.keys))
+        elif isinstance(e, ast.BinOp | ast.UnaryOp):
+            own = NUMBER_BYTES
+        elif isinstance(e, ast.JoinedStr):  # its text, and each field: 64 characters or its width
+            own = 64 + sum(len(v.value) if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                           else 64 + _spec_bytes(v) for v in e.values)
+        elif isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "format" \
+                and isinstance(e.func.value, ast.Constant) and isinstance(e.func.value.value, str):
+            own = CALL_BYTES + _format_bytes(e.func.value.value) + 64 * (len(e.args) + len(e.keywords))
+        elif isinstance(e, ast.Subscript) and isinstance(e.slice, ast.Slice):
+            own = _display_bytes("List", SMALL_SLICE)
+        return own + sum(self.expr(c) for c in ast.iter_child_nodes(e) if isinstance(c, ast.expr))
+
+    def comprehension(self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp,
+                      i: int) -> int:
+        """What one element of generator ``i`` of ``node`` allocates: its conditions, and the
+        next generator's iterator or (innermost) the element and its place in the result."""
+        g = node.generators[i]
+        n = sum(self.expr(c) for c in g.ifs)
+        if i + 1 < len(node.generators):
+            return n + self.expr(node.generators[i + 1].iter) + 64
+        if isinstance(node, ast.DictComp):
+            n += self.expr(node.key) + self.expr(node.value)
+        else:
+            n += self.expr(node.elt)
+        return n + ELEMENT_BYTES[type(node)]
+
+
+def _spec_bytes(v: ast.expr) -> int:
+    """The width or precision a formatted field's literal spec asks for (0 if none)."""
+    spec = v.format_spec if isinstance(v, ast.FormattedValue) else None
+    if not isinstance(spec, ast.JoinedStr):
+        return 0
+    return sum(_spec_width(p.value) or 0 for p in spec.values
+               if isinstance(p, ast.Constant) and isinstance(p.value, str))
+
+
+def _format_bytes(template: str) -> int:
+    """What ``template.format(...)`` writes besides its fields' values: its text and widths."""
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError:
+        return len(template)
+    return sum(len(lit) + (_spec_width(sp) or 0 if sp else 0) for lit, _n, sp, _c in fields)
+
+
+def alloc_ticks(nbytes: int) -> int:
+    """The ticks a region allocating ``nbytes`` uncounted counts for (at least 1)."""
+    return max(1, -(-nbytes // TICK_BYTES))
 
 
 # ------------------------------------------------------------ the rewrite
@@ -1239,8 +1430,8 @@ def _small_num(e: ast.expr) -> bool:
 def _needs_check(op: ast.operator, left: ast.expr, right: ast.expr) -> bool:
     if _const(left) and _const(right):
         return False  # the compiler folds it (or it is as written)
-    if isinstance(op, ast.Add):
-        return not (_num(left) or _num(right) or _const(right))
+    if isinstance(op, ast.Add):  # (with a str, bytes or tuple constant it copies the other operand)
+        return not (_num(left) or _num(right))
     if isinstance(op, ast.Mod | ast.FloorDiv):
         return not (_small_num(left) or _small_num(right))
     return True
@@ -1370,6 +1561,12 @@ class _Rewrite(ast.NodeTransformer):
             node.value = _call("__c_star__", [node.value], node)
         return node
 
+    def visit_Dict(self, node: ast.Dict) -> ast.AST:
+        self.generic_visit(node)
+        node.values = [_call("__c_star__", [v], v) if k is None else v
+                       for k, v in zip(node.keys, node.values, strict=True)]
+        return node
+
     def visit_Assign(self, node: ast.Assign) -> ast.AST:
         self.generic_visit(node)
         t = node.targets[0]
@@ -1450,7 +1647,7 @@ def _untimed_growth(node: ast.FunctionDef, body: list[ast.stmt]) -> None:
     ever: give it a tick of weight 0 (it counts, it costs no simulated time)."""
     first = body[0] if body else None
     ticked = (isinstance(first, ast.Expr) and isinstance(first.value, ast.Call)
-              and isinstance(first.value.func, ast.Name) and first.value.func.id == "__budget__")
+              and isinstance(first.value.func, ast.Name) and first.value.func.id in ("__budget__", "__budget_n__"))
     if ticked:
         return
     for n in ast.walk(node):
@@ -1490,7 +1687,8 @@ def rewrite(tree: ast.Module) -> ast.Module:
     return ast.fix_missing_locations(_Rewrite().visit(tree))
 
 
-__all__ = ["BOUNDED", "CHECKED_METHODS", "DEFAULT_QUOTA", "LimitExceeded", "MAX_DEPTH",
+__all__ = ["BOUNDED", "CALL_BYTES", "CHECKED_METHODS", "DEFAULT_QUOTA", "TICK_BYTES", "AllocBound",
+           "alloc_ticks", "LimitExceeded", "MAX_DEPTH",
            "MAX_INT_BITS", "MAX_LEN", "MAX_WALK", "MAX_WEIGHT", "MUTATORS", "Meter", "QUOTA_STEP",
            "SHIMMED", "TICK_ELEMENTS", "check_tuple", "hidden_kind", "rewrite", "static_violations",
            "tuple_weight", "walk_size"]

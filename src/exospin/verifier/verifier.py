@@ -46,7 +46,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .bounded import DEFAULT_QUOTA, Meter, rewrite, static_violations
+from .bounded import (
+    CALL_BYTES,
+    DEFAULT_QUOTA,
+    TICK_BYTES,
+    AllocBound,
+    Meter,
+    alloc_ticks,
+    rewrite,
+    static_violations,
+)
 from .ownership import OWN_CLASSES, OWN_HOOK, OwnClasses, check_stores, guard_stores
 from .pure import register_module
 
@@ -100,6 +109,9 @@ DEFAULT_BUDGET = 100_000
 
 #: The injected hook's name. Verified code cannot name it: it begins with '_'.
 HOOK = "__budget__"
+#: The hook of a tick that counts as several (``__budget_n__(w, n)``): code that may allocate
+#: more than one tick's share of uncounted memory (bounded.py, ``AllocBound``).
+HOOK_N = "__budget_n__"
 
 
 @dataclass(frozen=True, order=True)
@@ -129,8 +141,10 @@ class BudgetExceeded(BaseException):
 
 
 #: Ticks and activations of a domain between two measurements of what it keeps, at the end
-#: of an activation (Budget.settle): a tick keeps at most a few small objects that no shim
-#: counted (an append, a store: about 64 bytes), so 16 Ki of them are about QUOTA_STEP.
+#: of an activation (Budget.settle): a tick allocates at most TICK_BYTES (1 KiB) that no
+#: shim counted (a tick whose code may allocate more counts as several: bounded.py,
+#: ``AllocBound``; an activation with no tick, at most CALL_BYTES), so 16 Ki of them are at
+#: most 16 MiB.
 SETTLE_EVERY = 1 << 14
 
 
@@ -192,6 +206,15 @@ class Budget:
                 clock.now += w
                 spent += w
                 return True
+
+            def hook_n(w: int, n: int) -> bool:
+                nonlocal left, spent
+                left -= n
+                if left < 0:
+                    raise BudgetExceeded(f"budget of {self.limit} ticks exhausted")
+                clock.now += w
+                spent += w
+                return True
         elif measure:
             def hook(w: int) -> bool:
                 nonlocal left, spent
@@ -200,10 +223,25 @@ class Budget:
                     raise BudgetExceeded(f"budget of {self.limit} ticks exhausted")
                 spent += w
                 return True
+
+            def hook_n(w: int, n: int) -> bool:
+                nonlocal left, spent
+                left -= n
+                if left < 0:
+                    raise BudgetExceeded(f"budget of {self.limit} ticks exhausted")
+                spent += w
+                return True
         else:
             def hook(w: int) -> bool:
                 nonlocal left
                 left -= 1
+                if left < 0:
+                    raise BudgetExceeded(f"budget of {self.limit} ticks exhausted")
+                return True
+
+            def hook_n(w: int, n: int) -> bool:
+                nonlocal left
+                left -= n
                 if left < 0:
                     raise BudgetExceeded(f"budget of {self.limit} ticks exhausted")
                 return True
@@ -238,6 +276,8 @@ class Budget:
             return spent
 
         self.hook: Callable[[int], bool] = hook
+        #: a tick of weight ``w`` counting as ``n`` ticks (code allocating more than a tick's share)
+        self.hook_n: Callable[[int, int], bool] = hook_n
         #: the counter's cell (ticks left), shared with ``hook``
         self.cell = hook.__closure__[hook.__code__.co_freevars.index("left")]  # type: ignore[index]
         #: the activation depth's cell (shared with ``enter``/``leave``): the dispatcher's
@@ -261,7 +301,11 @@ class Budget:
         so the quota holds whatever path grew the memory, counted at a shim or not."""
         self.used_cell.cell_contents = 0
         if self.measure is not None:
-            self.measure()
+            kept = self.measure()
+            # the next measurement after SETTLE_EVERY ticks more, plus one per TICK_BYTES of
+            # half what it keeps: a walk costs what the domain keeps, so measuring a growing
+            # domain costs a constant factor of its growth, not its square
+            self.used_cell.cell_contents = -((kept >> 1) // TICK_BYTES)
 
     @property
     def spent(self) -> int:
@@ -638,53 +682,66 @@ class _Instrument(ast.NodeTransformer):
 
     _ZERO = OpCosts(0, 0, 0)
 
-    def __init__(self, costs: OpCosts | None = None) -> None:
+    def __init__(self, costs: OpCosts | None = None, tree: ast.AST | None = None) -> None:
         self.w = _Weigh(costs or self._ZERO)
         self.c = costs or self._ZERO
+        self.a = AllocBound(tree)
 
     @staticmethod
-    def tick(at: ast.AST, w: int) -> ast.Call:
-        call = ast.Call(ast.Name(HOOK, ast.Load()), [ast.Constant(w)], [])
+    def tick(at: ast.AST, w: int, n: int = 1) -> ast.Call:
+        """``__budget__(w)``, or ``__budget_n__(w, n)`` for a tick counting as ``n``."""
+        if n > 1:
+            call = ast.Call(ast.Name(HOOK_N, ast.Load()), [ast.Constant(w), ast.Constant(n)], [])
+        else:
+            call = ast.Call(ast.Name(HOOK, ast.Load()), [ast.Constant(w)], [])
         return ast.copy_location(call, at)
 
-    def stmt(self, at: ast.AST, w: int) -> ast.Expr:
-        return ast.copy_location(ast.Expr(self.tick(at, w)), at)
+    def stmt(self, at: ast.AST, w: int, n: int = 1) -> ast.Expr:
+        return ast.copy_location(ast.Expr(self.tick(at, w, n)), at)
 
     def visit_For(self, node: ast.For) -> ast.AST:
         w = self.w.block(node.body) + 2 * self.c.insn + self.w.expr(node.target)
+        n = alloc_ticks(self.a.block(node.body))
         self.generic_visit(node)
-        node.body.insert(0, self.stmt(node, w))
+        node.body.insert(0, self.stmt(node, w, n))
         return node
 
     def visit_While(self, node: ast.While) -> ast.AST:
         w = self.w.block(node.body) + self.w.expr(node.test) + self.c.insn
+        n = alloc_ticks(self.a.block(node.body) + self.a.expr(node.test))
         self.generic_visit(node)
-        node.body.insert(0, self.stmt(node, w))
+        node.body.insert(0, self.stmt(node, w, n))
         return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         calls = not all(_call_free(s) for s in node.body)
         w = self.w.block(node.body)
+        made = self.a.block(node.body)
         self.generic_visit(node)
         if calls:
-            node.body.insert(0, self.stmt(node, w))
+            node.body.insert(0, self.stmt(node, w, alloc_ticks(made)))
+        elif made > CALL_BYTES:  # no tick, and more than its caller counts for a call: a
+            node.body.insert(0, self.stmt(node, 0, alloc_ticks(made)))  # tick of weight 0
         return node
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
         calls = not _call_free(node.body)
         w = self.w.expr(node.body)
+        made = self.a.expr(node.body)
         self.generic_visit(node)
-        if calls:  # the hook returns True: ``tick() and body`` is body
-            node.body = ast.copy_location(ast.BoolOp(ast.And(), [self.tick(node, w), node.body]), node.body)
+        if calls or made > CALL_BYTES:  # the hook returns True: ``tick() and body`` is body
+            t = self.tick(node, w if calls else 0, alloc_ticks(made))
+            node.body = ast.copy_location(ast.BoolOp(ast.And(), [t, node.body]), node.body)
         return node
 
     def _comp(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp,
               elt: int) -> ast.AST:
         last = len(node.generators) - 1
         ws = [self.w.comprehension(g, elt if i == last else 0) for i, g in enumerate(node.generators)]
+        ns = [alloc_ticks(self.a.comprehension(node, i)) for i in range(len(node.generators))]
         self.generic_visit(node)
-        for g, w in zip(node.generators, ws, strict=True):
-            g.ifs.insert(0, self.tick(g.target, w))
+        for g, w, n in zip(node.generators, ws, ns, strict=True):
+            g.ifs.insert(0, self.tick(g.target, w, n))
         return node
 
     def visit_ListComp(self, node: ast.ListComp | ast.SetComp) -> ast.AST:
@@ -737,7 +794,7 @@ def verify(source: str, filename: str = "<extension>", *,
     safe_builtins["__build_class__"] = own.build_class
     safe_builtins["__import__"] = importer
     namespace: dict[str, Any] = {"__builtins__": safe_builtins, "__name__": f"extension.{module_name(filename)}",
-                                 HOOK: b.hook, OWN_HOOK: own.hook,
+                                 HOOK: b.hook, HOOK_N: b.hook_n, OWN_HOOK: own.hook,
                                  OWN_CLASSES: own.classes}
     meter = Meter(b.cell, BudgetExceeded, quota, QuotaExceeded)
     for name, shim in meter.namespace().items():  # bounded.py: shims and checked operators
@@ -771,7 +828,7 @@ def _compile(source: str, filename: str, interfaces: tuple[str, ...],
     tree = ast.parse(source, filename)
     c = _Checker(interfaces)
     c.visit(tree)
-    tree = guard_stores(ast.fix_missing_locations(_Instrument(costs).visit(tree)))
+    tree = guard_stores(ast.fix_missing_locations(_Instrument(costs, tree).visit(tree)))
     tree = rewrite(tree)  # bounded.py: checked operators, after the ticks are weighed
     code = compile(tree, filename, "exec")
     register_module(tree, code)  # guards the dispatcher may inline (pure.py)
