@@ -16,9 +16,10 @@ What this models
     a kernel's autoconfiguration does). Above it, a cache of ``nbuf`` block
     buffers (``BSIZE`` bytes each, in frames the service took at attach)
     named by block number. When a block must come in and no buffer is free,
-    the cache raises ``BufferCache.Victim(candidates)``: ``candidates`` is
-    the tuple of the idle cached blocks, least recently used first; the
-    handler returns the one to replace. The default (no handler) is LRU, the
+    the cache raises ``BufferCache.Victim(candidates, owners)``:
+    ``candidates`` is the tuple of the idle cached blocks, least recently
+    used first, ``owners`` the file (inode number) whose data each holds, 0
+    for metadata; the handler returns the block to replace. The default (no handler) is LRU, the
     first candidate. An application installs its own policy with
     ``Cache.policy(fn)`` from a verified extension it loads; an answer that
     is not one of the candidates is ignored (LRU is used, counted as
@@ -152,7 +153,7 @@ class StorageService:
         self.lookups = self.hits = self.reads = self.writes = 0
         self.evictions = self.dirty_evictions = self.victim_raises = self.policy_refused = 0
         self.errors = 0
-        self.Victim = kernel.dispatcher.define(Event("BufferCache.Victim", (tuple,), int, default=self._lru,
+        self.Victim = kernel.dispatcher.define(Event("BufferCache.Victim", (tuple, tuple), int, default=self._lru,
                                                      result_handler=lambda rs: rs[0]))
         kernel.irq_handlers[disk.irq] = self._interrupt
         self.domain = Domain.kernel("SpinStorage", {"spin.Cache": {
@@ -215,7 +216,7 @@ class StorageService:
     # ------------------------------------------------------------ the cache
 
     @staticmethod
-    def _lru(candidates: tuple[int, ...]) -> int:
+    def _lru(candidates: tuple[int, ...], owners: tuple[int, ...]) -> int:
         return candidates[0]
 
     def _victim(self) -> Any:
@@ -225,8 +226,9 @@ class StorageService:
         if not self.lru:
             return _fail("ENOBUFS", f"every one of the {self.nbuf} buffers is held")
         candidates = tuple(self.lru)
+        owners = tuple(b._owner for b in self.lru.values())
         self.victim_raises += 1
-        choice = self.Victim.raise_(candidates)
+        choice = self.Victim.raise_(candidates, owners)
         b = self.lru.get(choice) if type(choice) is int else None
         if b is None:
             self.policy_refused += 1
@@ -276,13 +278,17 @@ class StorageService:
         self.hash[blkno] = b
         return b
 
-    def _read(self, blkno: Any) -> Any:
-        """spin.Cache.read: the buffer of ``blkno``, held, its bytes the block's (or EIO)."""
+    def _read(self, blkno: Any, owner: Any = 0) -> Any:
+        """spin.Cache.read: the buffer of ``blkno``, held, its bytes the block's (or EIO);
+        ``owner`` (not 0): the file whose data it holds (what a policy sees of it)."""
         b = self._lookup(blkno, "read")
-        if b is not None:
-            return b
-        b = self._claim(blkno)
+        if b is None:
+            b = self._claim(blkno)
         if b.__class__ is not Buf:
+            return b
+        if type(owner) is int and owner > 0:
+            b._owner = owner
+        if b._valid:
             return b
         why = self._io(b, False)
         if why:
@@ -380,7 +386,7 @@ class StorageService:
             self._drop(b)
 
     def _policy(self, fn: Any) -> Binding:
-        """spin.Cache.policy: ``fn(candidates) -> block`` decides every replacement while
+        """spin.Cache.policy: ``fn(candidates, owners) -> block`` decides every replacement while
         installed (the installing extension's; uninstalled with it)."""
         return self.k._install(self.Victim, fn, [])
 

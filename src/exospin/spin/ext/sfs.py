@@ -477,7 +477,7 @@ class File:
             if blk == 0:
                 out.append(bytes(k))
             else:
-                b = Cache.read(blk)
+                b = Cache.read(blk, ip.ino)
                 if Errors.failed(b):
                     return b
                 out.append(Cache.get(b, off, k))
@@ -510,7 +510,7 @@ class File:
                 if done == 0:
                     return blk
                 break
-            b = Cache.read(blk)
+            b = Cache.read(blk, ip.ino)
             if Errors.failed(b):
                 return b
             Cache.put(b, off, data[done:done + k])
