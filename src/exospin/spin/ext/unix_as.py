@@ -333,7 +333,9 @@ def sys_fork(p, entry, args):
     for fd in p.fds:
         pipe_end = p.fds[fd]
         child.fds[fd] = pipe_end
-        if pipe_end[1] is None or pipe_end[1] == "file":  # a socket or a file: one more reference
+        if pipe_end[1] is None:  # a socket (udp_sockets.py): one more reference to it
+            pipe_end[0].share()
+        elif pipe_end[1] == "file":  # a file (sfs.py): likewise
             pipe_end[0].share()
         elif pipe_end[1]:
             pipe_end[0].writers = pipe_end[0].writers + 1
@@ -399,8 +401,10 @@ def wake_all(pipe):
 def close_fd(p, fd):
     pipe_end = p.fds.pop(fd)
     pipe = pipe_end[0]
-    if pipe_end[1] is None or pipe_end[1] == "file":  # a socket (udp_sockets.py) or a file
-        pipe.close()  # (sfs.py): it releases its port or its inode on the last close
+    if pipe_end[1] is None:  # a socket (udp_sockets.py): it releases its port on the last close
+        pipe.close()
+    elif pipe_end[1] == "file":  # a file (sfs.py): its inode, if unlinked, on the last close
+        pipe.close()
     elif pipe_end[1]:
         pipe.writers = pipe.writers - 1
     else:
@@ -418,11 +422,11 @@ def end_of(p, fd, writing):
 
 
 def sys_read(p, fd, n):
-    e = p.fds.get(fd)
-    if e is not None and e[1] == "file":  # a file of the file system extension (sfs.py)
-        return e[0].read(n)
     pipe = end_of(p, fd, False)
     if pipe is None:
+        e = p.fds.get(fd)
+        if e is not None and e[1] == "file":  # a file of the file system extension (sfs.py)
+            return e[0].read(n)
         return fail("EBADF", f"read: {fd} is not a descriptor open for reading")
     if not isinstance(n, int) or n < 0:
         return fail("EINVAL", f"read: bad count {n}")
@@ -439,11 +443,11 @@ def sys_read(p, fd, n):
 
 
 def sys_write(p, fd, data):
-    e = p.fds.get(fd)
-    if e is not None and e[1] == "file":
-        return e[0].write(data)
     pipe = end_of(p, fd, True)
     if pipe is None:
+        e = p.fds.get(fd)
+        if e is not None and e[1] == "file":
+            return e[0].write(data)
         return fail("EBADF", f"write: {fd} is not a descriptor open for writing")
     if not isinstance(data, bytes):
         return fail("EINVAL", "write: data must be bytes")
