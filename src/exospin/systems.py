@@ -274,7 +274,7 @@ class SpinSystem(_Runs):
 
     def mount(self, disk: Disk, format: bool) -> None:  # noqa: A002 - boot's name
         """The file system extension on ``disk`` (spin/storage.py, spin/ext/sfs.py): formatted
-        if ``format``, else its superblock read and checked (spin.MountError if the disk does
+        if ``format``, else its superblock read and checked (spin.MountRefused if the disk does
         not hold one: refused, never reformatted)."""
         from .spin import storage
         storage.attach(self, disk, format)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from exospin import posix
 from exospin.spin import extensions
 from exospin.spin.sfs_check import check_image, fsck
-from exospin.spin.storage import MountError
+from exospin.spin.storage import MountRefused
 from exospin.systems import SpinSystem, boot
 
 CLEAN = {"frames": 0, "address_spaces": 0, "strands": 0, "processes": 0, "frame_refs": 0, "segments": 0,
@@ -273,23 +273,23 @@ def test_are_foreign_corrupt_and_blank_images_refused_untouched(tmp_path: Path) 
     good = img.read_bytes()
     foreign = tmp_path / "foreign.img"
     foreign.write_bytes(bytes([7]) * len(good))
-    with pytest.raises(MountError, match="does not hold a SPIN file system"):
+    with pytest.raises(MountRefused, match="does not hold a SPIN file system"):
         spin(foreign)
     assert foreign.read_bytes() == bytes([7]) * len(good)  # never reformatted
     corrupt = tmp_path / "corrupt.img"
     corrupt.write_bytes(good[:8] + (5).to_bytes(4, "little") + good[12:])
-    with pytest.raises(MountError, match="corrupt superblock: 5 blocks"):
+    with pytest.raises(MountRefused, match="corrupt superblock: 5 blocks"):
         spin(corrupt)
     assert corrupt.read_bytes()[8:12] == (5).to_bytes(4, "little")
     noroot = tmp_path / "noroot.img"
     noroot.write_bytes(good[:2 * 4096 + 64] + bytes(2) + good[2 * 4096 + 66:])
-    with pytest.raises(MountError, match="inode 1 is not a directory"):
+    with pytest.raises(MountRefused, match="inode 1 is not a directory"):
         spin(noroot)
-    with pytest.raises(MountError, match="does not hold"):
+    with pytest.raises(MountRefused, match="does not hold"):
         spin(True, mkfs=False)  # a blank disk, told not to format
     unix_img = tmp_path / "unix.img"
     boot("unix", disk=unix_img, disk_cylinders=1).shutdown()
-    with pytest.raises(MountError, match="does not hold a SPIN file system"):
+    with pytest.raises(MountRefused, match="does not hold a SPIN file system"):
         spin(unix_img)
     assert fsck(corrupt) != [] and fsck(foreign) == ["bad_super: no SPINSFS1 superblock"]
 

@@ -69,7 +69,7 @@ from .memory import (
 )
 from .net import NetStack, NetStackStats, Packet, attach
 from .sfs_check import fsck as sfs_fsck
-from .storage import MountError, StorageService, StorageStats
+from .storage import MountRefused, StorageService, StorageStats
 from .strands import Scheduler, Strand
 
 __all__ = [
@@ -84,5 +84,5 @@ __all__ = [
     "PROT_NONE", "PROT_READ", "PROT_RW", "PROT_WRITE", "RETRY", "SKIP", "Context", "Frame",
     "MemoryFault", "Scheduler", "Strand",
     "NetStack", "NetStackStats", "Packet", "attach",
-    "MountError", "StorageService", "StorageStats", "sfs_fsck",
+    "MountRefused", "StorageService", "StorageStats", "sfs_fsck",
 ]

@@ -50,7 +50,7 @@ Interface
     ``StorageService(kernel, disk, nbuf)`` registers the kernel domain
     ``SpinStorage`` (interface ``spin.Cache``); ``attach(system, disk,
     format)`` builds one for a booted ``SpinSystem``, loads the file system
-    extension and mounts (``MountError`` for an image that does not hold
+    extension and mounts (``MountRefused`` for an image that does not hold
     it, nothing left behind); ``detach()``; ``held()``; ``statistics()``.
 """
 
@@ -71,7 +71,7 @@ from .kernel import Binding, Spin, _fail
 BSIZE = 4096
 
 
-class MountError(ValueError):
+class MountRefused(ValueError):
     """The disk does not hold a SPIN file system (or a corrupt one): refused, never reformatted."""
 
 
@@ -422,7 +422,7 @@ class StorageService:
 def attach(system: Any, disk: Any, format: bool, nbuf: int = 32) -> StorageService:  # noqa: A002
     """Give a ``SpinSystem`` its storage: the driver and cache on ``disk``, the Unix
     personality, and the file system extension (sfs.py), formatted if ``format``, else
-    mounted (``MountError`` if the disk does not hold it; nothing is left behind)."""
+    mounted (``MountRefused`` if the disk does not hold it; nothing is left behind)."""
     from . import extensions
 
     k: Spin = system.kernel
@@ -437,7 +437,7 @@ def attach(system: Any, disk: Any, format: bool, nbuf: int = 32) -> StorageServi
         system.fs_domain = d
         r = system._fs("mount", bool(format))
         if not (type(r) is int and r == 0):
-            raise MountError(f"{getattr(r, 'errno', 'EINVAL')}: {getattr(r, 'message', r)}")
+            raise MountRefused(f"{getattr(r, 'errno', 'EINVAL')}: {getattr(r, 'message', r)}")
     except BaseException:
         if d is not None and d in k.extensions:
             k.unload(d, "mount failed")
@@ -448,4 +448,4 @@ def attach(system: Any, disk: Any, format: bool, nbuf: int = 32) -> StorageServi
     return svc
 
 
-__all__ = ["BSIZE", "Buf", "MountError", "StorageService", "StorageStats", "attach"]
+__all__ = ["BSIZE", "Buf", "MountRefused", "StorageService", "StorageStats", "attach"]
