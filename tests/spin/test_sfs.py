@@ -256,6 +256,38 @@ def test_do_forked_processes_share_a_file_and_its_offset() -> None:
     shut(s)
 
 
+def test_does_a_strand_sleep_on_the_disk_while_another_process_runs(tmp_path: Path) -> None:
+    img = tmp_path / "w.img"
+    s = spin(img)
+    run(s, lambda: put("/f", b"f" * 40_000))
+    shut(s)
+    s = spin(img)  # a cold cache
+    ticks: list[float] = []
+
+    def reader() -> bytes:
+        return get("/f")
+
+    def counter() -> None:
+        for _ in range(200):
+            ticks.append(posix.time_us())
+            posix.thread_yield()
+
+    def body() -> Any:
+        pid = posix.fork(counter)
+        t0 = posix.time_us()
+        data = reader()
+        t1 = posix.time_us()
+        posix.wait(pid)
+        return data, t0, t1
+    b0, r0 = s.kernel.sched.statistics().blocks, s.storage.statistics().reads  # mount's reads idled
+    data, t0, t1 = run(s, body)
+    reads = s.storage.statistics().reads - r0
+    assert data == b"f" * 40_000 and reads >= 10
+    assert s.kernel.sched.statistics().blocks - b0 >= reads  # one sleep per disk read, no spinning
+    assert sum(1 for t in ticks if t0 < t < t1) > 0  # the other process ran meanwhile
+    shut(s)
+
+
 def test_is_a_file_call_enosys_without_a_disk() -> None:
     s = cast(SpinSystem, boot("spin"))
     assert run(s, lambda: errno_of(lambda: posix.open("/f"))) == "ENOSYS"
@@ -348,6 +380,8 @@ def _crash_and_reboot(tmp_path: Path, n: int, body: Callable[[], None], synced: 
     s = spin(img)  # formatted before the doom counter starts
     s.machine.disks[0].fail_after_writes(n)
     run(s, body, check=False)
+    assert s.kernel.unloaded == []  # the program got EIO; no extension failed
+    assert all("EIO" in (f.reason or "") for f in s.failures()), s.failures()
     s.shutdown()  # the disk has stopped: nothing more reaches it
     s.machine.disks[0].close()
     rep = check_image(img)
