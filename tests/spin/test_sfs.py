@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exospin import posix
-from exospin.spin import extensions
+from exospin.spin import LinkError, extensions
 from exospin.spin.sfs_check import check_image, fsck
 from exospin.spin.storage import MountRefused
 from exospin.systems import SpinSystem, boot
@@ -75,6 +75,23 @@ def test_are_the_file_system_and_the_policy_verified_extensions() -> None:
     assert s.fs_domain is not None and s.fs_domain.budget is not None  # verified code, on a budget
     d = s.kernel.load(extensions.source("cache_mru"), "cache_mru.py")
     assert d in s.kernel.extensions
+    shut(s)
+
+
+SNOOP = '''
+from spin import Cache
+
+def install():
+    Cache.read(0)
+'''
+
+
+def test_may_only_the_trusted_file_system_link_the_blocks_and_any_extension_the_policy() -> None:
+    s = spin()
+    with pytest.raises(LinkError, match="may not link against 'SpinStorage'"):
+        s.kernel.load(SNOOP, "snoop.py")  # an application's extension reaching for disk blocks
+    assert "snoop" not in [d.name for d in s.kernel.extensions]
+    s.kernel.load(extensions.source("cache_mru"), "cache_mru.py")  # the policy interface: anyone
     shut(s)
 
 
@@ -483,34 +500,34 @@ def test_does_an_installed_mru_policy_cut_the_reads_of_a_repeated_scan() -> None
 
 
 LOOPING = '''
-from spin import Cache
+from spin import CachePolicy
 
 def choose(candidates, owners):
     while True:
         pass
 
 def install():
-    Cache.policy(choose)
+    CachePolicy.install(choose)
 '''
 
 RAISING = '''
-from spin import Cache
+from spin import CachePolicy
 
 def choose(candidates, owners):
     return candidates[len(candidates) + 5]
 
 def install():
-    Cache.policy(choose)
+    CachePolicy.install(choose)
 '''
 
 LYING = '''
-from spin import Cache
+from spin import CachePolicy
 
 def choose(candidates, owners):
     return 0
 
 def install():
-    Cache.policy(choose)
+    CachePolicy.install(choose)
 '''
 
 

@@ -46,9 +46,17 @@ Why it is built this way
     completion handling per request, the copies; the disk charges its own
     register accesses.
 
+Authority
+    Block access (``spin.Cache``, domain ``SpinStorage``) links only into a
+    trusted extension: the file system, which the kernel loads verified and
+    trusted. The policy interface (``spin.CachePolicy``, domain
+    ``SpinCachePolicy``) links into any extension: it installs a Victim
+    handler, which sees block and inode numbers only.
+
 Interface
-    ``StorageService(kernel, disk, nbuf)`` registers the kernel domain
-    ``SpinStorage`` (interface ``spin.Cache``); ``attach(system, disk,
+    ``StorageService(kernel, disk, nbuf)`` registers the kernel domains
+    ``SpinStorage`` (interface ``spin.Cache``) and ``SpinCachePolicy``
+    (``spin.CachePolicy``); ``attach(system, disk,
     format)`` builds one for a booted ``SpinSystem``, loads the file system
     extension and mounts (``MountRefused`` for an image that does not hold
     it, nothing left behind); ``detach()``; ``held()``; ``statistics()``.
@@ -64,7 +72,7 @@ from greenlet import getcurrent
 
 from ..machine import DiskError, DiskFailed
 from .dispatcher import Event
-from .domain import Domain, anyone
+from .domain import Domain, anyone, trusted_only
 from .kernel import Binding, Spin, _fail
 
 #: Bytes in one file-system block (a buffer holds one; a page holds one or more).
@@ -160,10 +168,17 @@ class StorageService:
             "read": self._read, "fresh": self._fresh, "get": self._get, "put": self._put,
             "release": self._release, "delayed": self._delayed, "write": self._write,
             "flush": self._flush, "forget": self._forget, "nblocks": lambda: self.nblocks,
-            "policy": self._policy, "uninstall": kernel._uninstall, "BSIZE": BSIZE,
+            "BSIZE": BSIZE,
         }})
-        kernel.names.register("SpinStorage", self.domain, anyone)
+        #: the policy interface, open to any extension: it sees block numbers, never bytes
+        self.policy_domain = Domain.kernel("SpinCachePolicy", {"spin.CachePolicy": {
+            "install": self._policy, "uninstall": kernel._uninstall,
+        }})
+        # the blocks themselves only to a file system the kernel trusts (sfs.py, loaded trusted)
+        kernel.names.register("SpinStorage", self.domain, trusted_only)
+        kernel.names.register("SpinCachePolicy", self.policy_domain, anyone)
         kernel.services.append(("SpinStorage", self.domain))
+        kernel.services.append(("SpinCachePolicy", self.policy_domain))
 
     # ------------------------------------------------------------ the driver
 
@@ -386,7 +401,7 @@ class StorageService:
             self._drop(b)
 
     def _policy(self, fn: Any) -> Binding:
-        """spin.Cache.policy: ``fn(candidates, owners) -> block`` decides every replacement while
+        """spin.CachePolicy.install: ``fn(candidates, owners) -> block`` decides every replacement while
         installed (the installing extension's; uninstalled with it)."""
         return self.k._install(self.Victim, fn, [])
 
@@ -407,9 +422,10 @@ class StorageService:
         self.frames.clear()
         self.hash.clear()
         self.lru.clear()
-        if self.k.names.registered("SpinStorage") is self.domain:
-            self.k.names.unregister("SpinStorage")
-            self.k.services.remove(("SpinStorage", self.domain))
+        for name, d in (("SpinStorage", self.domain), ("SpinCachePolicy", self.policy_domain)):
+            if self.k.names.registered(name) is d:
+                self.k.names.unregister(name)
+                self.k.services.remove((name, d))
 
     def statistics(self) -> StorageStats:
         bs = self.bufs
@@ -433,7 +449,7 @@ def attach(system: Any, disk: Any, format: bool, nbuf: int = 32) -> StorageServi
     d = None
     try:
         system._unix("pids")  # the Unix personality (sfs links against it)
-        d = k.load(extensions.source("sfs"), "sfs.py")
+        d = k.load(extensions.source("sfs"), "sfs.py", trusted=True)  # verified; may link spin.Cache
         system.fs_domain = d
         r = system._fs("mount", bool(format))
         if not (type(r) is int and r == 0):

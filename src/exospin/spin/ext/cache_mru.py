@@ -12,7 +12,7 @@ every pass needs again). It sees block and inode numbers only: never a
 buffer's bytes, a frame or another application's data.
 """
 
-from spin import Cache
+from spin import CachePolicy
 
 counts = {"decisions": 0}
 
@@ -30,4 +30,4 @@ def statistics():
 
 
 def install():
-    Cache.policy(choose)
+    CachePolicy.install(choose)
