@@ -268,6 +268,8 @@ class SpinSystem(_Runs):
     reported: int = 0  # how many of them run() has reported
     iface: Interface | None = None  # its network interface, when booted by network()
     net: Any = None  # its network stack (spin.net.NetStack), once spin.net.attach built it
+    storage: Any = None  # its disk driver and cache (spin.storage.StorageService), once mounted
+    fs_domain: Domain | None = None  # the file system extension (spin/ext/sfs.py), once mounted
 
     def _unix(self, fn: str, *args: Any) -> Any:
         """Call the Unix extension's exported ``fn`` from the boot code: one activation of it."""
@@ -304,6 +306,23 @@ class SpinSystem(_Runs):
         st = self._unix("exit_status", pid)
         return None if st is None else int(st)
 
+    def mount(self, disk: Disk, format: bool) -> None:  # noqa: A002 - boot's name
+        """The file system extension on ``disk`` (spin/storage.py, spin/ext/sfs.py): formatted
+        if ``format``, else its superblock read and checked (spin.MountRefused if the disk does
+        not hold one: refused, never reformatted)."""
+        from .spin import storage
+        storage.attach(self, disk, format)
+
+    def _fs(self, fn: str, *args: Any) -> Any:
+        """Call the file system extension's ``fn`` from the boot code: one activation of it."""
+        assert self.fs_domain is not None and self.fs_domain.budget is not None
+        budget = self.fs_domain.budget
+        budget.enter()
+        try:
+            return next(iter(self.fs_domain.exports.values()))[fn](*args)
+        finally:
+            budget.leave()
+
 
     def shutdown(self) -> dict[str, int]:
         """Kill every strand, collect every process; return what is still held (all zero
@@ -321,6 +340,12 @@ class SpinSystem(_Runs):
         if self.net is not None:  # sockets left bound; the driver gives its buffers back
             held.update(self.net.held())
             self.net.detach()
+        if self.storage is not None:  # unmount: open files, orphaned blocks, buffers held
+            if self.fs_domain is not None and self.fs_domain in k.extensions:
+                held.update(self._fs("held"))
+                self._fs("sync")
+            held.update(self.storage.held())
+            self.storage.detach()
         ms = k.memory.statistics()
         return {"frames": ms.frames_allocated, "address_spaces": ms.contexts,
                 "strands": k.sched.statistics().strands_live, **held}

@@ -25,7 +25,9 @@ cao_pair_lru       the scan and the join at once, two processes, per block read
 
 Under unix every row runs with the kernel's fixed LRU cache: it takes no
 hints (``fadvise`` is ignored), so there are no ``_app``/``_lrusp`` rows to
-compare here. Other systems add their runs to ``RUNNERS`` (system name ->
+compare here. SPIN runs the same rows on its file system extension under the
+cache's default LRU, and ``cao_scan_app``: the scan with the application's
+MRU policy extension (spin/ext/cache_mru.py) installed in the kernel. Other systems add their runs to ``RUNNERS`` (system name ->
 ``runner(profile, quick) -> list[Result]``); ``posix_rows`` runs the same
 programs on any system ``boot`` can give a disk and a file system.
 
@@ -45,6 +47,7 @@ from typing import Any
 
 from .. import posix
 from ..machine import get_profile
+from ..spin import extensions as spin_extensions
 from ..systems import boot
 from .harness import BenchmarkError, Result
 
@@ -233,8 +236,32 @@ def _unix(profile: str, quick: bool) -> list[Result]:
     return posix_rows("unix", profile, quick, boot_fn, nbuf)
 
 
+def _spin(profile: str, quick: bool) -> list[Result]:
+    """SPIN's rows: the same programs on its file system extension (sfs.py), the cache under
+    its default LRU; then ``cao_scan_app``: the scan with the application's MRU policy
+    (cache_mru.py) loaded into the kernel, verified, before it runs."""
+    def boot_fn(image: Path, fmt: bool) -> Any:
+        return boot("spin", profile, disk=image, mkfs=fmt, disk_cylinders=CYLINDERS)
+    probe = boot("spin", profile, disk=True, disk_cylinders=1)
+    nbuf = probe.storage.nbuf
+    probe.shutdown()
+    out = posix_rows("spin", profile, quick, boot_fn, nbuf)
+    scans, scan_blocks = SCANS[0 if quick else 1], nbuf * 3 // 2
+    with tempfile.TemporaryDirectory(prefix="exospin-fs-") as tmp:
+        r = _Run("spin", profile, Path(tmp) / "cao.img", boot_fn)
+        r.untimed(lambda: _write("/scan", b"c" * scan_blocks * BLOCK))
+        r.reboot()
+        r.s.kernel.load(spin_extensions.source("cache_mru"), "cache_mru.py")
+        out.append(r.timed("cao_scan_app", [lambda: _read_blocks("/scan", list(range(scan_blocks)) * scans)],
+                           scan_blocks * scans))
+        left = r.s.shutdown()
+        if any(left.values()):
+            raise BenchmarkError(f"fs: spin leaked {left}")
+    return out
+
+
 #: system -> runner(profile, quick): the systems with a file system add theirs here
-RUNNERS: dict[str, Callable[[str, bool], list[Result]]] = {"unix": _unix}
+RUNNERS: dict[str, Callable[[str, bool], list[Result]]] = {"unix": _unix, "spin": _spin}
 
 
 def run(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:

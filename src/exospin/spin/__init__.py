@@ -69,6 +69,8 @@ from .memory import (
     MemoryFault,
 )
 from .net import NetStack, NetStackStats, Packet, attach
+from .sfs_check import fsck as sfs_fsck
+from .storage import MountRefused, StorageService, StorageStats
 from .strands import Scheduler, Strand
 
 __all__ = [
@@ -83,4 +85,5 @@ __all__ = [
     "PROT_NONE", "PROT_READ", "PROT_RW", "PROT_WRITE", "RETRY", "SKIP", "Context", "Frame",
     "MemoryFault", "Scheduler", "Strand",
     "NetStack", "NetStackStats", "Packet", "attach",
+    "MountRefused", "StorageService", "StorageStats", "sfs_fsck",
 ]

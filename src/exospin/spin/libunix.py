@@ -51,6 +51,9 @@ SYS_THREAD_CREATE, SYS_THREAD_JOIN, SYS_THREAD_YIELD, SYS_SLEEP_WORD, SYS_WAKE =
 SYS_RPC_REGISTER, SYS_RPC_CALL, SYS_SLEEP, SYS_WAKEUP, SYS_GETPID = range(21, 26)
 # the socket calls the udp_sockets extension claims (spin/net.py's attach loads it)
 SYS_SOCKET, SYS_BIND, SYS_SENDTO, SYS_RECVFROM, SYS_POLL = range(26, 31)
+# the file calls the sfs extension claims (spin/storage.py's attach loads it: a boot with a disk)
+SYS_OPEN, SYS_LSEEK, SYS_FSYNC, SYS_UNLINK, SYS_MKDIR, SYS_RMDIR, SYS_READDIR, SYS_STAT = range(31, 39)
+SYS_RENAME, SYS_FADVISE = range(39, 41)
 KILLED = 139  # the status of a process whose strand the kernel kills (unix_as' KILLED)
 
 
@@ -367,3 +370,42 @@ class SpinProcess:
 
     def poll(self, fds: list[int], timeout_us: float | None) -> list[int]:
         return list(self._net(SYS_POLL, list(fds) if isinstance(fds, list | tuple) else fds, timeout_us))
+
+    # -- files (posix.FileProcess), served by the sfs extension
+    def _fs(self, number: int, *args: Any) -> Any:
+        try:
+            return self.call(number, *args)
+        except NoSuchSyscall:
+            raise PosixError("ENOSYS", "SPIN has no file system on this machine "
+                                       "(boot it with a disk: systems.boot('spin', disk=True))") from None
+
+    def open(self, path: str, flags: int, mode: int) -> int:
+        return int(self._fs(SYS_OPEN, path, flags, mode))
+
+    def lseek(self, fd: int, offset: int, whence: int) -> int:
+        return int(self._fs(SYS_LSEEK, fd, offset, whence))
+
+    def fsync(self, fd: int) -> None:
+        self._fs(SYS_FSYNC, fd)
+
+    def unlink(self, path: str) -> None:
+        self._fs(SYS_UNLINK, path)
+
+    def mkdir(self, path: str, mode: int) -> None:
+        self._fs(SYS_MKDIR, path, mode)
+
+    def rmdir(self, path: str) -> None:
+        self._fs(SYS_RMDIR, path)
+
+    def readdir(self, path: str) -> list[str]:
+        return list(self._fs(SYS_READDIR, path))
+
+    def stat(self, path: str) -> posix.Stat:
+        r = self._fs(SYS_STAT, path)
+        return posix.Stat(int(r[0]), bool(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))
+
+    def rename(self, old: str, new: str) -> None:
+        self._fs(SYS_RENAME, old, new)
+
+    def fadvise(self, fd: int, offset: int, length: int, advice: int, priority: int | None) -> None:
+        self._fs(SYS_FADVISE, fd, offset, length, advice, priority)

@@ -335,6 +335,8 @@ def sys_fork(p, entry, args):
         child.fds[fd] = pipe_end
         if pipe_end[1] is None:  # a socket (udp_sockets.py): one more reference to it
             pipe_end[0].share()
+        elif pipe_end[1] == "file":  # a file (sfs.py): likewise
+            pipe_end[0].share()
         elif pipe_end[1]:
             pipe_end[0].writers = pipe_end[0].writers + 1
         else:
@@ -401,6 +403,8 @@ def close_fd(p, fd):
     pipe = pipe_end[0]
     if pipe_end[1] is None:  # a socket (udp_sockets.py): it releases its port on the last close
         pipe.close()
+    elif pipe_end[1] == "file":  # a file (sfs.py): its inode, if unlinked, on the last close
+        pipe.close()
     elif pipe_end[1]:
         pipe.writers = pipe.writers - 1
     else:
@@ -420,6 +424,9 @@ def end_of(p, fd, writing):
 def sys_read(p, fd, n):
     pipe = end_of(p, fd, False)
     if pipe is None:
+        e = p.fds.get(fd)
+        if e is not None and e[1] == "file":  # a file of the file system extension (sfs.py)
+            return e[0].read(n)
         return fail("EBADF", f"read: {fd} is not a descriptor open for reading")
     if not isinstance(n, int) or n < 0:
         return fail("EINVAL", f"read: bad count {n}")
@@ -438,6 +445,9 @@ def sys_read(p, fd, n):
 def sys_write(p, fd, data):
     pipe = end_of(p, fd, True)
     if pipe is None:
+        e = p.fds.get(fd)
+        if e is not None and e[1] == "file":
+            return e[0].write(data)
         return fail("EBADF", f"write: {fd} is not a descriptor open for writing")
     if not isinstance(data, bytes):
         return fail("EINVAL", "write: data must be bytes")
