@@ -15,6 +15,7 @@ import itertools
 
 import pytest
 
+from exospin import posix
 from exospin.apps import udp_unix
 from exospin.net import parse
 from exospin.spin.net import attach
@@ -69,5 +70,43 @@ def test_does_a_process_started_between_two_runs_on_an_idle_machine_run(name: st
         pid = net.systems[1].start(main, ["x"])
         net.run()
         assert ran == [1] and net.systems[1].exit_status(pid) == 3
+    finally:
+        net.shutdown()
+
+
+@pytest.mark.parametrize("name", SYSTEMS)
+def test_does_a_bare_run_return_while_processes_sleep_in_recvfrom_and_a_later_datagram_wake_them(name: str) -> None:
+    """A run without a time limit ends once no machine can do anything but wait for a
+    frame (the world's horizon is not work: with a sleeper on each machine, unix used to
+    step from horizon to horizon for ever); the datagrams of a later run wake them."""
+    net = network([name, "unix"])
+    try:
+        if name == "spin":
+            attach(net.systems[0])
+        got: list[bytes] = []
+
+        def receiver(argv: list[str]) -> int:
+            fd = posix.socket()
+            posix.bind(fd, ("0.0.0.0", 7000))
+            got.append(posix.recvfrom(fd, 100)[0])  # no time-out: it sleeps until a datagram comes
+            posix.close(fd)
+            return 0
+
+        def sender(argv: list[str]) -> int:
+            fd = posix.socket()
+            for _ in range(3):  # (the first may go out before ARP has an answer)
+                posix.sendto(fd, argv[0].encode(), (argv[0], 7000))
+                posix.poll([fd], 20_000)
+            posix.close(fd)
+            return 0
+
+        pids = [s.start(receiver) for s in net.systems]
+        net.run()  # returns: both receivers sleep, nothing else can happen
+        assert got == [] and [s.exit_status(p) for s, p in zip(net.systems, pids, strict=True)] == [None, None]
+        net.systems[1].start(sender, ["10.0.0.1"])
+        net.systems[0].start(sender, ["10.0.0.2"])
+        net.run()
+        assert sorted(got) == [b"10.0.0.1", b"10.0.0.2"]
+        assert [s.exit_status(p) for s, p in zip(net.systems, pids, strict=True)] == [0, 0]
     finally:
         net.shutdown()

@@ -46,8 +46,8 @@ def tiny_suites() -> Iterator[None]:
     BASELINE_SUITES.update(saved_b)
 
 
-def test_does_reproduce_leave_the_baselines_out_unless_asked(tiny_suites: None) -> None:
-    doc = rp.run_all(quick=True)
+def test_does_reproduce_leave_the_baselines_out_when_told(tiny_suites: None) -> None:
+    doc = rp.run_all(quick=True, baselines=False)
     assert "decomposition" not in doc
     assert {r["suite"] for r in doc["runs"]} == {"aegis", "spin", "unix"}
     validate(doc, "reproduce")
@@ -94,6 +94,31 @@ def test_does_out_write_one_decomposition_figure_per_paper_and_link_it(tiny_suit
     assert (tmp_path / "decomposition-ds5000.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (tmp_path / "report.md").read_text()
     assert "![decomposition on ds5000](decomposition-ds5000.png)" in report
-    plain = rp.run_all(quick=True)
+    plain = rp.run_all(quick=True, baselines=False)
     (tmp_path / "plain").mkdir()
     assert not any(n.startswith("decomposition") for n in rp.write_outputs(plain, tmp_path / "plain"))
+
+
+def test_does_the_default_reproduction_carry_the_decomposition_and_does_it_add_up(tiny_suites: None) -> None:
+    """``reproduce`` runs the faithful baselines by default (whenever the lean unix runs):
+    its document has the decomposition, every ratio the product of its two parts."""
+    doc = rp.run_all(quick=True)
+    validate(doc, "reproduce")
+    assert {r["suite"] for r in doc["runs"]} == {"aegis", "spin", "unix", "ultrix", "osf1"}
+    rows = doc["decomposition"]
+    assert rows and {r["profile"] for r in rows} == {"ds5000", "alpha3000"}
+    for r in rows:
+        assert r["implementation"] == pytest.approx(r["lean_us"] / r["faithful_us"])
+        if r["ratio"] is not None:
+            assert r["ratio"] == pytest.approx(r["architecture"] * r["implementation"])
+            assert r["ext_us"] / r["faithful_us"] == pytest.approx(r["ratio"])
+    # without the lean unix there is nothing to stand beside: no baselines run
+    assert "decomposition" not in rp.run_all(quick=True, suites=["aegis"])
+
+
+def test_does_the_cli_run_the_baselines_by_default_and_accept_both_spellings() -> None:
+    from exospin.cli import _parser
+    p = _parser()
+    assert p.parse_args(["reproduce"]).baselines is True
+    assert p.parse_args(["reproduce", "--baselines"]).baselines is True
+    assert p.parse_args(["reproduce", "--no-baselines"]).baselines is False

@@ -182,3 +182,44 @@ def test_does_an_execed_program_keep_its_processs_table() -> None:
     system.run()
     assert system.exit_status(pid) == 0 and kinds == ["inverted"]
     system.shutdown()
+
+
+def test_the_inverted_tables_lookups_touch_bucket_tags_links_and_pte_through_the_caches() -> None:
+    """Under ``detailed`` memory (``place``) a lookup loads the bucket's head, each entry's
+    tag (and link when it goes on), and the PTE found; those words miss after a user
+    working set evicted them, and hit when warm."""
+    from exospin.exos.pagetable.inverted import ENTRY_WORDS, PLACED_BUCKETS
+    from exospin.machine import HIERARCHIES, MemoryHierarchy
+
+    h = MemoryHierarchy(HIERARCHIES["ds5000"])
+    touched: list[tuple[list[int], bool]] = []
+    stall = [0]
+
+    def touch(words: list[int], write: bool) -> None:
+        touched.append((list(words), write))
+        for w in words:
+            stall[0] += (h.write if write else h.read)(w * 4, 0)
+
+    t = Inverted(lambda n: None, lambda n: None, 1024)
+    base = 0x40000  # words
+    t.place(touch, base)
+    t.enter(0, [PTE(None, False) for _ in range(8)])
+    assert [w for _, w in touched] == [False, True]  # heads loaded, entries and heads stored
+    touched.clear()
+    t.lookup(3)  # a chain of one entry: head, tag, PTE
+    (words, write), = touched
+    assert not write and len(words) == 3
+    assert words[0] == base + t._bucket(3) % PLACED_BUCKETS
+    assert words[1] == base + PLACED_BUCKETS + 3 * ENTRY_WORDS and words[2] == words[1] + 1
+    stall[0] = 0
+    t.lookup(3)
+    assert stall[0] == 0  # warm
+    for a in range(0, 65536, 16):  # a user working set over the whole D-cache
+        h.read(0x200000 + a, 0)
+    t.lookup(3)
+    assert stall[0] >= HIERARCHIES["ds5000"].l1_miss.cycles  # the table's lines missed
+    touched.clear()
+    assert t.lookup(1 << 20) is None  # a miss walks the chain it finds: head, then tag and link per entry
+    (words, _), = touched
+    assert (len(words) - 1) % 2 == 0
+    assert t.empty()._touch is touch  # a forked child's table is placed too

@@ -1,7 +1,8 @@
 """Benchmark suites, the report and plots. Reads only ``statistics()`` and the clock.
 
 ``SUITES`` maps a suite name to (the system it measures, its runner); ``BASELINE_SUITES``
-the faithful baselines (``ultrix``, ``osf1``), which ``bench`` runs and ``reproduce`` does not.
+the faithful baselines (``ultrix``, ``osf1``), which ``bench`` runs and ``reproduce`` runs
+beside the lean unix unless told ``--no-baselines``.
 ``run_suite(name, profile, quick)`` returns the ``--json`` document of docs/contracts.md.
 ``NETWORKED`` names the suites that run networks (they take ``pcap``); ``REPRODUCE_OPTIONS``
 the options ``reproduce`` gives a suite.

@@ -43,8 +43,9 @@ from dataclasses import dataclass
 
 from ..aegis import BadFrame, Capability, Syscalls
 from .pagetable import PTE as PTE  # the entry, defined with the tables
-from .pagetable import TABLES, PageTable
+from .pagetable import TABLES, Inverted, PageTable
 from .pagetable import check as check_page_table
+from .pagetable.inverted import PLACED_WORDS
 from .pagetable.linear import PT_WALK_REFS as PT_WALK_REFS  # the linear table's walk
 from .paging import POLICIES, Replacement
 from .paging import check as check_paging
@@ -57,6 +58,8 @@ FREE_BATCH = 32  # free frames read from Aegis' exposed bitmap at a time (the lo
 LIBRARY_IMAGE = 4 << 20
 #: second-level page-table pages of the library's page tables, hashed by (env, index)
 PT_PAGES = 256
+#: inverted page tables laid out in the library's image (one per environment, by id modulo this)
+INVERTED_TABLES = 16
 
 
 class _LibraryFootprints:
@@ -65,7 +68,8 @@ class _LibraryFootprints:
     the decode of the faulting address: shift, mask, index, test; the call of tlb_write)
     and the page-table entry it reads (``pte(env, vpn)``); the protection change's store."""
 
-    __slots__ = ("tlb_miss", "set_writable", "_pt", "_page", "_ptes", "_pshift", "_w")
+    __slots__ = ("tlb_miss", "set_writable", "tlb_miss_text", "set_writable_text", "_pt", "_inv", "_page",
+                 "_ptes", "_pshift", "_w")
 
     def __init__(self, sys: Syscalls) -> None:
         w = self._w = sys.word_bytes
@@ -76,6 +80,15 @@ class _LibraryFootprints:
         self._pshift = self._ptes.bit_length() - 1
         self.tlb_miss = img.path("exos_tlb_miss", 4 + PT_WALK_REFS + 2, obj_reads=(0,))
         self.set_writable = img.path("exos_set_writable", 4 + PT_WALK_REFS + 2, obj_reads=(0,), obj_writes=(0,))
+        # the same handlers' text alone, for a process on the inverted table, whose lookup
+        # touches its own bucket, tags, links and PTE (pagetable.Inverted.place)
+        self.tlb_miss_text = img.path("exos_tlb_miss", 4 + PT_WALK_REFS + 2)
+        self.set_writable_text = img.path("exos_set_writable", 4 + PT_WALK_REFS + 2)
+        self._inv = img.region("inverted", PLACED_WORDS * w, INVERTED_TABLES)
+
+    def inverted(self, env: int) -> int:
+        """The physical address of environment ``env``'s inverted page table."""
+        return self._inv + (env % INVERTED_TABLES) * PLACED_WORDS * self._w
 
     def pte(self, env: int, vpn: int) -> int:
         page = (env * 64 + (vpn >> self._pshift)) % PT_PAGES
@@ -142,6 +155,9 @@ class MiniOS:
         # ``detailed`` memory: the handlers' cache lines (_LibraryFootprints); None under ideal
         self._touch = None if self.cpu.hierarchy is None else self.cpu.touch
         self._fp = _LibraryFootprints(sys) if self._touch is not None else None
+        self._inverted = isinstance(self.pt, Inverted)
+        if self._fp is not None and isinstance(self.pt, Inverted):
+            self.pt.place(self.cpu.touch_words, self._fp.inverted(sys.env_id()) // sys.word_bytes)
 
     # ------------------------------------------------------------ memory
 
@@ -195,7 +211,10 @@ class MiniOS:
         vpn = vaddr >> self._shift
         if self._touch is not None:
             assert self._fp is not None
-            self._touch(self._fp.tlb_miss, self._fp.pte(self.sys.env_id(), vpn))
+            if self._inverted:
+                self._touch(self._fp.tlb_miss_text)
+            else:
+                self._touch(self._fp.tlb_miss, self._fp.pte(self.sys.env_id(), vpn))
         pte = self.pt.lookup(vpn)
         if pte is None:
             self.die(f"segmentation fault at {vaddr:#x}: page not mapped")
@@ -294,7 +313,10 @@ class MiniOS:
         pte.writable = writable
         if self._touch is not None:
             assert self._fp is not None
-            self._touch(self._fp.set_writable, self._fp.pte(self.sys.env_id(), vpn))
+            if self._inverted:
+                self._touch(self._fp.set_writable_text)
+            else:
+                self._touch(self._fp.set_writable, self._fp.pte(self.sys.env_id(), vpn))
         if pte.cap is not None:
             self.sys.tlb_write(vpn << self._shift, pte.cap, writable)
 

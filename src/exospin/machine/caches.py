@@ -270,6 +270,21 @@ def instruction_profile(profile: Profile) -> Profile:
     return replace(profile, costs=MappingProxyType(costs))
 
 
+#: Bytes per instruction, both machines (MIPS I and Alpha instructions are one 32-bit word).
+USER_INSN_BYTES = 4
+
+#: Where user text sits in physical memory, past the kernel images (``cpu.kernel_image``;
+#: ExOS' library image is at 4 MB): address space ``s``'s text starts
+#: ``USER_TEXT + s * (USER_TEXT_STRIDE + page size)`` bytes past the kernel image's base.
+#: The stride is the largest I-cache modelled, so successive spaces' texts begin one page
+#: colour apart (on the R3000's 64 KB cache of 4 KB pages: space 0 at the kernel text's
+#: first colour, space 1 a page on; on the 21064 every page covers the whole 8 KB
+#: I-cache, so every text begins at its first set). A placement, like a kernel's page
+#: allocator's, not a measured figure: docs/memory.md, "User instruction fetches".
+USER_TEXT = 8 << 20
+USER_TEXT_STRIDE = 1 << 16
+
+
 class KernelText:
     """A kernel image's layout: each named path gets its own run of code addresses,
     one after another from ``base`` (a physical address in kseg0/KSEG), in the order
@@ -406,7 +421,7 @@ class MemoryHierarchy:
 
     __slots__ = ("spec", "icache", "dcache", "bcache", "_miss", "_mem_miss", "_wdepth", "_wcycles",
                  "_merge", "_alloc", "_wfull", "_wb_last", "_wb_line", "writes", "write_merges", "write_stalls",
-                 "stall_cycles", "_dl", "_dm", "_dt", "_text", "_warm")
+                 "stall_cycles", "_dl", "_dm", "_dt", "_text", "_warm", "_uwarm")
 
     def __init__(self, spec: HierarchySpec) -> None:
         self.spec = spec
@@ -431,6 +446,8 @@ class MemoryHierarchy:
         self._text: dict[Footprint, list[int]] = {}  # a footprint's text as I-cache lines
         #: footprint -> [I-cache misses, D-cache misses, base] when all its lines were last there
         self._warm: dict[Footprint, list[int]] = {}
+        #: a user text's first byte -> [I-cache misses, lines] when its first lines were last there
+        self._uwarm: dict[int, list[int]] = {}
 
     # ------------------------------------------------------------- lines
 
@@ -478,6 +495,40 @@ class MemoryHierarchy:
         s = self._fill(c, line)
         self.stall_cycles += s
         return s
+
+    def user_text(self, start: int, insns: int) -> int:
+        """User code running ``insns`` instructions (``cpu.compute``): the fetches of
+        the first ``insns`` instructions of the text that begins at physical address
+        ``start`` (an address space's text, USER_TEXT), one per I-cache line, at most
+        the I-cache's worth (code longer than the cache is modelled as looping over a
+        cache-sized text: no line of it could stay cached longer than that anyway).
+
+        Written for speed, as ``run``: a text no longer than the cache has no two lines
+        in one set, so after a call every line it fetched is in place; while the
+        I-cache has not missed since, a call needing no more lines than that hits."""
+        ic = self.icache
+        ls = ic.lshift
+        k = (insns * USER_INSN_BYTES + (1 << ls) - 1) >> ls
+        if k > ic.mask:
+            k = ic.mask + 1
+        if k <= 0:
+            return 0
+        ic.accesses += k
+        w = self._uwarm.get(start)
+        if w is not None and w[0] == ic.misses and w[1] >= k:
+            return 0
+        first = start >> ls
+        tags, m = ic.tags, ic.mask
+        stall = 0
+        for line in range(first, first + k):
+            if tags[line & m] != line:
+                stall += self._fill(ic, line)
+        self.stall_cycles += stall
+        if w is None:
+            self._uwarm[start] = [ic.misses, k]
+        else:
+            w[0], w[1] = ic.misses, k
+        return stall
 
     def write(self, paddr: int, now: int) -> int:
         """A store to ``paddr`` at cycle ``now``: write-through into the write buffer,

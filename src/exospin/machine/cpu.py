@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .caches import KernelImage
+from .caches import USER_TEXT, USER_TEXT_STRIDE, KernelImage
 
 if TYPE_CHECKING:
     from .caches import Footprint, MemoryHierarchy
@@ -113,7 +113,7 @@ class CPU:
         "_loop", "_tlb", "_words", "_shift", "_offmask", "_wshift", "_bad",
         "_wmask", "_smin", "_smax", "_c_mem", "_c_insn", "_c_trap", "_c_intr",
         "_c_save", "_c_restore", "_c_call", "_c_copy", "_exc_counts", "interrupts",
-        "hierarchy", "_kstack",
+        "hierarchy", "_kstack", "_utext", "_ustride",
     )
     #: called with each CPU once it is built (empty unless a measuring tool listens)
     ON_BUILD: ClassVar[list[Callable[[CPU], None]]] = []
@@ -156,6 +156,9 @@ class CPU:
         #: physical address of the kernel stack the register save areas are modelled at:
         #: the kernel image sits above the frames kernels hand out (docs/memory.md)
         self._kstack = memory.nframes * memory.page_size
+        #: user text (caches.USER_TEXT): space ``s``'s first instruction at _utext + s * _ustride
+        self._utext = self._kstack + memory.page_size + USER_TEXT
+        self._ustride = USER_TEXT_STRIDE + memory.page_size
         self._build_fast_paths()
         for hook in CPU.ON_BUILD:
             hook(self)
@@ -316,9 +319,14 @@ class CPU:
         return r
 
     def compute(self, n: int) -> None:
-        """Execute ``n`` ordinary instructions (user code declaring its work)."""
+        """Execute ``n`` ordinary instructions (user code declaring its work); under
+        ``detailed`` memory they are fetched from the current address space's text
+        (``MemoryHierarchy.user_text``), evicting the kernel lines in their sets."""
         loop = self._loop
         loop.now += n * self._c_insn
+        h = self.hierarchy
+        if h is not None:
+            loop.now += h.user_text(self._utext + self._tlb.asid * self._ustride, n)
         if loop.now >= loop.deadline:
             loop.fire_due()
 

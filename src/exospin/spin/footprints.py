@@ -21,7 +21,7 @@ Why it is built this way
 Interface
     ``Footprints(machine, callee_saved)``: the footprints (``trap``, ``upcall``,
     ``refill``, ``root``, ``fault``, ``checkpoint``, ``resume``, ``checkpoint_all``,
-    ``resume_all``); ``strand(sid)``, ``space(asid)``,
+    ``resume_all``, ``protect``, ``examine``); ``strand(sid)``, ``space(asid)``,
     ``pte(asid, vpn)`` the addresses of the objects their relative data are at.
 """
 
@@ -42,7 +42,7 @@ class Footprints:
     """SPIN's paths' lines (see the module note)."""
 
     __slots__ = ("trap", "upcall", "refill", "root", "fault", "checkpoint", "resume", "checkpoint_all",
-                 "resume_all", "_strands", "_strand_bytes",
+                 "resume_all", "protect", "examine", "_strands", "_strand_bytes",
                  "_spaces", "_space_bytes", "_pt", "_page", "_ptes", "_pshift", "_w")
 
     def __init__(self, m: Machine, callee_saved: int) -> None:
@@ -77,6 +77,12 @@ class Footprints:
         # a preempted strand: every register
         self.checkpoint_all = img.path("checkpoint_all", NREGS * ip.reg_save, obj_writes=regs)
         self.resume_all = img.path("resume_all", NREGS * ip.reg_restore, obj_reads=regs)
+        # Translation.protect, per page: the PTE read and rewritten, the TLB probed (the
+        # invalidation's tlbwr is charged by the path when the page was in the TLB);
+        # Translation.is_dirty: the PTE read (at pte())
+        self.protect = img.path("translation_protect", 2 * ip.mem_ref + ip.tlb_probe, obj_reads=(0,),
+                                obj_writes=(0,))
+        self.examine = img.path("translation_examine", 2 * ip.mem_ref, obj_reads=(0,))
 
     def strand(self, sid: int) -> int:
         return self._strands + (sid % STRANDS) * self._strand_bytes

@@ -329,8 +329,11 @@ class Memory:
     def is_dirty(self, ctx: Context, vaddr: int) -> bool:
         """Has page ``vaddr`` been written since it was mapped or last protected?"""
         self._ctx(ctx, "Translation.is_dirty")
-        e = ctx._pt.get(self._vpn(vaddr, "Translation.is_dirty"))
+        vpn = self._vpn(vaddr, "Translation.is_dirty")
+        e = ctx._pt.get(vpn)
         self.loop.now += self._c_examine
+        if self.touch is not None:  # ``detailed`` memory: the PTE through the caches
+            self.touch(self.fp.examine, self.fp.pte(ctx._asid, vpn))
         return bool(e is not None and e[2])
 
     def protect(self, ctx: Context, vaddr: int, npages: int, prot: int) -> int:
@@ -344,10 +347,13 @@ class Memory:
         pt, view, asid = ctx._pt, ctx._view, ctx._asid
         loop, tlb = self.loop, self.tlb
         c_pte, c_inval = self._c_unmap, self._c_inval
+        touch = self.touch  # ``detailed`` memory: each PTE through the caches
         n = 0
         for v in range(vpn, vpn + npages):
             e = pt.get(v)
             loop.now += c_pte
+            if touch is not None:
+                touch(self.fp.protect, self.fp.pte(asid, v))
             if e is None:
                 continue
             e[1] = prot

@@ -47,8 +47,12 @@ class Scheduler(UserCopy):
                 if t is None:
                     self.m.timer.cancel()
                     self._armed = False
-                    if not self.sleepq or not self.loop.skip_to_next():
-                        break  # nothing left to run, or nothing left that could wake a sleeper
+                    if not self.sleepq or self.loop.pending() <= 0 or not self.loop.skip_to_next():
+                        # nothing left to run, or nothing left that could wake a sleeper (on a
+                        # network, the world's horizon is a background event: waiting for it
+                        # here would keep the machine busy for ever; the world wakes it when
+                        # a frame is due)
+                        break
                     continue
                 self._resume(t)
         finally:

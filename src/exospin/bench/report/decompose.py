@@ -18,7 +18,7 @@ What this computes
     the baseline's.
 
 Why it is built this way
-    The paper figures are data with their provenance (``PAPER``): "issue 17"
+    The paper figures are data with their provenance (``papers.PAPER_ROWS``): "issue 17"
     for the ones issue 17 quotes, "recalled" for ones taken from memory of the
     papers (no copy is at hand; each should be checked against the paper),
     None where we do not have one. They are only ever shown beside our
@@ -35,74 +35,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
+from .papers import PAPER_ROWS as PAPER_ROWS
+from .papers import PaperRow as PaperRow
 from .plots import save
-
-
-@dataclass(frozen=True, slots=True)
-class PaperRow:
-    """One row of a paper's table: which of our benchmarks it is, and the paper's µs."""
-
-    profile: str
-    benchmark: str  # the baseline's (and lean unix's) benchmark
-    extensible: str  # the extensible system
-    ext_benchmark: str  # the extensible system's benchmark (SPIN's user threads have two)
-    paper_ext_us: float | None
-    paper_baseline_us: float | None
-    source: str
-
-
-_I, _R = "issue 17", "recalled"
-
-
-def _exo(b: str, ext: float | None, base: float | None, src: str) -> PaperRow:
-    return PaperRow("ds5000", b, "aegis", b, ext, base, src)
-
-
-def _spin(b: str, ext: float | None, base: float | None, src: str, ext_b: str | None = None) -> PaperRow:
-    return PaperRow("alpha3000", b, "spin", ext_b or b, ext, base, src)
-
-
-#: The rows of the exokernel paper (Aegis/ExOS against Ultrix 4.2, DECstation 5000/125) and of
-#: SPIN's (SPIN against DEC OSF/1, DEC 3000/400), in µs. None: no figure we can vouch for.
-PAPER_ROWS: tuple[PaperRow, ...] = (
-    _exo("null_procedure_call", None, None, ""),
-    _exo("null_syscall", 1.6, 21.3, _I),
-    _exo("exc_overflow", 1.5, 130.0, _I),
-    _exo("exc_unaligned", 1.5, None, f"{_R} (Ultrix: n/a)"),
-    _exo("exc_protection", 1.5, None, _R),
-    _exo("ipc_pipe", None, 199.0, _I),
-    _exo("ipc_shm", None, None, ""),
-    _exo("ipc_lrpc", None, None, "Ultrix: n/a"),
-    _exo("vm_dirty", None, None, "Ultrix: n/a"),
-    _exo("vm_prot1", None, None, ""),
-    _exo("vm_prot100", None, None, ""),
-    _exo("vm_unprot100", None, None, ""),
-    _exo("vm_trap", None, None, ""),
-    _exo("vm_appel1", None, None, ""),
-    _exo("vm_appel2", None, None, ""),
-    _spin("null_syscall", 4.0, 5.0, f"{_I} (OSF/1), {_R} (SPIN)"),
-    _spin("cross_as_call", 89.0, 845.0, f"{_I} (OSF/1: sockets and SUN RPC), {_R} (SPIN)"),
-    _spin("fork_join_kernel", 22.0, 198.0, _R),
-    _spin("ping_pong_kernel", 17.0, 21.0, _R),
-    _spin("fork_join_user", 262.0, 1230.0, f"{_R} (SPIN layered)", "fork_join_user_layered"),
-    _spin("fork_join_user", 111.0, 1230.0, f"{_R} (SPIN integrated)", "fork_join_user_integrated"),
-    _spin("ping_pong_user", 159.0, 264.0, f"{_R} (SPIN layered)", "ping_pong_user_layered"),
-    _spin("ping_pong_user", 85.0, 264.0, f"{_R} (SPIN integrated)", "ping_pong_user_integrated"),
-    _spin("vm_dirty", 2.0, None, f"{_R} (OSF/1: n/a)"),
-    _spin("vm_fault", 29.0, 329.0, _R),
-    _spin("vm_trap", 7.0, 260.0, f"{_I} (OSF/1), {_R} (SPIN)"),
-    _spin("vm_prot1", 16.0, 45.0, _R),
-    _spin("vm_prot100", 213.0, 1041.0, _R),
-    _spin("vm_unprot100", 214.0, 1016.0, _R),
-    _spin("vm_appel1", 39.0, 382.0, _R),
-    _spin("vm_appel2", 29.0, 351.0, _R),
-)
 
 #: The faithful baseline of each paper's machine.
 BASELINE_OF: Mapping[str, str] = {"ds5000": "ultrix", "alpha3000": "osf1"}

@@ -30,7 +30,7 @@ Why it is built this way
       claims to) is recorded in ``failed`` with its message; the others go on.
 
 Interface
-    ``run_all(quick, progress, reraise, audit=False) -> dict`` (the ``--json`` document);
+    ``run_all(quick, progress, reraise, audit=False, baselines=None) -> dict`` (the ``--json`` document);
     ``build_tables(doc) -> list[ResultTable]``; ``rich_table(t)``; with ``--audit``,
     ``audit_rows(doc, profile)``, ``rich_audit`` and ``markdown_audit``;
     ``markdown_report(doc, tables, plots)``; ``write_outputs(doc, dir)``.
@@ -114,10 +114,12 @@ OTHER = Group("other", "Other benchmarks", "rows no table above claims", ("*",))
 
 def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool = False,
             suites: Iterable[str] | None = None, profiles: Iterable[str] = tuple(PROFILES),
-            audit: bool = False, clock: str = "charged", baselines: bool = False) -> dict[str, Any]:
+            audit: bool = False, clock: str = "charged", baselines: bool | None = None) -> dict[str, Any]:
     """Run every suite under every profile; the ``reproduce --json`` document.
     ``baselines``: also each faithful baseline on its paper's machine (``ultrix`` on
-    ds5000, ``osf1`` on alpha3000), and the document's ``decomposition`` (decompose.py).
+    ds5000, ``osf1`` on alpha3000), and the document's ``decomposition`` (decompose.py);
+    by default (None) whenever the lean ``unix`` suite runs, whose rows they stand beside
+    (about 15% more time for ``reproduce``: two more runs of the unix suite).
 
     A suite that raises ``BenchmarkError`` is recorded in ``failed`` and the
     run goes on; so is any other exception, unless ``reraise`` (``--debug``).
@@ -129,6 +131,8 @@ def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool
     names = list(SUITES) if suites is None else list(suites)
     if clock == "weighed":  # the suites of several machines cannot be weighed (bench/weighed.py): left out
         names = [n for n in names if n in WEIGHABLE]
+    if baselines is None:
+        baselines = "unix" in names
     for profile in profiles:
         extra = [b for b, p in BASELINE_PROFILES.items() if p == profile] if baselines else []
         for suite in names + extra:

@@ -43,7 +43,10 @@ Interface
     entries for them, so that the library OS's bookkeeping in Python, such as
     exit's walk over its pages, is as quick as on the linear table; it
     iterates in the order pages were entered), plus the charged
-    ``lookup(vpn)``, ``enter(first, ptes)`` and ``scan()``; ``empty()``,
+    ``lookup(vpn)``, ``enter(first, ptes)`` and ``scan()``; ``place(touch_words,
+    base_word)`` (``detailed`` memory: lookups and entries touch the bucket, tags,
+    links and PTE through the caches; a doubling and ``scan`` are still charged
+    as unaddressed references); ``empty()``,
     ``words()``, ``statistics()``.
 """
 
@@ -64,15 +67,22 @@ ENTER_REFS = 5  # load the head; store the entry's tag, PTE and link; store the 
 GROW_REFS = 5  # per entry moved: tag and link loaded, the new head loaded, link and head stored
 ENTRY_WORDS = 3  # tag, PTE, link
 INITIAL_BUCKETS = 64  # a power of two; the table doubles from here
+#: Under ``detailed`` memory (``place``): the table's words in physical memory, its buckets
+#: then its entries (``ENTRY_WORDS`` each, in the order they were made), this many of each
+#: before the layout wraps round (a table of more aliases words of the same region).
+PLACED_BUCKETS = 4096
+PLACED_ENTRIES = 4096
+PLACED_WORDS = PLACED_BUCKETS + ENTRY_WORDS * PLACED_ENTRIES
 
 
 class _Entry:
-    __slots__ = ("next", "pte", "vpn")
+    __slots__ = ("next", "pte", "vpn", "slot")
 
-    def __init__(self, vpn: int, pte: PTE, next: _Entry | None) -> None:
+    def __init__(self, vpn: int, pte: PTE, next: _Entry | None, slot: int) -> None:
         self.vpn = vpn
         self.pte = pte
         self.next = next
+        self.slot = slot  # its place among the entries (``place``)
 
 
 class Inverted(MutableMapping[int, PTE]):
@@ -91,6 +101,21 @@ class Inverted(MutableMapping[int, PTE]):
         self.lookups = 0
         self.examined = 0
         self.grows = 0
+        self._made = 0  # entries made so far: the next one's slot
+        #: ``detailed`` memory: the CPU's ``touch_words`` and the table's first word (``place``)
+        self._touch: Callable[[list[int], bool], None] | None = None
+        self._base = 0
+
+    def place(self, touch_words: Callable[[list[int], bool], None], base_word: int) -> None:
+        """Under ``detailed`` memory: the table lives at physical word ``base_word`` (its
+        buckets, then its entries), and its charged lookups and entries load and store
+        those words through the caches with ``touch_words`` (the CPU's), as the linear
+        table's PTE is read through them by ExOS' handlers."""
+        self._touch = touch_words
+        self._base = base_word
+
+    def _entry_word(self, e: _Entry, field: int) -> int:
+        return self._base + PLACED_BUCKETS + (e.slot % PLACED_ENTRIES) * ENTRY_WORDS + field
 
     def _bucket(self, vpn: int) -> int:
         return (vpn ^ (vpn >> self._bits)) & (len(self._heads) - 1)
@@ -99,15 +124,27 @@ class Inverted(MutableMapping[int, PTE]):
 
     def lookup(self, vpn: int) -> PTE | None:
         """Hash ``vpn`` and walk its chain, charging every entry examined."""
-        e = self._heads[self._bucket(vpn)]
+        h = self._bucket(vpn)
+        e = self._heads[h]
         k = 0
+        touch = self._touch
+        words = None if touch is None else [self._base + h % PLACED_BUCKETS]  # the head
         while e is not None:
             k += 1
+            if words is not None:
+                words.append(self._entry_word(e, 0))  # its tag
             if e.vpn == vpn:
                 self._charge(k, BUCKET_REFS + k * TAG_REFS + (k - 1) * LINK_REFS + PTE_REFS)
+                if touch is not None and words is not None:
+                    words.append(self._entry_word(e, 1))  # the PTE
+                    touch(words, False)
                 return e.pte
+            if words is not None:
+                words.append(self._entry_word(e, 2))  # its link
             e = e.next
         self._charge(k, BUCKET_REFS + k * (TAG_REFS + LINK_REFS))
+        if touch is not None and words is not None:
+            touch(words, False)
         return None
 
     def _charge(self, examined: int, refs: int) -> None:
@@ -126,6 +163,15 @@ class Inverted(MutableMapping[int, PTE]):
         n = len(ptes)
         self._compute(n * HASH_INSNS)
         self._mem_refs(n * ENTER_REFS)
+        touch = self._touch
+        if touch is not None:  # per page: the head loaded; the entry's words and the head stored
+            heads = [self._base + self._bucket(first + i) % PLACED_BUCKETS for i in range(n)]
+            touch(heads, False)
+            stored: list[int] = []
+            for i, h in enumerate(heads):
+                e = self._index[first + i]
+                stored += (self._entry_word(e, 0), self._entry_word(e, 1), self._entry_word(e, 2), h)
+            touch(stored, True)
 
     def scan(self) -> Iterator[tuple[int, PTE]]:
         """Every entry, bucket by bucket. The caller does not add or remove entries."""
@@ -159,7 +205,8 @@ class Inverted(MutableMapping[int, PTE]):
             e.pte = pte
             return
         h = self._bucket(vpn)
-        self._heads[h] = self._index[vpn] = _Entry(vpn, pte, self._heads[h])
+        self._heads[h] = self._index[vpn] = _Entry(vpn, pte, self._heads[h], self._made)
+        self._made += 1
         if len(self._index) > len(self._heads):
             self._grow()
 
@@ -216,7 +263,10 @@ class Inverted(MutableMapping[int, PTE]):
 
     def empty(self) -> Inverted:
         """A new, empty table of the same kind (a forked child's)."""
-        return Inverted(self._mem_refs, self._compute, self._per_page)
+        t = Inverted(self._mem_refs, self._compute, self._per_page)
+        if self._touch is not None:
+            t.place(self._touch, self._base)
+        return t
 
     def words(self) -> int:
         """The table's size in words: the buckets and the entries."""
