@@ -642,7 +642,7 @@ class FileProcess(Protocol):
     def readdir(self, path: str) -> list[str]: ...
     def stat(self, path: str) -> Stat: ...
     def rename(self, old: str, new: str) -> None: ...
-    def fadvise(self, fd: int, offset: int, length: int, advice: int, priority: int | None) -> None: ...
+    def fadvise(self, fd: int, advice: int, offset: int, length: int, priority: int | None) -> None: ...
 
 
 def _f() -> FileProcess:
@@ -701,7 +701,7 @@ def fadvise(fd: int, advice: int, offset: int = 0, length: int = 0, priority: in
     ``posix_fadvise``; ``priority`` also sets the file's priority in a policy that has one
     (LRU-SP: a file of lower priority gives up its blocks first; 0 is the default). A system
     whose cache cannot use a hint ignores it; a bad ``fd`` or ``advice`` is still an error."""
-    _f().fadvise(fd, offset, length, advice, priority)
+    _f().fadvise(fd, advice, offset, length, priority)
 
 
 __all__ = [

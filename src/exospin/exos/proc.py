@@ -477,7 +477,7 @@ class ExOS(posix.MachineBinding):
     def rename(self, old: str, new: str) -> None:
         self._fs().rename(old, new)
 
-    def fadvise(self, fd: int, offset: int, length: int, advice: int, priority: int | None) -> None:
+    def fadvise(self, fd: int, advice: int, offset: int, length: int, priority: int | None) -> None:
         self._fs().fadvise(fd, offset, length, advice, priority)
 
     def fsck(self) -> list[str]:

@@ -407,5 +407,5 @@ class SpinProcess:
     def rename(self, old: str, new: str) -> None:
         self._fs(SYS_RENAME, old, new)
 
-    def fadvise(self, fd: int, offset: int, length: int, advice: int, priority: int | None) -> None:
+    def fadvise(self, fd: int, advice: int, offset: int, length: int, priority: int | None) -> None:
         self._fs(SYS_FADVISE, fd, offset, length, advice, priority)

@@ -396,6 +396,6 @@ class UnixProcess(posix.MachineBinding):
     def rename(self, old: str, new: str) -> None:
         self._sys(NUMBERS["rename"], old, new)
 
-    def fadvise(self, fd: int, offset: int, length: int, advice: int, priority: int | None) -> None:
+    def fadvise(self, fd: int, advice: int, offset: int, length: int, priority: int | None) -> None:
         """Checked by the kernel and ignored: its buffer cache takes no hints."""
         self._sys(NUMBERS["fadvise"], fd, offset, length, advice, priority)
