@@ -46,8 +46,8 @@ SUITES: dict[str, tuple[str, Callable[..., list[Result]]]] = {
     # two or three machines of one system on a link: UDP round trips, bandwidth,
     # forwarding, ASHs; and the demux rows with the issue's targets (docs/net.md)
     "net": ("aegis, spin, unix", net_suite.run),
-    # the file systems on the disk (issue 18): unix's FFS today; other systems add runners
-    "fs": ("unix", fs_suite.run),
+    # the file systems on the disk (issue 18): unix' FFS, SPIN's SFS, ExOS' library file system
+    "fs": ("aegis, spin, unix", fs_suite.run),
     # the applications (issue 19): SQLite in each system's file system, LRU against the database's policy
     "db": ("aegis, spin, unix", db_suite.run),
 }

@@ -94,8 +94,9 @@ class _Run:
         self.s.start(prog, [], "setup")
         self.s.run(check=True)
 
-    def timed(self, name: str, bodies: list[Callable[[], Any]], ops: int) -> Result:
-        """Run ``bodies`` as processes at once; time from the first start to the last end."""
+    def timed(self, name: str, bodies: list[Callable[[], Any]], ops: int, **start: Any) -> Result:
+        """Run ``bodies`` as processes at once; time from the first start to the last end.
+        ``start``: options of the system's ``start`` (ExOS: ``cache=``, its buffer-cache manager)."""
         disk = self.s.machine.disks[0]
         marks: list[tuple[float, int]] = []
 
@@ -107,7 +108,7 @@ class _Run:
             return prog
         w0 = time.perf_counter_ns()
         for i, body in enumerate(bodies):
-            self.s.start(wrap(body), [], f"{name}{i}")
+            self.s.start(wrap(body), [], f"{name}{i}", **start)
         self.s.run(check=True)
         wall = time.perf_counter_ns() - w0
         if len(marks) != 2 * len(bodies):
@@ -127,8 +128,10 @@ def _write(path: str, data: bytes, sync: bool = False) -> None:
     posix.close(fd)
 
 
-def _read_blocks(path: str, blocks: list[int]) -> None:
+def _read_blocks(path: str, blocks: list[int], advice: int | None = None) -> None:
     fd = posix.open(path)
+    if advice is not None:  # the application's hint for the whole file (posix_fadvise)
+        posix.fadvise(fd, advice)
     for b in blocks:
         posix.lseek(fd, b * BLOCK)
         if len(posix.read(fd, BLOCK)) != BLOCK:
@@ -136,9 +139,12 @@ def _read_blocks(path: str, blocks: list[int]) -> None:
     posix.close(fd)
 
 
-def posix_rows(system: str, profile: str, quick: bool, boot_fn: Boot, nbuf: int) -> list[Result]:
+def posix_rows(system: str, profile: str, quick: bool, boot_fn: Boot, nbuf: int,
+               app: dict[str, Any] | None = None) -> list[Result]:
     """Every row on ``system`` (booted by ``boot_fn(image, format)``), whose cache holds ``nbuf``
-    blocks (the Cao files are 1.5 x that)."""
+    blocks (the Cao files are 1.5 x that). ``app``: the ``start`` options under which the
+    application's hints count (ExOS: ``{"cache": "lrusp"}``): then also ``cao_scan_app``,
+    ``cao_join_app`` and ``cao_pair_lrusp``."""
     q = 0 if quick else 1
     small, big, nrand, scans = SMALL[q], BIG[q], RANDOM[q], SCANS[q]
     rng = random.Random(SEED)
@@ -208,9 +214,12 @@ def posix_rows(system: str, profile: str, quick: bool, boot_fn: Boot, nbuf: int)
         r.reboot()
         iprobe = [rng.randrange(INDEX) for _ in range(scan_blocks)]
 
-        def join() -> None:
+        def join(hints: bool = False) -> None:
             rel = posix.open("/rel")
             idx = posix.open("/index")
+            if hints:  # the relation is read once in order; the index is worth keeping
+                posix.fadvise(rel, posix.FADV_SEQUENTIAL)
+                posix.fadvise(idx, posix.FADV_NORMAL, priority=1)
             for i in range(scan_blocks):
                 posix.read(rel, BLOCK)
                 posix.lseek(idx, iprobe[i] * BLOCK)
@@ -221,6 +230,19 @@ def posix_rows(system: str, profile: str, quick: bool, boot_fn: Boot, nbuf: int)
         r.reboot()
         out.append(r.timed("cao_pair_lru", [lambda: _read_blocks("/scan", list(range(scan_blocks)) * scans), join],
                            scan_blocks * scans + 2 * scan_blocks))
+        if app is not None:  # the application's policy: hints, under the manager that takes them
+            r.reboot()
+            out.append(r.timed("cao_scan_app", [lambda: _read_blocks("/scan", list(range(scan_blocks)) * scans,
+                                                                     posix.FADV_SEQUENTIAL)],
+                               scan_blocks * scans, **app))
+            r.reboot()
+            out.append(r.timed("cao_join_app", [lambda: join(True)], 2 * scan_blocks, **app))
+            r.reboot()
+            # the scan gives its hint, the join gives none: LRU-SP keeps the scan's choice
+            # from costing the join its blocks
+            out.append(r.timed("cao_pair_lrusp", [lambda: _read_blocks("/scan", list(range(scan_blocks)) * scans,
+                                                                       posix.FADV_SEQUENTIAL), join],
+                               scan_blocks * scans + 2 * scan_blocks, **app))
         left = r.s.shutdown()
         if any(left.values()):
             raise BenchmarkError(f"fs: {system} leaked {left}")
@@ -260,8 +282,21 @@ def _spin(profile: str, quick: bool) -> list[Result]:
     return out
 
 
+def _exos(profile: str, quick: bool) -> list[Result]:
+    """ExOS' rows: the same programs on its library file system (exos/fs.py) over XN, every
+    process under the shared cache's LRU manager; then the Cao rows with the application's
+    hints under LRU-SP (``start(cache="lrusp")``): a SEQUENTIAL scan, a join whose index has
+    the higher priority, and the pair in which only the scan gives a hint."""
+    def boot_fn(image: Path, fmt: bool) -> Any:
+        return boot("aegis", profile, disk=image, mkfs=fmt, disk_cylinders=CYLINDERS)
+    probe = boot("aegis", profile, disk=True, disk_cylinders=1)
+    nbuf = probe.exos.fs.blocks
+    probe.shutdown()
+    return posix_rows("aegis", profile, quick, boot_fn, nbuf, app={"cache": "lrusp"})
+
+
 #: system -> runner(profile, quick): the systems with a file system add theirs here
-RUNNERS: dict[str, Callable[[str, bool], list[Result]]] = {"unix": _unix, "spin": _spin}
+RUNNERS: dict[str, Callable[[str, bool], list[Result]]] = {"unix": _unix, "spin": _spin, "aegis": _exos}
 
 
 def run(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
