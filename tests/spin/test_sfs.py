@@ -16,49 +16,18 @@ from exospin.spin import LinkError, extensions
 from exospin.spin.sfs_check import check_image, fsck
 from exospin.spin.storage import MountRefused
 from exospin.systems import SpinSystem, boot
+from files_common import W, errno_of, file_ops, file_ops_body, get, put, run
 
 CLEAN = {"frames": 0, "address_spaces": 0, "strands": 0, "processes": 0, "frame_refs": 0, "segments": 0,
          "open_files": 0, "orphan_blocks": 0, "buffers": 0}
-W = posix.O_WRONLY | posix.O_CREAT
 
 
 def spin(disk: Any = True, cylinders: int = 1, mkfs: bool | None = None) -> SpinSystem:
     return cast(SpinSystem, boot("spin", disk=disk, disk_cylinders=cylinders, mkfs=mkfs))
 
 
-def run(s: SpinSystem, program: Callable[[], Any], check: bool = True) -> Any:
-    box: dict[str, Any] = {}
-
-    def main(argv: list[str]) -> None:
-        box["v"] = program()
-    s.start(main, [], "test")
-    s.run(check=check, report=check)
-    return box.get("v")
 
 
-def put(path: str, data: bytes, sync: bool = False) -> None:
-    fd = posix.open(path, W | posix.O_TRUNC)
-    posix.write(fd, data)
-    if sync:
-        posix.fsync(fd)
-    posix.close(fd)
-
-
-def get(path: str) -> bytes:
-    fd = posix.open(path)
-    out = b""
-    while chunk := posix.read(fd, 10_000):
-        out += chunk
-    posix.close(fd)
-    return out
-
-
-def errno_of(fn: Callable[[], Any]) -> str:
-    try:
-        fn()
-    except posix.PosixError as e:
-        return e.errno
-    return "no error"
 
 
 def shut(s: SpinSystem) -> None:
@@ -423,8 +392,7 @@ def test_does_the_uncrashed_workload_write_more_than_the_sampled_crash_points() 
     shut(s)
 
 
-OPS = st.lists(st.tuples(st.sampled_from(["put", "sync", "unlink", "mkdir", "rmdir", "rename"]),
-                         st.integers(0, 5), st.integers(0, 5), st.integers(0, 12_000)), min_size=1, max_size=10)
+OPS = file_ops(max_size=10)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -432,33 +400,7 @@ OPS = st.lists(st.tuples(st.sampled_from(["put", "sync", "unlink", "mkdir", "rmd
 def test_do_random_operations_crashed_anywhere_leave_a_consistent_disk(tmp_path: Path, ops: list[Any],
                                                                        n: int) -> None:
     synced: dict[str, bytes] = {}
-    names = [f"/n{i}" for i in range(6)]
-
-    def body() -> None:
-        for op, i, j, size in ops:
-            a, b = names[i], names[j]
-            try:
-                if op in ("put", "sync"):
-                    data = bytes([97 + i]) * size
-                    synced.pop(a, None)
-                    put(a, data, sync=op == "sync")
-                    if op == "sync":
-                        synced[a] = data
-                elif op == "unlink":
-                    synced.pop(a, None)
-                    posix.unlink(a)
-                elif op == "mkdir":
-                    posix.mkdir(a)
-                elif op == "rmdir":
-                    posix.rmdir(a)
-                else:
-                    synced.pop(a, None)
-                    synced.pop(b, None)
-                    posix.rename(a, b)
-            except posix.PosixError as e:
-                if e.errno == "EIO":
-                    raise
-    _crash_and_reboot(tmp_path, n, body, synced)
+    _crash_and_reboot(tmp_path, n, file_ops_body(ops, synced), synced)
 
 
 # ------------------------------------------------------------------ the policy
