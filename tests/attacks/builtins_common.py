@@ -17,22 +17,9 @@ from __future__ import annotations
 
 import json
 
-FRAME = r'''
-import json, resource
-resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+from attacks.harness import PROLOGUE
 
-
-def peak_mb():
-    """This process's own peak resident memory. Not ru_maxrss: Linux keeps that across
-    execve, so a child of a big test worker would report the worker's peak."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+FRAME = PROLOGUE + r'''
 from exospin.systems import boot
 
 BYSTANDER = """

@@ -28,6 +28,26 @@ from typing import Any
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
+#: The first lines of an attack script that reports its verdict as JSON: its memory limited
+#: (RLIMIT_AS, 2 GiB: the machine is shared) and ``peak_mb()``, its own peak resident memory.
+PROLOGUE = r'''
+import json, resource
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+def peak_mb():
+    """This process's own peak resident memory. Not ru_maxrss: Linux keeps that across
+    execve, so a child of a big test worker would report the worker's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+'''
+
 
 @dataclass(frozen=True)
 class Outcome:
