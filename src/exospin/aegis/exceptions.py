@@ -84,20 +84,38 @@ class Exceptions(Core):
         # for the upcall (stlb_miss): constants of the kernel's life
         c_exc_dispatch, c_exc_return = self._c_exc_dispatch, self._c_exc_return
         cpu = self.cpu
-        if self._touch is not None:  # ``detailed`` memory: the same paths, with their cache lines
-            return self._make_refill_detailed(c_hit, asid_mix)
+        # ``detailed`` memory: the same paths, touching their text and the STLB slot they
+        # probe (core.Footprints), and on an upcall the environment's lines; None: ideal
+        touch, fp = self._touch, self.fp
+        if touch is not None:
+            fp_hit, fp_miss, fp_exc, slot_at, env_at = fp.stlb_hit, fp.stlb_miss, fp.exc, fp.stlb_slot, fp.env
+            touch_hit = touch  # (not None: for the hit path, which tests nothing)
 
         def refill(vpn: int, vaddr: int, write: bool) -> int | None:
             nonlocal hits
-            s = slots[(vpn ^ asid_mix[tlb.asid]) & mask]  # stlb_index(), inlined
+            i = (vpn ^ asid_mix[tlb.asid]) & mask  # stlb_index(), inlined
+            s = slots[i]
             if s[3] == vpn:  # the tag: for one page, the index implies the ASID (stlb_index)
                 hits += 1
                 loop.now += c_hit
                 return s[5]  # the entry as the TLB holds it: the CPU performs the closing tlbwr
-            return stlb_miss(vpn << 8 | tlb.asid, vaddr, write)
+            return stlb_miss(vpn << 8 | tlb.asid, i, vaddr, write)
 
-        def stlb_miss(key: int, vaddr: int, write: bool) -> int | None:
-            """The STLB missed: a guaranteed mapping, else upcall the library OS.
+        def refill_detailed(vpn: int, vaddr: int, write: bool) -> int | None:
+            """``refill`` under ``detailed`` memory: the hit touches its lines. Kept apart so
+            that the ideal hit path stays as it was."""
+            nonlocal hits
+            i = (vpn ^ asid_mix[tlb.asid]) & mask
+            s = slots[i]
+            if s[3] == vpn:
+                hits += 1
+                loop.now += c_hit
+                touch_hit(fp_hit, slot_at(i))
+                return s[5]
+            return stlb_miss(vpn << 8 | tlb.asid, i, vaddr, write)
+
+        def stlb_miss(key: int, i: int, vaddr: int, write: bool) -> int | None:
+            """The STLB missed (slot ``i``): a guaranteed mapping, else upcall the library OS.
 
             The upcall is ``_dispatch(env, "tlb_miss", vaddr, write)`` written out,
             as ``_exception`` does for the common exceptions: it is the path of
@@ -109,6 +127,8 @@ class Exceptions(Core):
             nonlocal misses
             misses += 1
             loop.now += c_miss
+            if touch is not None:
+                touch(fp_miss, slot_at(i))
             env = self.current
             assert env is not None
             g = env.guaranteed.get(key)
@@ -122,6 +142,8 @@ class Exceptions(Core):
             self.exceptions += 1
             env.exceptions += 1
             loop.now += c_exc_dispatch
+            if touch is not None:
+                touch(fp_exc, env_at(env.id))
             env.save_area[:3] = cpu.regs[:3]  # the three scratch registers the kernel clobbers
             env.exc_depth += 1
             start = loop.now
@@ -135,66 +157,7 @@ class Exceptions(Core):
             return None
 
         self._refill_counts = lambda: (hits, misses)
-        return refill
-
-    def _make_refill_detailed(self, c_hit: int, asid_mix: list[int]) -> Callable[[int, int, bool], int | None]:
-        """The refill vector of ``_make_refill`` under ``detailed`` memory: the same path,
-        touching its text and the STLB slot it probes (core.Footprints), and on a miss the
-        upcall's lines too. Kept apart so that the ideal vector stays as it was."""
-        loop, tlb = self.loop, self.tlb
-        slots, mask = self.stlb.slots, self.stlb.mask
-        c_miss = self.m.profile.trap_entry + self.c.stlb_miss
-        c_guaranteed = self.c.stlb_hit - self.c.stlb_miss
-        nwords = tlb.memory_words
-        c_exc_dispatch, c_exc_return = self._c_exc_dispatch, self._c_exc_return
-        cpu = self.cpu
-        touch, fp = self._touch, self.fp
-        assert touch is not None
-        fp_hit, fp_miss, fp_exc = fp.stlb_hit, fp.stlb_miss, fp.exc
-        slot_at = fp.stlb_slot
-        env_at = fp.env
-        hits = misses = 0
-
-        def refill(vpn: int, vaddr: int, write: bool) -> int | None:
-            nonlocal hits, misses
-            i = (vpn ^ asid_mix[tlb.asid]) & mask  # stlb_index(), inlined
-            s = slots[i]
-            if s[3] == vpn:
-                hits += 1
-                loop.now += c_hit
-                touch(fp_hit, slot_at(i))
-                return s[5]
-            misses += 1
-            loop.now += c_miss
-            touch(fp_miss, slot_at(i))
-            env = self.current
-            assert env is not None
-            g = env.guaranteed.get(vpn << 8 | tlb.asid)
-            if g is not None:
-                loop.now += c_guaranteed
-                return g[0] if g[1] else g[0] - nwords
-            h = env.handlers.get("tlb_miss")
-            if h is None or env.exc_depth >= param.MAX_EXC_NEST:
-                self._dispatch(env, "tlb_miss", vaddr, write)  # kills, with the reason
-                return None
-            self.exceptions += 1
-            env.exceptions += 1
-            loop.now += c_exc_dispatch
-            touch(fp_exc, env_at(env.id))
-            env.save_area[:3] = cpu.regs[:3]
-            env.exc_depth += 1
-            start = loop.now
-            try:
-                h(vaddr, write)
-            finally:
-                env.exc_depth -= 1
-                loop.now += c_exc_return
-                if self.tracer is not None:
-                    self.tracer.span("tlb_miss", "exception", env.id, start, loop.now)
-            return None
-
-        self._refill_counts = lambda: (hits, misses)
-        return refill
+        return refill if touch is None else refill_detailed
 
     def _exception(self, code: Exc, vaddr: int, write: bool, value: int) -> Any:
         """General exception vector: straight to the environment's handler.
