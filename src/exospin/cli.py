@@ -465,7 +465,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         fail("exospin: interrupted")
         return 130
-    except Exception as e:  # an unexpected failure: one line, unless --debug
+    except SystemExit:
+        raise
+    except BaseException as e:  # an unexpected failure (BudgetExceeded too): one line, unless --debug
         if debug:
             raise
         fail(f"exospin: {type(e).__name__}: {e} (run with --debug for the traceback)")

@@ -252,6 +252,15 @@ class System(_Runs):
         return {"machine": self.machine.statistics(), "kernel": self.kernel.statistics()}
 
 
+#: ticks per activation of the Unix personality (unix_as.py), which boot loads as part of
+#: the system: a process's exit tears its address space down region by region, a few ticks
+#: a page, so a process of a 100,000-page address space must be able to exit in one
+#: activation (a benchmark's vm_prot100 maps 31,000 pages). Still a bound: a runaway
+#: handler of it is terminated, as every domain's is. Extensions that applications load
+#: keep the verifier's DEFAULT_BUDGET (100,000).
+UNIX_BUDGET = 1_000_000
+
+
 @dataclass
 class SpinSystem(_Runs):
     """A booted SPIN: the machine and its kernel. Extensions are loaded with
@@ -276,7 +285,7 @@ class SpinSystem(_Runs):
         if self.unix is None:  # the Unix personality: two services, then unix_as linked to them
             for ext in ("appel_li", "xas"):
                 self.kernel.load(spin_extensions.source(ext), f"{ext}.py")
-            d = self.kernel.load(spin_extensions.source("unix_as"), "unix_as.py")
+            d = self.kernel.load(spin_extensions.source("unix_as"), "unix_as.py", budget=UNIX_BUDGET)
             self.unix_domain = d
             self.unix = dict(next(iter(d.exports.values())))
         assert self.unix_domain is not None and self.unix_domain.budget is not None

@@ -290,3 +290,17 @@ def test_does_a_run_without_a_terminal_print_one_progress_line_per_suite(
     assert err[:8] == [f"reproduce {i}/8: suite {s} on {p}..." for i, (p, s) in enumerate(
         [(p, s) for p in ("ds5000", "alpha3000") for s in ("tiny", "broken", "crashing", "base")], 1)]
     assert len(err) == 9 and err[8].startswith("reproduce: 4 runs, 4 failed")
+
+
+def _runaway(profile: str, quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Result]:
+    from exospin.verifier import BudgetExceeded
+    raise BudgetExceeded("budget of 100000 ticks exhausted")  # a BaseException, as extensions see it
+
+
+def test_is_an_escaped_budget_a_failed_suite_not_a_crash(fake_suites: dict[str, Any]) -> None:
+    fake_suites.clear()
+    fake_suites.update({"runaway": ("spin", _runaway), "tiny": ("aegis", _tiny("aegis", "null_syscall", 2.0))})
+    doc = rp.run_all(quick=True, profiles=["ds5000"])
+    assert [r["suite"] for r in doc["runs"]] == ["tiny"]
+    assert doc["failed"] == [{"suite": "runaway", "profile": "ds5000",
+                              "error": "BudgetExceeded: budget of 100000 ticks exhausted"}]

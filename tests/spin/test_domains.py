@@ -317,3 +317,14 @@ def test_what_does_a_call_between_linked_domains_cost():
     print(f"in_kernel_call {r.wall_ns:.1f} ns; harness plain call {r.python_call_ns:.1f} ns "
           f"(ratio {r.wall_ns / r.python_call_ns:.2f}); same loop as plain Python {plain:.1f} ns "
           f"(ratio {r.wall_ns / plain:.2f})")
+
+
+def test_does_the_full_size_in_kernel_call_stay_within_each_activations_budget():
+    # bench spin's full run (200,000 calls) outlasts one activation's budget: the benchmark
+    # enters the caller as the kernel does, one activation per chunk, and must finish
+    from exospin.bench.spin_calls import CHUNK, in_kernel_call
+    from exospin.verifier import DEFAULT_BUDGET
+    n = 20 * DEFAULT_BUDGET // 10  # far more ticks in all than one budget holds
+    assert CHUNK * 12 < DEFAULT_BUDGET
+    r = in_kernel_call("ds5000", n)
+    assert r.iterations == n and r.sim_cycles > 0

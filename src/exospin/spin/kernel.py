@@ -96,7 +96,7 @@ from typing import Any
 
 from ..machine import Machine
 from ..machine.timer import IRQ_TIMER
-from ..verifier import HOOK, Budget, BudgetExceeded, OpCosts, module_name
+from ..verifier import DEFAULT_BUDGET, HOOK, Budget, BudgetExceeded, OpCosts, module_name
 from .authority import PackageAuthority, SpaceAuthority, TrapAuthority, first_result
 from .dispatcher import (
     KERNEL_STACK,
@@ -805,20 +805,22 @@ class Spin:
 
     # ------------------------------------------------------------ loading and unloading
 
-    def load(self, source: str, filename: str = "<extension>", trusted: bool = False) -> Domain:
+    def load(self, source: str, filename: str = "<extension>", trusted: bool = False,
+             budget: int = DEFAULT_BUDGET) -> Domain:
         """Verify ``source``, make it a domain, link it, run its install().
 
         Its exports become the interface ``spin.<name>`` (``name``: the file's stem),
         registered with the name server so that later extensions may import it
         (``from spin.unix_as import space_of``). Raises the verifier's ``Rejected``
         (nothing of it runs), a ``LinkError``, or ``ExtensionFailed`` when install()
-        failed (the extension is unloaded).
+        failed (the extension is unloaded). ``budget``: the ticks one activation of the
+        domain may spend (verifier.Budget); the loader chooses it, never the extension.
         """
         _check_source("load", source, filename)
         stem = module_name(filename)
         if any(f"spin.{stem}" in e.exports for e in self.extensions):
             raise LinkError(f"{filename}: an extension named {stem!r} is already loaded")
-        d = self._link(source, filename, trusted)
+        d = self._link(source, filename, trusted, budget)
         self._run_install(d, filename)
         self._publish(d, len(self.extensions))
         return d
@@ -874,7 +876,7 @@ class Spin:
         for e in dependents:
             self.names.link(e, _iface(d))
 
-    def _link(self, source: str, filename: str, trusted: bool) -> Domain:
+    def _link(self, source: str, filename: str, trusted: bool, budget: int = DEFAULT_BUDGET) -> Domain:
         """Verify ``source`` and make it a domain linked against everything it imports.
 
         Each import is linked against the interface set that provides it; the name
@@ -882,7 +884,7 @@ class Spin:
         against the extensions already loaded (each registered under its interface).
         Nothing of it has run yet."""
         d = Domain.create(source, filename, trusted=trusted, interface=f"spin.{module_name(filename)}",
-                          costs=self.op_costs, clock=self.m.loop if self.charge_extensions else None)
+                          budget=budget, costs=self.op_costs, clock=self.m.loop if self.charge_extensions else None)
         providers = [(SPIN_PUBLIC, self.public), (SPIN_PRIVILEGED, self.privileged)]
         providers += self.services
         providers += [(_iface(e), e) for e in self.extensions]

@@ -143,7 +143,9 @@ def run_all(quick: bool = False, progress: Progress | None = None, reraise: bool
                                       audit=audit, options=REPRODUCE_OPTIONS.get(suite), clock=clock))
             except BenchmarkError as e:
                 failed.append({"suite": suite, "profile": profile, "error": str(e)})
-            except Exception as e:
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:  # also what extensions may not catch (BudgetExceeded)
                 if reraise:
                     raise
                 failed.append({"suite": suite, "profile": profile, "error": f"{type(e).__name__}: {e}"})
